@@ -1,0 +1,232 @@
+"""Rule-based replenishment policies, one small class each.
+
+Every policy reads the :class:`~agents.base.Observation` of a node and orders on its primary lane.
+Parameters may be given once for all of the agent's nodes or as ``{node: value}``. Sources:
+Snyder & Shen, *Fundamentals of Supply Chain Theory* (2nd ed., 2019), ch. 3-6; Axsater,
+*Inventory Control* (3rd ed., 2015), ch. 4.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agents.base import Observation, OrderDecision, order, per_node
+from entities.messages import NodeId
+
+
+def _number(value: Any, name: str, *, minimum: float = 0.0, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < minimum or (strict and value == minimum):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be {op} {minimum}, got {value!r}")
+    return float(value)
+
+
+def _values(value: Any, name: str, **limits: Any) -> None:
+    """Validate a scalar or every entry of a per-node mapping."""
+    if isinstance(value, Mapping):
+        if not value:
+            raise ValueError(f"{name} is an empty mapping")
+        for node, v in value.items():
+            _number(v, f"{name}[{node}]", **limits)
+    else:
+        _number(value, name, **limits)
+
+
+class _Rule:
+    """Shared plumbing: per-node parameter lookup, validation against nodes, a no-op reset."""
+
+    _per_node_params: tuple[str, ...] = ()
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Rule policies are deterministic; nothing to reset."""
+
+    def validate_nodes(self, nodes: Sequence[str]) -> None:
+        for name in self._per_node_params:
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                missing = [n for n in nodes if n not in value]
+                extra = [k for k in value if k not in nodes]
+                if missing:
+                    raise ValueError(f"{name} has no value for node(s) {missing}")
+                if extra:
+                    raise ValueError(f"{name} names node(s) {extra} that this agent does not "
+                                     f"decide for ({list(nodes)})")
+
+    def act(self, observations: Mapping[NodeId, Observation]) -> dict[NodeId, OrderDecision]:
+        return {node: order(obs, self.quantity(obs)) for node, obs in observations.items()}
+
+    def quantity(self, obs: Observation) -> float:
+        raise NotImplementedError
+
+    def _param(self, name: str, node: str) -> float:
+        return float(per_node(getattr(self, name), node, name))
+
+
+class BaseStockPolicy(_Rule):
+    """Installation base-stock (order-up-to) policy: order ``max(0, S - IP)`` every period.
+
+    ``base_stock_level`` S per node (Snyder & Shen 2019, sec. 4.3).
+    """
+
+    _per_node_params = ("base_stock_level",)
+
+    def __init__(self, *, base_stock_level: float | Mapping[str, float]) -> None:
+        _values(base_stock_level, "base_stock_level", minimum=-math.inf)
+        self.base_stock_level = base_stock_level
+
+    def quantity(self, obs: Observation) -> float:
+        return max(0.0, self._param("base_stock_level", obs.node) - obs.inventory_position)
+
+
+class EchelonBaseStockPolicy(_Rule):
+    """Echelon base-stock policy: order ``max(0, S_e - echelon IP)`` every period.
+
+    Optimal for serial systems with the echelon levels of Clark & Scarf (1960) / Chen & Zheng
+    (1994); Snyder & Shen (2019), sec. 6.2. ``base_stock_level`` holds the echelon levels.
+    """
+
+    _per_node_params = ("base_stock_level",)
+
+    def __init__(self, *, base_stock_level: float | Mapping[str, float]) -> None:
+        _values(base_stock_level, "base_stock_level", minimum=-math.inf)
+        self.base_stock_level = base_stock_level
+
+    def quantity(self, obs: Observation) -> float:
+        level = self._param("base_stock_level", obs.node)
+        return max(0.0, level - obs.echelon_inventory_position)
+
+
+class SSPolicy(_Rule):
+    """(s, S): when the inventory position is at or below ``s``, order up to ``S``.
+
+    Periodic review, Zheng & Federgruen (1991) convention; Snyder & Shen (2019), sec. 4.5.
+    """
+
+    _per_node_params = ("s", "S")
+
+    def __init__(self, *, s: float | Mapping[str, float], S: float | Mapping[str, float]) -> None:  # noqa: N803
+        _values(s, "s", minimum=-math.inf)
+        _values(S, "S", minimum=-math.inf)
+        self.s, self.S = s, S
+        if not isinstance(s, Mapping) and not isinstance(S, Mapping) and S < s:
+            raise ValueError(f"S must be >= s, got s={s}, S={S}")
+
+    def quantity(self, obs: Observation) -> float:
+        s, big_s = self._param("s", obs.node), self._param("S", obs.node)
+        ip = obs.inventory_position
+        return big_s - ip if ip <= s else 0.0
+
+
+class RQPolicy(_Rule):
+    """(r, Q): when the inventory position is at or below ``reorder_point`` r, order the smallest
+    multiple of ``order_quantity`` Q that lifts it above r (Axsater 2015, sec. 4.3)."""
+
+    _per_node_params = ("reorder_point", "order_quantity")
+
+    def __init__(self, *, reorder_point: float | Mapping[str, float],
+                 order_quantity: float | Mapping[str, float]) -> None:
+        _values(reorder_point, "reorder_point", minimum=-math.inf)
+        _values(order_quantity, "order_quantity", minimum=0.0, strict=True)
+        self.reorder_point, self.order_quantity = reorder_point, order_quantity
+
+    def quantity(self, obs: Observation) -> float:
+        r = self._param("reorder_point", obs.node)
+        q = self._param("order_quantity", obs.node)
+        ip = obs.inventory_position
+        if ip > r:
+            return 0.0
+        return q * (math.floor((r - ip) / q) + 1)
+
+
+class PeriodicReviewPolicy(_Rule):
+    """(R, S): every ``review_period`` R periods (at periods ``offset, offset + R, ...``) order up
+    to ``order_up_to_level`` S; no orders in between (Axsater 2015, sec. 4.2)."""
+
+    _per_node_params = ("order_up_to_level",)
+
+    def __init__(self, *, review_period: int, order_up_to_level: float | Mapping[str, float],
+                 offset: int = 0) -> None:
+        if isinstance(review_period, bool) or not isinstance(review_period, int) \
+                or review_period < 1:
+            raise ValueError(f"review_period must be an integer >= 1, got {review_period!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) \
+                or not 0 <= offset < review_period:
+            raise ValueError(f"offset must be an integer in [0, review_period), got {offset!r}")
+        _values(order_up_to_level, "order_up_to_level", minimum=-math.inf)
+        self.review_period, self.offset = review_period, offset
+        self.order_up_to_level = order_up_to_level
+
+    def quantity(self, obs: Observation) -> float:
+        if obs.period % self.review_period != self.offset:
+            return 0.0
+        return max(0.0, self._param("order_up_to_level", obs.node) - obs.inventory_position)
+
+
+class ConstantPolicy(_Rule):
+    """Order the same ``quantity`` every period."""
+
+    _per_node_params = ("quantity_",)
+
+    def __init__(self, *, quantity: float | Mapping[str, float]) -> None:
+        _values(quantity, "quantity", minimum=0.0)
+        self.quantity_ = quantity
+
+    def quantity(self, obs: Observation) -> float:
+        return float(per_node(self.quantity_, obs.node, "quantity"))
+
+
+class PassThroughPolicy(_Rule):
+    """Order exactly what was demanded this period ("lot-for-lot"; the bullwhip-free baseline)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def quantity(self, obs: Observation) -> float:
+        return obs.last_demand
+
+
+class DaysOfCoverPolicy(_Rule):
+    """Order a multiple {0, 0.5, 1, 1.5} of the moving-average forecast, chosen by days of cover.
+
+    Days of cover = inventory position / forecast. Below ``low_cover`` order 1.5 x forecast, below
+    ``target_cover`` 1 x, below ``high_cover`` 0.5 x, otherwise nothing. This is the project's
+    reading of the rule-based warehouse and supplier of the HMARL system (shared/seeds/000, 002),
+    whose discrete actions are these four multiples; registered as ``hmarl_warehouse`` and
+    ``hmarl_supplier`` with different default thresholds.
+    """
+
+    multiples = (1.5, 1.0, 0.5, 0.0)
+
+    def __init__(self, *, low_cover: float = 3.0, target_cover: float = 7.0,
+                 high_cover: float = 14.0) -> None:
+        for name, v in (("low_cover", low_cover), ("target_cover", target_cover),
+                        ("high_cover", high_cover)):
+            _number(v, name)
+        if not low_cover <= target_cover <= high_cover:
+            raise ValueError(f"needs low_cover <= target_cover <= high_cover, got {low_cover}, "
+                             f"{target_cover}, {high_cover}")
+        self.thresholds = (float(low_cover), float(target_cover), float(high_cover))
+
+    def multiple(self, obs: Observation) -> float:
+        if obs.forecast <= 0:
+            return 0.0
+        cover = obs.inventory_position / obs.forecast
+        for threshold, m in zip(self.thresholds, self.multiples, strict=False):
+            if cover < threshold:
+                return m
+        return 0.0
+
+    def quantity(self, obs: Observation) -> float:
+        return self.multiple(obs) * obs.forecast
+
+
+class HmarlSupplierPolicy(DaysOfCoverPolicy):
+    """:class:`DaysOfCoverPolicy` with the longer cover targets of an upstream supplier."""
+
+    def __init__(self, *, low_cover: float = 5.0, target_cover: float = 10.0,
+                 high_cover: float = 20.0) -> None:
+        super().__init__(low_cover=low_cover, target_cover=target_cover, high_cover=high_cover)

@@ -1,0 +1,49 @@
+"""Messages exchanged between entities: orders travel upstream, shipments downstream.
+
+Both are frozen records with ids; they are what the event trace records. ``NodeId`` and ``LaneId``
+are the identifiers used everywhere (observations, decisions, ledger rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NewType
+
+NodeId = NewType("NodeId", str)
+LaneId = NewType("LaneId", str)
+Period = NewType("Period", int)
+
+#: Upstream end of the lane a source node orders production on (``"production->SUP"``).
+PRODUCTION = "production"
+
+
+def lane_id(origin: str, destination: str) -> LaneId:
+    """The id of the lane from ``origin`` to ``destination``: ``"W1->S2"``."""
+    return LaneId(f"{origin}->{destination}")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """``quantity`` units requested on ``lane`` by its downstream node in ``period``."""
+
+    id: int
+    lane: LaneId
+    period: int
+    quantity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    """``quantity`` units sent on ``lane`` at time ``sent``, received in period ``due``.
+
+    ``lead_time`` is the sampled lead time; the shipment joins on-hand stock at the first receive
+    step at or after ``sent + lead_time`` (so ``due = sent + ceil(lead_time)``; immediately when the
+    lead time is zero).
+    """
+
+    id: int
+    lane: LaneId
+    sent: int
+    lead_time: float
+    due: int
+    quantity: float

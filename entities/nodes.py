@@ -1,0 +1,176 @@
+"""Stocking nodes (stores, warehouses, suppliers, factories): stock, what is owed, and serving it.
+
+A node keeps ``on_hand``, ``backorders`` (units owed to customers and to downstream nodes) and
+``on_order`` (units it ordered that have not arrived) as explicit numbers, never as a
+``simpy.Container`` (which cannot go negative and blocks on ``get``: queueing, not inventory
+accounting). What it owes is a FIFO queue of ``[lane or None, quantity, period]`` entries (``None``
+for an external customer); whenever stock arrives or it is the node's turn to ship, it fills the
+queue oldest first, partially if it must, and the rest stays backordered.
+
+A node records what happened in the current period in plain counters (``receipts``, ``shipped``,
+``sold``, ...), which the period close turns into a ledger row and resets.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from entities.messages import NodeId
+
+if TYPE_CHECKING:
+    from entities.lanes import Lane
+
+
+class Node:
+    """One stocking point. See the module docstring for the accounting."""
+
+    def __init__(self, node_id: NodeId, *, kind: str, tier: str, echelon: int,
+                 initial_inventory: float, holding_cost: float, stockout_cost: float,
+                 backlog: bool, capacity: float | None, forecast_window: int) -> None:
+        self.id = node_id
+        self.kind = kind
+        self.tier = tier
+        self.echelon = echelon
+        self.holding_cost = holding_cost
+        self.stockout_cost = stockout_cost
+        self.backlog = backlog
+        self.capacity = capacity
+        self.inbound: list[Lane] = []  # lanes this node orders on (production lane for a source)
+        self.outbound: list[Lane] = []
+        self.is_source = False
+        self.make_to_order = False  # a source with no agent: produces what it owes, up to capacity
+
+        self.on_hand = float(initial_inventory)
+        self.owed: deque[list] = deque()
+        self.backorders = 0.0
+        self.customer_backorders = 0.0
+        self.on_order = 0.0
+        self.released = float(initial_inventory)  # units this node brought into the network
+
+        self.forecast_window = forecast_window
+        self._history: deque[float] = deque()
+        self._history_sum = 0.0
+
+        self.opening_on_hand = self.on_hand
+        self.receipts = self.produced = self.shipped = self.sold = 0.0
+        self.demand = self.filled = self.lost_sales = 0.0
+        self.ordered = self.ordering_cost = 0.0
+
+    # -- flows --------------------------------------------------------------------------------
+
+    def serve(self, t: int) -> None:
+        """Fill what is owed, oldest first, from on-hand stock; ship to downstream lanes."""
+        owed = self.owed
+        on_hand = self.on_hand
+        if not owed or on_hand <= 0.0:
+            return
+        sends: dict[Lane, float] = {}
+        served = 0.0
+        while owed and on_hand > 0.0:
+            entry = owed[0]
+            lane, quantity, created = entry
+            if quantity <= on_hand:
+                q = quantity
+                owed.popleft()
+            else:
+                q = on_hand
+                entry[1] = quantity - q
+            on_hand -= q
+            served += q
+            if created == t:
+                self.filled += q
+            if lane is None:
+                self.sold += q
+                self.customer_backorders -= q
+            else:
+                sends[lane] = sends.get(lane, 0.0) + q
+        self.on_hand = on_hand
+        if owed:
+            self.backorders -= served
+        else:  # nothing owed: exactly zero (no float residue from repeated subtraction)
+            self.backorders = self.customer_backorders = 0.0
+        for lane, q in sends.items():
+            self.shipped += q
+            lane.ship(q, t)  # may deliver at once downstream (zero lead time); never back here
+
+    def customer_demand(self, quantity: float, t: int) -> None:
+        """External demand: filled from stock now, the rest backordered or lost (node setting)."""
+        self.demand += quantity
+        if quantity <= 0.0:
+            return
+        if self.backlog:
+            self.owed.append([None, quantity, t])
+            self.backorders += quantity
+            self.customer_backorders += quantity
+            self.serve(t)
+        else:
+            self.serve(t)  # older backorders (of downstream nodes) come first
+            q = quantity if quantity <= self.on_hand else self.on_hand
+            self.on_hand -= q
+            self.sold += q
+            self.filled += q
+            self.lost_sales += quantity - q
+
+    def receive_order(self, lane: Lane, quantity: float, t: int) -> None:
+        """A downstream node's order joins the queue; it is served at this node's turn."""
+        self.owed.append([lane, quantity, t])
+        self.backorders += quantity
+        self.demand += quantity
+
+    def receive(self, quantity: float, t: int) -> None:
+        """A shipment arrives: add it to on-hand stock and serve what is owed."""
+        self.on_hand += quantity
+        self.receipts += quantity
+        self.on_order -= quantity
+        self.serve(t)
+
+    def produce_to_order(self, t: int) -> None:
+        """Make-to-order source: produce what is owed beyond stock (up to capacity), then ship."""
+        need = self.backorders - self.on_hand
+        if need > 0.0:
+            made = need if self.capacity is None or need <= self.capacity else self.capacity
+            self.on_hand += made
+            self.receipts += made
+            self.produced += made
+            self.released += made
+        self.serve(t)
+
+    # -- what the node knows ------------------------------------------------------------------
+
+    @property
+    def inventory_position(self) -> float:
+        return self.on_hand + self.on_order - self.backorders
+
+    def forecast(self) -> float:
+        """Moving average of demand over the last ``forecast_window`` periods, this one included."""
+        return (self._history_sum + self.demand) / (len(self._history) + 1)
+
+    def pipeline(self, t: int) -> tuple[float, ...]:
+        """Units due in ``t+1, t+2, ...`` over all ordering lanes (index k: due at ``t+k+1``)."""
+        due: dict[int, float] = {}
+        for lane in self.inbound:
+            for when, q in lane.pipeline.items():
+                due[when] = due.get(when, 0.0) + q
+        if not due:
+            return ()
+        out = [0.0] * (max(due) - t)
+        for when, q in due.items():
+            out[when - t - 1] += q
+        return tuple(out)
+
+    def close_period(self) -> None:
+        """Reset the period counters (after the ledger row is written)."""
+        history = self._history
+        history.append(self.demand)
+        self._history_sum += self.demand
+        if len(history) >= self.forecast_window:
+            self._history_sum -= history.popleft()
+        self.opening_on_hand = self.on_hand
+        self.receipts = self.produced = self.shipped = self.sold = 0.0
+        self.demand = self.filled = self.lost_sales = 0.0
+        self.ordered = self.ordering_cost = 0.0
+
+    def __repr__(self) -> str:
+        return (f"Node({self.id!r}, on_hand={self.on_hand:g}, backorders={self.backorders:g}, "
+                f"on_order={self.on_order:g})")

@@ -1,0 +1,97 @@
+"""Ledger identities, checked every period; a violation raises ReconciliationError with numbers.
+
+The identities (DESIGN.md, Reconciliation ledger; README, "Ledger identities"):
+
+1. node stock flow: ``opening_on_hand + receipts - shipped - sold == closing_on_hand``;
+2. lane: ``ordered == shipped + owed`` and ``shipped == received + in_transit`` (cumulative);
+3. node books vs lane books: a node's backorders == its customer backorders + what its outbound
+   lanes are owed, and its on-order == what its ordering lanes owe it plus their units in transit;
+4. network: units released (initial stock + production) == sold + on hand + in transit;
+5. every quantity and cost >= 0; total_cost is the sum of its components;
+6. (after the run, on tables) tier totals sum to the network total.
+
+Quantities are floats (continuous demand is allowed), so equality is up to ``TOLERANCE`` relative
+to the magnitudes involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from entities.errors import ReconciliationError
+from reconciliation.ledger import LedgerRow
+
+TOLERANCE = 1e-7
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= TOLERANCE * max(1.0, abs(a), abs(b))
+
+
+def check_row(row: LedgerRow) -> None:
+    """Identities 1 and 5 on one node's row."""
+    lhs = row.opening_on_hand + row.receipts - row.shipped - row.sold
+    if not _close(lhs, row.closing_on_hand):
+        raise ReconciliationError(
+            f"stock flow broken at node {row.node!r}, period {row.period}: opening_on_hand "
+            f"{row.opening_on_hand:g} + receipts {row.receipts:g} - shipped {row.shipped:g} - sold "
+            f"{row.sold:g} = {lhs:g} != closing_on_hand {row.closing_on_hand:g}")
+    neg = -TOLERANCE * max(1.0, row.demand, row.opening_on_hand)
+    if min(row[4:]) < neg:  # every number after (period, node, tier, echelon)
+        name = min(range(4, len(row)), key=lambda i: row[i])
+        raise ReconciliationError(
+            f"negative {LedgerRow._fields[name]} = {row[name]:g} at node {row.node!r}, "
+            f"period {row.period}")
+    parts = row.holding_cost + row.transit_holding_cost + row.stockout_cost + row.ordering_cost
+    if not _close(parts, row.total_cost):
+        raise ReconciliationError(
+            f"total_cost {row.total_cost:g} != sum of components {parts:g} at node {row.node!r}, "
+            f"period {row.period}")
+
+
+def check_lane(period: int, lane: str, ordered: float, shipped: float, owed: float,
+               received: float, in_transit: float) -> None:
+    """Identity 2, on cumulative counts of one lane."""
+    if not _close(ordered, shipped + owed):
+        raise ReconciliationError(
+            f"lane {lane!r}, period {period}: ordered {ordered:g} != shipped {shipped:g} + "
+            f"owed {owed:g}")
+    if not _close(shipped, received + in_transit):
+        raise ReconciliationError(
+            f"lane {lane!r}, period {period}: shipped {shipped:g} != received {received:g} + "
+            f"in transit {in_transit:g}")
+
+
+def check_node_books(period: int, node: str, backorders: float, customer_backorders: float,
+                     owed_downstream: float, on_order: float, owed_to_node: float,
+                     in_transit: float) -> None:
+    """Identity 3: the node's own counters agree with its lanes' counters."""
+    if not _close(backorders, customer_backorders + owed_downstream):
+        raise ReconciliationError(
+            f"node {node!r}, period {period}: backorders {backorders:g} != customer backorders "
+            f"{customer_backorders:g} + owed to downstream lanes {owed_downstream:g}")
+    if not _close(on_order, owed_to_node + in_transit):
+        raise ReconciliationError(
+            f"node {node!r}, period {period}: on_order {on_order:g} != owed by upstream "
+            f"{owed_to_node:g} + in transit {in_transit:g}")
+
+
+def check_network(period: int, released: float, sold: float, on_hand: float,
+                  in_transit: float) -> None:
+    """Identity 4: units are neither created nor destroyed inside the network."""
+    if not _close(released, sold + on_hand + in_transit):
+        raise ReconciliationError(
+            f"network, period {period}: units released {released:g} != sold {sold:g} + on hand "
+            f"{on_hand:g} + in transit {in_transit:g} (difference "
+            f"{released - sold - on_hand - in_transit:g})")
+
+
+def check_totals(period: int, parts: Iterable[tuple[str, float]], total: float,
+                 what: str = "total_cost") -> None:
+    """Identity 6: named parts (tiers) sum to the network total."""
+    items = list(parts)
+    s = sum(v for _, v in items)
+    if not _close(s, total):
+        detail = ", ".join(f"{k}={v:g}" for k, v in items)
+        raise ReconciliationError(
+            f"period {period}: tier {what} sum {s:g} ({detail}) != network {what} {total:g}")

@@ -1,0 +1,149 @@
+"""Build the entities of one replication from a validated scenario.
+
+Creates the SimPy environment, nodes, lanes (with their lead times drawn up front from their own
+random streams), customer-demand processes and the agents (through the registry). Decision order:
+``Network.levels`` lists the nodes level by level, customer-facing level first (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from entities.demand import CustomerDemand
+from entities.lanes import Lane
+from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
+from entities.nodes import Node
+from twin import registry
+from twin.config import Scenario
+from twin.rng import RandomStreams
+
+
+@dataclass
+class AgentBinding:
+    """An agent with the nodes it decides for, split by level."""
+
+    name: str
+    """``agents[i]:kind``, used in error messages."""
+    agent: Any
+    nodes: list[Node]
+
+
+@dataclass
+class Level:
+    """The nodes of one level and the agents that decide for them, in decision order."""
+
+    number: int
+    nodes: list[Node]
+    agents: list[tuple[AgentBinding, list[Node]]] = field(default_factory=list)
+    production_lanes: list[Lane] = field(default_factory=list)
+
+
+@dataclass
+class Network:
+    env: simpy.Environment
+    nodes: list[Node]
+    lanes: list[Lane]
+    demands: list[CustomerDemand]
+    bindings: list[AgentBinding]
+    levels: list[Level]
+    node_map: dict[NodeId, Node]
+    echelon_members: dict[NodeId, list[Node]]
+    lanes_of: dict[NodeId, dict[LaneId, Lane]]
+
+
+def build(scenario: Scenario, streams: RandomStreams, *,
+          agents: Mapping[int, Any] | None = None,
+          record: Callable[[object], None] | None = None) -> Network:
+    """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance."""
+    env = simpy.Environment()
+    topo = scenario.topology()
+    periods = scenario.periods
+    nodes: dict[NodeId, Node] = {}
+    for cfg in scenario.nodes:
+        nodes[NodeId(cfg.id)] = Node(
+            NodeId(cfg.id), kind=cfg.kind, tier=cfg.tier_name, echelon=topo.level[cfg.id] + 1,
+            initial_inventory=cfg.initial_inventory, holding_cost=cfg.holding_cost,
+            stockout_cost=cfg.stockout_cost, backlog=cfg.unmet_demand == "backlog",
+            capacity=cfg.capacity, forecast_window=scenario.forecast_window)
+
+    def transit_rate(explicit: float | None, origin: Node | None, destination: Node) -> float:
+        if explicit is not None:
+            return explicit
+        mode = scenario.costs.in_transit_holding
+        if mode == "sender":
+            return origin.holding_cost if origin is not None else 0.0
+        if mode == "receiver":
+            return destination.holding_cost
+        return 0.0
+
+    lanes: list[Lane] = []
+    for cfg in scenario.lanes:
+        origin, dest = nodes[NodeId(cfg.origin)], nodes[NodeId(cfg.destination)]
+        draws = cfg.lead_time.sample(streams.generator(cfg.id, "lead_time"), periods)
+        lane = Lane(LaneId(cfg.id), origin, dest, env=env, lead_times=draws,
+                    unit_cost=cfg.unit_cost, fixed_cost=cfg.fixed_cost,
+                    transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
+                    record=record)
+        origin.outbound.append(lane)
+        dest.inbound.append(lane)
+        lanes.append(lane)
+
+    # Agents, and which nodes each decides for.
+    bindings: list[AgentBinding] = []
+    decided: set[NodeId] = set()
+    for i, assignment in enumerate(scenario.agents):
+        members = [nodes[NodeId(n)] for n in scenario.agent_nodes(i)]
+        if agents is not None and i in agents:
+            agent = agents[i]
+        else:
+            agent = registry.validate(assignment.kind, dict(assignment.params),
+                                      [m.id for m in members])
+        agent.reset(seed=streams.agent_seed(f"agents[{i}]"))
+        bindings.append(AgentBinding(f"agents[{i}]:{assignment.kind}", agent, members))
+        decided.update(m.id for m in members)
+
+    # Sources: a production line if an agent decides production, else make-to-order.
+    production: dict[NodeId, Lane] = {}
+    for cfg in scenario.nodes:
+        node = nodes[NodeId(cfg.id)]
+        if topo.predecessors[cfg.id]:
+            continue
+        node.is_source = True
+        if node.id in decided:
+            pid = lane_id(PRODUCTION, node.id)
+            draws = cfg.production_lead_time.sample(
+                streams.generator(node.id, "production_lead_time"), periods)
+            lane = Lane(LaneId(pid), None, node, env=env, lead_times=draws, unit_cost=0.0,
+                        fixed_cost=0.0, transit_holding_cost=0.0, capacity=node.capacity,
+                        record=record)
+            node.inbound.append(lane)
+            lanes.append(lane)
+            production[node.id] = lane
+        else:
+            node.make_to_order = True
+
+    demands = []
+    for cfg in scenario.nodes:
+        if cfg.demand is not None:
+            draws = cfg.demand.sample(streams.generator(cfg.id, "demand"), periods)
+            demands.append(CustomerDemand(nodes[NodeId(cfg.id)], draws))
+
+    levels: list[Level] = []
+    for number in sorted({n.echelon for n in nodes.values()}):
+        members = [n for n in nodes.values() if n.echelon == number]
+        level = Level(number, members)
+        for binding in bindings:
+            mine = [n for n in binding.nodes if n.echelon == number]
+            if mine:
+                level.agents.append((binding, mine))
+        level.production_lanes = [production[n.id] for n in members if n.id in production]
+        levels.append(level)
+
+    echelon_members = {n: [nodes[NodeId(d)] for d in topo.descendants(n)] for n in nodes}
+    lanes_of = {n.id: {ln.id: ln for ln in n.inbound} for n in nodes.values()}
+    return Network(env, list(nodes.values()), lanes, demands, bindings, levels, nodes,
+                   echelon_members, lanes_of)

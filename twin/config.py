@@ -1,0 +1,396 @@
+"""Scenario schema and loader: YAML in, a validated, frozen :class:`Scenario` out.
+
+Everything is checked here, once, before any simulation object exists (the Ciw habit): unknown keys,
+bad values, distribution parameters, unknown node ids (with "did you mean"), cycles, nodes with no
+supply path, agent coverage (every node that orders is decided by exactly one agent) and each
+agent's own parameters. Every error is a :class:`~twin.errors.ScenarioError` whose message names
+the file, the YAML path and the value: ``hmarl.yaml: lanes[3].to: 'WH-2' is not a node; did you
+mean 'WH2'?``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from entities.distributions import Constant, Distribution, from_spec
+from entities.messages import PRODUCTION, lane_id
+from twin.errors import ScenarioError
+from twin.topology import Topology
+
+NodeKind = Literal["supplier", "factory", "warehouse", "store"]
+SOURCE_KINDS = ("supplier", "factory")
+
+
+def _to_distribution(value: Any) -> Distribution:
+    return from_spec(value)  # ValueError -> pydantic error at this field's path
+
+
+DistributionField = Annotated[
+    Distribution,
+    BeforeValidator(_to_distribution),
+    PlainSerializer(lambda d: d.to_spec(), return_type=dict),
+]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class NodeConfig(_Model):
+    """A stocking point. Costs are per unit per period (holding, backorders) or per unit lost."""
+
+    id: str = Field(min_length=1)
+    kind: NodeKind
+    tier: str | None = None
+    """Label used to group nodes in reports and agent assignments; defaults to ``kind``."""
+    initial_inventory: NonNegative = 0.0
+    holding_cost: NonNegative = 0.0
+    stockout_cost: NonNegative = 0.0
+    """Per unit backordered at the end of a period (backlog), or per unit of demand lost (lost)."""
+    unmet_demand: Literal["backlog", "lost"] = "backlog"
+    capacity: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """Production per period (suppliers and factories without upstream lanes); None = unlimited."""
+    production_lead_time: DistributionField = Constant(0.0)
+    demand: DistributionField | None = None
+    """External customer demand per period, if this node serves end customers."""
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, v: str) -> str:
+        if "->" in v or v.strip() != v:
+            raise ValueError(f"node id must not contain '->' or surrounding spaces, got {v!r}")
+        return v
+
+    @property
+    def tier_name(self) -> str:
+        return self.tier or self.kind
+
+
+class LaneConfig(_Model):
+    """Material moves from ``from`` to ``to``; orders travel the other way."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              arbitrary_types_allowed=True)
+    origin: str = Field(alias="from")
+    destination: str = Field(alias="to")
+    lead_time: DistributionField
+    unit_cost: NonNegative = 0.0
+    fixed_cost: NonNegative = 0.0
+    """Charged once in each period in which an order is placed on this lane."""
+    in_transit_holding_cost: NonNegative | None = None
+    """Per unit in transit per period; overrides ``costs.in_transit_holding`` for this lane."""
+
+    @property
+    def id(self) -> str:
+        return lane_id(self.origin, self.destination)
+
+
+class AgentAssignment(_Model):
+    """Which agent kind, with which params, decides for which nodes (by id or by tier)."""
+
+    nodes: list[str] | None = None
+    tier: str | None = None
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> AgentAssignment:
+        if (self.nodes is None) == (self.tier is None):
+            raise ValueError("give exactly one of 'nodes' or 'tier'")
+        return self
+
+
+class CostOptions(_Model):
+    in_transit_holding: Literal["none", "sender", "receiver"] = "none"
+    """Stock in transit is charged holding cost at the rate of the sender, of the receiver, or not
+    at all (a lane's ``in_transit_holding_cost`` overrides). Booked on the receiving node's row."""
+
+
+class RewardConfig(_Model):
+    """Weights of ledger quantities in the RL reward (see :mod:`reconciliation.rewards`)."""
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"fill_rate": 10.0, "holding_cost": -0.01, "stockout_cost": -0.1}
+    )
+    scope: Literal["own", "team", "mix"] = "own"
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class Scenario(_Model):
+    """A whole scenario. Build one with :func:`load_scenario` or :func:`scenario_from_dict`."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: Annotated[int, Field(ge=0)] = 0
+    periods: Annotated[int, Field(gt=0)]
+    warmup_periods: Annotated[int, Field(ge=0)] = 0
+    replications: Annotated[int, Field(ge=1)] = 1
+    forecast_window: Annotated[int, Field(ge=1)] = 7
+    """Periods in the moving-average demand forecast given to agents in observations."""
+    nodes: list[NodeConfig] = Field(min_length=1)
+    lanes: list[LaneConfig] = Field(default_factory=list)
+    agents: list[AgentAssignment] = Field(default_factory=list)
+    costs: CostOptions = Field(default_factory=CostOptions)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+
+    @property
+    def node_map(self) -> dict[str, NodeConfig]:
+        return {n.id: n for n in self.nodes}
+
+    def topology(self) -> Topology:
+        return Topology.from_edges([n.id for n in self.nodes],
+                                   [(ln.origin, ln.destination) for ln in self.lanes])
+
+    def agent_nodes(self, index: int) -> list[str]:
+        """Node ids decided by ``agents[index]`` (resolving a ``tier`` selector)."""
+        a = self.agents[index]
+        if a.nodes is not None:
+            return list(a.nodes)
+        return [n.id for n in self.nodes if n.tier_name == a.tier]
+
+    def ordering_lanes(self, node: str) -> list[str]:
+        """Lane ids a node orders on: its inbound lanes, or its production lane if it is a source."""
+        inbound = [ln.id for ln in self.lanes if ln.destination == node]
+        return inbound or [lane_id(PRODUCTION, node)]
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The resolved scenario as plain data (defaults filled in), loadable again."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cross-field checks (graph and agents), with YAML paths.
+
+
+class _PathError(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_network(s: Scenario) -> None:
+    ids = [n.id for n in s.nodes]
+    seen: set[str] = set()
+    for i, n in enumerate(s.nodes):
+        if n.id in seen:
+            raise _PathError(f"nodes[{i}].id", f"duplicate node id {n.id!r}")
+        seen.add(n.id)
+    lanes_seen: set[str] = set()
+    for i, ln in enumerate(s.lanes):
+        for key, end in (("from", ln.origin), ("to", ln.destination)):
+            if end not in seen:
+                raise _PathError(f"lanes[{i}].{key}", f"{end!r} is not a node{_suggest(end, ids)}")
+        if ln.origin == ln.destination:
+            raise _PathError(f"lanes[{i}]", f"lane from {ln.origin!r} to itself")
+        if ln.id in lanes_seen:
+            raise _PathError(f"lanes[{i}]", f"duplicate lane {ln.id!r}")
+        lanes_seen.add(ln.id)
+    try:
+        topo = s.topology()
+    except ValueError as exc:
+        raise _PathError("lanes", str(exc)) from None
+    for i, n in enumerate(s.nodes):
+        is_source = not topo.predecessors[n.id]
+        if is_source and n.kind not in SOURCE_KINDS:
+            raise _PathError(f"nodes[{i}]", f"{n.kind} {n.id!r} has no supply path: no lane leads "
+                             "to it (only suppliers and factories may be sources)")
+        if not is_source and n.capacity is not None:
+            raise _PathError(f"nodes[{i}].capacity", f"{n.id!r} has upstream lanes; capacity limits "
+                             f"production at source nodes only, got {n.capacity}")
+        if not topo.successors[n.id] and n.demand is None:
+            raise _PathError(f"nodes[{i}]", f"{n.id!r} has neither customers (demand) nor "
+                             "downstream lanes: nothing ever leaves it")
+    if s.warmup_periods >= s.periods:
+        raise _PathError("warmup_periods", f"must be < periods ({s.periods}), got "
+                         f"{s.warmup_periods}")
+
+
+def _check_agents(s: Scenario) -> None:
+    from twin import registry  # late: the registry imports agents, which is heavier than config
+
+    topo = s.topology()
+    ids = [n.id for n in s.nodes]
+    tiers = sorted({n.tier_name for n in s.nodes})
+    owner: dict[str, int] = {}
+    for i, a in enumerate(s.agents):
+        if a.tier is not None and a.tier not in tiers:
+            raise _PathError(f"agents[{i}].tier", f"{a.tier!r} is not a tier{_suggest(a.tier, tiers)}"
+                             f" (tiers: {', '.join(tiers)})")
+        for j, node in enumerate(s.agent_nodes(i)):
+            where = f"agents[{i}].nodes[{j}]" if a.nodes is not None else f"agents[{i}].tier"
+            if node not in owner and node not in ids:
+                raise _PathError(where, f"{node!r} is not a node{_suggest(node, ids)}")
+            if node in owner:
+                raise _PathError(where, f"{node!r} is already decided by agents[{owner[node]}]")
+            owner[node] = i
+        try:
+            registry.validate(a.kind, a.params, s.agent_nodes(i))
+        except registry.UnknownAgentError as exc:
+            raise _PathError(f"agents[{i}].kind", str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise _PathError(f"agents[{i}].params", f"{a.kind}: {exc}") from None
+    for i, n in enumerate(s.nodes):
+        if topo.predecessors[n.id] and n.id not in owner:
+            raise _PathError(f"nodes[{i}]", f"{n.id!r} orders from upstream but no entry in "
+                             "'agents' decides for it")
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading.
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "constrained-")) or part in {"dict[str,any]"}:
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    e = errors[0]
+    loc = _format_loc(tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p)))
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+        return f"{loc}: {msg}" + (f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else "")
+    if e["type"] == "missing":
+        return f"{loc}: required field is missing" + (
+            f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else "")
+    text = f"{loc}: {msg}"
+    if "input" in e and not isinstance(e["input"], dict | list):
+        text += f" (got {_short(e['input'])})"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more errors)"
+    return text
+
+
+def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:
+    """Validate plain data (as parsed from YAML) into a :class:`Scenario`."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {_short(data)}")
+    try:
+        scenario = Scenario.model_validate(dict(data))
+        _check_network(scenario)
+        _check_agents(scenario)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source}: {_first_error(exc)}") from None
+    except _PathError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    return scenario
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing file or a syntax error is a ScenarioError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"{p}: no such scenario file")
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{p}: YAML syntax error at {where}{problem}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{p}: not a UTF-8 text file ({exc.reason})") from None
+
+
+def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Read, override (top-level keys such as ``seed``, ``periods``) and validate a scenario file."""
+    data = read_yaml(path)
+    if isinstance(data, dict) and overrides:
+        data = {**data, **overrides}
+    return scenario_from_dict(data, source=str(path))
+
+
+def parse_agent_override(text: str) -> tuple[str, str, dict[str, Any]]:
+    """Parse ``TARGET=KIND[:k=v,...]`` (the CLI's ``--agent``); values are read as YAML scalars.
+
+    >>> parse_agent_override("W1=s_S:s=600,S=1500")
+    ('W1', 's_S', {'s': 600, 'S': 1500})
+    """
+    target, sep, rest = text.partition("=")
+    if not sep or not target or not rest:
+        raise ScenarioError(f"--agent {text!r}: expected TARGET=KIND[:key=value,...]")
+    kind, _, params_text = rest.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, params_text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ScenarioError(f"--agent {text!r}: parameter {item!r} is not key=value")
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            params[key.strip()] = value
+    return target.strip(), kind.strip(), params
+
+
+def apply_agent_override(data: dict[str, Any], target: str, kind: str,
+                         params: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """Return scenario data in which ``target`` (a node id or a tier) is decided by a new agent.
+
+    The target's nodes are removed from the assignments that held them; entries left empty go.
+    """
+    nodes = data.get("nodes") or []
+    ids = [n.get("id") for n in nodes if isinstance(n, dict)]
+    tiers = {n.get("tier") or n.get("kind") for n in nodes if isinstance(n, dict)}
+    if target in ids:
+        selected = [target]
+    elif target in tiers:
+        selected = [n.get("id") for n in nodes if (n.get("tier") or n.get("kind")) == target]
+    else:
+        choices = [str(c) for c in [*ids, *tiers] if c]
+        raise ScenarioError(f"{source}: --agent {target}: not a node or tier"
+                            f"{_suggest(target, choices)}")
+    agents = []
+    for a in data.get("agents") or []:
+        if not isinstance(a, dict):
+            agents.append(a)
+            continue
+        members = a.get("nodes")
+        if members is None and a.get("tier") is not None:
+            members = [n.get("id") for n in nodes if (n.get("tier") or n.get("kind")) == a["tier"]]
+        remaining = [m for m in (members or []) if m not in selected]
+        if remaining == members:
+            agents.append(a)
+        elif remaining:
+            agents.append({k: v for k, v in a.items() if k != "tier"} | {"nodes": remaining})
+    agents.append({"nodes": selected, "kind": kind, "params": params})
+    return {**data, "agents": agents}
+
+
+def is_finite_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

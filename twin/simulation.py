@@ -1,0 +1,200 @@
+"""The simulation kernel: the clock, the decision epochs and the period close.
+
+One replication of a scenario is a SimPy run over ``periods`` periods. Processes (DESIGN.md, order of
+events; priorities in :mod:`entities.clock`):
+
+* a customer-demand process per customer-facing node (``DEMAND``),
+* arrival events of shipments, scheduled by the lanes (``RECEIVE``),
+* the decision-epoch process (``DECIDE``): level by level, customer-facing level first, each node
+  ships what it owes, then each agent with nodes in the level is called once with their
+  observations, and its orders are placed upstream (so the level above sees them at once),
+* the period-close process (``CLOSE``): one ledger row per node, audited (reconciliation.audit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.base import Observation, OrderDecision
+from entities.clock import CLOSE, DECIDE, Phase
+from entities.nodes import Node
+from reconciliation import audit as _audit
+from reconciliation.ledger import LedgerRow
+from twin.build import AgentBinding, Network, build
+from twin.config import Scenario
+from twin.errors import TwinError
+from twin.rng import RandomStreams
+
+
+class AgentError(TwinError):
+    """An agent returned something the twin cannot execute (names agent, node, period, value)."""
+
+
+@dataclass
+class SimulationResult:
+    """What one replication produced."""
+
+    scenario: Scenario
+    replication: int
+    rows: list[LedgerRow]
+    trace: list[Any] = field(default_factory=list)
+
+
+class Simulation:
+    """One replication of ``scenario``.
+
+    ``replication`` selects the random streams (replication ``r`` of every variant draws the same
+    demand and lead times); ``agents`` maps an index of ``scenario.agents`` to an agent instance that
+    replaces it; ``trace`` records every Order and Shipment; ``audit`` checks the ledger identities
+    each period (on by default; off only for speed measurements).
+    """
+
+    def __init__(self, scenario: Scenario, *, replication: int = 0,
+                 agents: Mapping[int, Any] | None = None, trace: bool = False,
+                 audit: bool = True) -> None:
+        self.scenario = scenario
+        self.replication = replication
+        self.streams = RandomStreams(scenario.seed, replication)
+        self.trace: list[Any] = []
+        self.network: Network = build(scenario, self.streams, agents=agents,
+                                      record=self.trace.append if trace else None)
+        self.audit = audit
+        self.rows: list[LedgerRow] = []
+        self._sold = 0.0
+        env = self.network.env
+        for demand in self.network.demands:
+            env.process(demand.process(env))
+        env.process(self._decision_epochs())
+        env.process(self._period_close())
+
+    @property
+    def env(self):  # noqa: ANN201 - simpy.Environment
+        return self.network.env
+
+    def run(self) -> SimulationResult:
+        """Run all periods and return the ledger rows (and the trace, if recorded)."""
+        self.network.env.run(until=self.scenario.periods)
+        return SimulationResult(self.scenario, self.replication, self.rows, self.trace)
+
+    # -- decision epochs ---------------------------------------------------------------------
+
+    def _decision_epochs(self) -> Generator[Phase, None, None]:
+        env = self.network.env
+        levels = self.network.levels
+        for t in range(self.scenario.periods):
+            yield Phase(env, t - env.now, DECIDE)
+            for level in levels:
+                for node in level.nodes:
+                    if node.make_to_order:
+                        node.produce_to_order(t)
+                    else:
+                        node.serve(t)
+                for binding, members in level.agents:
+                    observations = {n.id: self.observe(n, t) for n in members}
+                    decisions = binding.agent.act(observations)
+                    self._apply(binding, members, decisions, t)
+                for lane in level.production_lanes:
+                    lane.produce(t)
+
+    def observe(self, node: Node, t: int) -> Observation:
+        """The observation of ``node`` now (period ``t``)."""
+        ip = node.on_hand + node.on_order - node.backorders
+        eip = ip
+        for m in self.network.echelon_members[node.id]:
+            eip += m.on_hand + m.on_order - m.backorders
+        in_transit = 0.0
+        for lane in node.inbound:
+            in_transit += lane.in_transit
+        return Observation(node.id, node.tier, t, node.on_hand, node.backorders, node.on_order,
+                           in_transit, ip, eip, node.demand, node.forecast(), node.pipeline(t),
+                           tuple(self.network.lanes_of[node.id]))
+
+    def _apply(self, binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
+        if not isinstance(decisions, Mapping):
+            raise AgentError(f"{binding.name} returned {type(decisions).__name__} at period {t}; "
+                             "act() must return a mapping node -> OrderDecision")
+        if len(decisions) != len(members):
+            extra = sorted(set(decisions) - {m.id for m in members})
+            if extra:
+                raise AgentError(f"{binding.name} returned decisions for {extra}, which it does "
+                                 f"not decide for, at period {t}")
+        for node in members:
+            decision = decisions.get(node.id)
+            if decision is None:
+                raise AgentError(f"{binding.name} returned no decision for node {node.id!r} at "
+                                 f"period {t}")
+            lanes = self.network.lanes_of[node.id]
+            if isinstance(decision, OrderDecision):
+                items = decision.quantities.items()
+            else:
+                items = ((node.inbound[0].id, decision),)
+            for lane_key, quantity in items:
+                lane = lanes.get(lane_key)
+                if lane is None:
+                    raise AgentError(f"{binding.name}: node {node.id!r} has no lane {lane_key!r} "
+                                     f"(its lanes: {list(lanes)}) at period {t}")
+                try:
+                    q = float(quantity)
+                except (TypeError, ValueError):
+                    q = math.nan
+                if not (q >= 0.0 and q != math.inf):
+                    raise AgentError(f"{binding.name}: order {quantity!r} on {lane_key!r} for "
+                                     f"node {node.id!r} at period {t} is not a finite number >= 0")
+                if q > 0.0:
+                    lane.place_order(q, t)
+
+    # -- period close ------------------------------------------------------------------------
+
+    def _period_close(self) -> Generator[Phase, None, None]:
+        env = self.network.env
+        for t in range(self.scenario.periods):
+            yield Phase(env, t - env.now, CLOSE)
+            self.close(t)
+
+    def close(self, t: int) -> None:
+        """Write and audit the ledger rows of period ``t``, then reset the period counters."""
+        check = self.audit
+        rows = self.rows
+        released = on_hand_total = transit_total = 0.0
+        for node in self.network.nodes:
+            in_transit = transit_cost = owed_to_node = 0.0
+            for lane in node.inbound:
+                units = lane.in_transit
+                in_transit += units
+                transit_cost += lane.transit_holding_cost * units
+                owed_to_node += lane.owed
+                if check:
+                    _audit.check_lane(t, lane.id, lane.cum_ordered, lane.cum_shipped, lane.owed,
+                                      lane.cum_received, units)
+            closing = node.on_hand
+            holding = node.holding_cost * closing
+            stockout = node.stockout_cost * (node.backorders + node.lost_sales)
+            row = LedgerRow(
+                t, node.id, node.tier, node.echelon, node.opening_on_hand, node.receipts,
+                node.produced, node.shipped, node.sold, node.demand, node.filled, node.backorders,
+                node.lost_sales, closing, in_transit, node.on_order, node.ordered, holding,
+                transit_cost, stockout, node.ordering_cost,
+                holding + transit_cost + stockout + node.ordering_cost)
+            rows.append(row)
+            if check:
+                _audit.check_row(row)
+                owed_downstream = 0.0
+                for lane in node.outbound:
+                    owed_downstream += lane.owed
+                _audit.check_node_books(t, node.id, node.backorders, node.customer_backorders,
+                                        owed_downstream, node.on_order, owed_to_node, in_transit)
+            self._sold += node.sold
+            released += node.released
+            on_hand_total += closing
+            transit_total += in_transit
+            node.close_period()
+        if check:
+            _audit.check_network(t, released, self._sold, on_hand_total, transit_total)
+
+
+def simulate(scenario: Scenario, *, replication: int = 0, **options: Any) -> SimulationResult:
+    """Run one replication: ``Simulation(scenario, replication=r, **options).run()``."""
+    return Simulation(scenario, replication=replication, **options).run()
