@@ -471,7 +471,10 @@ def from_spec(spec: Any) -> Distribution:
     missing = sorted(_public(n) for n in required - kwargs.keys())
     if missing:
         raise ValueError(f"{kind}: missing parameter(s) {', '.join(missing)}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ValueError(f"{kind}: {exc}") from None
 
 
 def _public(name: str) -> str:

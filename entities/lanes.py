@@ -12,8 +12,9 @@ product at most ``capacity`` units per period (all of what is owed when ``capaci
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +34,7 @@ class Lane:
                  env: simpy.Environment, lead_times: np.ndarray, unit_cost: float,
                  fixed_cost: float, transit_holding_cost: float,
                  capacity: float | None = None, record: Callable[[object], None] | None = None,
-                 ) -> None:
+                 ids: Iterator[int] | None = None) -> None:
         self.id = lane_id
         self.origin = origin
         self.destination = destination
@@ -50,7 +51,7 @@ class Lane:
         self.pipeline: dict[int, float] = {}  # due period -> units in transit
         self.cum_ordered = self.cum_shipped = self.cum_received = 0.0
         self.orders: list[float] = []  # quantity ordered per period (for bullwhip)
-        self._ids = 0
+        self._ids = ids if ids is not None else itertools.count(1)  # message ids (trace)
 
     def place_order(self, quantity: float, t: int) -> None:
         """The destination orders ``quantity`` (> 0) in period ``t``."""
@@ -61,8 +62,7 @@ class Lane:
         dest.ordered += quantity
         dest.ordering_cost += self.fixed_cost + self.unit_cost * quantity
         if self.record is not None:
-            self._ids += 1
-            self.record(Order(self._ids, self.id, t, quantity))
+            self.record(Order(next(self._ids), self.id, t, quantity))
         if self.origin is not None:
             self.origin.receive_order(self, quantity, t)
 
@@ -81,9 +81,8 @@ class Lane:
         self.cum_shipped += quantity
         lead_time = float(self.lead_times[t])
         if self.record is not None:
-            self._ids += 1
             due = t + math.ceil(lead_time)
-            self.record(Shipment(self._ids, self.id, t, lead_time, due, quantity))
+            self.record(Shipment(next(self._ids), self.id, t, lead_time, due, quantity))
         if lead_time <= 0.0:
             self.cum_received += quantity
             self.destination.receive(quantity, t)
@@ -99,8 +98,11 @@ class Lane:
 
     def _arrive(self, event: Phase) -> None:
         due: int = event._value  # type: ignore[assignment]
-        quantity = self.pipeline.pop(due)
-        self.in_transit -= quantity
+        pipeline = self.pipeline
+        quantity = pipeline.pop(due)
+        # What is still in transit, summed afresh: a running difference can drift below zero by
+        # rounding, and in-transit stock is charged holding cost (pipelines are a few entries).
+        self.in_transit = sum(pipeline.values()) if pipeline else 0.0
         self.cum_received += quantity
         self.destination.receive(quantity, due)
 

@@ -13,6 +13,7 @@ A node records what happened in the current period in plain counters (``receipts
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ class Node:
         self.backlog = backlog
         self.capacity = capacity
         self.inbound: list[Lane] = []  # lanes this node orders on (production lane for a source)
+        self.lane_ids: tuple[str, ...] = ()  # ids of ``inbound``, set once the network is built
         self.outbound: list[Lane] = []
         self.is_source = False
         self.make_to_order = False  # a source with no agent: produces what it owes, up to capacity
@@ -61,22 +63,31 @@ class Node:
 
     def serve(self, t: int) -> None:
         """Fill what is owed, oldest first, from on-hand stock; ship to downstream lanes."""
-        owed = self.owed
-        on_hand = self.on_hand
-        if not owed or on_hand <= 0.0:
+        if not self.owed or self.on_hand <= 0.0:
             return
+        self.on_hand, _, sends = self._fill(self.on_hand, t)
+        self._ship(sends, t)
+
+    def _fill(self, supply: float, t: int) -> tuple[float, float, dict[Lane, float]]:
+        """Fill owed entries, oldest first, from ``supply`` units (partially if it runs out).
+
+        Returns what is left of the supply, the units filled and the units to ship per lane.
+        Whole entries are taken while they fit, so an unlimited supply (``math.inf``) leaves
+        nothing owed, not a rounding residue.
+        """
+        owed = self.owed
         sends: dict[Lane, float] = {}
         served = 0.0
-        while owed and on_hand > 0.0:
+        while owed and supply > 0.0:
             entry = owed[0]
             lane, quantity, created = entry
-            if quantity <= on_hand:
+            if quantity <= supply:
                 q = quantity
                 owed.popleft()
             else:
-                q = on_hand
+                q = supply
                 entry[1] = quantity - q
-            on_hand -= q
+            supply -= q
             served += q
             if created == t:
                 self.filled += q
@@ -85,11 +96,13 @@ class Node:
                 self.customer_backorders -= q
             else:
                 sends[lane] = sends.get(lane, 0.0) + q
-        self.on_hand = on_hand
         if owed:
             self.backorders -= served
         else:  # nothing owed: exactly zero (no float residue from repeated subtraction)
             self.backorders = self.customer_backorders = 0.0
+        return supply, served, sends
+
+    def _ship(self, sends: dict[Lane, float], t: int) -> None:
         for lane, q in sends.items():
             self.shipped += q
             lane.ship(q, t)  # may deliver at once downstream (zero lead time); never back here
@@ -126,15 +139,21 @@ class Node:
         self.serve(t)
 
     def produce_to_order(self, t: int) -> None:
-        """Make-to-order source: produce what is owed beyond stock (up to capacity), then ship."""
-        need = self.backorders - self.on_hand
-        if need > 0.0:
-            made = need if self.capacity is None or need <= self.capacity else self.capacity
-            self.on_hand += made
-            self.receipts += made
-            self.produced += made
-            self.released += made
-        self.serve(t)
+        """Make-to-order source: fill what is owed from stock, make the rest (up to capacity) and
+        ship it at once.
+
+        Production fills the owed entries one by one (not their float sum, which subtracting the
+        entries again need not give back exactly), so an unlimited source owes nothing afterwards.
+        """
+        self.serve(t)  # stock first; if anything is still owed, on-hand stock is now exactly 0
+        if not self.owed:
+            return
+        capacity = math.inf if self.capacity is None else self.capacity
+        _, made, sends = self._fill(capacity, t)
+        self.receipts += made
+        self.produced += made
+        self.released += made
+        self._ship(sends, t)
 
     # -- what the node knows ------------------------------------------------------------------
 
@@ -148,7 +167,15 @@ class Node:
 
     def pipeline(self, t: int) -> tuple[float, ...]:
         """Units due in ``t+1, t+2, ...`` over all ordering lanes (index k: due at ``t+k+1``)."""
-        due: dict[int, float] = {}
+        if len(self.inbound) == 1:  # the common case, without merging
+            due = self.inbound[0].pipeline
+            if not due:
+                return ()
+            out = [0.0] * (max(due) - t)
+            for when, q in due.items():
+                out[when - t - 1] = q
+            return tuple(out)
+        due = {}
         for lane in self.inbound:
             for when, q in lane.pipeline.items():
                 due[when] = due.get(when, 0.0) + q

@@ -54,7 +54,7 @@ class Lattice:
 
     @property
     def values(self) -> NDArray[np.float64]:
-        return (self.first_index + np.arange(len(self.masses))) * self.step
+        return (self.first_index + np.arange(len(self.masses), dtype=np.float64)) * self.step
 
     def mean(self) -> float:
         return float(np.dot(self.values, self.masses) / self.masses.sum())

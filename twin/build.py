@@ -7,6 +7,7 @@ random streams), customer-demand processes and the agents (through the registry)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
           record: Callable[[object], None] | None = None) -> Network:
     """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance."""
     env = simpy.Environment()
+    ids = itertools.count(1)  # one sequence of order and shipment ids per replication
     topo = scenario.topology()
     periods = scenario.periods
     nodes: dict[NodeId, Node] = {}
@@ -87,7 +89,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         lane = Lane(LaneId(cfg.id), origin, dest, env=env, lead_times=draws,
                     unit_cost=cfg.unit_cost, fixed_cost=cfg.fixed_cost,
                     transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
-                    record=record)
+                    record=record, ids=ids)
         origin.outbound.append(lane)
         dest.inbound.append(lane)
         lanes.append(lane)
@@ -119,7 +121,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
                 streams.generator(node.id, "production_lead_time"), periods)
             lane = Lane(LaneId(pid), None, node, env=env, lead_times=draws, unit_cost=0.0,
                         fixed_cost=0.0, transit_holding_cost=0.0, capacity=node.capacity,
-                        record=record)
+                        record=record, ids=ids)
             node.inbound.append(lane)
             lanes.append(lane)
             production[node.id] = lane
@@ -145,5 +147,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
 
     echelon_members = {n: [nodes[NodeId(d)] for d in topo.descendants(n)] for n in nodes}
     lanes_of = {n.id: {ln.id: ln for ln in n.inbound} for n in nodes.values()}
+    for node in nodes.values():
+        node.lane_ids = tuple(ln.id for ln in node.inbound)
     return Network(env, list(nodes.values()), lanes, demands, bindings, levels, nodes,
                    echelon_members, lanes_of)

@@ -186,7 +186,7 @@ class _PathError(Exception):
 
 
 def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -212,11 +212,11 @@ def _check_network(s: Scenario) -> None:
     except ValueError as exc:
         raise _PathError("lanes", str(exc)) from None
     for i, n in enumerate(s.nodes):
-        is_source = not topo.predecessors[n.id]
-        if is_source and n.kind not in SOURCE_KINDS:
+        if not topo.predecessors[n.id] and n.kind not in SOURCE_KINDS:
             raise _PathError(f"nodes[{i}]", f"{n.kind} {n.id!r} has no supply path: no lane leads "
                              "to it (only suppliers and factories may be sources)")
-        if not is_source and n.capacity is not None:
+    for i, n in enumerate(s.nodes):
+        if topo.predecessors[n.id] and n.capacity is not None:
             raise _PathError(f"nodes[{i}].capacity", f"{n.id!r} has upstream lanes; capacity limits "
                              f"production at source nodes only, got {n.capacity}")
         if not topo.successors[n.id] and n.demand is None:
@@ -387,7 +387,11 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
         if remaining == members:
             agents.append(a)
         elif remaining:
-            agents.append({k: v for k, v in a.items() if k != "tier"} | {"nodes": remaining})
+            kept = {k: ({n: x for n, x in v.items() if n not in selected}
+                          if isinstance(v, dict) and set(v) <= set(ids) else v)
+                      for k, v in (a.get("params") or {}).items()}
+            agents.append({k: v for k, v in a.items() if k != "tier"}
+                          | {"nodes": remaining, "params": kept})
     agents.append({"nodes": selected, "kind": kind, "params": params})
     return {**data, "agents": agents}
 

@@ -110,7 +110,7 @@ class Simulation:
             in_transit += lane.in_transit
         return Observation(node.id, node.tier, t, node.on_hand, node.backorders, node.on_order,
                            in_transit, ip, eip, node.demand, node.forecast(), node.pipeline(t),
-                           tuple(self.network.lanes_of[node.id]))
+                           node.lane_ids)
 
     def _apply(self, binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
         if not isinstance(decisions, Mapping):

@@ -1,0 +1,501 @@
+"""Stock is conserved: property tests over random scenarios, and targeted laws of the event order.
+
+The property test draws random valid scenarios (plain dicts, as parsed from YAML): DAG networks of
+1-4 levels and 1-8 nodes; sources that are unlimited make-to-order, capacity-limited make-to-order,
+or decided by an agent through a production line; stochastic lead times including zero; customer
+demand with backlog or lost sales; random costs and in-transit holding modes; every built-in rule
+agent. Each run keeps the audit on (every identity, every period) and the test re-checks the
+ledger laws from the rows themselves (DESIGN.md, Reconciliation ledger).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from entities.messages import Shipment
+from reconciliation.ledger import COST_COLUMNS, LedgerRow
+from twin import Simulation, scenario_from_dict
+from twin.registry import BUILTIN
+
+TOL = 1e-7
+EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "200"))  # raise it for a deeper search
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= TOL * max(1.0, abs(a), abs(b))
+
+
+# --------------------------------------------------------------------------------------------------
+# Strategies: every value is valid by construction (hundredths keep shrunk examples readable).
+
+
+def amounts(low: float, high: float) -> st.SearchStrategy[float]:
+    """Numbers in [low, high] with two decimals."""
+    return st.integers(round(low * 100), round(high * 100)).map(lambda x: x / 100)
+
+
+@st.composite
+def empirical(draw: st.DrawFn, high: int) -> dict[str, Any]:
+    values = draw(st.lists(st.one_of(st.integers(0, high), amounts(0, high)), min_size=1,
+                           max_size=4))
+    spec: dict[str, Any] = {"dist": "empirical", "values": values}
+    if draw(st.booleans()):
+        weights = draw(st.lists(st.integers(1, 5), min_size=len(values), max_size=len(values)))
+        spec["probabilities"] = [w / sum(weights) for w in weights]
+    return spec
+
+
+@st.composite
+def normal_demand(draw: st.DrawFn) -> dict[str, Any]:
+    sd = draw(amounts(0, 4))
+    return {"dist": "normal", "mean": 4 * sd + draw(amounts(0, 10)), "sd": sd}
+
+
+@st.composite
+def uniform_int(draw: st.DrawFn, low_max: int, width_max: int) -> dict[str, Any]:
+    low = draw(st.integers(0, low_max))
+    return {"dist": "uniform_int", "low": low, "high": low + draw(st.integers(0, width_max))}
+
+
+@st.composite
+def uniform(draw: st.DrawFn, low_max: float, width_max: float) -> dict[str, Any]:
+    low = draw(amounts(0, low_max))
+    return {"dist": "uniform", "low": low, "high": low + draw(amounts(0, width_max))}
+
+
+demand_distributions = st.one_of(
+    st.builds(lambda m: {"dist": "poisson", "mean": m}, amounts(0, 20)),
+    uniform_int(10, 15),
+    normal_demand(),
+    empirical(30),
+    st.just({"dist": "constant", "value": 0}),
+    st.builds(lambda v: {"dist": "constant", "value": v}, amounts(0, 12)),
+    st.builds(lambda n, p: {"dist": "negative_binomial", "n": n, "p": p},
+              amounts(0.5, 5), amounts(0.2, 1)),
+)
+
+lead_time_distributions = st.one_of(
+    st.just(0),
+    st.just({"dist": "constant", "value": 0}),
+    st.integers(1, 4),
+    amounts(0, 3),
+    uniform_int(2, 4),  # low may be 0
+    st.builds(lambda m: {"dist": "poisson", "mean": m}, amounts(0, 3)),
+    uniform(2, 3),
+    st.builds(lambda k, s: {"dist": "gamma", "shape": k, "scale": s},
+              amounts(0.3, 4), amounts(0.1, 1.5)),
+    empirical(5),
+)
+
+
+def agent_params(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid params of one built-in kind, for one node (scalars)."""
+    if kind == "base_stock":
+        return st.fixed_dictionaries({"base_stock_level": amounts(-5, 120)})
+    if kind == "echelon_base_stock":
+        return st.fixed_dictionaries({"base_stock_level": amounts(-5, 200)})
+    if kind == "s_S":
+        return st.tuples(amounts(-5, 80), amounts(0, 80)).map(
+            lambda p: {"s": p[0], "S": p[0] + p[1]})
+    if kind == "r_Q":
+        return st.fixed_dictionaries({"reorder_point": amounts(-5, 80),
+                                      "order_quantity": amounts(0.5, 50)})
+    if kind == "periodic_review":
+        return st.integers(1, 5).flatmap(lambda r: st.fixed_dictionaries({
+            "review_period": st.just(r), "offset": st.integers(0, r - 1),
+            "order_up_to_level": amounts(-5, 150)}))
+    if kind == "constant":
+        return st.fixed_dictionaries({"quantity": st.one_of(st.just(0), amounts(0, 30))})
+    if kind == "pass_through":
+        return st.just({})
+    if kind in ("hmarl_warehouse", "hmarl_supplier"):
+        return st.one_of(
+            st.just({}),
+            st.lists(amounts(0, 20), min_size=3, max_size=3).map(sorted).map(
+                lambda c: {"low_cover": c[0], "target_cover": c[1], "high_cover": c[2]}))
+    raise AssertionError(f"no params strategy for agent kind {kind!r}: add one")
+
+
+# Per-node parameters of each kind (given as {node: value} when nodes share an assignment); the
+# others must be equal across the nodes of an assignment, so the first node's value is used.
+PER_NODE = {
+    "base_stock": ("base_stock_level",),
+    "echelon_base_stock": ("base_stock_level",),
+    "s_S": ("s", "S"),
+    "r_Q": ("reorder_point", "order_quantity"),
+    "periodic_review": ("order_up_to_level",),
+    "constant": ("quantity",),
+    "pass_through": (),
+    "hmarl_warehouse": (),
+    "hmarl_supplier": (),
+}
+AGENT_KINDS = sorted(BUILTIN)
+
+
+def test_every_builtin_kind_is_generated():
+    assert set(PER_NODE) == set(BUILTIN)
+    for kind in BUILTIN:
+        agent_params(kind)
+
+
+@st.composite
+def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
+    """A random valid scenario as plain data (what ``yaml.safe_load`` would give)."""
+    n_levels = draw(st.integers(1, 4))
+    sizes = [1] * n_levels
+    for _ in range(draw(st.integers(0, 8 - n_levels))):
+        sizes[draw(st.integers(0, n_levels - 1))] += 1
+    ids = [[f"n{k}{i}" for i in range(size)] for k, size in enumerate(sizes)]
+    tier_labels = draw(st.booleans())
+
+    preds: dict[str, list[str]] = {}
+    for k, level in enumerate(ids):
+        for node in level:
+            if k == 0 or draw(st.integers(0, 9)) == 0:  # level 0, and now and then deeper: sources
+                preds[node] = []
+                continue
+            first = draw(st.sampled_from(ids[k - 1]))
+            earlier = [m for lvl in ids[:k] for m in lvl if m != first]
+            extra = draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) \
+                if earlier else []
+            preds[node] = [first, *extra]
+    succs: dict[str, list[str]] = defaultdict(list)
+    for node, ps in preds.items():
+        for p in ps:
+            succs[p].append(node)
+
+    nodes: list[dict[str, Any]] = []
+    needs_agent: list[tuple[int, str]] = []  # (level, node)
+    for k, level in enumerate(ids):
+        for node in level:
+            source = not preds[node]
+            leaf = not succs[node]
+            if source:
+                kind = draw(st.sampled_from(["supplier", "factory"]))
+            else:
+                kind = "store" if leaf else draw(st.sampled_from(["warehouse", "store"]))
+            cfg: dict[str, Any] = {
+                "id": node, "kind": kind,
+                "initial_inventory": draw(st.one_of(st.just(0), st.integers(0, 60),
+                                                    amounts(0, 60))),
+                "holding_cost": draw(amounts(0, 5)),
+                "stockout_cost": draw(amounts(0, 50)),
+                "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
+            }
+            if tier_labels:
+                cfg["tier"] = f"level{k}"
+            if leaf or draw(st.integers(0, 3)) == 0:
+                cfg["demand"] = draw(demand_distributions)
+            if source:
+                if draw(st.booleans()):
+                    cfg["capacity"] = draw(amounts(0.5, 30))
+                if draw(st.booleans()):  # decided by an agent: production line
+                    cfg["production_lead_time"] = draw(lead_time_distributions)
+                    needs_agent.append((k, node))
+            else:
+                needs_agent.append((k, node))
+            nodes.append(cfg)
+
+    lanes = []
+    for node, ps in preds.items():
+        for p in ps:
+            lane: dict[str, Any] = {"from": p, "to": node,
+                                    "lead_time": draw(lead_time_distributions),
+                                    "unit_cost": draw(amounts(0, 3)),
+                                    "fixed_cost": draw(amounts(0, 20))}
+            if draw(st.integers(0, 3)) == 0:
+                lane["in_transit_holding_cost"] = draw(amounts(0, 3))
+            lanes.append(lane)
+
+    # Agents: one kind per node (or per level), then one assignment per node, or per kind.
+    one_kind_per_level = draw(st.booleans())
+    level_kinds: dict[int, str] = {}
+    kinds: dict[str, str] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for k, node in needs_agent:
+        if one_kind_per_level and k in level_kinds:
+            kinds[node] = level_kinds[k]
+        else:
+            kinds[node] = level_kinds.setdefault(k, draw(st.sampled_from(AGENT_KINDS)))
+        params[node] = draw(agent_params(kinds[node]))
+    groups: dict[Any, list[str]] = defaultdict(list)
+    group_by_kind = draw(st.booleans())
+    for _, node in needs_agent:
+        groups[kinds[node] if group_by_kind else node].append(node)
+    tier_of = {n["id"]: n.get("tier", n["kind"]) for n in nodes}
+    agents = []
+    for members in groups.values():
+        kind = kinds[members[0]]
+        if len(members) == 1:
+            assignment_params = params[members[0]]
+        else:
+            assignment_params = dict(params[members[0]])
+            for name in PER_NODE[kind]:
+                assignment_params[name] = {m: params[m][name] for m in members}
+        tiers = {tier_of[m] for m in members}
+        assignment: dict[str, Any] = {"nodes": members}
+        if len(tiers) == 1:
+            tier = tiers.pop()
+            if sorted(n for n, t in tier_of.items() if t == tier) == sorted(members):
+                assignment = {"tier": tier}
+        agents.append({**assignment, "kind": kind, "params": assignment_params})
+    agents = draw(st.permutations(agents))
+
+    periods = draw(st.integers(5, 40))
+    return {
+        "name": "random",
+        "seed": draw(st.integers(0, 2**32 - 1)),
+        "periods": periods,
+        "warmup_periods": draw(st.integers(0, periods - 1)),
+        "forecast_window": draw(st.integers(1, 10)),
+        "nodes": draw(st.permutations(nodes)),
+        "lanes": draw(st.permutations(lanes)),
+        "agents": agents,
+        "costs": {"in_transit_holding": draw(st.sampled_from(["none", "sender", "receiver"]))},
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The laws, checked from the rows.
+
+
+def check_ledger_laws(data: dict[str, Any], sim: Simulation, rows: list[LedgerRow]) -> None:
+    scenario = sim.scenario
+    cfg = scenario.node_map
+    topo = scenario.topology()
+    decided = {n for i in range(len(scenario.agents)) for n in scenario.agent_nodes(i)}
+    make_to_order = {n for n in cfg if not topo.predecessors[n] and n not in decided}
+    assert len(rows) == scenario.periods * len(scenario.nodes)
+    demand_draws = {d.node.id: d.quantities for d in sim.network.demands}
+
+    by_node: dict[str, list[LedgerRow]] = defaultdict(list)
+    by_period: dict[int, list[LedgerRow]] = defaultdict(list)
+    for row in rows:
+        by_node[row.node].append(row)
+        by_period[row.period].append(row)
+
+    for row in rows:
+        where = f"{row.node} period {row.period}: {row}"
+        node = cfg[row.node]
+        # Stock flow, signs, costs.
+        assert close(row.opening_on_hand + row.receipts - row.shipped - row.sold,
+                     row.closing_on_hand), where
+        for name in LedgerRow._fields[4:]:
+            assert getattr(row, name) >= -TOL * max(1.0, row.demand, row.opening_on_hand), \
+                f"{name} < 0 at {where}"
+        for name in COST_COLUMNS:
+            assert getattr(row, name) >= 0.0, f"{name} < 0 at {where}"
+        assert close(row.total_cost, row.holding_cost + row.transit_holding_cost
+                     + row.stockout_cost + row.ordering_cost), where
+        assert close(row.holding_cost, node.holding_cost * row.closing_on_hand), where
+        assert close(row.stockout_cost, node.stockout_cost * (row.backorders + row.lost_sales)), \
+            where
+        # Service: 0 <= filled on time <= demand, and the unit fill rate is in [0, 1].
+        assert -TOL <= row.filled_on_time <= row.demand * (1 + TOL) + TOL, where
+        if node.unmet_demand == "backlog":
+            assert row.lost_sales == 0.0, where
+        # Production only at sources, at most the capacity per period.
+        if topo.predecessors[row.node]:
+            assert row.produced == 0.0, where
+        elif node.capacity is not None:
+            assert row.produced <= node.capacity * (1 + TOL), where
+        # Customer demand is the drawn demand: exactly, at nodes without downstream lanes.
+        if row.node in demand_draws:
+            drawn = float(demand_draws[row.node][row.period])
+            if topo.successors[row.node]:
+                assert row.demand >= drawn - TOL, where
+            else:
+                assert row.demand == drawn, where
+        elif not topo.successors[row.node]:
+            raise AssertionError(f"node without customers or successors: {where}")
+        # An unlimited make-to-order source never owes anything at the close.
+        if row.node in make_to_order and node.capacity is None:
+            assert row.backorders == 0.0, where
+
+    for node_id, node_rows in by_node.items():
+        node = cfg[node_id]
+        assert [r.period for r in node_rows] == list(range(scenario.periods))
+        cum_ordered = cum_receipts = 0.0
+        cum_demand = cum_sold = cum_lost = 0.0
+        for r in node_rows:
+            where = f"{node_id} period {r.period}: {r}"
+            # Every unit ordered is received, in transit, or still owed upstream.
+            cum_ordered += r.ordered
+            cum_receipts += r.receipts - (r.produced if node_id in make_to_order else 0.0)
+            owed = r.on_order - r.in_transit_inbound
+            assert owed >= -TOL * max(1.0, r.on_order), where
+            assert close(cum_ordered, cum_receipts + r.in_transit_inbound + owed), where
+            if node_id in make_to_order:
+                assert r.ordered == 0.0 and r.on_order == 0.0 and r.in_transit_inbound == 0.0
+            # Customers of a node without downstream lanes: demand = sold + lost + still owed.
+            cum_demand += r.demand
+            cum_sold += r.sold
+            cum_lost += r.lost_sales
+            if not topo.successors[node_id]:
+                assert r.shipped == 0.0, where
+                assert close(cum_demand, cum_sold + cum_lost + r.backorders), where
+                if node.unmet_demand == "lost":
+                    assert r.backorders == 0.0, where
+                    assert close(r.demand, r.sold + r.lost_sales), where
+            if node_id not in demand_draws:
+                assert r.sold == 0.0 and r.lost_sales == 0.0, where
+
+    # Units released into the network == sold + on hand + in transit, every period.
+    released = sum(n.initial_inventory for n in scenario.nodes)
+    sold = 0.0
+    for t in range(scenario.periods):
+        period_rows = by_period[t]
+        released += sum(r.produced for r in period_rows)
+        sold += sum(r.sold for r in period_rows)
+        on_hand = sum(r.closing_on_hand for r in period_rows)
+        in_transit = sum(r.in_transit_inbound for r in period_rows)
+        assert close(released, sold + on_hand + in_transit), (t, released, sold, on_hand,
+                                                              in_transit)
+
+    # KPIs in range.
+    demand = sum(r.demand for r in rows)
+    filled = sum(r.filled_on_time for r in rows)
+    if demand > 0:
+        assert 0.0 <= filled / demand <= 1.0 + TOL
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=scenario_dicts(), replication=st.integers(0, 3))
+def test_random_scenarios_conserve_stock(data: dict[str, Any], replication: int) -> None:
+    scenario = scenario_from_dict(data, source="hypothesis")
+    sim = Simulation(scenario, replication=replication, audit=True)
+    rows = sim.run().rows  # the audit raises ReconciliationError on any broken identity
+    check_ledger_laws(data, sim, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Targeted examples.
+
+
+def chain(lead_times: list[Any], *, store: dict[str, Any] | None = None,
+          supplier: dict[str, Any] | None = None, agents: list[dict[str, Any]] | None = None,
+          periods: int = 30, seed: int = 11) -> dict[str, Any]:
+    """supplier -> w2 -> w1 -> store (fewer warehouses for shorter ``lead_times``)."""
+    names = ["supplier", *["w2", "w1"][3 - len(lead_times):], "store"]
+    nodes = [{"id": "supplier", "kind": "supplier", **(supplier or {})}]
+    nodes += [{"id": n, "kind": "warehouse"} for n in names[1:-1]]
+    nodes += [{"id": "store", "kind": "store", "demand": {"dist": "poisson", "mean": 10},
+               "stockout_cost": 5, "holding_cost": 1, **(store or {})}]
+    lanes = [{"from": a, "to": b, "lead_time": lt}
+             for a, b, lt in zip(names[:-1], names[1:], lead_times, strict=True)]
+    if agents is None:
+        agents = [{"nodes": names[1:], "kind": "pass_through"}]
+    return {"name": "chain", "seed": seed, "periods": periods, "nodes": nodes, "lanes": lanes,
+            "agents": agents}
+
+
+def run(data: dict[str, Any], **options: Any) -> tuple[Simulation, list[LedgerRow]]:
+    sim = Simulation(scenario_from_dict(data, source="test"), **options)
+    return sim, sim.run().rows
+
+
+def rows_of(rows: list[LedgerRow], node: str) -> list[LedgerRow]:
+    return [r for r in rows if r.node == node]
+
+
+@pytest.mark.parametrize("zero", [0, {"dist": "constant", "value": 0},
+                                  {"dist": "uniform_int", "low": 0, "high": 0},
+                                  {"dist": "empirical", "values": [0]}])
+def test_zero_lead_times_deliver_through_three_stages_in_the_same_period(zero: Any) -> None:
+    sim, rows = run(chain([zero, zero, zero]), trace=True)
+    store = rows_of(rows, "store")
+    assert sum(r.demand for r in store) > 0
+    for r in store:  # every unit demanded is ordered up the chain, made and delivered at once
+        assert r.sold == r.demand == r.filled_on_time, r
+        assert r.backorders == 0.0 and r.closing_on_hand == 0.0 and r.on_order == 0.0, r
+    for name in ("w1", "w2"):
+        for r, s in zip(rows_of(rows, name), store, strict=True):
+            assert r.receipts == r.shipped == r.demand == r.ordered == s.demand, r
+            assert r.backorders == 0.0 and r.on_order == 0.0 and r.closing_on_hand == 0.0, r
+    for r, s in zip(rows_of(rows, "supplier"), store, strict=True):
+        assert r.produced == r.shipped == s.demand and r.backorders == 0.0, r
+    shipments = [e for e in sim.trace if isinstance(e, Shipment)]
+    assert shipments and all(e.due == e.sent for e in shipments)
+
+
+def test_lost_sales_store_never_backorders_customers() -> None:
+    data = chain([{"dist": "uniform_int", "low": 1, "high": 3}],
+                 store={"unmet_demand": "lost", "stockout_cost": 4, "initial_inventory": 15},
+                 agents=[{"nodes": ["store"], "kind": "constant", "params": {"quantity": 7}}],
+                 periods=60)
+    _, rows = run(data)
+    store = rows_of(rows, "store")
+    assert sum(r.lost_sales for r in store) > 0
+    assert sum(r.sold for r in store) > 0
+    for r in store:
+        assert r.backorders == 0.0, r
+        assert r.sold + r.lost_sales == r.demand, r
+        assert r.stockout_cost == pytest.approx(4 * r.lost_sales), r
+
+
+def test_capacity_limited_make_to_order_supplier_produces_at_most_its_capacity() -> None:
+    data = chain([1], supplier={"capacity": 7.5},
+                 agents=[{"nodes": ["store"], "kind": "base_stock",
+                          "params": {"base_stock_level": 40}}], periods=50)
+    _, rows = run(data)
+    supplier = rows_of(rows, "supplier")
+    produced = [r.produced for r in supplier]
+    assert max(produced) == 7.5
+    assert sum(p == 7.5 for p in produced) > 25  # demand (10) exceeds capacity: it binds
+    for r in supplier:
+        assert r.produced <= 7.5 and r.shipped == r.produced and r.receipts == r.produced, r
+    assert supplier[-1].backorders > 0  # the rest stays owed to the store
+
+
+def test_source_with_an_agent_produces_through_its_production_line_within_capacity() -> None:
+    data = chain([1], supplier={"capacity": 8, "production_lead_time": 2,
+                                "initial_inventory": 5},
+                 agents=[{"nodes": ["store"], "kind": "base_stock",
+                          "params": {"base_stock_level": 30}},
+                         {"nodes": ["supplier"], "kind": "constant", "params": {"quantity": 12}}],
+                 periods=40)
+    sim, rows = run(data)
+    supplier = rows_of(rows, "supplier")
+    lane = sim.network.lanes_of["supplier"]["production->supplier"]
+    assert lane.origin is None and lane.capacity == 8
+    for r in supplier:
+        assert r.produced <= 8, r
+        assert r.ordered == 12, r
+    assert [r.produced for r in supplier[:3]] == [8, 8, 8]  # orders (12/period) exceed capacity
+    receipts = [r.receipts for r in supplier]
+    produced = [r.produced for r in supplier]
+    assert receipts[:2] == [0, 0] and receipts[2:] == produced[:-2]  # production lead time 2
+    last = supplier[-1]
+    assert last.on_order == pytest.approx(40 * 12 - sum(receipts))
+    assert last.in_transit_inbound == pytest.approx(sum(produced[-2:]))
+
+
+def test_orders_cross_with_stochastic_lead_times() -> None:
+    data = chain([{"dist": "uniform_int", "low": 0, "high": 6}],
+                 agents=[{"nodes": ["store"], "kind": "constant", "params": {"quantity": 10}}],
+                 store={"initial_inventory": 30}, periods=40)
+    sim, rows = run(data, trace=True)
+    shipments = sorted((e for e in sim.trace if isinstance(e, Shipment)),
+                       key=lambda e: (e.sent, e.id))
+    assert len(shipments) == 40
+    crossed = [(a, b) for i, a in enumerate(shipments) for b in shipments[i + 1:]
+               if a.sent < b.sent and a.due > b.due]
+    assert crossed, "no two shipments crossed"
+    for e in shipments:
+        assert e.due == e.sent + math.ceil(e.lead_time)
+        assert e.lead_time == sim.network.lanes_of["store"]["supplier->store"].lead_times[e.sent]
+    # The store receives in each period exactly what is due then (later-sent first when crossed).
+    due: dict[int, float] = defaultdict(float)
+    for e in shipments:
+        due[e.due] += e.quantity
+    for r in rows_of(rows, "store"):
+        assert r.receipts == due.get(r.period, 0.0), r
+    assert rows_of(rows, "store")[-1].in_transit_inbound == sum(
+        q for t, q in due.items() if t >= data["periods"])

@@ -1,0 +1,164 @@
+"""``python -m twin.run SCENARIO.yaml``: run the replications, print KPIs, write a run folder.
+
+::
+
+    python -m twin.run scenarios/hmarl_3store.yaml --periods 120 --replications 3 \\
+        --agent warehouse_1=s_S:s=600,S=1500 --out runs/demo
+
+The scenario is read, overridden (``--seed``, ``--periods``, ``--warmup``, ``--replications``,
+each ``--agent TARGET=KIND[:k=v,...]``, where TARGET is a node id or a tier) and validated before
+anything runs or is written. Replication ``r`` uses random streams ``(seed, r)``; replication 0
+also records the order/shipment trace. The run folder (default
+``runs/<scenario>-<YYYYmmdd-HHMMSS>``) is written atomically by
+:func:`reconciliation.report.write_run`; an existing folder is refused unless ``--overwrite``.
+Mistakes (a bad scenario or override, an unknown agent, a failed ledger identity, an existing
+folder) print one line ``error: ...`` to stderr and exit with status 2.
+
+As a library: :func:`run_scenario` runs the replications and returns their results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from reconciliation.kpis import compute_kpis, kpi_table, ledger_frame
+from reconciliation.report import check_target, customer_nodes, write_run
+from twin import registry
+from twin.config import (
+    Scenario,
+    apply_agent_override,
+    parse_agent_override,
+    read_yaml,
+    scenario_from_dict,
+)
+from twin.errors import ScenarioError, TwinError
+from twin.simulation import Simulation, SimulationResult
+
+EXIT_USAGE = 2
+
+
+def run_scenario(scenario: Scenario, replications: int | None = None, *,
+                 progress: bool = False, trace: bool = True) -> list[SimulationResult]:
+    """Run replications ``0 .. n-1`` of ``scenario`` (``n`` = ``scenario.replications`` by default).
+
+    ``trace`` records the order/shipment trace of replication 0 (only); ``progress`` shows a tqdm
+    bar on stderr.
+    """
+    n = scenario.replications if replications is None else replications
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"replications must be an integer >= 1, got {replications!r}")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc=scenario.name, unit="replication", file=sys.stderr)
+    results = []
+    try:
+        for r in range(n):
+            results.append(Simulation(scenario, replication=r, trace=trace and r == 0).run())
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def resolve_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None,
+                     agents: Sequence[str] = ()) -> Scenario:
+    """Read ``path``, apply top-level ``overrides`` and ``--agent`` texts, validate.
+
+    Every mistake is a ScenarioError naming the file (and the YAML path or the ``--agent`` text).
+    """
+    source = str(path)
+    data = read_yaml(path)
+    if isinstance(data, dict):
+        data = {**data, **(overrides or {})}
+        for text in agents:
+            try:
+                target, kind, params = parse_agent_override(text)
+            except ScenarioError as exc:
+                raise ScenarioError(f"{source}: {exc}") from None
+            try:
+                registry.resolve(kind)
+            except registry.UnknownAgentError as exc:
+                raise ScenarioError(f"{source}: --agent {text}: {exc}") from None
+            data = apply_agent_override(data, target, kind, params, source=source)
+    return scenario_from_dict(data, source=source)
+
+
+def default_out(scenario: Scenario, root: Path = Path("runs")) -> Path:
+    """``runs/<name>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... if that folder already exists)."""
+    base = root / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m twin.run",
+        description="Run a supply-chain twin scenario: print KPIs per tier, write a run folder.")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--out", help="run folder to write (default: runs/<scenario>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run folder (only once the new one is complete)")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--periods", type=int, help="override the number of periods")
+    p.add_argument("--warmup", type=int, help="override warmup_periods (excluded from KPIs)")
+    p.add_argument("--replications", type=int, help="override the number of replications")
+    p.add_argument("--agent", action="append", default=[], metavar="TARGET=KIND[:k=v,...]",
+                   help="decide for a node or tier with another agent, e.g. "
+                        "W1=s_S:s=600,S=1500 (repeatable)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no table; print only the run folder")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {key: value for key, value in (
+        ("seed", args.seed), ("periods", args.periods), ("warmup_periods", args.warmup),
+        ("replications", args.replications)) if value is not None}
+    try:
+        scenario = resolve_scenario(args.scenario, overrides=overrides, agents=args.agent)
+        out = Path(args.out) if args.out else default_out(scenario)
+        check_target(out, overwrite=args.overwrite)  # refuse before minutes of simulation
+        progress = scenario.replications > 1 and not args.quiet
+        results = run_scenario(scenario, progress=progress)
+        customers = customer_nodes(scenario)
+        ledger = ledger_frame(results)
+        kpis = compute_kpis(ledger, scenario.warmup_periods, customer_nodes=customers)
+        write_run(out, scenario, results, overwrite=args.overwrite, ledger=ledger, kpis=kpis)
+    except (TwinError, FileExistsError) as exc:
+        message = " ".join(str(exc).split("\n"))
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    if not args.quiet:
+        n = kpis["replications"]
+        print(f"{scenario.name}: {n} replication(s) x {scenario.periods} periods, KPIs over "
+              f"periods {scenario.warmup_periods}..{scenario.periods - 1}")
+        print()
+        print(kpi_table(kpis))
+        print()
+        cost = kpis["network"]["cost_per_period"]
+        se = f"{cost['se']:,.2f}" if cost["se"] is not None else "n/a (one replication)"
+        print(f"network cost per period: {cost['mean']:,.2f} ± {se} "
+              f"(mean ± standard error over {n} replication(s))")
+    print(f"run folder: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
