@@ -11,6 +11,8 @@ randomness only through a ``numpy.random.Generator`` argument. Modules:
 - :mod:`heuristics.lot_sizing`: Wagner-Whitin, Silver-Meal, least unit cost, part-period
   balancing, brute force;
 - :mod:`heuristics.ga`: adaptive genetic algorithm for lot sizing (Srinivas & Patnaik 1994);
+- :mod:`heuristics.ga_stochastic`: the same GA over integer quantities with lead time, capacity
+  and backorders, priced on sampled demand paths (common random numbers);
 - :mod:`heuristics.dalsa`: DALSA, this project's allocation and lot-sizing heuristic.
 """
 
@@ -34,6 +36,11 @@ from heuristics.eoq import (
     eoq_with_backorders_cost,
 )
 from heuristics.ga import GAResult, ga_lot_sizing
+from heuristics.ga_stochastic import (
+    StochasticPlanResult,
+    ga_stochastic_lot_sizing,
+    stochastic_plan_cost,
+)
 from heuristics.lot_sizing import (
     LotSizingResult,
     brute_force_lot_sizing,
@@ -73,6 +80,7 @@ __all__ = [
     "NodePlan",
     "PlanningNode",
     "RQResult",
+    "StochasticPlanResult",
     "SupplyLane",
     "base_stock_level",
     "brute_force_lot_sizing",
@@ -85,6 +93,7 @@ __all__ = [
     "evaluate_echelon_base_stock",
     "expected_in_transit_holding_cost",
     "ga_lot_sizing",
+    "ga_stochastic_lot_sizing",
     "least_unit_cost",
     "local_to_echelon_levels",
     "net_requirements",
@@ -101,5 +110,6 @@ __all__ = [
     "s_S_cost",
     "setup_vector_costs",
     "silver_meal",
+    "stochastic_plan_cost",
     "wagner_whitin",
 ]

@@ -220,8 +220,8 @@ def lead_time_demand(demand: Any, periods: int, step: float) -> Lattice:
         return _power(_integer_pmf(demand), periods)
     if as_samples(demand) is not None:
         raise ValueError(
-            "non-integer demand samples cannot be convolved exactly; round them to integers or "
-            "pass a scipy.stats distribution (for example scipy.stats.gaussian_kde is not frozen; "
-            "use a fitted frozen distribution)"
+            f"demand samples must be integers to be summed over {periods} periods exactly; round "
+            "them, or pass samples of the whole lead-time demand, or a frozen scipy.stats "
+            "distribution"
         )
     return _power(_binned_continuous(demand, step), periods)

@@ -14,9 +14,13 @@ due in that period (and assumed met). Each net requirement due in ``t`` is then 
 node's supply lanes: a unit released on lane ``l`` in period ``r`` arrives in ``r + L_l`` and its
 *landed cost* is::
 
-    unit_cost_l + h * L_l                        (purchase and transport; pipeline holding)
+    unit_cost_l + K_l / q_l + h * L_l            (purchase and transport; setup share; pipeline)
   + h * max(0, t - r - L_l)                      (held if it arrives early)
   + p * max(0, r + L_l - t)                      (backordered if it arrives late)
+
+where ``q_l`` is the lane's economic lot: the EOQ ``sqrt(2 K_l d / h)`` of the node's mean net
+requirement ``d`` per period, capped by the lane's mean capacity and the horizon's requirement
+(so a lane with a high setup cost and little capacity is not chosen for its unit price alone).
 
 Releases are filled cheapest first (ties: shorter lead time, then the later release), each up to
 the lane's remaining capacity in its release period, so a requirement that exceeds the capacity
@@ -253,6 +257,24 @@ def _validated(node: PlanningNode) -> tuple[NDArray[np.float64], list[NDArray[np
 # ALGO LOGIC: phase 1, allocation of net requirements to (lane, release period) ---------------
 
 
+def _setup_share(
+    lane: SupplyLane, capacity: NDArray[np.float64], net: NDArray[np.float64], h: float
+) -> float:
+    """Setup cost per unit when the lane's lots have their economic size.
+
+    The economic size is the EOQ of the node's mean net requirement per period,
+    ``sqrt(2 K d / h)`` (Harris 1913), capped by the lane's mean capacity per period and by the
+    whole horizon's requirement.
+    """
+    total = float(net.sum())
+    if lane.setup_cost == 0 or total <= 0:
+        return 0.0
+    lot = min(total, float(np.mean(capacity)))
+    if h > 0:
+        lot = min(lot, float(np.sqrt(2 * lane.setup_cost * total / len(net) / h)))
+    return lane.setup_cost / lot if lot > 0 else 0.0
+
+
 def _allocate(
     node: PlanningNode, net: NDArray[np.float64], capacities: list[NDArray[np.float64]]
 ) -> tuple[list[list[tuple[int, int, float]]], NDArray[np.float64]]:
@@ -265,7 +287,15 @@ def _allocate(
     lead = np.array([lane.lead_time for lane in lanes])[:, None]
     releases = np.arange(T)[None, :]
     arrival = releases + lead
-    base = np.array([lane.unit_cost for lane in lanes])[:, None] + h * lead
+    base = (
+        np.array(
+            [
+                lane.unit_cost + _setup_share(lane, cap, net, h)
+                for lane, cap in zip(lanes, capacities, strict=True)
+            ]
+        )[:, None]
+        + h * lead
+    )
     lane_index = np.broadcast_to(np.arange(len(lanes))[:, None], slack.shape).ravel()
     release_index = np.broadcast_to(releases, slack.shape).ravel()
     chunks: list[list[tuple[int, int, float]]] = [[] for _ in lanes]

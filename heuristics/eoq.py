@@ -1,7 +1,7 @@
 """Economic order quantity, with and without planned backorders (closed forms).
 
 This module owns the deterministic continuous-review lot-size models of Snyder & Shen,
-*Fundamentals of Supply Chain Theory*, 2nd ed., sections 3.2 (EOQ, Harris 1913) and 3.5 (EOQ
+*Fundamentals of Supply Chain Theory*, 2nd ed., chapter 3 (EOQ, Harris 1913; and EOQ
 with planned backorders):
 
 ================  =========  ================================================================
@@ -41,7 +41,7 @@ def _check(**values: float) -> None:
 def eoq_cost(
     order_quantity: float, fixed_cost: float, holding_cost: float, demand_rate: float
 ) -> float:
-    """``g(Q) = K * lambda / Q + h * Q / 2`` (Snyder & Shen eq. 3.3).
+    """``g(Q) = K * lambda / Q + h * Q / 2`` (Harris 1913).
 
     >>> round(eoq_cost(304.05, 8, 0.225, 1300), 2)
     68.41
@@ -79,7 +79,7 @@ def eoq_with_backorders_cost(
     stockout_cost: float,
     demand_rate: float,
 ) -> float:
-    """``g(Q, x) = h Q (1 - x)^2 / 2 + p Q x^2 / 2 + K lambda / Q`` (Snyder & Shen eq. 3.26).
+    """``g(Q, x) = h Q (1 - x)^2 / 2 + p Q x^2 / 2 + K lambda / Q`` (Snyder & Shen ch. 3).
 
     >>> round(eoq_with_backorders_cost(310.81, 0.0431, 8, 0.225, 5, 1300), 2)
     66.92

@@ -65,7 +65,8 @@ class _Instance:
 
     def lot_holding(self, first: int, last: int) -> float:
         A, D, H = self.cumulative_weighted, self.cumulative_demand, self.cumulative_holding
-        return float((A[last + 1] - A[first]) - H[first] * (D[last + 1] - D[first]))
+        # clipped at 0: the difference of cumulative sums can round to -1e-15
+        return max(0.0, float((A[last + 1] - A[first]) - H[first] * (D[last + 1] - D[first])))
 
     def orders_from_lots(self, lots: Sequence[tuple[int, int]]) -> LotSizingResult:
         orders = np.zeros(self.periods)
@@ -141,12 +142,8 @@ def wagner_whitin(
     for j in range(T):
         firsts = np.arange(j + 1)
         # vectorised over the period i of the last order: F(i-1) + K_i + holding(i..j)
-        candidates = (
-            best[firsts]
-            + instance.setup_cost[firsts]
-            + (A[j + 1] - A[firsts])
-            - H[firsts] * (D[j + 1] - D[firsts])
-        )
+        holding = np.maximum((A[j + 1] - A[firsts]) - H[firsts] * (D[j + 1] - D[firsts]), 0.0)
+        candidates = best[firsts] + instance.setup_cost[firsts] + holding
         i = int(np.argmin(candidates))
         best[j + 1], last_order[j] = candidates[i], i
         if instance.demand[j] == 0 and best[j] <= candidates[i]:
@@ -191,7 +188,7 @@ def silver_meal(
 ) -> LotSizingResult:
     """Silver-Meal heuristic: extend each lot while its cost per period covered does not rise.
 
-    Silver & Meal (1973); Silver, Pyke & Peterson (1998) section 6.6.1. With d = [90, 120, 80,
+    Silver & Meal (1973); Silver, Pyke & Peterson (1998) ch. 6. With d = [90, 120, 80,
     70], K = 500, h = 2 the first lot's cost per period is 500, 370, 353.3, 370 for 1 to 4
     periods, so it covers 3 periods: orders [290, 0, 0, 70], cost 1560 (Wagner-Whitin: 1380).
 
@@ -214,7 +211,7 @@ def least_unit_cost(
 ) -> LotSizingResult:
     """Least unit cost heuristic: extend each lot while its cost per unit ordered does not rise.
 
-    Silver, Pyke & Peterson (1998) section 6.6.2. With d = [90, 120, 80, 70], K = 500, h = 2
+    Silver, Pyke & Peterson (1998) ch. 6. With d = [90, 120, 80, 70], K = 500, h = 2
     the first lot's cost per unit is 5.56, 3.52, 3.66 for 1 to 3 periods, so it covers 2; the
     second covers (80, 70): orders [210, 0, 150, 0], cost 1380.
 
@@ -237,7 +234,7 @@ def part_period_balancing(
 ) -> LotSizingResult:
     """Part-period balancing: choose each lot so its holding cost is closest to the setup cost.
 
-    DeMatteis (1968); Silver, Pyke & Peterson (1998) section 6.6.3. With d = [90, 120, 80, 70],
+    DeMatteis (1968); Silver, Pyke & Peterson (1998) ch. 6. With d = [90, 120, 80, 70],
     K = 500, h = 2 the holding cost of the first lot is 0, 240, 560 for 1, 2, 3 periods; 560 is
     closer to 500 than 240, so the first lot covers 3 periods.
 

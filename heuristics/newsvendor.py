@@ -1,7 +1,7 @@
 """Newsvendor critical fractile and single-stage base-stock levels with lead time.
 
 This module owns the single-stage, periodic-review, backorder model of Snyder & Shen,
-*Fundamentals of Supply Chain Theory*, 2nd ed., sections 4.3 (newsvendor) and 4.3.2 (lead time):
+*Fundamentals of Supply Chain Theory*, 2nd ed., chapter 4 (the newsvendor and its lead-time form):
 
 =================  ======  ===================================================================
 name               symbol  meaning (units)
@@ -15,8 +15,8 @@ critical_fractile  ``a``   ``p / (p + h)``
 
 The order for a period is placed at its start, before that period's demand, and arrives ``L``
 periods later; so the inventory level at the end of period ``t + L`` is ``S`` minus the demand in
-periods ``t, ..., t + L``: the *protection demand* covers ``L + 1`` periods (Snyder & Shen
-4.3.2). Its expected cost is the newsvendor function
+periods ``t, ..., t + L``: the *protection demand* covers ``L + 1`` periods (Snyder & Shen,
+ch. 4). Its expected cost is the newsvendor function
 ``g(S) = h * E[(S - D)^+] + p * E[(D - S)^+]``, minimized by the smallest ``S`` with
 ``F(S) >= p / (p + h)`` (``F``: cdf of the protection demand).
 
@@ -123,7 +123,7 @@ def newsvendor_cost(
 def optimize_base_stock(
     holding_cost: float, stockout_cost: float, demand: Any, lead_time: int = 0
 ) -> BaseStockResult:
-    """Optimal base-stock level and its expected cost, with lead time (Snyder & Shen 4.3.2).
+    """Optimal base-stock level and its expected cost, with lead time (Snyder & Shen ch. 4).
 
     Example (Snyder & Shen, Example 4.3): h = 0.18, p = 0.70, D ~ N(50, 8): S* = 56.60,
     g(S*) = 2.00.

@@ -1,8 +1,8 @@
 """Continuous-review (r, Q) policies with normally distributed lead-time demand.
 
 This module owns the *exact* expected-cost form of the (r, Q) policy (not the Hadley-Whitin
-approximation): Snyder & Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., section 5.2,
-eq. (5.7); Zipkin, *Foundations of Inventory Management* (2000), section 6.4. When the inventory
+approximation): Snyder & Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., chapter 5,
+eq. (5.7); Zipkin, *Foundations of Inventory Management* (2000), chapter 6. When the inventory
 position falls to ``r`` the firm orders ``Q``; the inventory position is then uniform on
 ``[r, r + Q]`` and the expected cost per unit time is::
 
@@ -12,9 +12,9 @@ position falls to ``r`` the firm orders ``Q``; the inventory position is then un
 With ``D ~ N(mu, sigma)``, ``mu = lambda * L``, ``sigma = tau * sqrt(L)``, the integral has the
 closed form ``h * (Q * (r - mu) + Q**2 / 2) + (h + p) * (n2(r) - n2(r + Q))``, where
 ``n2(x) = E[((D - x)^+)**2] / 2 = sigma**2 * ((z**2 + 1) * (1 - Phi(z)) - z * phi(z)) / 2`` is the
-second-order loss function (Zipkin eq. C.3.7). The optimum solves ``g(r) = g(r + Q)`` and
-``g(r + Q) = g(r, Q)`` (Snyder & Shen eq. 5.9-5.10); we minimize ``g(r(Q), Q)`` over ``Q`` with
-``r(Q)`` from the first equation.
+second-order loss function. The optimum solves ``g(r) = g(r + Q)`` (Snyder & Shen eq. 5.9)
+and ``g(r + Q) = g(r, Q)``; we minimize ``g(r(Q), Q)`` over ``Q`` with ``r(Q)`` from the first
+equation.
 
 ==========================  ========  ========================================================
 name                        symbol    meaning (units)
@@ -148,7 +148,7 @@ def optimize_r_Q(
     demand_standard_deviation: float,
     lead_time: float,
 ) -> RQResult:
-    """Optimal (r, Q) under the exact cost (Snyder & Shen section 5.2.3; Zipkin 2000, 6.4).
+    """Optimal (r, Q) under the exact cost (Snyder & Shen ch. 5; Zipkin 2000, ch. 6).
 
     Example (Snyder & Shen, Example 5.1): h = 0.225, p = 7.5, K = 8, lambda = 1300, tau = 150,
     L = 1/12; published r* = 126.8, Q* = 328.5, g* = 78.07. The first-order conditions

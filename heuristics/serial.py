@@ -32,11 +32,11 @@ Cost computed (the *local-cost form*; per period, at the end of the period, in s
 Stock in transit into the top stage ``N`` from the outside supplier is free, and backorders at
 stages above 1 (owed to the next stage down) cost nothing by themselves. By the identity
 ``sum_j h_j * IL_j + (p + h'_1) * max(-IL_1, 0)`` = the expression above (``IL_j``: echelon
-inventory level of stage ``j``), it equals the echelon-cost objective of Snyder & Shen (6.14).
+inventory level of stage ``j``), it equals the echelon-cost objective of Snyder & Shen, section 6.2.
 The in-transit part, ``sum_{j<N} h'_{j+1} * L_j * E[D]``, does not depend on the levels; see
 :func:`expected_in_transit_holding_cost` for a simulator that charges on-hand stock only.
 
-Recursion (Snyder & Shen, section 6.2.3, after Chen & Zheng 1994), with ``D_j`` the demand over
+Recursion (Snyder & Shen, section 6.2, after Chen & Zheng 1994), with ``D_j`` the demand over
 ``L_j`` periods::
 
     underline_g_0(x) = (p + h'_1) * max(-x, 0)

@@ -2,7 +2,7 @@
 
 This module owns the algorithm of Zheng & Federgruen (1991), "Finding optimal (s, S) policies is
 about as simple as evaluating a single policy", *Operations Research* 39(4): 654-665, as
-presented in Snyder & Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., section 4.6
+presented in Snyder & Shen, *Fundamentals of Supply Chain Theory*, 2nd ed., chapter 4
 (Algorithm 4.2).
 
 Model (single stage, infinite horizon, average cost, backorders, integer-valued demand):

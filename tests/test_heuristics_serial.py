@@ -53,8 +53,10 @@ def test_non_monotone_minimizer_reported_as_equivalent_monotone_levels() -> None
     # h = (1, 1), L = (1, 0), p = 1, Poisson(4): the stage-2 minimizer (3) is below stage 1's (5)
     result = optimize_echelon_base_stock([1, 1], [1, 0], 1.0, stats.poisson(4))
     assert result.echelon_levels == (3.0, 3.0)
-    same = [evaluate_echelon_base_stock(levels, [1, 1], [1, 0], 1.0, stats.poisson(4))
-            for levels in ([5, 3], [3, 3])]
+    same = [
+        evaluate_echelon_base_stock(levels, [1, 1], [1, 0], 1.0, stats.poisson(4))
+        for levels in ([5, 3], [3, 3])
+    ]
     assert same[0] == same[1] == pytest.approx(result.expected_cost, abs=1e-12)
 
 

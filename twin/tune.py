@@ -57,18 +57,22 @@ class TuneResult:
     history: list[tuple[dict[str, dict[str, float]], float]] = field(default_factory=list)
 
 
-def target_nodes(scenario: Scenario, target: str) -> list[str]:
+def target_nodes(scenario: Scenario, target: str, source: str = "<scenario>") -> list[str]:
+    """Node ids named by ``target``: a node id, a tier, or a comma-separated list of them."""
     ids = [n.id for n in scenario.nodes]
-    if target in ids:
-        return [target]
-    selected = [n.id for n in scenario.nodes if n.tier_name == target]
-    if not selected:
-        import difflib
+    selected: list[str] = []
+    for name in filter(None, (x.strip() for x in target.split(","))):
+        found = [name] if name in ids else [n.id for n in scenario.nodes if n.tier_name == name]
+        if not found:
+            import difflib
 
-        choices = ids + sorted({n.tier_name for n in scenario.nodes})
-        close = difflib.get_close_matches(target, choices, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ScenarioError(f"--target {target!r} is not a node or tier{hint}")
+            choices = ids + sorted({n.tier_name for n in scenario.nodes})
+            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ScenarioError(f"{source}: --target {name!r} is not a node or tier{hint}")
+        selected += [n for n in found if n not in selected]
+    if not selected:
+        raise ScenarioError(f"{source}: --target {target!r} names no node")
     return selected
 
 
@@ -233,7 +237,7 @@ def tune(scenario_data: dict[str, Any], target: str, kind: str, *, source: str =
         raise ScenarioError(f"--kind {kind!r} cannot be tuned; tunable kinds: "
                             f"{', '.join(TUNABLE)}")
     base = scenario_from_dict(scenario_data, source=source)
-    nodes = target_nodes(base, target)
+    nodes = target_nodes(base, target, source)
     reps = list(range(replications or base.replications))
     if integer is None:
         integer = all(n.demand is None or n.demand.is_integer for n in base.nodes)
@@ -296,7 +300,8 @@ def tuned_scenario_data(data: dict[str, Any], result: TuneResult, source: str) -
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m twin.tune", description=__doc__.split("\n")[0])
     parser.add_argument("scenario")
-    parser.add_argument("--target", required=True, help="node id or tier whose agent is tuned")
+    parser.add_argument("--target", required=True,
+                        help="node id or tier (or a comma-separated list) whose agent is tuned")
     parser.add_argument("--kind", required=True, choices=sorted(TUNABLE))
     parser.add_argument("--replications", type=int, default=None)
     parser.add_argument("--periods", type=int, default=None)
@@ -322,10 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             bar = tqdm(total=args.budget, desc="tuning", unit="candidate", file=sys.stderr)
 
+        best = [math.inf]
+
         def progress(n: int, cost: float) -> None:
+            best[0] = min(best[0], cost)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(cost=f"{cost:.3f}")
+                bar.set_postfix(best=f"{best[0]:.3f}")
 
         result = tune(data, args.target, args.kind, source=source,
                       replications=args.replications, budget=args.budget, progress=progress)
