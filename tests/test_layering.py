@@ -1,11 +1,11 @@
-"""The import direction of DESIGN.md (Layout), enforced by walking every module's imports with ``ast``.
+"""DESIGN.md's import direction (Layout), enforced by walking every module's imports with ``ast``.
 
-``twin`` may import everything; ``agents`` -> ``heuristics``, ``entities.messages``; ``reconciliation``
--> ``entities.messages``, the shared error tree ``entities.errors``, and pandas, numpy, matplotlib,
-pyarrow and yaml for tables, plots and report files; ``entities`` -> ``simpy``,
+``twin`` may import everything; ``agents`` -> ``heuristics``, ``entities.messages``;
+``reconciliation`` -> ``entities.messages``, the shared error tree ``entities.errors``, and pandas,
+numpy, matplotlib, pyarrow and yaml for tables, plots and report files; ``entities`` -> ``simpy``,
 ``numpy``; ``heuristics`` -> ``numpy``/``scipy``. Every import counts, at module level or inside a
-function or an ``if TYPE_CHECKING:`` block. ``torch`` only under ``agents/ppo`` and ``agents/happo``,
-and ``import twin`` (and a whole run) must not import it.
+function or an ``if TYPE_CHECKING:`` block. ``torch`` only under ``agents/ppo`` and
+``agents/happo``, and ``import twin`` (and a whole run) must not import it.
 """
 
 from __future__ import annotations

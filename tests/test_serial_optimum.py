@@ -33,7 +33,8 @@ def serial_scenario(echelon_levels: tuple[float, float, float]) -> dict[str, Any
     (assignment,) = data["agents"]
     assert assignment["kind"] == "echelon_base_stock"
     assignment["params"]["base_stock_level"] = dict(zip(STAGES, echelon_levels, strict=True))
-    local = [echelon_levels[0]] + [b - a for a, b in zip(echelon_levels, echelon_levels[1:])]
+    upper, lower = echelon_levels[1:], echelon_levels[:-1]
+    local = [echelon_levels[0]] + [b - a for a, b in zip(lower, upper, strict=True)]
     for node in data["nodes"]:
         if node["id"] in STAGES:
             node["initial_inventory"] = local[STAGES.index(node["id"])]
