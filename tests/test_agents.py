@@ -30,6 +30,16 @@ EXAMPLE_PARAMS = {
     "pass_through": {},
     "hmarl_warehouse": {},
     "hmarl_supplier": {"low_cover": 2, "target_cover": 4, "high_cover": 8},
+    "wagner_whitin": {"setup_cost": 100, "holding_cost": {"n1": 1, "n2": 0.5, "n3": 2},
+                      "lead_time": 2, "horizon": 8},
+    "silver_meal": {"setup_cost": 100, "holding_cost": 1, "lead_time": {"n1": 0, "n2": 1, "n3": 3},
+                    "forecast": "exponential_smoothing", "alpha": 0.3, "safety_stock": 5},
+    "ga": {"setup_cost": 100, "holding_cost": 1, "lead_time": 1, "horizon": 8,
+           "forecast": "mean", "demand_mean": {"n1": 20, "n2": 15, "n3": 0}},
+    "dalsa": {"setup_cost": 100, "holding_cost": 1, "lead_time": 1, "stockout_cost": 10,
+              "lanes": {"up->n2": {"lead_time": 2, "setup_cost": 50, "capacity": 40}}},
+    "hybrid": {"proposal": {"kind": "base_stock", "params": {"base_stock_level": 60}},
+               "setup_cost": 100, "holding_cost": 1, "horizon": 4},
 }
 
 

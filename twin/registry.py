@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -29,6 +29,11 @@ BUILTIN = {
     "pass_through": "agents.rules:PassThroughPolicy",
     "hmarl_warehouse": "agents.rules:DaysOfCoverPolicy",
     "hmarl_supplier": "agents.rules:HmarlSupplierPolicy",
+    "wagner_whitin": "agents.planners:WagnerWhitinPlanner",
+    "silver_meal": "agents.planners:SilverMealPlanner",
+    "ga": "agents.planners:GAPlanner",
+    "dalsa": "agents.planners:DalsaPlanner",
+    "hybrid": "twin.registry:_make_hybrid",
 }
 
 
@@ -89,6 +94,71 @@ def make(name: str, **params: Any) -> Any:
         except (TypeError, ValueError):
             raise exc from None
         raise TypeError(f"{exc}; accepted params: {', '.join(accepted) or 'none'}") from None
+
+
+def _parse_proposal(text: str) -> tuple[str, dict[str, Any]]:
+    """``"KIND[:key=value;...]"`` -> ``(KIND, params)``; values are read as YAML scalars.
+
+    The text form lets ``--agent S1=hybrid:proposal=base_stock:base_stock_level=60,...`` name
+    the proposal agent on the command line (where commas separate the hybrid's own params).
+
+    >>> _parse_proposal("s_S:s=40;S=120")
+    ('s_S', {'s': 40, 'S': 120})
+    """
+    import yaml
+
+    kind, _, rest = text.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(";"))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"proposal {text!r}: {item!r} is not key=value")
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            params[key.strip()] = value
+    return kind.strip(), params
+
+
+def _make_hybrid(*, proposal: Any, **params: Any) -> Any:
+    """The ``hybrid`` kind: make the proposal agent, then wrap it in ``HybridPlanner``.
+
+    ``proposal`` is ``{"kind": KIND, "params": {...}}`` (params optional) or the text
+    ``"KIND[:key=value;...]"``; the proposal agent is built with :func:`make` (so it may be any
+    registered kind, PPO included) and ``params`` go to
+    :class:`agents.planners.HybridPlanner`. Mistakes raise ``ValueError`` naming the value.
+    """
+    import inspect
+
+    from agents.planners import HybridPlanner
+
+    if isinstance(proposal, str):
+        kind, inner = _parse_proposal(proposal)
+    elif isinstance(proposal, Mapping):
+        extra = sorted(set(proposal) - {"kind", "params"})
+        if extra or not isinstance(proposal.get("kind"), str):
+            raise ValueError(f"proposal must be {{kind: KIND, params: {{...}}}}, got {proposal!r}")
+        kind, inner = proposal["kind"], proposal.get("params") or {}
+        if not isinstance(inner, Mapping):
+            raise ValueError(f"proposal.params must be a mapping, got {inner!r}")
+    else:
+        raise ValueError(f"proposal must be {{kind: KIND, params: {{...}}}} or 'KIND[:k=v;...]', "
+                         f"got {proposal!r}")
+    signature = inspect.signature(HybridPlanner).parameters
+    accepted = [p for p in signature if p != "proposal"]
+    unknown = ", ".join(f"{k}={params[k]!r}" for k in sorted(set(params) - set(accepted)))
+    missing = [p for p in accepted
+               if signature[p].default is inspect.Parameter.empty and p not in params]
+    if unknown or missing:
+        problem = f"unknown param(s) {unknown}" if unknown else f"missing param(s) {missing}"
+        raise ValueError(f"hybrid: {problem}; accepted params: proposal, {', '.join(accepted)}")
+    try:
+        agent = make(kind, **dict(inner))
+    except UnknownAgentError as exc:
+        raise ValueError(f"proposal: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"proposal ({kind}): {exc}") from None
+    return HybridPlanner(proposal=agent, **params)
 
 
 def validate(name: str, params: dict[str, Any], nodes: Sequence[str]) -> Any:
