@@ -63,7 +63,12 @@ class _Rule:
         raise NotImplementedError
 
     def _param(self, name: str, node: str) -> float:
-        return float(per_node(getattr(self, name), node, name))
+        # Resolved once per (parameter, node) and cached: act() runs every period.
+        cache = self.__dict__.setdefault("_resolved", {})
+        key = (name, node)
+        if key not in cache:
+            cache[key] = float(per_node(getattr(self, name), node, name))
+        return cache[key]
 
 
 class BaseStockPolicy(_Rule):

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 class Lane:
     """One directed lane ``origin -> destination`` (``origin`` None: a production line)."""
 
+    __slots__ = (
+        "id", "origin", "destination", "env", "lead_times", "_lead_times", "unit_cost",
+        "fixed_cost", "transit_holding_cost", "capacity", "record", "owed", "in_transit",
+        "pipeline", "cum_ordered", "cum_shipped", "cum_received", "_ids",
+    )
+
     def __init__(self, lane_id: LaneId, origin: Node | None, destination: Node, *,
                  env: simpy.Environment, lead_times: np.ndarray, unit_cost: float,
                  fixed_cost: float, transit_holding_cost: float,
@@ -40,6 +46,7 @@ class Lane:
         self.destination = destination
         self.env = env
         self.lead_times = lead_times  # one draw per period of dispatch
+        self._lead_times: list[float] = lead_times.tolist()  # hot path: list indexing is faster
         self.unit_cost = unit_cost
         self.fixed_cost = fixed_cost
         self.transit_holding_cost = transit_holding_cost
@@ -50,7 +57,6 @@ class Lane:
         self.in_transit = 0.0
         self.pipeline: dict[int, float] = {}  # due period -> units in transit
         self.cum_ordered = self.cum_shipped = self.cum_received = 0.0
-        self.orders: list[float] = []  # quantity ordered per period (for bullwhip)
         self._ids = ids if ids is not None else itertools.count(1)  # message ids (trace)
 
     def place_order(self, quantity: float, t: int) -> None:
@@ -79,7 +85,7 @@ class Lane:
         """Send ``quantity`` now (period ``t``); it arrives after this period's lead time."""
         self.owed -= quantity
         self.cum_shipped += quantity
-        lead_time = float(self.lead_times[t])
+        lead_time = self._lead_times[t]
         if self.record is not None:
             due = t + math.ceil(lead_time)
             self.record(Shipment(next(self._ids), self.id, t, lead_time, due, quantity))

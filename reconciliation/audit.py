@@ -16,7 +16,8 @@ to the magnitudes involved.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from entities.errors import ReconciliationError
 from reconciliation.ledger import LedgerRow
@@ -103,6 +104,36 @@ def check_network(period: int, released: float, sold: float, on_hand: float,
             f"network, period {period}: units released {released:g} != sold {sold:g} + on hand "
             f"{on_hand:g} + in transit {in_transit:g} (difference "
             f"{released - sold - on_hand - in_transit:g})")
+
+
+def check_period(period: int, rows: Sequence[LedgerRow], nodes: Sequence[Any],
+                 lanes: Sequence[Any], sold: float) -> None:
+    """Identities 1-5 for one period, as the twin's period close runs them.
+
+    ``rows[i]`` is the row of ``nodes[i]``; ``nodes`` and ``lanes`` are the twin's entities, read
+    for their counters only (``backorders``, ``customer_backorders``, ``on_order``, ``released``,
+    ``inbound``/``outbound`` lanes; a lane's ``owed``, ``in_transit`` and cumulative
+    ``cum_ordered``, ``cum_shipped``, ``cum_received``). ``sold`` is the cumulative units sold.
+    One call per period (rather than one per node and lane) keeps the audit cheap enough to leave on.
+    """
+    for lane in lanes:
+        check_lane(period, lane.id, lane.cum_ordered, lane.cum_shipped, lane.owed,
+                   lane.cum_received, lane.in_transit)
+    released = on_hand = in_transit = 0.0
+    for row, node in zip(rows, nodes, strict=True):
+        check_row(row)
+        owed_downstream = 0.0
+        for lane in node.outbound:
+            owed_downstream += lane.owed
+        owed_to_node = 0.0
+        for lane in node.inbound:
+            owed_to_node += lane.owed
+        check_node_books(period, row.node, row.backorders, node.customer_backorders,
+                         owed_downstream, row.on_order, owed_to_node, row.in_transit_inbound)
+        released += node.released
+        on_hand += row.closing_on_hand
+        in_transit += row.in_transit_inbound
+    check_network(period, released, sold, on_hand, in_transit)
 
 
 def check_totals(period: int, parts: Iterable[tuple[str, float]], total: float,

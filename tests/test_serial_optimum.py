@@ -69,3 +69,16 @@ def test_other_echelon_base_stock_levels_cost_what_theory_says() -> None:
     mean, standard_error = cost_per_period(data)
     assert standard_error < 0.1
     assert abs(mean - 50.36) <= 0.25, (mean, standard_error)
+
+
+@pytest.mark.slow
+def test_simulated_cost_at_the_optimizers_levels_matches_its_expected_cost() -> None:
+    """heuristics.serial's optimum, fed to the twin, costs what the optimizer predicts."""
+    import scipy.stats as st
+
+    from heuristics.serial import optimize_echelon_base_stock
+
+    best = optimize_echelon_base_stock([3, 2, 2], [1, 1, 2], 37.12, st.norm(5, 1))
+    data = serial_scenario(tuple(best.echelon_levels))
+    mean, standard_error = cost_per_period(data)
+    assert abs(mean - best.expected_cost) <= 0.25, (mean, standard_error, best.expected_cost)

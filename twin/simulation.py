@@ -108,12 +108,12 @@ class Simulation:
         in_transit = 0.0
         for lane in node.inbound:
             in_transit += lane.in_transit
-        return Observation(node.id, node.tier, t, node.on_hand, node.backorders, node.on_order,
-                           in_transit, ip, eip, node.demand, node.forecast(), node.pipeline(t),
-                           node.lane_ids)
+        return Observation._fast((node.id, node.tier, t, node.on_hand, node.backorders,
+                                  node.on_order, in_transit, ip, eip, node.demand,
+                                  node.forecast(), node.pipeline(t), node.lane_ids))
 
     def _apply(self, binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
-        if not isinstance(decisions, Mapping):
+        if type(decisions) is not dict and not isinstance(decisions, Mapping):
             raise AgentError(f"{binding.name} returned {type(decisions).__name__} at period {t}; "
                              "act() must return a mapping node -> OrderDecision")
         if len(decisions) != len(members):
@@ -123,14 +123,16 @@ class Simulation:
                                  f"not decide for, at period {t}")
         for node in members:
             decision = decisions.get(node.id)
-            if decision is None:
+            if type(decision) is OrderDecision:  # the common case first (checked in full below)
+                items = decision.quantities.items()
+            elif decision is None:
                 raise AgentError(f"{binding.name} returned no decision for node {node.id!r} at "
                                  f"period {t}")
-            lanes = self.network.lanes_of[node.id]
-            if isinstance(decision, OrderDecision):
+            elif isinstance(decision, OrderDecision):
                 items = decision.quantities.items()
             else:
-                items = ((node.inbound[0].id, decision),)
+                items = ((node.lane_ids[0], decision),)
+            lanes = self.network.lanes_of[node.id]
             for lane_key, quantity in items:
                 lane = lanes.get(lane_key)
                 if lane is None:
@@ -140,7 +142,7 @@ class Simulation:
                     q = float(quantity)
                 except (TypeError, ValueError):
                     q = math.nan
-                if not (q >= 0.0 and q != math.inf):
+                if not 0.0 <= q < math.inf:
                     raise AgentError(f"{binding.name}: order {quantity!r} on {lane_key!r} for "
                                      f"node {node.id!r} at period {t} is not a finite number >= 0")
                 if q > 0.0:
@@ -156,43 +158,28 @@ class Simulation:
 
     def close(self, t: int) -> None:
         """Write and audit the ledger rows of period ``t``, then reset the period counters."""
-        check = self.audit
-        rows = self.rows
-        released = on_hand_total = transit_total = 0.0
+        period_rows = []
         for node in self.network.nodes:
-            in_transit = transit_cost = owed_to_node = 0.0
+            in_transit = transit_cost = 0.0
             for lane in node.inbound:
                 units = lane.in_transit
                 in_transit += units
                 transit_cost += lane.transit_holding_cost * units
-                owed_to_node += lane.owed
-                if check:
-                    _audit.check_lane(t, lane.id, lane.cum_ordered, lane.cum_shipped, lane.owed,
-                                      lane.cum_received, units)
             closing = node.on_hand
             holding = node.holding_cost * closing
             stockout = node.stockout_cost * (node.backorders + node.lost_sales)
-            row = LedgerRow(
+            period_rows.append(LedgerRow(
                 t, node.id, node.tier, node.echelon, node.opening_on_hand, node.receipts,
                 node.produced, node.shipped, node.sold, node.demand, node.filled, node.backorders,
                 node.lost_sales, closing, in_transit, node.on_order, node.ordered, holding,
                 transit_cost, stockout, node.ordering_cost,
-                holding + transit_cost + stockout + node.ordering_cost)
-            rows.append(row)
-            if check:
-                _audit.check_row(row)
-                owed_downstream = 0.0
-                for lane in node.outbound:
-                    owed_downstream += lane.owed
-                _audit.check_node_books(t, node.id, node.backorders, node.customer_backorders,
-                                        owed_downstream, node.on_order, owed_to_node, in_transit)
+                holding + transit_cost + stockout + node.ordering_cost))
             self._sold += node.sold
-            released += node.released
-            on_hand_total += closing
-            transit_total += in_transit
+        if self.audit:
+            _audit.check_period(t, period_rows, self.network.nodes, self.network.lanes, self._sold)
+        self.rows.extend(period_rows)
+        for node in self.network.nodes:
             node.close_period()
-        if check:
-            _audit.check_network(t, released, self._sold, on_hand_total, transit_total)
 
 
 def simulate(scenario: Scenario, *, replication: int = 0, **options: Any) -> SimulationResult:
