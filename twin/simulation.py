@@ -18,6 +18,8 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from simpy.events import Event
+
 from agents.base import Observation, OrderDecision
 from entities.clock import CLOSE, DECIDE, Phase
 from entities.nodes import Node
@@ -31,6 +33,27 @@ from twin.rng import RandomStreams
 
 class AgentError(TwinError):
     """An agent returned something the twin cannot execute (names agent, node, period, value)."""
+
+
+class ExternalAgent:
+    """Stands in for an agent whose decisions come from outside the run (an RL environment).
+
+    Put it in ``Simulation(..., agents={i: ExternalAgent()})`` for the ``scenario.agents[i]`` to be
+    driven from outside, then drive the run with :meth:`Simulation.start` and
+    :meth:`Simulation.step` instead of :meth:`Simulation.run`. At each decision epoch the run pauses
+    after customer demand, with the observations of every externally decided node taken at that
+    moment (before any level decides: all external decisions are made on the same information, as
+    in a parallel multi-agent environment); the decisions given to ``step`` are then executed at
+    each node's own turn in the usual level order.
+    """
+
+    external = True
+
+    def reset(self, *, seed: int | None = None) -> None:
+        pass
+
+    def act(self, observations: Mapping[Any, Observation]) -> dict:
+        raise TwinError("an ExternalAgent's decisions come from Simulation.step(), not act()")
 
 
 @dataclass
@@ -64,6 +87,12 @@ class Simulation:
         self.audit = audit
         self.rows: list[LedgerRow] = []
         self._sold = 0.0
+        self.external_nodes: list[Node] = [
+            n for b in self.network.bindings if getattr(b.agent, "external", False)
+            for n in b.nodes]
+        self.pending: dict[Any, Observation] | None = None  # observations awaiting decisions
+        self._request: Event | None = None
+        self._external_decisions: Mapping[Any, Any] = {}
         env = self.network.env
         for demand in self.network.demands:
             env.process(demand.process(env))
@@ -76,16 +105,60 @@ class Simulation:
 
     def run(self) -> SimulationResult:
         """Run all periods and return the ledger rows (and the trace, if recorded)."""
+        if self.external_nodes:
+            raise TwinError("this run has externally decided nodes: drive it with start() and "
+                            "step(), not run()")
         self.network.env.run(until=self.scenario.periods)
+        return self.result()
+
+    def result(self) -> SimulationResult:
         return SimulationResult(self.scenario, self.replication, self.rows, self.trace)
+
+    # -- stepping (external decisions) ---------------------------------------------------------
+
+    def start(self) -> dict[Any, Observation] | None:
+        """Run to the first decision epoch; return the external nodes' observations."""
+        self._advance()
+        return self.pending
+
+    def step(self, decisions: Mapping[Any, Any]) -> dict[Any, Observation] | None:
+        """Execute decisions for the pending epoch and run to the next one.
+
+        ``decisions`` maps every externally decided node to an OrderDecision or a number. Returns
+        the next observations, or None once the horizon is reached (the last period closed).
+        """
+        if self.pending is None or self._request is None:
+            raise TwinError("no decision is pending: call start() first, or the run is over")
+        missing = [n for n in self.pending if n not in decisions]
+        if missing:
+            raise AgentError(f"step() got no decision for node(s) {missing} at period "
+                             f"{self.network.env.now}")
+        request, self._request, self.pending = self._request, None, None
+        request.succeed(decisions)
+        self._advance()
+        return self.pending
+
+    @property
+    def done(self) -> bool:
+        return self.pending is None and self.network.env.peek() >= self.scenario.periods
+
+    def _advance(self) -> None:
+        env = self.network.env
+        horizon = self.scenario.periods
+        while self.pending is None and env.peek() < horizon:
+            env.step()
 
     # -- decision epochs ---------------------------------------------------------------------
 
-    def _decision_epochs(self) -> Generator[Phase, None, None]:
+    def _decision_epochs(self) -> Generator[Event, Any, None]:
         env = self.network.env
         levels = self.network.levels
         for t in range(self.scenario.periods):
             yield Phase(env, t - env.now, DECIDE)
+            if self.external_nodes:
+                self._request = Event(env)
+                self.pending = {n.id: self.observe(n, t) for n in self.external_nodes}
+                self._external_decisions = yield self._request
             for level in levels:
                 for node in level.nodes:
                     if node.make_to_order:
@@ -93,8 +166,12 @@ class Simulation:
                     else:
                         node.serve(t)
                 for binding, members in level.agents:
-                    observations = {n.id: self.observe(n, t) for n in members}
-                    decisions = binding.agent.act(observations)
+                    if getattr(binding.agent, "external", False):
+                        given = self._external_decisions
+                        decisions = {n.id: given.get(n.id) for n in members}
+                    else:
+                        observations = {n.id: self.observe(n, t) for n in members}
+                        decisions = binding.agent.act(observations)
                     self._apply(binding, members, decisions, t)
                 for lane in level.production_lanes:
                     lane.produce(t)
