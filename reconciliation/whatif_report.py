@@ -1,0 +1,252 @@
+"""Plots and the self-contained HTML report of a what-if study.
+
+* ``kpi_bars.png``: headline network KPIs per case, mean with its 95 % t-interval as whiskers,
+  coloured by the verdict against the baseline;
+* ``cost_by_tier.png``: cost per period of each tier, stacked by component, per case (whisker:
+  95 % interval of the tier total);
+* ``trajectories.png``: closing on-hand stock and backorders of every node in one replication,
+  the cases side by side (same demand draws: the differences are the policies');
+* ``sweep.png`` (with sweeps): cost per period and fill rate against the first swept value, one
+  line per variant (and per value of the other swept paths), with 95 % bands;
+* ``report.html``: the table and every plot (base64 PNG) in one file, no external resources.
+
+Plots use matplotlib's object API on an Agg canvas, like :mod:`reconciliation.report`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reconciliation.kpis import COMPONENTS
+from reconciliation.report import _figure, _grid, _shade_warmup
+from reconciliation.whatif import atomic_write, kpi_spec
+
+VERDICT_COLORS = {"baseline": "0.55", "better": "tab:green", "worse": "tab:red",
+                  "no significant difference": "tab:blue", "n/a": "tab:blue"}
+COMPONENT_COLORS = ("tab:blue", "tab:cyan", "tab:red", "tab:green")
+MAX_TRAJECTORY_CASES = 6
+
+
+def _save(fig: Any, path: Path) -> None:
+    atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))
+
+
+def _half(row: Any) -> float:
+    return 0.0 if pd.isna(row.ci_high) else (row.ci_high - row.ci_low) / 2
+
+
+def _short(name: str, width: int = 28) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def plot_kpi_bars(frame: pd.DataFrame, path: Path) -> None:
+    """Bars of the headline network KPIs per case with 95 % CI whiskers."""
+    keys = [k for k in ("network.cost_per_period", "network.fill_rate",
+                        "network.average_on_hand", "network.average_backorders")
+            if k in set(frame["kpi"])]
+    keys += sorted(k for k in set(frame["kpi"]) if k.startswith("network.bullwhip."))
+    cases = list(dict.fromkeys(frame["case"]))
+    nrows, ncols = _grid(len(keys))
+    fig = _figure(max(5.5, 0.55 * len(cases) + 2.5) * ncols, 1.2 + 3.0 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        rows = frame[frame["kpi"] == key].set_index("case").reindex(cases)
+        spec = kpi_spec(key)
+        x = range(len(cases))
+        means = [0.0 if pd.isna(m) else m for m in rows["mean"]]
+        halves = [_half(r) for r in rows.itertuples()]
+        colors = [VERDICT_COLORS.get(str(v), "tab:blue") for v in rows["verdict"]]
+        ax.bar(x, means, color=colors)
+        ax.errorbar(x, means, yerr=halves, fmt="none", ecolor="black", capsize=4)
+        ax.set_xticks(list(x), [_short(c) for c in cases], rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{spec.label} ({spec.better} is better)", fontsize=10)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    handles = [_legend_patch(color, label) for label, color in VERDICT_COLORS.items()
+               if label != "n/a"]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=9)
+    fig.suptitle("KPIs per case: mean over replications, whiskers = 95 % confidence interval\n"
+                 "(colour: paired difference to the baseline)")
+    _save(fig, path)
+
+
+def _legend_patch(color: str, label: str) -> Any:
+    from matplotlib.patches import Patch
+
+    return Patch(color=color, label=label)
+
+
+def plot_cost_by_tier(frame: pd.DataFrame, path: Path) -> None:
+    """Per tier: cost per period stacked by component for each case, ± 95 % CI of the total."""
+    tiers = list(dict.fromkeys(k.split(".")[1] for k in frame["kpi"]
+                               if k.startswith("tiers.") and k.endswith(".cost_per_period")))
+    cases = list(dict.fromkeys(frame["case"]))
+    ncols = min(len(tiers), 3)
+    nrows = math.ceil(len(tiers) / ncols)
+    fig = _figure(max(4.5, 0.5 * len(cases) + 2.0) * ncols, 1.4 + 3.2 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    by_key = {k: g.set_index("case").reindex(cases) for k, g in frame.groupby("kpi")}
+    for ax, tier in zip(axes.flat, tiers, strict=False):
+        x = list(range(len(cases)))
+        bottom = [0.0] * len(cases)
+        for component, color in zip(COMPONENTS, COMPONENT_COLORS, strict=True):
+            rows = by_key.get(f"tiers.{tier}.{component}_per_period")
+            if rows is None:
+                continue
+            values = [0.0 if pd.isna(v) else v for v in rows["mean"]]
+            ax.bar(x, values, bottom=bottom, color=color, label=component.replace("_", " "))
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        total = by_key[f"tiers.{tier}.cost_per_period"]
+        ax.errorbar(x, bottom, yerr=[_half(r) for r in total.itertuples()], fmt="none",
+                    ecolor="black", capsize=4)
+        ax.set_xticks(x, [_short(c) for c in cases], rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"tier {tier}", fontsize=10)
+        ax.set_ylabel("cost per period")
+    for ax in axes.flat[len(tiers):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=9)
+    fig.suptitle("Cost per period by tier and component\n(mean over replications; whiskers: "
+                 "95 % CI of the tier total)")
+    _save(fig, path)
+
+
+def plot_trajectories(ledgers: Mapping[str, pd.DataFrame], path: Path, *, warmup: int,
+                      replication: int = 0) -> None:
+    """Closing on-hand and backorders per node (rows) for each case (columns), one replication."""
+    names = list(ledgers)[:MAX_TRAJECTORY_CASES]
+    nodes = list(dict.fromkeys(n for name in names for n in ledgers[name]["node"]))
+    fig = _figure(1.0 + 3.6 * len(names), 1.2 + 1.9 * len(nodes))
+    axes = fig.subplots(len(nodes), len(names), squeeze=False, sharex=True, sharey="row")
+    for j, name in enumerate(names):
+        ledger = ledgers[name]
+        for i, node in enumerate(nodes):
+            ax = axes[i, j]
+            r = ledger[ledger["node"] == node]
+            _shade_warmup(ax, warmup)
+            ax.plot(r["period"], r["closing_on_hand"], lw=0.9, color="tab:blue", label="on hand")
+            ax.plot(r["period"], r["backorders"], lw=0.9, color="tab:red", label="backorders")
+            if i == 0:
+                ax.set_title(_short(name, 40), fontsize=10)
+            if j == 0:
+                ax.set_ylabel(node, fontsize=9)
+        axes[-1, j].set_xlabel("period")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
+    more = f" (first {len(names)} of {len(ledgers)} cases)" if len(ledgers) > len(names) else ""
+    fig.suptitle(f"Closing on-hand stock and backorders, replication {replication}, "
+                 f"same demand draws in every case{more}")
+    _save(fig, path)
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def plot_sweep(summary: pd.DataFrame, sweep_paths: Sequence[str], path: Path,
+               kpis: Sequence[str] = ("network.cost_per_period", "network.fill_rate")) -> None:
+    """KPIs against the first swept path: one line per variant and value of the other paths.
+
+    ``summary`` has the columns variant, the sweep paths, kpi, mean, ci_low, ci_high.
+    """
+    x_path, others = sweep_paths[0], list(sweep_paths[1:])
+    kpis = [k for k in kpis if k in set(summary["kpi"])]
+    fig = _figure(7.5, 1.2 + 3.2 * len(kpis))
+    axes = fig.subplots(len(kpis), 1, squeeze=False, sharex=True)[:, 0]
+    x_values = list(dict.fromkeys(summary[x_path]))
+    numeric = _numeric(x_values)
+    position = {v: (v if numeric else i) for i, v in enumerate(x_values)}
+    for ax, key in zip(axes, kpis, strict=True):
+        rows = summary[summary["kpi"] == key]
+        for label, group in rows.groupby(["variant", *others], sort=False, dropna=False):
+            parts = label if isinstance(label, tuple) else (label,)
+            name = str(parts[0]) + "".join(f", {p}={v}" for p, v in zip(others, parts[1:],
+                                                                         strict=True))
+            group = group.assign(_x=[position[v] for v in group[x_path]]).sort_values("_x")
+            line = ax.plot(group["_x"], group["mean"], marker="o", lw=1.2, label=name)[0]
+            if group["ci_low"].notna().any():
+                ax.fill_between(group["_x"], group["ci_low"], group["ci_high"], alpha=0.2,
+                                color=line.get_color(), lw=0)
+        spec = kpi_spec(key)
+        ax.set_ylabel(spec.label)
+        ax.set_title(f"{spec.label} ({spec.better} is better); bands: 95 % CI", fontsize=10)
+    if not numeric:
+        axes[-1].set_xticks(list(position.values()), [str(v) for v in x_values])
+    axes[-1].set_xlabel(x_path)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
+    fig.suptitle(f"Sweep of {x_path}")
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML.
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #ddd}
+td.n{text-align:right;font-variant-numeric:tabular-nums}tr.first td{border-top:2px solid #999}
+.better{color:#1a7f37;font-weight:600}.worse{color:#c62828;font-weight:600}
+img{max-width:100%;margin:1em 0}code,pre{background:#f5f5f5;padding:2px 4px}"""
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return format(value, fmt)
+
+
+def render_html(title: str, meta: Mapping[str, Any], frame: pd.DataFrame,
+                images: Sequence[Path], failures: Sequence[Mapping[str, Any]]) -> str:
+    """The report as one HTML document (PNG images embedded as base64)."""
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+           f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1><ul>"]
+    out += [f"<li><b>{e(str(k))}</b>: {e(str(v))}</li>" for k, v in meta.items()]
+    out.append("</ul>")
+    if failures:
+        out.append("<h2>Failed replications</h2><table><tr><th>case</th><th>replication</th>"
+                   "<th>seed</th><th>error</th></tr>")
+        out += [f"<tr><td>{e(str(f['case']))}</td><td class='n'>{f['replication']}</td>"
+                f"<td class='n'>{f['seed']}</td><td>{e(str(f['error']))}</td></tr>"
+                for f in failures]
+        out.append("</table>")
+    out.append("<h2>Comparison with the baseline</h2><p>Mean over replications with its 95 % "
+               "t-interval; Δ is the paired difference to the baseline (same random numbers "
+               "per replication) with its 95 % t-interval.</p><table><tr><th>KPI</th>"
+               "<th>better</th><th>case</th><th>n</th><th>mean</th><th>95 % CI</th><th>Δ</th>"
+               "<th>Δ 95 % CI</th><th>Δ %</th><th>verdict</th></tr>")
+    previous = None
+    for row in frame.itertuples(index=False):
+        spec = kpi_spec(row.kpi)
+        first = row.kpi != previous
+        previous = row.kpi
+        ci = "" if pd.isna(row.ci_low) else f"[{_fmt(row.ci_low, spec.fmt)}, " \
+                                              f"{_fmt(row.ci_high, spec.fmt)}]"
+        dci = "" if pd.isna(row.diff_ci_low) else f"[{_fmt(row.diff_ci_low, spec.fmt)}, " \
+                                                  f"{_fmt(row.diff_ci_high, spec.fmt)}]"
+        verdict_class = row.verdict if row.verdict in ("better", "worse") else ""
+        out.append(
+            f"<tr class='{'first' if first else ''}'><td>{e(spec.label) if first else ''}</td>"
+            f"<td>{e(spec.better) if first else ''}</td><td>{e(str(row.case))}</td>"
+            f"<td class='n'>{row.n}</td><td class='n'>{_fmt(row.mean, spec.fmt)}</td>"
+            f"<td class='n'>{ci}</td><td class='n'>{_fmt(row.diff, '+' + spec.fmt)}</td>"
+            f"<td class='n'>{dci}</td><td class='n'>{_fmt(row.diff_percent, '+.1f')}</td>"
+            f"<td class='{verdict_class}'>{e(str(row.verdict))}</td></tr>")
+    out.append("</table><h2>Plots</h2>")
+    for image in images:
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        out.append(f"<h3>{e(image.name)}</h3><img alt='{e(image.name)}' "
+                   f"src='data:image/png;base64,{data}'>")
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+def write_html(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
