@@ -9,6 +9,12 @@ in (SimPy sorts its queue by ``(time, priority, insertion id)``):
    what it owes, then its agent orders, and orders travel upstream within the period;
 4. ``CLOSE``: the period's ledger rows are written and audited.
 
+Under a scenario's ``timing: liu`` (Liu et al.'s period) one more step comes first:
+
+0. ``OBSERVE``: every agent chooses its orders from the state at the start of the period (the
+   close of the last one, before this period's receipts and demand); the orders are executed at
+   the ``DECIDE`` step as usual.
+
 This is the one place the order is defined; the README repeats it for readers.
 """
 
@@ -17,10 +23,14 @@ from __future__ import annotations
 import simpy
 from simpy.events import Event
 
-RECEIVE = 0
-DEMAND = 1
-DECIDE = 2
-CLOSE = 3
+# Every phase sorts after SimPy's own priorities (URGENT = 0 for starting processes, NORMAL = 1 for
+# plain events): processes created before the run are running before the first phase of period 0,
+# and an event triggered within a phase is processed before the next phase of the same period.
+OBSERVE = 2
+RECEIVE = 3
+DEMAND = 4
+DECIDE = 5
+CLOSE = 6
 
 
 class Phase(Event):

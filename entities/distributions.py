@@ -24,6 +24,7 @@ __all__ = [
     "Empirical",
     "Gamma",
     "LogNormal",
+    "Merton",
     "NegativeBinomial",
     "Normal",
     "Poisson",
@@ -412,6 +413,73 @@ class Empirical(Distribution):
         return spec
 
 
+@dataclass(frozen=True, repr=False)
+class Merton(Distribution):
+    """Liu et al.'s Merton jump-diffusion demand: one path per draw of ``size`` periods.
+
+    The log-demand ``X`` is a random walk from ``X_0 = 0``: each period it moves by a Gaussian
+    diffusion step of sd ``diffusion_sd`` (their 0.01 * sqrt(15)) plus ``N ~ Poisson(jump_rate)``
+    Gaussian jumps, together Normal(0, ``jump_sd`` * sqrt(N)) (their 0.01 * N(0, 2) * sqrt(N)).
+    Demand is ``int(base * exp(X))``; a path (``X_0 .. X_size``, as their generator draws one
+    more value than it uses) is redrawn until its mean is in ``(0, maximum)``, then clipped to
+    ``maximum``, and its first ``size`` values are the draw. The values of one draw are therefore
+    a path, not independent; ``mean`` and ``variance`` (over periods and paths) are estimated by
+    simulation of 400 paths of 200 periods with a fixed seed.
+
+    Source: Liu et al., "Multi-agent deep reinforcement learning for multi-echelon inventory
+    management" (SSRN 4262186), code ``envs/generator.py`` (``merton``), with ``max_demand`` 20.
+    """
+
+    kind: ClassVar[str] = "merton"
+    base: float = 10.0
+    maximum: float = 20.0
+    diffusion_sd: float = 0.01 * math.sqrt(15.0)
+    jump_rate: float = 15.0
+    jump_sd: float = 0.02
+
+    def __post_init__(self) -> None:
+        _require(math.isfinite(self.base) and self.base > 0, f"base must be > 0, got {self.base!r}")
+        _require(math.isfinite(self.maximum) and self.maximum > 0,
+                 f"maximum must be > 0, got {self.maximum!r}")
+        for name in ("diffusion_sd", "jump_rate", "jump_sd"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value >= 0,
+                     f"{name} must be a finite number >= 0, got {value!r}")
+
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        for _ in range(10_000):
+            steps = self.diffusion_sd * rng.standard_normal(size)
+            jumps = rng.poisson(self.jump_rate, size)
+            steps += self.jump_sd * np.sqrt(jumps) * rng.standard_normal(size)
+            log_demand = np.concatenate(([0.0], np.cumsum(steps)))
+            path = np.floor(self.base * np.exp(log_demand))
+            if 0.0 < path.mean() < self.maximum:
+                return np.minimum(path, self.maximum)[:size]
+        raise ValueError(f"merton: no path with mean in (0, {self.maximum}) in 10000 draws; "
+                         f"check base={self.base} and maximum={self.maximum}")
+
+    def _moments(self) -> tuple[float, float]:
+        cached = self.__dict__.get("_cached_moments")
+        if cached is None:
+            rng = np.random.default_rng(20221026)
+            values = np.concatenate([self._draw(rng, 200) for _ in range(400)])
+            cached = (float(values.mean()), float(values.var()))
+            self.__dict__["_cached_moments"] = cached
+        return cached
+
+    @property
+    def mean(self) -> float:
+        return self._moments()[0]
+
+    @property
+    def variance(self) -> float:
+        return self._moments()[1]
+
+    @property
+    def is_integer(self) -> bool:
+        return float(self.maximum).is_integer()
+
+
 def _norm_pdf(x: float) -> float:
     return 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
 
@@ -423,7 +491,7 @@ def _norm_cdf(x: float) -> float:
 KINDS: dict[str, type[Distribution]] = {
     cls.kind: cls
     for cls in (Constant, Uniform, UniformInt, Normal, TruncatedNormal, Poisson,
-                NegativeBinomial, Gamma, LogNormal, Empirical)
+                NegativeBinomial, Gamma, LogNormal, Empirical, Merton)
 }
 
 # YAML names that differ from the dataclass field (``mean`` is a property on every distribution).

@@ -102,6 +102,28 @@ class Lane:
             pipeline[due] = quantity
             Phase(self.env, due - self.env.now, RECEIVE, due).callbacks.append(self._arrive)
 
+    def preload(self, quantity: float, due: int) -> None:
+        """Units already in transit when the run starts (before period 0), due in period ``due``.
+
+        They count as ordered and shipped on this lane, as on order at the destination and as
+        released into the network by it (like its initial inventory), so every ledger identity
+        holds from period 0 on. Call before the run starts.
+        """
+        if quantity <= 0.0:
+            return
+        self.cum_ordered += quantity
+        self.cum_shipped += quantity
+        self.in_transit += quantity
+        dest = self.destination
+        dest.on_order += quantity
+        dest.released += quantity
+        pipeline = self.pipeline
+        if due in pipeline:
+            pipeline[due] += quantity
+        else:
+            pipeline[due] = quantity
+            Phase(self.env, due - self.env.now, RECEIVE, due).callbacks.append(self._arrive)
+
     def _arrive(self, event: Phase) -> None:
         due: int = event._value  # type: ignore[assignment]
         pipeline = self.pipeline

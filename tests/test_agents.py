@@ -40,6 +40,10 @@ EXAMPLE_PARAMS = {
               "lanes": {"up->n2": {"lead_time": 2, "setup_cost": 50, "capacity": 40}}},
     "hybrid": {"proposal": {"kind": "base_stock", "params": {"base_stock_level": 60}},
                "setup_cost": 100, "holding_cost": 1, "horizon": 4},
+    # Learning agents without a checkpoint act with a small random network (tests/test_ppo.py
+    # checks them with trained checkpoints).
+    "ppo": {"observation": "default", "action": "integer:n=20"},
+    "happo": {"observation": "hmarl", "action": "hmarl_multiples", "stochastic": True},
 }
 
 

@@ -93,6 +93,8 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         origin.outbound.append(lane)
         dest.inbound.append(lane)
         lanes.append(lane)
+        for due, quantity in enumerate(cfg.initial_pipeline):
+            lane.preload(quantity, due)
 
     # Agents, and which nodes each decides for.
     bindings: list[AgentBinding] = []

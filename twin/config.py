@@ -96,6 +96,10 @@ class LaneConfig(_Model):
     """Charged once in each period in which an order is placed on this lane."""
     in_transit_holding_cost: NonNegative | None = None
     """Per unit in transit per period; overrides ``costs.in_transit_holding`` for this lane."""
+    initial_pipeline: list[NonNegative] = Field(default_factory=list)
+    """Units already on their way when the run starts: ``initial_pipeline[k]`` arrives in period
+    ``k`` (the first entry at the receive step of period 0). Counted as released into the network
+    (like initial inventory) and as ordered and shipped on the lane, so the audit still holds."""
 
     @property
     def id(self) -> str:
@@ -144,6 +148,11 @@ class Scenario(_Model):
     replications: Annotated[int, Field(ge=1)] = 1
     forecast_window: Annotated[int, Field(ge=1)] = 7
     """Periods in the moving-average demand forecast given to agents in observations."""
+    timing: Literal["twin", "liu"] = "twin"
+    """Order of events: ``twin`` observes at each decision epoch after receipts and customer demand
+    (README, Order of events); ``liu`` is Liu et al.'s period: every agent chooses its orders from
+    the state at the start of the period (the close of the last one), before this period's
+    receipts and demand, and the orders are then executed in the usual level order."""
     nodes: list[NodeConfig] = Field(min_length=1)
     lanes: list[LaneConfig] = Field(default_factory=list)
     agents: list[AgentAssignment] = Field(default_factory=list)

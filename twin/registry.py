@@ -34,6 +34,8 @@ BUILTIN = {
     "ga": "agents.planners:GAPlanner",
     "dalsa": "agents.planners:DalsaPlanner",
     "hybrid": "twin.registry:_make_hybrid",
+    "ppo": "agents.ppo.agent:PPOAgent",
+    "happo": "agents.happo.agent:HAPPOAgent",
 }
 
 

@@ -9,6 +9,14 @@ events; priorities in :mod:`entities.clock`):
   ships what it owes, then each agent with nodes in the level is called once with their
   observations, and its orders are placed upstream (so the level above sees them at once),
 * the period-close process (``CLOSE``): one ledger row per node, audited (reconciliation.audit).
+
+Under ``timing: liu`` (Liu et al.'s period) the agents are called earlier, at the ``OBSERVE`` step
+that opens the period, with the state at the close of the last period (:meth:`observe_closed`);
+their orders are executed at the ``DECIDE`` step in the same level order as above. Everything else
+(receipts, demand, serving oldest first, the close) is the same in both timings.
+
+An agent that has an ``observe_ledger(rows)`` method is given the ledger rows of every node after
+each period close (an inference agent whose observations use recent ledger rows needs them).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 from simpy.events import Event
 
 from agents.base import Observation, OrderDecision
-from entities.clock import CLOSE, DECIDE, Phase
+from entities.clock import CLOSE, DECIDE, OBSERVE, Phase
 from entities.nodes import Node
 from reconciliation import audit as _audit
 from reconciliation.ledger import LedgerRow
@@ -44,7 +52,8 @@ class ExternalAgent:
     after customer demand, with the observations of every externally decided node taken at that
     moment (before any level decides: all external decisions are made on the same information, as
     in a parallel multi-agent environment); the decisions given to ``step`` are then executed at
-    each node's own turn in the usual level order.
+    each node's own turn in the usual level order. Under ``timing: liu`` the run pauses at the
+    start of each period instead, with observations of the state at the close of the last one.
     """
 
     external = True
@@ -90,13 +99,22 @@ class Simulation:
         self.external_nodes: list[Node] = [
             n for b in self.network.bindings if getattr(b.agent, "external", False)
             for n in b.nodes]
+        self.liu_timing = scenario.timing == "liu"
+        # Demand and forecast of the nodes observed at a period's close (observe_closed): every
+        # decided node under liu timing, else the external ones (for an environment's last state).
+        self._closing_nodes: list[Node] = (
+            [n for b in self.network.bindings for n in b.nodes] if self.liu_timing
+            else self.external_nodes)
+        self._closing: dict[Any, tuple[float, float]] = {}
+        self._ledger_listeners = [b.agent for b in self.network.bindings
+                                  if callable(getattr(b.agent, "observe_ledger", None))]
         self.pending: dict[Any, Observation] | None = None  # observations awaiting decisions
         self._request: Event | None = None
         self._external_decisions: Mapping[Any, Any] = {}
         env = self.network.env
         for demand in self.network.demands:
             env.process(demand.process(env))
-        env.process(self._decision_epochs())
+        env.process(self._liu_epochs() if self.liu_timing else self._decision_epochs())
         env.process(self._period_close())
 
     @property
@@ -175,6 +193,68 @@ class Simulation:
                     self._apply(binding, members, decisions, t)
                 for lane in level.production_lanes:
                     lane.produce(t)
+
+    def _liu_epochs(self) -> Generator[Event, Any, None]:
+        """Liu et al.'s period: decide at the start of the period, execute at the DECIDE step.
+
+        All agents (external ones included) choose their orders from the state at the close of the
+        last period, before this period's receipts and customer demand; the orders are placed at
+        each node's turn of the DECIDE step, after the node has served what it owes from its
+        on-hand stock (which now includes this period's arrivals), level by level from the
+        customer-facing level up. With integer lead times this is their recursion exactly: each
+        level serves incoming demand plus backlog from on-hand plus this period's arrival, and
+        ships ``min(demand + backlog, on-hand + arrival)`` to the level below.
+        """
+        env = self.network.env
+        levels = self.network.levels
+        for t in range(self.scenario.periods):
+            yield Phase(env, t - env.now, OBSERVE)
+            given: Mapping[Any, Any] = {}
+            if self.external_nodes:
+                self._request = Event(env)
+                self.pending = {n.id: self.observe_closed(n, t) for n in self.external_nodes}
+                given = yield self._request
+            planned: list[Any] = []
+            for level in levels:
+                for binding, members in level.agents:
+                    if getattr(binding.agent, "external", False):
+                        planned.append({n.id: given.get(n.id) for n in members})
+                    else:
+                        planned.append(binding.agent.act(
+                            {n.id: self.observe_closed(n, t) for n in members}))
+            yield Phase(env, 0, DECIDE)
+            decisions = iter(planned)
+            for level in levels:
+                for node in level.nodes:
+                    if node.make_to_order:
+                        node.produce_to_order(t)
+                    else:
+                        node.serve(t)
+                for binding, members in level.agents:
+                    self._apply(binding, members, next(decisions), t)
+                for lane in level.production_lanes:
+                    lane.produce(t)
+
+    def observe_closed(self, node: Node, t: int) -> Observation:
+        """The observation of ``node`` at the start of period ``t``: the state at the close of
+        period ``t - 1`` (at ``t == 0``, the initial state).
+
+        What a ``timing: liu`` epoch sees: ``last_demand`` and ``forecast`` are those of period
+        ``t - 1`` (0 before the first period) and ``pipeline[k]`` arrives in period ``t + k``
+        (``k + 1`` periods after the close it describes). Also the last state of a stepped run:
+        ``observe_closed(node, scenario.periods)`` once it is :attr:`done`.
+        """
+        ip = node.on_hand + node.on_order - node.backorders
+        eip = ip
+        for m in self.network.echelon_members[node.id]:
+            eip += m.on_hand + m.on_order - m.backorders
+        in_transit = 0.0
+        for lane in node.inbound:
+            in_transit += lane.in_transit
+        last_demand, forecast = self._closing.get(node.id, (0.0, 0.0))
+        return Observation._fast((node.id, node.tier, t, node.on_hand, node.backorders,
+                                  node.on_order, in_transit, ip, eip, last_demand, forecast,
+                                  node.pipeline(t - 1), node.lane_ids))
 
     def observe(self, node: Node, t: int) -> Observation:
         """The observation of ``node`` now (period ``t``)."""
@@ -255,6 +335,11 @@ class Simulation:
         if self.audit:
             _audit.check_period(t, period_rows, self.network.nodes, self.network.lanes, self._sold)
         self.rows.extend(period_rows)
+        at_close = self._closing
+        for node in self._closing_nodes:
+            at_close[node.id] = (node.demand, node.forecast())
+        for agent in self._ledger_listeners:
+            agent.observe_ledger(period_rows)
         for node in self.network.nodes:
             node.close_period()
 

@@ -1,0 +1,311 @@
+"""The actor-critic network of the PPO and HAPPO agents (CleanRL's ``Agent``, generalised a little).
+
+An MLP actor and an MLP critic with orthogonal initialisation (Engstrom et al. 2020, "Implementation
+matters in deep policy gradients"; CleanRL ``layer_init``): hidden layers with gain sqrt(2), the
+policy head with gain 0.01 (near-uniform first policy), the value head with gain 1. Action heads:
+
+* ``Discrete(n)`` and ``MultiDiscrete(nvec)``: one categorical distribution per component
+  (logits of all components in one linear layer, split);
+* ``Box(low, high)``: a diagonal Gaussian with a state-independent, learned log standard deviation
+  (CleanRL ``ppo_continuous_action``); the sampled action is *clipped* to ``[low, high]`` where it
+  is applied (:func:`clip_action`), while log-probabilities are those of the unclipped sample.
+
+The critic reads either the agent's own observation or, for centralised training with decentralised
+execution (CTDE), a longer vector (``critic_dim``), e.g. the concatenation of all agents'
+observations. ``get_value`` and ``get_action_and_value`` serve both the rollout and the update.
+
+Spaces are described as plain JSON data (so that checkpoints carry them and nothing here imports
+gymnasium): ``{"type": "Discrete", "n": 4}``, ``{"type": "MultiDiscrete", "nvec": [5, 5]}``,
+``{"type": "Box", "low": [0.0], "high": [100.0]}``; :func:`space_spec` makes one from a Gymnasium
+space (duck-typed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+# --------------------------------------------------------------------------------------------------
+# Space specs (plain data).
+
+
+def space_spec(space: Any) -> dict[str, Any]:
+    """The JSON spec of a Gymnasium ``Discrete``, ``MultiDiscrete`` or ``Box`` space (duck-typed).
+
+    >>> class Discrete:  # stands in for gymnasium.spaces.Discrete
+    ...     n, start = 4, 0
+    >>> space_spec(Discrete())
+    {'type': 'Discrete', 'n': 4}
+    """
+    kind = type(space).__name__
+    if kind == "Discrete":
+        if int(getattr(space, "start", 0)) != 0:
+            raise ValueError(f"Discrete spaces must start at 0, got start={space.start}")
+        return {"type": "Discrete", "n": int(space.n)}
+    if kind == "MultiDiscrete":
+        nvec = np.asarray(space.nvec)
+        if nvec.ndim != 1:
+            raise ValueError(f"MultiDiscrete spaces must be one-dimensional, got nvec {nvec.tolist()}")
+        return {"type": "MultiDiscrete", "nvec": [int(n) for n in nvec]}
+    if kind == "Box":
+        low, high = np.asarray(space.low, float), np.asarray(space.high, float)
+        if low.ndim != 1:
+            raise ValueError(f"Box action spaces must be one-dimensional, got shape {low.shape}")
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise ValueError("Box action spaces must be bounded (the Gaussian head is clipped to "
+                             f"[low, high]), got low={low.tolist()}, high={high.tolist()}")
+        return {"type": "Box", "low": low.tolist(), "high": high.tolist()}
+    raise ValueError(f"unsupported action space {space!r}: use Discrete, MultiDiscrete or Box")
+
+
+def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate an action-space spec; return it as a plain dict (ValueError names the problem)."""
+    if not isinstance(spec, Mapping) or spec.get("type") not in ("Discrete", "MultiDiscrete", "Box"):
+        raise ValueError(f"action spec must be a mapping with type Discrete, MultiDiscrete or Box, "
+                         f"got {spec!r}")
+    kind = spec["type"]
+    if kind == "Discrete":
+        n = spec.get("n")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"Discrete action spec needs an integer n >= 1, got {spec!r}")
+        return {"type": kind, "n": n}
+    if kind == "MultiDiscrete":
+        nvec = spec.get("nvec")
+        if not isinstance(nvec, Sequence) or not nvec or any(
+                isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in nvec):
+            raise ValueError(f"MultiDiscrete action spec needs nvec, integers >= 1, got {spec!r}")
+        return {"type": kind, "nvec": list(nvec)}
+    low, high = spec.get("low"), spec.get("high")
+    if not isinstance(low, Sequence) or not isinstance(high, Sequence) or len(low) != len(high) \
+            or not low or any(not math.isfinite(a) or not math.isfinite(b) or a > b
+                              for a, b in zip(low, high, strict=True)):
+        raise ValueError(f"Box action spec needs finite low <= high of equal length, got {spec!r}")
+    return {"type": kind, "low": [float(x) for x in low], "high": [float(x) for x in high]}
+
+
+def action_nvec(spec: Mapping[str, Any]) -> list[int] | None:
+    """Category counts of a discrete spec (``[n]`` for Discrete), None for Box."""
+    if spec["type"] == "Discrete":
+        return [int(spec["n"])]
+    if spec["type"] == "MultiDiscrete":
+        return [int(n) for n in spec["nvec"]]
+    return None
+
+
+def action_shape(spec: Mapping[str, Any]) -> tuple[int, ...]:
+    """Shape of one action as the environment takes it: () for Discrete, (k,) otherwise."""
+    if spec["type"] == "Discrete":
+        return ()
+    if spec["type"] == "MultiDiscrete":
+        return (len(spec["nvec"]),)
+    return (len(spec["low"]),)
+
+
+def action_width(spec: Mapping[str, Any]) -> int:
+    """Numbers in one action as the network emits it: 1 for Discrete, k otherwise."""
+    shape = action_shape(spec)
+    return shape[0] if shape else 1
+
+
+def clip_action(action: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
+    """An action as the environment takes it: integers for discrete specs, clipped for Box."""
+    if spec["type"] == "Box":
+        return np.clip(np.asarray(action, np.float32), np.asarray(spec["low"], np.float32),
+                       np.asarray(spec["high"], np.float32))
+    return np.asarray(action, np.int64)
+
+
+def env_action(action: np.ndarray, spec: Mapping[str, Any]) -> Any:
+    """One agent's network output as the environment and the action maps take it: an ``int``
+    (Discrete), an integer vector (MultiDiscrete) or a vector clipped to the box (Box)."""
+    a = np.asarray(action)
+    if spec["type"] == "Discrete":
+        return int(a.reshape(-1)[0])
+    if spec["type"] == "MultiDiscrete":
+        return a.astype(np.int64).reshape(-1)
+    return np.clip(a.astype(np.float32).reshape(-1), np.asarray(spec["low"], np.float32),
+                   np.asarray(spec["high"], np.float32))
+
+
+# --------------------------------------------------------------------------------------------------
+# The network.
+
+
+def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias_const: float = 0.0, *,
+               generator: torch.Generator | None = None) -> nn.Linear:
+    """Orthogonal weights with gain ``std``, constant bias (CleanRL)."""
+    nn.init.orthogonal_(layer.weight, std, generator=generator)
+    nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int, out_std: float, *,
+        generator: torch.Generator | None = None) -> nn.Sequential:
+    """Linear-tanh layers of ``hidden_sizes``, then a linear head initialised with gain ``out_std``."""
+    layers: list[nn.Module] = []
+    last = in_dim
+    for size in hidden_sizes:
+        layers += [layer_init(nn.Linear(last, size), generator=generator), nn.Tanh()]
+        last = size
+    layers.append(layer_init(nn.Linear(last, out_dim), std=out_std, generator=generator))
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    """Actor and critic MLPs for one observation vector of ``obs_dim`` values.
+
+    ``action`` is an action-space spec (module docstring). ``critic_dim`` is the length of the
+    critic's input (default ``obs_dim``; the centralised critic's concatenated observations
+    otherwise). ``actor=False`` or ``critic=False`` leaves that half out (HAPPO keeps one critic
+    beside per-agent actors). ``generator`` draws the initial weights (default: torch's global
+    random state).
+    """
+
+    def __init__(self, obs_dim: int, action: Mapping[str, Any], *,
+                 hidden_sizes: Sequence[int] = (64, 64), critic_dim: int | None = None,
+                 actor: bool = True, critic: bool = True,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        if isinstance(obs_dim, bool) or not isinstance(obs_dim, int) or obs_dim < 1:
+            raise ValueError(f"obs_dim must be an integer >= 1, got {obs_dim!r}")
+        self.obs_dim = obs_dim
+        self.action_spec = check_spec(action)
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.critic_dim = obs_dim if critic_dim is None else int(critic_dim)
+        self.nvec = action_nvec(self.action_spec)
+        self.critic = (mlp(self.critic_dim, self.hidden_sizes, 1, 1.0, generator=generator)
+                       if critic else None)
+        self.actor: nn.Sequential | None = None
+        if actor:
+            if self.nvec is not None:
+                self.actor = mlp(obs_dim, self.hidden_sizes, sum(self.nvec), 0.01,
+                                 generator=generator)
+            else:
+                dim = len(self.action_spec["low"])
+                self.actor = mlp(obs_dim, self.hidden_sizes, dim, 0.01, generator=generator)
+                # Initial standard deviation: a quarter of the action range (log-parametrised).
+                span = np.asarray(self.action_spec["high"]) - np.asarray(self.action_spec["low"])
+                init = np.log(np.maximum(span / 4.0, 1e-3)).astype(np.float32)
+                self.actor_logstd = nn.Parameter(torch.as_tensor(init).unsqueeze(0))
+                mid = (np.asarray(self.action_spec["high"]) + np.asarray(self.action_spec["low"])) / 2
+                # The mean head outputs offsets from the middle of the range, in units of half-range.
+                self.register_buffer("action_mid", torch.as_tensor(mid, dtype=torch.float32))
+                self.register_buffer("action_half", torch.as_tensor(
+                    np.maximum(span / 2.0, 1e-6), dtype=torch.float32))
+
+    # -- values ------------------------------------------------------------------------------
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        """State values ``(batch,)`` from critic inputs ``x`` of shape ``(batch, critic_dim)``."""
+        assert self.critic is not None, "this network has no critic"
+        return self.critic(x).squeeze(-1)
+
+    # -- policy ------------------------------------------------------------------------------
+
+    def distribution(self, x: torch.Tensor) -> list[Categorical] | Normal:
+        """The policy at observations ``x``: categoricals (one per component) or a Normal."""
+        assert self.actor is not None, "this network has no actor"
+        out = self.actor(x)
+        if self.nvec is not None:
+            return [Categorical(logits=logits) for logits in torch.split(out, self.nvec, dim=-1)]
+        mean = self.action_mid + self.action_half * out
+        return Normal(mean, self.actor_logstd.expand_as(mean).exp())
+
+    def log_prob_entropy(self, x: torch.Tensor, action: torch.Tensor,
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of ``action`` and entropy of the policy at ``x`` (summed over components)."""
+        dist = self.distribution(x)
+        if isinstance(dist, list):
+            action = action.long().reshape(action.shape[0], len(dist))
+            logprob = torch.stack([d.log_prob(action[:, i]) for i, d in enumerate(dist)], 1)
+            entropy = torch.stack([d.entropy() for d in dist], 1)
+            return logprob.sum(1), entropy.sum(1)
+        return dist.log_prob(action).sum(1), dist.entropy().sum(1)
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, *, deterministic: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Actions at ``x``: sampled (with ``generator`` if given), or the mode when deterministic.
+
+        Discrete actions have shape ``(batch, components)``; Box actions ``(batch, dim)``, not clipped.
+        """
+        dist = self.distribution(x)
+        if isinstance(dist, list):
+            if deterministic:
+                return torch.stack([d.logits.argmax(-1) for d in dist], 1)
+            return torch.stack([torch.multinomial(d.probs, 1, generator=generator).squeeze(-1)
+                                for d in dist], 1)
+        if deterministic:
+            return dist.mean
+        noise = torch.randn(dist.mean.shape, generator=generator)
+        return dist.mean + dist.stddev * noise
+
+    def get_action_and_value(self, x: torch.Tensor, action: torch.Tensor | None = None,
+                             critic_x: torch.Tensor | None = None,
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """CleanRL's one call: ``(action, log_prob, entropy, value)`` at observations ``x``.
+
+        A new action is sampled when ``action`` is None. ``critic_x`` is the critic's input (default
+        ``x``); the value is None for a network without a critic.
+        """
+        if action is None:
+            with torch.no_grad():
+                action = self.sample(x)
+        logprob, entropy = self.log_prob_entropy(x, action)
+        value = None
+        if self.critic is not None:
+            value = self.get_value(x if critic_x is None else critic_x)
+        return action, logprob, entropy, value
+
+
+# --------------------------------------------------------------------------------------------------
+# Observation normalisation.
+
+
+class RunningMeanStd:
+    """Running mean and variance of vectors (Chan et al. parallel update; Gymnasium's version).
+
+    ``normalize(x)`` = clip((x - mean) / sqrt(var + eps), -clip, clip). Its state (``mean``,
+    ``var``, ``count``) is saved in checkpoints so inference sees inputs scaled as in training.
+    """
+
+    def __init__(self, shape: tuple[int, ...] | int, *, epsilon: float = 1e-4,
+                 clip: float = 10.0) -> None:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = float(epsilon)
+        self.clip = float(clip)
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float64).reshape(-1, *self.mean.shape)
+        batch_mean, batch_var, batch_count = x.mean(0), x.var(0), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = (self.var * self.count + batch_var * batch_count
+              + delta**2 * self.count * batch_count / total)
+        self.var = m2 / total
+        self.count = total
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        out = (np.asarray(x, np.float64) - self.mean) / np.sqrt(self.var + 1e-8)
+        return np.clip(out, -self.clip, self.clip).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": torch.as_tensor(self.mean), "var": torch.as_tensor(self.var),
+                "count": float(self.count), "clip": self.clip}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> RunningMeanStd:
+        mean = np.asarray(state["mean"], np.float64)
+        rms = cls(mean.shape, clip=float(state.get("clip", 10.0)))
+        rms.mean, rms.var = mean, np.asarray(state["var"], np.float64)
+        rms.count = float(state["count"])
+        return rms

@@ -1,0 +1,541 @@
+"""Observation builders and action maps of learning agents: small plugins, registered by name.
+
+An **observation builder** turns a node's :class:`~agents.base.Observation` (plus the node's
+:class:`NodeHistory`: its recent demand and the ledger rows of closed periods) into a ``float32``
+vector inside a declared box. An **action map** turns a policy's action (an integer, a vector of
+integers, a real number) into an :class:`~agents.base.OrderDecision`, and declares the action
+space. The RL environments (``twin.env``) and the inference agents (``agents.ppo``) use the same
+objects, so a trained policy sees at run time exactly what it saw in training.
+
+Spaces are plain data, so that nothing here imports gymnasium and checkpoints can store them::
+
+    {"type": "Box", "low": [0.0, ...], "high": [inf, ...]}
+    {"type": "Discrete", "n": 4}
+    {"type": "MultiDiscrete", "nvec": [5, 5]}
+
+Shipped builders (``observation_builder(name, **params)``):
+
+* ``default``: on-hand, backorders, on-order, in-transit, inventory position, echelon inventory
+  position, last demand, forecast (8 values);
+* ``hmarl``: the HMARL store observation (7 values): inventory (on-hand), demand forecast,
+  forecast uncertainty (standard deviation of the last ``window`` demands), days of cover
+  (inventory position / forecast, clipped to ``[-max_cover, max_cover]``), stockout last period
+  (1 if the last closed period's demand was not all filled on time), upstream inventory ratio
+  (the upstream nodes' closing on-hand over their initial on-hand, clipped to ``[0, 10]``; 1 for
+  a source or before any period has closed) and recent service level (fill rate of the last
+  ``window`` closed periods; 1 without demand);
+* ``liu``: Liu et al.'s observation: on-hand, backlog, last incoming demand or order, and the
+  pipeline by arrival slot, ``pipeline_length`` slots (default: the longest lead time of the
+  nodes; what is due later is added to the last slot), all divided by ``scale`` (default 1).
+
+Shipped action maps (``action_map(name, **params)``):
+
+* ``hmarl_multiples``: ``Discrete(4)``, order ``(0, 0.5, 1, 1.5)[a] * forecast`` (``multiples``);
+* ``integer``: order ``a`` units, ``Discrete(n + 1)`` (``n`` = 20 by default); a node with several
+  ordering lanes orders on each: ``MultiDiscrete([n + 1] * lanes)``, in the node's lane order
+  (Liu et al.'s 2x3 network: 0..4 from each of two upstream actors);
+* ``order_up_to``: ``Box([low], [high])``, a continuous order-up-to level, clipped to the box;
+  the order is ``max(0, level - IP)`` with IP the installation (or ``position: echelon``)
+  inventory position, on the primary lane.
+
+Plugins: ``register_observation(name, "module:Class")`` / ``register_action(...)``, or the
+entry-point groups ``twin.observations`` and ``twin.actions``. A builder or map is a class whose
+constructor takes keyword ``params`` and validates them; see :class:`ObservationBuilder` and
+:class:`ActionMap` for what it implements.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import numpy as np
+
+from agents.base import Observation, OrderDecision
+from entities.messages import PRODUCTION
+
+__all__ = [
+    "ActionMap",
+    "Featurizer",
+    "NodeHistory",
+    "NodeInfo",
+    "ObservationBuilder",
+    "action_map",
+    "available_actions",
+    "available_observations",
+    "observation_builder",
+    "register_action",
+    "register_observation",
+]
+
+INF = math.inf
+
+
+# --------------------------------------------------------------------------------------------------
+# What builders may look at besides the observation.
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a builder or map may need to know about a node before the run (to size its spaces)."""
+
+    node: str
+    tier: str
+    lanes: tuple[str, ...]
+    """Ordering lanes, in the node's order (the first is the primary lane)."""
+    lead_times: tuple[int, ...]
+    """An upper bound, in whole periods, on each ordering lane's lead time (0 if unknown)."""
+
+
+class NodeHistory:
+    """A node's recent past: demand seen in its observations, ledger rows of closed periods.
+
+    ``record_observation`` appends the observation's ``last_demand`` (once per period);
+    ``record_rows`` takes the rows of one closed period (of any nodes) and keeps the node's own row
+    and the closing on-hand of its upstream nodes (the origins of its ordering lanes). Rows are
+    duck-typed: anything with the ledger's attribute names.
+    """
+
+    def __init__(self, node: str, lanes: Sequence[str], window: int = 7) -> None:
+        self.node = node
+        self.upstream = tuple(lane.split("->", 1)[0] for lane in lanes
+                              if not lane.startswith(f"{PRODUCTION}->"))
+        self.demands: deque[float] = deque(maxlen=max(1, window))
+        self.rows: deque[Any] = deque(maxlen=max(1, window))
+        self.upstream_on_hand: float | None = None
+        self.upstream_initial: float | None = None
+        self._last_period: int | None = None
+
+    def record_observation(self, observation: Observation) -> None:
+        if observation.period != self._last_period:
+            self._last_period = observation.period
+            self.demands.append(float(observation.last_demand))
+
+    def record_rows(self, rows: Iterable[Any]) -> None:
+        on_hand = opening = 0.0
+        seen = False
+        for row in rows:
+            if row.node == self.node:
+                self.rows.append(row)
+            elif row.node in self.upstream:
+                seen = True
+                on_hand += row.closing_on_hand
+                opening += row.opening_on_hand
+        if seen:
+            if self.upstream_initial is None:
+                self.upstream_initial = opening
+            self.upstream_on_hand = on_hand
+
+
+# --------------------------------------------------------------------------------------------------
+# Observation builders.
+
+
+class ObservationBuilder:
+    """Base class: ``build(observation, history) -> float32 vector`` inside ``space()``.
+
+    Subclasses set ``name``, take their params as keywords (validated), list them in ``params``
+    and implement ``size``, ``low``/``high`` and ``build``; ``resolve(nodes)`` returns a builder
+    whose node-dependent defaults are filled in (e.g. a pipeline length).
+    """
+
+    name: ClassVar[str] = ""
+    window: int = 7
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def resolve(self, nodes: Sequence[NodeInfo]) -> ObservationBuilder:
+        return self
+
+    def bounds(self) -> tuple[list[float], list[float]]:
+        raise NotImplementedError
+
+    def space(self) -> dict[str, Any]:
+        low, high = self.bounds()
+        return {"type": "Box", "low": low, "high": high}
+
+    def spec(self) -> dict[str, Any]:
+        """``{"name": ..., "params": {...}}``: enough to make this builder again."""
+        return {"name": self.name, "params": self.params}
+
+    def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _finite(value: Any, name: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return float(value)
+
+
+class DefaultObservation(ObservationBuilder):
+    """The observation's inventory-theory fields, as they are (8 values)."""
+
+    name = "default"
+    FIELDS = ("on_hand", "backorders", "on_order", "in_transit", "inventory_position",
+              "echelon_inventory_position", "last_demand", "forecast")
+
+    def bounds(self) -> tuple[list[float], list[float]]:
+        low = [0.0, 0.0, 0.0, 0.0, -INF, -INF, 0.0, 0.0]
+        return low, [INF] * len(low)
+
+    def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
+        return np.array([getattr(observation, f) for f in self.FIELDS], dtype=np.float32)
+
+
+class HmarlObservation(ObservationBuilder):
+    """The HMARL store observation (7 values; see the module docstring)."""
+
+    name = "hmarl"
+    MAX_RATIO = 10.0
+
+    def __init__(self, *, window: int = 7, max_cover: float = 100.0) -> None:
+        self.window = _positive_int(window, "window")
+        self.max_cover = _finite(max_cover, "max_cover", positive=True)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"window": self.window, "max_cover": self.max_cover}
+
+    def bounds(self) -> tuple[list[float], list[float]]:
+        c = self.max_cover
+        return ([0.0, 0.0, 0.0, -c, 0.0, 0.0, 0.0],
+                [INF, INF, INF, c, 1.0, self.MAX_RATIO, 1.0])
+
+    def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
+        forecast = max(0.0, observation.forecast)
+        demands = history.demands
+        uncertainty = float(np.std(demands)) if len(demands) > 1 else 0.0
+        ip = observation.inventory_position
+        c = self.max_cover
+        if forecast > 0.0:
+            cover = min(c, max(-c, ip / forecast))
+        else:
+            cover = c if ip > 0.0 else (-c if ip < 0.0 else 0.0)
+        rows = history.rows
+        stockout = 0.0
+        if rows and rows[-1].filled_on_time < rows[-1].demand - 1e-9:
+            stockout = 1.0
+        if history.upstream_on_hand is None or not history.upstream:
+            ratio = 1.0
+        elif history.upstream_initial and history.upstream_initial > 0.0:
+            ratio = history.upstream_on_hand / history.upstream_initial
+        else:
+            ratio = 1.0 if history.upstream_on_hand > 0.0 else 0.0
+        ratio = min(self.MAX_RATIO, max(0.0, ratio))
+        filled = demand = 0.0
+        for row in rows:
+            filled += row.filled_on_time
+            demand += row.demand
+        service = min(1.0, filled / demand) if demand > 0.0 else 1.0
+        return np.array([max(0.0, observation.on_hand), forecast, uncertainty, cover, stockout,
+                         ratio, service], dtype=np.float32)
+
+
+class LiuObservation(ObservationBuilder):
+    """Liu et al.: on-hand, backlog, last incoming demand or order, pipeline by arrival slot."""
+
+    name = "liu"
+
+    def __init__(self, *, pipeline_length: int | None = None, scale: float = 1.0) -> None:
+        self.pipeline_length = (None if pipeline_length is None
+                                else _positive_int(pipeline_length, "pipeline_length"))
+        self.scale = _finite(scale, "scale", positive=True)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"pipeline_length": self.pipeline_length, "scale": self.scale}
+
+    def resolve(self, nodes: Sequence[NodeInfo]) -> LiuObservation:
+        if self.pipeline_length is not None:
+            return self
+        longest = max((lt for n in nodes for lt in n.lead_times), default=1)
+        return LiuObservation(pipeline_length=max(1, longest), scale=self.scale)
+
+    def _length(self) -> int:
+        if self.pipeline_length is None:
+            raise ValueError("liu observation: pipeline_length is not set (give it, or resolve "
+                             "the builder against the nodes)")
+        return self.pipeline_length
+
+    def bounds(self) -> tuple[list[float], list[float]]:
+        n = 3 + self._length()
+        return [0.0] * n, [INF] * n
+
+    def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
+        length = self._length()
+        slots = [0.0] * length
+        for k, q in enumerate(observation.pipeline):
+            slots[min(k, length - 1)] += q
+        values = [observation.on_hand, observation.backorders, observation.last_demand, *slots]
+        return np.array(values, dtype=np.float32) / np.float32(self.scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# Action maps.
+
+
+class ActionMap:
+    """Base class: ``space(lanes)`` declares the action space of a node with those ordering
+    lanes; ``decision(action, observation)`` returns the node's :class:`OrderDecision`."""
+
+    name: ClassVar[str] = ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "params": self.params}
+
+    def space(self, lanes: Sequence[str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _index(action: Any, n: int, what: str) -> int:
+    """A Discrete action as an int in ``[0, n)``; ValueError naming the value otherwise."""
+    value = np.asarray(action)
+    if value.size != 1 or value.dtype.kind not in "iuf" or float(value.reshape(-1)[0]) % 1:
+        raise ValueError(f"{what}: action must be one integer in [0, {n - 1}], got {action!r}")
+    i = int(value.reshape(-1)[0])
+    if not 0 <= i < n:
+        raise ValueError(f"{what}: action must be one integer in [0, {n - 1}], got {action!r}")
+    return i
+
+
+class HmarlMultiples(ActionMap):
+    """``Discrete(len(multiples))``: order ``multiples[a] * forecast`` on the primary lane."""
+
+    name = "hmarl_multiples"
+
+    def __init__(self, *, multiples: Sequence[float] = (0.0, 0.5, 1.0, 1.5)) -> None:
+        if isinstance(multiples, str | bytes) or not isinstance(multiples, Sequence) \
+                or not multiples:
+            raise ValueError(f"multiples must be a non-empty list of numbers, got {multiples!r}")
+        values = tuple(_finite(m, "multiples[i]") for m in multiples)
+        if min(values) < 0:
+            raise ValueError(f"multiples must be >= 0, got {list(values)}")
+        self.multiples = values
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"multiples": list(self.multiples)}
+
+    def space(self, lanes: Sequence[str]) -> dict[str, Any]:
+        return {"type": "Discrete", "n": len(self.multiples)}
+
+    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+        m = self.multiples[_index(action, len(self.multiples), self.name)]
+        return OrderDecision({observation.lanes[0]: m * max(0.0, observation.forecast)})
+
+
+class IntegerOrder(ActionMap):
+    """Order ``0..n`` units: ``Discrete(n + 1)``, or ``MultiDiscrete`` over several lanes."""
+
+    name = "integer"
+
+    def __init__(self, *, n: int = 20, per_lane: bool = True) -> None:
+        self.n = _positive_int(n, "n")
+        if not isinstance(per_lane, bool):
+            raise ValueError(f"per_lane must be true or false, got {per_lane!r}")
+        self.per_lane = per_lane
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"n": self.n, "per_lane": self.per_lane}
+
+    def space(self, lanes: Sequence[str]) -> dict[str, Any]:
+        if self.per_lane and len(lanes) > 1:
+            return {"type": "MultiDiscrete", "nvec": [self.n + 1] * len(lanes)}
+        return {"type": "Discrete", "n": self.n + 1}
+
+    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+        lanes = observation.lanes
+        if self.per_lane and len(lanes) > 1:
+            values = np.asarray(action).reshape(-1)
+            if values.size != len(lanes):
+                raise ValueError(f"{self.name}: node {observation.node!r} orders on "
+                                 f"{len(lanes)} lanes {list(lanes)}, got action {action!r}")
+            return OrderDecision({lane: float(_index(v, self.n + 1, self.name))
+                                  for lane, v in zip(lanes, values, strict=True)})
+        return OrderDecision({lanes[0]: float(_index(action, self.n + 1, self.name))})
+
+
+class OrderUpTo(ActionMap):
+    """``Box([low], [high])``: an order-up-to level; order ``max(0, level - IP)``."""
+
+    name = "order_up_to"
+
+    def __init__(self, *, low: float = 0.0, high: float = 100.0,
+                 position: str = "installation") -> None:
+        self.low = _finite(low, "low")
+        self.high = _finite(high, "high")
+        if not self.low < self.high:
+            raise ValueError(f"needs low < high, got low={low!r}, high={high!r}")
+        if position not in ("installation", "echelon"):
+            raise ValueError(f"position must be 'installation' or 'echelon', got {position!r}")
+        self.position = position
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "position": self.position}
+
+    def space(self, lanes: Sequence[str]) -> dict[str, Any]:
+        return {"type": "Box", "low": [self.low], "high": [self.high]}
+
+    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+        value = np.asarray(action, dtype=float).reshape(-1)
+        if value.size != 1 or not math.isfinite(value[0]):
+            raise ValueError(f"{self.name}: action must be one finite number, got {action!r}")
+        level = min(self.high, max(self.low, float(value[0])))
+        ip = (observation.echelon_inventory_position if self.position == "echelon"
+              else observation.inventory_position)
+        return OrderDecision({observation.lanes[0]: max(0.0, level - ip)})
+
+
+# --------------------------------------------------------------------------------------------------
+# Applying one builder to several nodes.
+
+
+class Featurizer:
+    """One observation builder applied to several nodes, each with its own :class:`NodeHistory`.
+
+    The environment and an inference agent drive it the same way: ``reset()`` at the start of a
+    run, ``record_rows(rows)`` after each period close (the rows of every node), and
+    ``featurizer(observation)`` at each decision epoch.
+    """
+
+    def __init__(self, builder: ObservationBuilder) -> None:
+        self.builder = builder
+        self.histories: dict[str, NodeHistory] = {}
+
+    def reset(self) -> None:
+        self.histories.clear()
+
+    def history(self, observation: Observation) -> NodeHistory:
+        h = self.histories.get(observation.node)
+        if h is None:
+            h = self.histories[observation.node] = NodeHistory(
+                observation.node, observation.lanes, self.builder.window)
+        return h
+
+    def record_rows(self, rows: Sequence[Any]) -> None:
+        for h in self.histories.values():
+            h.record_rows(rows)
+
+    def __call__(self, observation: Observation) -> np.ndarray:
+        h = self.history(observation)
+        h.record_observation(observation)
+        return self.builder.build(observation, h)
+
+
+# --------------------------------------------------------------------------------------------------
+# Registries (lazy "module:Class" entry points, as the agent registry).
+
+
+_OBSERVATIONS: dict[str, str | Callable[..., Any]] = {
+    "default": "agents.spaces:DefaultObservation",
+    "hmarl": "agents.spaces:HmarlObservation",
+    "liu": "agents.spaces:LiuObservation",
+}
+_ACTIONS: dict[str, str | Callable[..., Any]] = {
+    "hmarl_multiples": "agents.spaces:HmarlMultiples",
+    "integer": "agents.spaces:IntegerOrder",
+    "order_up_to": "agents.spaces:OrderUpTo",
+}
+_GROUPS = {"observation": ("twin.observations", _OBSERVATIONS), "action": ("twin.actions", _ACTIONS)}
+_LOADED: set[str] = set()
+
+
+def _register(what: str, name: str, target: str | Callable[..., Any], override: bool) -> None:
+    table = _GROUPS[what][1]
+    if isinstance(target, str) and ":" not in target:
+        raise ValueError(f"entry point must look like 'module:Class', got {target!r}")
+    if name in table and not override and table[name] != target:
+        raise ValueError(f"{what} {name!r} is already registered as {table[name]!r}")
+    table[name] = target
+
+
+def register_observation(name: str, target: str | Callable[..., Any], *,
+                         override: bool = False) -> None:
+    """Register an observation builder class (or ``"module:Class"``) under ``name``."""
+    _register("observation", name, target, override)
+
+
+def register_action(name: str, target: str | Callable[..., Any], *,
+                    override: bool = False) -> None:
+    """Register an action map class (or ``"module:Class"``) under ``name``."""
+    _register("action", name, target, override)
+
+
+def _table(what: str) -> dict[str, str | Callable[..., Any]]:
+    group, table = _GROUPS[what]
+    if what not in _LOADED:
+        _LOADED.add(what)
+        for ep in entry_points(group=group):
+            table.setdefault(ep.name, ep.value)
+    return table
+
+
+def available_observations() -> list[str]:
+    return sorted(_table("observation"))
+
+
+def available_actions() -> list[str]:
+    return sorted(_table("action"))
+
+
+def _make(what: str, name: str, params: Mapping[str, Any]) -> Any:
+    table = _table(what)
+    if name not in table:
+        close = difflib.get_close_matches(str(name), list(table), n=2)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown {what} {name!r}{hint} (known: {', '.join(sorted(table))})")
+    target = table[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+    try:
+        return target(**dict(params))
+    except TypeError as exc:
+        raise ValueError(f"{what} {name!r}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{what} {name!r}: {exc}") from None
+
+
+def observation_builder(name: str, **params: Any) -> ObservationBuilder:
+    """Make the observation builder registered as ``name`` (ValueError on a bad name or param)."""
+    return _make("observation", name, params)
+
+
+def action_map(name: str, **params: Any) -> ActionMap:
+    """Make the action map registered as ``name`` (ValueError on a bad name or param)."""
+    return _make("action", name, params)
