@@ -22,7 +22,7 @@ each period close (an inference agent whose observations use recent ledger rows 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,29 +170,35 @@ class Simulation:
 
     def _decision_epochs(self) -> Generator[Event, Any, None]:
         env = self.network.env
-        levels = self.network.levels
         for t in range(self.scenario.periods):
             yield Phase(env, t - env.now, DECIDE)
             if self.external_nodes:
                 self._request = Event(env)
                 self.pending = {n.id: self.observe(n, t) for n in self.external_nodes}
                 self._external_decisions = yield self._request
-            for level in levels:
-                for node in level.nodes:
-                    if node.make_to_order:
-                        node.produce_to_order(t)
-                    else:
-                        node.serve(t)
-                for binding, members in level.agents:
-                    if getattr(binding.agent, "external", False):
-                        given = self._external_decisions
-                        decisions = {n.id: given.get(n.id) for n in members}
-                    else:
-                        observations = {n.id: self.observe(n, t) for n in members}
-                        decisions = binding.agent.act(observations)
-                    self._apply(binding, members, decisions, t)
-                for lane in level.production_lanes:
-                    lane.produce(t)
+            self._execute(t, self._decide_now)
+
+    def _decide_now(self, binding: AgentBinding, members: list[Node], t: int) -> Any:
+        """Decisions of ``binding`` for its ``members`` at their turn (twin timing)."""
+        if getattr(binding.agent, "external", False):
+            given = self._external_decisions
+            return {n.id: given.get(n.id) for n in members}
+        return binding.agent.act({n.id: self.observe(n, t) for n in members})
+
+    def _execute(self, t: int, decide: Callable[[AgentBinding, list[Node], int], Any]) -> None:
+        """The DECIDE step: level by level, customer-facing first, each node ships what it owes
+        (a make-to-order source produces first), then its agent's decisions are placed upstream;
+        sources with an agent then produce."""
+        for level in self.network.levels:
+            for node in level.nodes:
+                if node.make_to_order:
+                    node.produce_to_order(t)
+                else:
+                    node.serve(t)
+            for binding, members in level.agents:
+                self._apply(binding, members, decide(binding, members, t), t)
+            for lane in level.production_lanes:
+                lane.produce(t)
 
     def _liu_epochs(self) -> Generator[Event, Any, None]:
         """Liu et al.'s period: decide at the start of the period, execute at the DECIDE step.
@@ -223,17 +229,7 @@ class Simulation:
                         planned.append(binding.agent.act(
                             {n.id: self.observe_closed(n, t) for n in members}))
             yield Phase(env, 0, DECIDE)
-            decisions = iter(planned)
-            for level in levels:
-                for node in level.nodes:
-                    if node.make_to_order:
-                        node.produce_to_order(t)
-                    else:
-                        node.serve(t)
-                for binding, members in level.agents:
-                    self._apply(binding, members, next(decisions), t)
-                for lane in level.production_lanes:
-                    lane.produce(t)
+            self._execute(t, _replay(planned))
 
     def observe_closed(self, node: Node, t: int) -> Observation:
         """The observation of ``node`` at the start of period ``t``: the state at the close of
@@ -342,6 +338,12 @@ class Simulation:
             agent.observe_ledger(period_rows)
         for node in self.network.nodes:
             node.close_period()
+
+
+def _replay(planned: list[Any]) -> Callable[[AgentBinding, list[Node], int], Any]:
+    """A ``decide`` for :meth:`Simulation._execute` handing out decisions made earlier, in order."""
+    decisions = iter(planned)
+    return lambda binding, members, t: next(decisions)
 
 
 def simulate(scenario: Scenario, *, replication: int = 0, **options: Any) -> SimulationResult:
