@@ -99,6 +99,14 @@ class Simulation:
         self.external_nodes: list[Node] = [
             n for b in self.network.bindings if getattr(b.agent, "external", False)
             for n in b.nodes]
+        # Agents that, like an RL environment's learners, decide on the information of the epoch's
+        # opening (all their nodes observed after demand, before any level decides), so that a
+        # policy trained in twin.env sees at deployment exactly what it saw in training.
+        self._opening_nodes: list[Node] = [
+            n for b in self.network.bindings
+            if getattr(b.agent, "external", False)
+            or getattr(b.agent, "observe_at_epoch_open", False) for n in b.nodes]
+        self._opening: dict[Any, Observation] = {}
         self.liu_timing = scenario.timing == "liu"
         # Demand and forecast of the nodes observed at a period's close (observe_closed): every
         # decided node under liu timing, else the external ones (for an environment's last state).
@@ -172,18 +180,23 @@ class Simulation:
         env = self.network.env
         for t in range(self.scenario.periods):
             yield Phase(env, t - env.now, DECIDE)
+            if self._opening_nodes:
+                self._opening = {n.id: self.observe(n, t) for n in self._opening_nodes}
             if self.external_nodes:
                 self._request = Event(env)
-                self.pending = {n.id: self.observe(n, t) for n in self.external_nodes}
+                self.pending = {n.id: self._opening[n.id] for n in self.external_nodes}
                 self._external_decisions = yield self._request
             self._execute(t, self._decide_now)
 
     def _decide_now(self, binding: AgentBinding, members: list[Node], t: int) -> Any:
         """Decisions of ``binding`` for its ``members`` at their turn (twin timing)."""
-        if getattr(binding.agent, "external", False):
+        agent = binding.agent
+        if getattr(agent, "external", False):
             given = self._external_decisions
             return {n.id: given.get(n.id) for n in members}
-        return binding.agent.act({n.id: self.observe(n, t) for n in members})
+        if getattr(agent, "observe_at_epoch_open", False):
+            return agent.act({n.id: self._opening[n.id] for n in members})
+        return agent.act({n.id: self.observe(n, t) for n in members})
 
     def _execute(self, t: int, decide: Callable[[AgentBinding, list[Node], int], Any]) -> None:
         """The DECIDE step: level by level, customer-facing first, each node ships what it owes

@@ -98,6 +98,9 @@ class PPOAgent:
     """Decides orders with a trained (or, without a checkpoint, random) PPO policy."""
 
     algo = "ppo"
+    #: Observe all of the agent's nodes at the opening of each decision epoch (after demand, before
+    #: any level orders), as twin.env shows them to learners: deployment sees what training saw.
+    observe_at_epoch_open = True
 
     def __init__(self, *, checkpoint: str | None = None, observation: Any = None,
                  action: Any = None, stochastic: bool = False, strict: bool = True,
