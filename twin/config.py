@@ -11,7 +11,6 @@ mean 'WH2'?``.
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -403,7 +402,3 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
                           | {"nodes": remaining, "params": kept})
     agents.append({"nodes": selected, "kind": kind, "params": params})
     return {**data, "agents": agents}
-
-
-def is_finite_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

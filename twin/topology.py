@@ -61,9 +61,6 @@ class Topology:
                 stack.extend(self.successors[n])
         return tuple(seen)
 
-    def sources(self) -> tuple[str, ...]:
-        return tuple(n for n in self.nodes if not self.predecessors[n])
-
 
 def find_cycle(nodes: Sequence[str], successors: dict[str, list[str]]) -> list[str] | None:
     """A list ``[a, b, ..., a]`` of nodes on a directed cycle, or None (iterative DFS)."""
