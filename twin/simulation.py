@@ -253,20 +253,16 @@ class Simulation:
         (``k + 1`` periods after the close it describes). Also the last state of a stepped run:
         ``observe_closed(node, scenario.periods)`` once it is :attr:`done`.
         """
-        ip = node.on_hand + node.on_order - node.backorders
-        eip = ip
-        for m in self.network.echelon_members[node.id]:
-            eip += m.on_hand + m.on_order - m.backorders
-        in_transit = 0.0
-        for lane in node.inbound:
-            in_transit += lane.in_transit
         last_demand, forecast = self._closing.get(node.id, (0.0, 0.0))
-        return Observation._fast((node.id, node.tier, t, node.on_hand, node.backorders,
-                                  node.on_order, in_transit, ip, eip, last_demand, forecast,
-                                  node.pipeline(t - 1), node.lane_ids))
+        return self._observation(node, t, last_demand, forecast, node.pipeline(t - 1))
 
     def observe(self, node: Node, t: int) -> Observation:
         """The observation of ``node`` now (period ``t``)."""
+        return self._observation(node, t, node.demand, node.forecast(), node.pipeline(t))
+
+    def _observation(self, node: Node, t: int, last_demand: float, forecast: float,
+                     pipeline: tuple[float, ...]) -> Observation:
+        """The node's stock positions now, with the given demand signal and pipeline."""
         ip = node.on_hand + node.on_order - node.backorders
         eip = ip
         for m in self.network.echelon_members[node.id]:
@@ -275,8 +271,8 @@ class Simulation:
         for lane in node.inbound:
             in_transit += lane.in_transit
         return Observation._fast((node.id, node.tier, t, node.on_hand, node.backorders,
-                                  node.on_order, in_transit, ip, eip, node.demand,
-                                  node.forecast(), node.pipeline(t), node.lane_ids))
+                                  node.on_order, in_transit, ip, eip, last_demand, forecast,
+                                  pipeline, node.lane_ids))
 
     def _apply(self, binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
         if type(decisions) is not dict and not isinstance(decisions, Mapping):
