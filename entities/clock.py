@@ -3,15 +3,19 @@
 Within period ``t`` (SimPy time ``t``) events run in this order, whatever order they were scheduled
 in (SimPy sorts its queue by ``(time, priority, insertion id)``):
 
+0. ``CLOSE``: the ledger rows of period ``t - 1`` are written and audited (a period ``t`` is the
+   interval ``[t, t + 1)``; its close is the first thing that happens at time ``t + 1``);
 1. ``RECEIVE``: shipments due at ``t`` join on-hand stock (and immediately serve what is owed);
 2. ``DEMAND``: external customer demand hits customer-facing nodes;
 3. ``DECIDE``: the decision epoch, tier by tier, customer-facing tier first; each node first ships
    what it owes, then its agent orders, and orders travel upstream within the period;
-4. ``CLOSE``: the period's ledger rows are written and audited.
+4. within the period, at times ``t + u`` (``0 < u < 1``): individual customers of nodes with
+   intra-period arrivals, customers giving up (patience), and orders placed by continuous-review
+   policies at those moments (all at the ``DEMAND`` priority).
 
-Under a scenario's ``timing: liu`` (Liu et al.'s period) one more step comes first:
+Under a scenario's ``timing: liu`` (Liu et al.'s period) one more step comes after the close:
 
-0. ``OBSERVE``: every agent chooses its orders from the state at the start of the period (the
+0b. ``OBSERVE``: every agent chooses its orders from the state at the start of the period (the
    close of the last one, before this period's receipts and demand); the orders are executed at
    the ``DECIDE`` step as usual.
 
@@ -20,29 +24,36 @@ This is the one place the order is defined; the README repeats it for readers.
 
 from __future__ import annotations
 
+from heapq import heappush
+
 import simpy
 from simpy.events import Event
 
 # Every phase sorts after SimPy's own priorities (URGENT = 0 for starting processes, NORMAL = 1 for
 # plain events): processes created before the run are running before the first phase of period 0,
 # and an event triggered within a phase is processed before the next phase of the same period.
-OBSERVE = 2
-RECEIVE = 3
-DEMAND = 4
-DECIDE = 5
-CLOSE = 6
+CLOSE = 2
+OBSERVE = 3
+RECEIVE = 4
+DEMAND = 5
+DECIDE = 6
 
 
 class Phase(Event):
-    """A timeout with an explicit priority.
+    """An event at the absolute time ``at`` with an explicit priority.
 
-    SimPy's ``Timeout`` always uses priority NORMAL; the phases of a period need their own, so
-    this event is scheduled directly (the same three lines ``Timeout.__init__`` runs).
+    SimPy's ``Timeout`` always uses priority NORMAL and a relative delay; the phases of a period
+    need their own priority, and an absolute time: ``now + (at - now)`` need not equal ``at`` in
+    floating point once ``now`` is fractional (an intra-period event), and a period boundary
+    missed by one ulp would put an event in the wrong period. So the event is pushed on the
+    queue directly, as ``Environment.schedule`` does, but at ``at`` itself.
     """
 
-    def __init__(self, env: simpy.Environment, delay: int, priority: int, value: object = None):
+    def __init__(self, env: simpy.Environment, at: float, priority: int, value: object = None):
         self.env = env
         self.callbacks = []
         self._value = value
         self._ok = True
-        env.schedule(self, priority, delay)  # type: ignore[arg-type]
+        if at < env._now:  # type: ignore[attr-defined]
+            raise ValueError(f"cannot schedule an event at {at} before now ({env.now})")
+        heappush(env._queue, (at, priority, next(env._eid), self))  # type: ignore[attr-defined]

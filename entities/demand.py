@@ -25,5 +25,5 @@ class CustomerDemand:
     def process(self, env: simpy.Environment) -> Generator[Phase, None, None]:
         node = self.node
         for t, quantity in enumerate(self.quantities.tolist()):
-            yield Phase(env, t - env.now, DEMAND)
+            yield Phase(env, t, DEMAND)
             node.customer_demand(quantity, t)

@@ -33,7 +33,7 @@ class Lane:
     __slots__ = (
         "id", "origin", "destination", "env", "lead_times", "_lead_times", "unit_cost",
         "fixed_cost", "transit_holding_cost", "capacity", "record", "owed", "in_transit",
-        "pipeline", "cum_ordered", "cum_shipped", "cum_received", "_ids",
+        "pipeline", "cum_ordered", "cum_shipped", "cum_received", "cum_lost", "unseen", "_ids",
     )
 
     def __init__(self, lane_id: LaneId, origin: Node | None, destination: Node, *,
@@ -56,7 +56,8 @@ class Lane:
         self.owed = 0.0  # ordered, not yet shipped (backordered upstream)
         self.in_transit = 0.0
         self.pipeline: dict[int, float] = {}  # due period -> units in transit
-        self.cum_ordered = self.cum_shipped = self.cum_received = 0.0
+        self.cum_ordered = self.cum_shipped = self.cum_received = self.cum_lost = 0.0
+        self.unseen = 0.0  # ordered, not yet seen by the origin (order-processing delay)
         self._ids = ids if ids is not None else itertools.count(1)  # message ids (trace)
 
     def place_order(self, quantity: float, t: int) -> None:
@@ -100,7 +101,7 @@ class Lane:
             pipeline[due] += quantity
         else:
             pipeline[due] = quantity
-            Phase(self.env, due - self.env.now, RECEIVE, due).callbacks.append(self._arrive)
+            Phase(self.env, due, RECEIVE, due).callbacks.append(self._arrive)
 
     def preload(self, quantity: float, due: int) -> None:
         """Units already in transit when the run starts (before period 0), due in period ``due``.
@@ -122,7 +123,7 @@ class Lane:
             pipeline[due] += quantity
         else:
             pipeline[due] = quantity
-            Phase(self.env, due - self.env.now, RECEIVE, due).callbacks.append(self._arrive)
+            Phase(self.env, due, RECEIVE, due).callbacks.append(self._arrive)
 
     def _arrive(self, event: Phase) -> None:
         due: int = event._value  # type: ignore[assignment]

@@ -28,17 +28,21 @@ class Node:
 
     # Slots: attribute access on the per-event path is measurably faster (benchmarks/bench_twin.py).
     __slots__ = (
-        "id", "kind", "tier", "echelon", "holding_cost", "stockout_cost", "backlog", "capacity",
+        "id", "location", "sku", "kind", "tier", "echelon", "holding_cost", "stockout_cost", "backlog", "capacity",
         "inbound", "lane_ids", "outbound", "is_source", "make_to_order", "on_hand", "owed",
         "backorders", "customer_backorders", "on_order", "released", "forecast_window",
         "_history", "_history_sum", "opening_on_hand", "receipts", "produced", "shipped", "sold",
-        "demand", "filled", "lost_sales", "ordered", "ordering_cost",
+        "demand", "filled", "lost_sales", "ordered", "ordering_cost", "consumed", "lost_in_transit",
+        "storage_capacity", "overflow_cost_rate",
     )
 
     def __init__(self, node_id: NodeId, *, kind: str, tier: str, echelon: int,
                  initial_inventory: float, holding_cost: float, stockout_cost: float,
-                 backlog: bool, capacity: float | None, forecast_window: int) -> None:
-        self.id = node_id
+                 backlog: bool, capacity: float | None, forecast_window: int,
+                 location: str | None = None, sku: str = "default") -> None:
+        self.id = node_id  # the stock point: the node id, or "node/sku" in a multi-SKU scenario
+        self.location = node_id if location is None else location  # the node id (ledger 'node')
+        self.sku = sku
         self.kind = kind
         self.tier = tier
         self.echelon = echelon
@@ -46,6 +50,8 @@ class Node:
         self.stockout_cost = stockout_cost
         self.backlog = backlog
         self.capacity = capacity
+        self.storage_capacity: float | None = None  # on-hand above it costs overflow_cost_rate
+        self.overflow_cost_rate = 0.0
         self.inbound: list[Lane] = []  # lanes this node orders on (production lane for a source)
         self.lane_ids: tuple[str, ...] = ()  # ids of ``inbound``, set once the network is built
         self.outbound: list[Lane] = []
@@ -67,6 +73,7 @@ class Node:
         self.receipts = self.produced = self.shipped = self.sold = 0.0
         self.demand = self.filled = self.lost_sales = 0.0
         self.ordered = self.ordering_cost = 0.0
+        self.consumed = self.lost_in_transit = 0.0
 
     # -- flows --------------------------------------------------------------------------------
 
@@ -206,6 +213,7 @@ class Node:
         self.receipts = self.produced = self.shipped = self.sold = 0.0
         self.demand = self.filled = self.lost_sales = 0.0
         self.ordered = self.ordering_cost = 0.0
+        self.consumed = self.lost_in_transit = 0.0
 
     def __repr__(self) -> str:
         return (f"Node({self.id!r}, on_hand={self.on_hand:g}, backorders={self.backorders:g}, "

@@ -2,11 +2,14 @@
 
 The identities (DESIGN.md, Reconciliation ledger; README, "Ledger identities"):
 
-1. node stock flow: ``opening_on_hand + receipts - shipped - sold == closing_on_hand``;
-2. lane: ``ordered == shipped + owed`` and ``shipped == received + in_transit`` (cumulative);
+1. node stock flow: ``opening_on_hand + receipts - shipped - sold - consumed == closing_on_hand``;
+2. lane: ``ordered == shipped + owed`` and ``shipped == received + in_transit + lost``
+   (cumulative);
 3. node books vs lane books: a node's backorders == its customer backorders + what its outbound
-   lanes are owed, and its on-order == what its ordering lanes owe it plus their units in transit;
-4. network: units released (initial stock + production) == sold + on hand + in transit;
+   lanes are owed and it has seen (orders still in order processing are not yet its backorders),
+   and its on-order == what its ordering lanes owe it plus their units in transit;
+4. network: units released (initial stock + production) == sold + consumed by production +
+   lost in transit + on hand + in transit;
 5. every quantity and cost >= 0; total_cost is the sum of its components;
 6. (after the run, on tables) tier totals sum to the network total.
 
@@ -20,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from entities.errors import ReconciliationError
-from reconciliation.ledger import LedgerRow
+from reconciliation.ledger import QUANTITY_START, LedgerRow
 
 TOLERANCE = 1e-7
 
@@ -36,38 +39,42 @@ def _close(a: float, b: float) -> bool:
 
 def check_row(row: LedgerRow) -> None:
     """Identities 1 and 5 on one node's row."""
-    (_, _, _, _, opening, receipts, _, shipped, sold, demand, _, _, _, closing, _, _, _,
-     holding, transit, stockout, ordering, total) = row
+    (_, _, _, _, _, opening, receipts, _, shipped, sold, consumed, demand, _, _, _, _, closing, _,
+     _, _, holding, transit, stockout, overflow, ordering, total) = row
     tol = TOLERANCE * (1.0 + opening + receipts)
-    if (abs(opening + receipts - shipped - sold - closing) > tol
-            or min(row[4:]) < -TOLERANCE * (1.0 + demand + opening)
-            or abs(holding + transit + stockout + ordering - total) > TOLERANCE * (1.0 + total)):
+    if (abs(opening + receipts - shipped - sold - consumed - closing) > tol
+            or min(row[QUANTITY_START:]) < -TOLERANCE * (1.0 + demand + opening)
+            or abs(holding + transit + stockout + overflow + ordering - total)
+            > TOLERANCE * (1.0 + total)):
         _row_failure(row)
 
 
 def _row_failure(row: LedgerRow) -> None:
-    lhs = row.opening_on_hand + row.receipts - row.shipped - row.sold
+    where = f"node {row.node!r}" + (f", sku {row.sku!r}" if row.sku != "default" else "")
+    lhs = row.opening_on_hand + row.receipts - row.shipped - row.sold - row.consumed
     if not _close(lhs, row.closing_on_hand):
         raise ReconciliationError(
-            f"stock flow broken at node {row.node!r}, period {row.period}: opening_on_hand "
+            f"stock flow broken at {where}, period {row.period}: opening_on_hand "
             f"{row.opening_on_hand:g} + receipts {row.receipts:g} - shipped {row.shipped:g} - sold "
-            f"{row.sold:g} = {lhs:g} != closing_on_hand {row.closing_on_hand:g}")
-    name = min(range(4, len(row)), key=lambda i: row[i])
+            f"{row.sold:g} - consumed {row.consumed:g} = {lhs:g} != closing_on_hand "
+            f"{row.closing_on_hand:g}")
+    name = min(range(QUANTITY_START, len(row)), key=lambda i: row[i])
     if row[name] < 0:
         raise ReconciliationError(
-            f"negative {LedgerRow._fields[name]} = {row[name]:g} at node {row.node!r}, "
-            f"period {row.period}")
-    parts = row.holding_cost + row.transit_holding_cost + row.stockout_cost + row.ordering_cost
+            f"negative {LedgerRow._fields[name]} = {row[name]:g} at {where}, period {row.period}")
+    parts = (row.holding_cost + row.transit_holding_cost + row.stockout_cost + row.overflow_cost
+             + row.ordering_cost)
     raise ReconciliationError(
-        f"total_cost {row.total_cost:g} != sum of components {parts:g} at node {row.node!r}, "
+        f"total_cost {row.total_cost:g} != sum of components {parts:g} at {where}, "
         f"period {row.period}")
 
 
 def check_lane(period: int, lane: str, ordered: float, shipped: float, owed: float,
-               received: float, in_transit: float) -> None:
+               received: float, in_transit: float, lost: float = 0.0) -> None:
     """Identity 2, on cumulative counts of one lane."""
     tol = TOLERANCE * (1.0 + ordered + shipped)
-    if abs(ordered - shipped - owed) <= tol and abs(shipped - received - in_transit) <= tol:
+    if (abs(ordered - shipped - owed) <= tol
+            and abs(shipped - received - in_transit - lost) <= tol):
         return
     if not _close(ordered, shipped + owed):
         raise ReconciliationError(
@@ -75,7 +82,7 @@ def check_lane(period: int, lane: str, ordered: float, shipped: float, owed: flo
             f"owed {owed:g}")
     raise ReconciliationError(
         f"lane {lane!r}, period {period}: shipped {shipped:g} != received {received:g} + "
-        f"in transit {in_transit:g}")
+        f"in transit {in_transit:g} + lost {lost:g}")
 
 
 def check_node_books(period: int, node: str, backorders: float, customer_backorders: float,
@@ -96,35 +103,39 @@ def check_node_books(period: int, node: str, backorders: float, customer_backord
         f"{owed_to_node:g} + in transit {in_transit:g}")
 
 
-def check_network(period: int, released: float, sold: float, on_hand: float,
+def check_network(period: int, released: float, gone: float, on_hand: float,
                   in_transit: float) -> None:
-    """Identity 4: units are neither created nor destroyed inside the network."""
-    if not _close(released, sold + on_hand + in_transit):
+    """Identity 4: units are neither created nor destroyed inside the network.
+
+    ``gone`` is what left the network so far: sold, consumed by production, lost in transit.
+    """
+    if not _close(released, gone + on_hand + in_transit):
         raise ReconciliationError(
-            f"network, period {period}: units released {released:g} != sold {sold:g} + on hand "
-            f"{on_hand:g} + in transit {in_transit:g} (difference "
-            f"{released - sold - on_hand - in_transit:g})")
+            f"network, period {period}: units released {released:g} != sold, consumed or lost "
+            f"{gone:g} + on hand {on_hand:g} + in transit {in_transit:g} (difference "
+            f"{released - gone - on_hand - in_transit:g})")
 
 
 def check_period(period: int, rows: Sequence[LedgerRow], nodes: Sequence[Any],
-                 lanes: Sequence[Any], sold: float) -> None:
+                 lanes: Sequence[Any], gone: float) -> None:
     """Identities 1-5 for one period, as the twin's period close runs them.
 
     ``rows[i]`` is the row of ``nodes[i]``; ``nodes`` and ``lanes`` are the twin's entities, read
     for their counters only (``backorders``, ``customer_backorders``, ``on_order``, ``released``,
     ``inbound``/``outbound`` lanes; a lane's ``owed``, ``in_transit`` and cumulative
-    ``cum_ordered``, ``cum_shipped``, ``cum_received``). ``sold`` is the cumulative units sold.
+    ``cum_ordered``, ``cum_shipped``, ``cum_received``, ``cum_lost``, ``unseen``). ``gone`` is the
+    cumulative units sold, consumed by production and lost in transit.
     One call per period (rather than one per node and lane) keeps the audit cheap enough to leave on.
     """
     for lane in lanes:
         check_lane(period, lane.id, lane.cum_ordered, lane.cum_shipped, lane.owed,
-                   lane.cum_received, lane.in_transit)
+                   lane.cum_received, lane.in_transit, lane.cum_lost)
     released = on_hand = in_transit = 0.0
     for row, node in zip(rows, nodes, strict=True):
         check_row(row)
         owed_downstream = 0.0
         for lane in node.outbound:
-            owed_downstream += lane.owed
+            owed_downstream += lane.owed - lane.unseen
         owed_to_node = 0.0
         for lane in node.inbound:
             owed_to_node += lane.owed
@@ -133,7 +144,7 @@ def check_period(period: int, rows: Sequence[LedgerRow], nodes: Sequence[Any],
         released += node.released
         on_hand += row.closing_on_hand
         in_transit += row.in_transit_inbound
-    check_network(period, released, sold, on_hand, in_transit)
+    check_network(period, released, gone, on_hand, in_transit)
 
 
 def check_totals(period: int, parts: Iterable[tuple[str, float]], total: float,

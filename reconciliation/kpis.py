@@ -42,11 +42,11 @@ import pandas as pd
 
 from entities.errors import ReconciliationError
 from reconciliation.audit import check_totals
-from reconciliation.ledger import COST_COLUMNS, LEDGER_COLUMNS, LedgerRow
+from reconciliation.ledger import COST_COLUMNS, LEDGER_COLUMNS, QUANTITY_START, LedgerRow
 
 COMPONENTS: tuple[str, ...] = tuple(c for c in COST_COLUMNS if c != "total_cost")
 """Cost components, in the order they are reported: holding, transit holding, stockout, ordering."""
-QUANTITY_COLUMNS: tuple[str, ...] = LEDGER_COLUMNS[4:]
+QUANTITY_COLUMNS: tuple[str, ...] = LEDGER_COLUMNS[QUANTITY_START:]
 """Ledger columns that are quantities or costs (everything after period, node, tier, echelon)."""
 KEY = "replication"
 

@@ -208,7 +208,7 @@ def plot_cost_breakdown(kpis: Mapping[str, Any], path: Path) -> None:
     fig = _figure(max(7.0, 1.4 * len(tiers) + 3.0), 5.0)
     ax = fig.subplots()
     bottom = [0.0] * len(tiers)
-    colors = ("tab:blue", "tab:cyan", "tab:red", "tab:green")
+    colors = ("tab:blue", "tab:cyan", "tab:red", "tab:purple", "tab:green")
     for component, color in zip(COMPONENTS, colors, strict=True):
         values = [kpis["tiers"][t][f"{component}_per_period"]["mean"] or 0.0 for t in tiers]
         ax.bar(tiers, values, bottom=bottom, color=color, label=component.replace("_", " "))

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from reconciliation.ledger import LEDGER_COLUMNS, LedgerRow
+from reconciliation.ledger import LEDGER_COLUMNS, QUANTITY_START, LedgerRow
 
-SUMMED_QUANTITIES: tuple[str, ...] = LEDGER_COLUMNS[4:]
+SUMMED_QUANTITIES: tuple[str, ...] = LEDGER_COLUMNS[QUANTITY_START:]
 """Ledger columns a weight may name: summed over the rows."""
 RATIO_QUANTITIES: tuple[str, ...] = ("fill_rate", "service_level")
 """Derived quantities: ratios of sums over the rows."""
@@ -55,8 +55,8 @@ def fill_rate(rows: Iterable[LedgerRow]) -> float:
 def reward_from_rows(rows: Iterable[LedgerRow], weights: Mapping[str, float]) -> float:
     """The reward of one step: ``sum(weight * quantity(rows))`` (see the module docstring).
 
-    >>> row = LedgerRow(3, "S1", "store", 1, 10.0, 0.0, 0.0, 0.0, 8.0, 10.0, 8.0, 2.0, 0.0, 2.0,
-    ...                 0.0, 5.0, 5.0, 1.0, 0.0, 18.0, 0.0, 19.0)
+    >>> row = LedgerRow(3, "S1", "default", "store", 1, 10.0, 0.0, 0.0, 0.0, 8.0, 0.0, 10.0, 8.0,
+    ...                 2.0, 0.0, 0.0, 2.0, 0.0, 5.0, 5.0, 1.0, 0.0, 18.0, 0.0, 0.0, 19.0)
     >>> reward_from_rows([row], {"fill_rate": 10.0, "holding_cost": -0.5, "stockout_cost": -0.1})
     5.7
     """

@@ -30,7 +30,7 @@ from reconciliation.whatif import atomic_write, kpi_spec
 
 VERDICT_COLORS = {"baseline": "0.55", "better": "tab:green", "worse": "tab:red",
                   "no significant difference": "tab:blue", "n/a": "tab:blue"}
-COMPONENT_COLORS = ("tab:blue", "tab:cyan", "tab:red", "tab:green")
+COMPONENT_COLORS = ("tab:blue", "tab:cyan", "tab:red", "tab:purple", "tab:green")
 MAX_TRAJECTORY_CASES = 6
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from entities.messages import Shipment
 from reconciliation.kpis import compute_kpis, ledger_frame
-from reconciliation.ledger import COST_COLUMNS, LedgerRow
+from reconciliation.ledger import COST_COLUMNS, QUANTITY_START, LedgerRow
 from twin import Simulation, scenario_from_dict
 from twin.registry import BUILTIN
 
@@ -287,15 +287,15 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
         where = f"{row.node} period {row.period}: {row}"
         node = cfg[row.node]
         # Stock flow, signs, costs.
-        assert close(row.opening_on_hand + row.receipts - row.shipped - row.sold,
+        assert close(row.opening_on_hand + row.receipts - row.shipped - row.sold - row.consumed,
                      row.closing_on_hand), where
-        for name in LedgerRow._fields[4:]:
+        for name in LedgerRow._fields[QUANTITY_START:]:
             assert getattr(row, name) >= -TOL * max(1.0, row.demand, row.opening_on_hand), \
                 f"{name} < 0 at {where}"
         for name in COST_COLUMNS:
             assert getattr(row, name) >= 0.0, f"{name} < 0 at {where}"
         assert close(row.total_cost, row.holding_cost + row.transit_holding_cost
-                     + row.stockout_cost + row.ordering_cost), where
+                     + row.stockout_cost + row.overflow_cost + row.ordering_cost), where
         assert close(row.holding_cost, node.holding_cost * row.closing_on_hand), where
         assert close(row.stockout_cost, node.stockout_cost * (row.backorders + row.lost_sales)), \
             where

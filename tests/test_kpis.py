@@ -20,7 +20,7 @@ from reconciliation.kpis import (
     mean_se,
     tier_frame,
 )
-from reconciliation.ledger import LEDGER_COLUMNS, LedgerRow
+from reconciliation.ledger import LEDGER_COLUMNS, QUANTITY_START, LedgerRow
 from reconciliation.rewards import (
     REWARD_QUANTITIES,
     fill_rate,
@@ -38,10 +38,10 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 def row(period: int, node: str, tier: str, echelon: int, **values: float) -> LedgerRow:
     """A ledger row with zeros except ``values``; total_cost is the sum of the components."""
-    data = dict.fromkeys(LEDGER_COLUMNS[4:], 0.0)
+    data = dict.fromkeys(LEDGER_COLUMNS[QUANTITY_START:], 0.0)
     data.update(values)
     data["total_cost"] = sum(data[c] for c in COMPONENTS)
-    return LedgerRow(period, node, tier, echelon, **data)
+    return LedgerRow(period, node, "default", tier, echelon, **data)
 
 
 def frame(*replications: list[LedgerRow]):

@@ -95,7 +95,7 @@ class Simulation:
                                       record=self.trace.append if trace else None)
         self.audit = audit
         self.rows: list[LedgerRow] = []
-        self._sold = 0.0
+        self._gone = 0.0  # cumulative units sold, consumed by production or lost in transit
         self.external_nodes: list[Node] = [
             n for b in self.network.bindings if getattr(b.agent, "external", False)
             for n in b.nodes]
@@ -123,7 +123,8 @@ class Simulation:
         for demand in self.network.demands:
             env.process(demand.process(env))
         env.process(self._liu_epochs() if self.liu_timing else self._decision_epochs())
-        env.process(self._period_close())
+        self.closed = False  # True once the last period is closed
+        self._closer = env.process(self._period_close())
 
     @property
     def env(self):  # noqa: ANN201 - simpy.Environment
@@ -134,7 +135,7 @@ class Simulation:
         if self.external_nodes:
             raise TwinError("this run has externally decided nodes: drive it with start() and "
                             "step(), not run()")
-        self.network.env.run(until=self.scenario.periods)
+        self.network.env.run(until=self._closer)
         return self.result()
 
     def result(self) -> SimulationResult:
@@ -166,12 +167,11 @@ class Simulation:
 
     @property
     def done(self) -> bool:
-        return self.pending is None and self.network.env.peek() >= self.scenario.periods
+        return self.pending is None and self.closed
 
     def _advance(self) -> None:
         env = self.network.env
-        horizon = self.scenario.periods
-        while self.pending is None and env.peek() < horizon:
+        while self.pending is None and not self.closed:
             env.step()
 
     # -- decision epochs ---------------------------------------------------------------------
@@ -179,7 +179,7 @@ class Simulation:
     def _decision_epochs(self) -> Generator[Event, Any, None]:
         env = self.network.env
         for t in range(self.scenario.periods):
-            yield Phase(env, t - env.now, DECIDE)
+            yield Phase(env, t, DECIDE)
             if self._opening_nodes:
                 self._opening = {n.id: self.observe(n, t) for n in self._opening_nodes}
             if self.external_nodes:
@@ -227,7 +227,7 @@ class Simulation:
         env = self.network.env
         levels = self.network.levels
         for t in range(self.scenario.periods):
-            yield Phase(env, t - env.now, OBSERVE)
+            yield Phase(env, t, OBSERVE)
             given: Mapping[Any, Any] = {}
             if self.external_nodes:
                 self._request = Event(env)
@@ -241,7 +241,7 @@ class Simulation:
                     else:
                         planned.append(binding.agent.act(
                             {n.id: self.observe_closed(n, t) for n in members}))
-            yield Phase(env, 0, DECIDE)
+            yield Phase(env, t, DECIDE)
             self._execute(t, _replay(planned))
 
     def observe_closed(self, node: Node, t: int) -> Observation:
@@ -315,8 +315,9 @@ class Simulation:
     def _period_close(self) -> Generator[Phase, None, None]:
         env = self.network.env
         for t in range(self.scenario.periods):
-            yield Phase(env, t - env.now, CLOSE)
+            yield Phase(env, t + 1, CLOSE)  # first thing at time t + 1 (entities.clock)
             self.close(t)
+        self.closed = True
 
     def close(self, t: int) -> None:
         """Write and audit the ledger rows of period ``t``, then reset the period counters."""
@@ -330,15 +331,19 @@ class Simulation:
             closing = node.on_hand
             holding = node.holding_cost * closing
             stockout = node.stockout_cost * (node.backorders + node.lost_sales)
+            cap = node.storage_capacity
+            overflow = (node.overflow_cost_rate * (closing - cap)
+                        if cap is not None and closing > cap else 0.0)
             period_rows.append(LedgerRow(
-                t, node.id, node.tier, node.echelon, node.opening_on_hand, node.receipts,
-                node.produced, node.shipped, node.sold, node.demand, node.filled, node.backorders,
-                node.lost_sales, closing, in_transit, node.on_order, node.ordered, holding,
-                transit_cost, stockout, node.ordering_cost,
-                holding + transit_cost + stockout + node.ordering_cost))
-            self._sold += node.sold
+                t, node.location, node.sku, node.tier, node.echelon, node.opening_on_hand,
+                node.receipts, node.produced, node.shipped, node.sold, node.consumed, node.demand,
+                node.filled, node.backorders, node.lost_sales, node.lost_in_transit, closing,
+                in_transit, node.on_order, node.ordered, holding, transit_cost, stockout, overflow,
+                node.ordering_cost, holding + transit_cost + stockout + overflow
+                + node.ordering_cost))
+            self._gone += node.sold + node.consumed + node.lost_in_transit
         if self.audit:
-            _audit.check_period(t, period_rows, self.network.nodes, self.network.lanes, self._sold)
+            _audit.check_period(t, period_rows, self.network.nodes, self.network.lanes, self._gone)
         self.rows.extend(period_rows)
         at_close = self._closing
         for node in self._closing_nodes:
