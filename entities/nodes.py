@@ -28,7 +28,8 @@ class Node:
 
     # Slots: attribute access on the per-event path is measurably faster (benchmarks/bench_twin.py).
     __slots__ = (
-        "id", "location", "sku", "kind", "tier", "echelon", "holding_cost", "stockout_cost", "backlog", "capacity",
+        "id", "location", "sku", "kind", "tier", "echelon", "holding_cost", "stockout_cost",
+        "backlog", "capacity",
         "inbound", "lane_ids", "outbound", "is_source", "make_to_order", "on_hand", "owed",
         "backorders", "customer_backorders", "on_order", "released", "forecast_window",
         "_history", "_history_sum", "opening_on_hand", "receipts", "produced", "shipped", "sold",
