@@ -79,7 +79,11 @@ class ResultLike(Protocol):
 
 def customer_nodes(scenario: ScenarioLike) -> list[str]:
     """Ids of the nodes with external customer demand in ``scenario``."""
-    return [n["id"] for n in scenario.to_yaml_dict().get("nodes", []) if n.get("demand")]
+    data = scenario.to_yaml_dict()
+    sku_demand = {k["id"] for k in data.get("skus") or [] if (k.get("defaults") or {}).get("demand")}
+    return [n["id"] for n in data.get("nodes", []) if n.get("demand")
+            or any((o or {}).get("demand") for o in (n.get("per_sku") or {}).values())
+            or sku_demand & set(n.get("skus") or [k["id"] for k in data.get("skus") or []])]
 
 
 def events_frame(trace: Iterable[Any]) -> pd.DataFrame:

@@ -551,10 +551,10 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<scenario>") -
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {_short(data)}")
     try:
         scenario = Scenario.model_validate(dict(data))
+        _check_sku(scenario)
         if not scenario.skus:  # a multi-SKU scenario is checked on its stock points (_check_sku)
             _check_network(scenario)
             _check_agents(scenario)
-        _check_sku(scenario)
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {_first_error(exc)}") from None
     except _PathError as exc:
