@@ -203,6 +203,17 @@ def test_resolved_scenario_round_trips() -> None:
     assert simulate(again).rows == simulate(s).rows
 
 
+def test_copies_and_pickles_rebuild_their_stock_view() -> None:
+    import pickle
+
+    s = scenario_from_dict(two_sku())
+    short = s.model_copy(update={"periods": 7})
+    assert short.stock_view().periods == 7 and s.stock_view().periods == 60
+    assert len(simulate(short).rows) == 7 * 8
+    again = pickle.loads(pickle.dumps(s))
+    assert again.stock_view().nodes == s.stock_view().nodes
+
+
 def test_rl_environment_rejects_multi_sku() -> None:
     from twin.env import TwinParallelEnv
 

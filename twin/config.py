@@ -193,6 +193,7 @@ class Scenario(_Model):
     """Products; empty = a single-SKU scenario (node ids are stock points, sku ``default``)."""
     _stock: Any = PrivateAttr(default=None)
     """The stock-point view (:meth:`stock_view`), filled by :func:`_check_sku`."""
+    _stock_for: int = PrivateAttr(default=0)
     _points: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
     _lane_streams: dict[str, str] = PrivateAttr(default_factory=dict)
     _paths: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -203,8 +204,8 @@ class Scenario(_Model):
         view."""
         if not self.skus:
             return self
-        if self._stock is None:
-            self._stock = _expand_skus(self)
+        if self._stock is None or self._stock_for != id(self):  # not a model_copy's stale view
+            self._stock, self._stock_for = _expand_skus(self), id(self)
         return self._stock
 
     def stock_point(self, node_id: str) -> tuple[str, str]:
@@ -347,7 +348,7 @@ def _check_sku(s: Scenario) -> None:
                 raise _PathError(f"agents[{i}].sku", "needs a top-level 'skus' list")
         return
     flat = _expand_skus(s)
-    s._stock = flat
+    s._stock, s._stock_for = flat, id(s)
     try:
         _check_network(flat)
         _check_agents(flat)
