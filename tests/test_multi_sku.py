@@ -214,6 +214,23 @@ def test_copies_and_pickles_rebuild_their_stock_view() -> None:
     assert again.stock_view().nodes == s.stock_view().nodes
 
 
+def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
+    from twin.config import apply_agent_override
+
+    data = two_sku()
+    out = apply_agent_override(data, "W/B", "base_stock", {"base_stock_level": 30}, source="x")
+    s = scenario_from_dict(out).stock_view()
+    assert [(a.nodes, a.kind) for a in s.agents] == [
+        (["S1/A", "S1/B", "S2/A", "S2/B"], "base_stock"), (["W/A"], "s_S"),
+        (["W/B"], "base_stock")]
+    out = apply_agent_override(out, "store", "s_S", {"s": 3, "S": 9}, source="x")
+    assert [a.nodes for a in scenario_from_dict(out).stock_view().agents] == [
+        ["W/A"], ["W/B"], ["S1/A", "S1/B", "S2/A", "S2/B"]]
+    with pytest.raises(ScenarioError, match=r"--agent W/C: not a node, stock point or tier; "
+                                            r"did you mean 'W/[AB]'\?"):
+        apply_agent_override(data, "W/C", "base_stock", {}, source="x")
+
+
 def test_rl_environment_rejects_multi_sku() -> None:
     from twin.env import TwinParallelEnv
 

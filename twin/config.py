@@ -615,6 +615,8 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
 
     The target's nodes are removed from the assignments that held them; entries left empty go.
     """
+    if data.get("skus"):
+        return _apply_agent_override_skus(data, target, kind, params, source=source)
     nodes = data.get("nodes") or []
     ids = [n.get("id") for n in nodes if isinstance(n, dict)]
     tiers = {n.get("tier") or n.get("kind") for n in nodes if isinstance(n, dict)}
@@ -643,5 +645,38 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
                       for k, v in (a.get("params") or {}).items()}
             agents.append({k: v for k, v in a.items() if k != "tier"}
                           | {"nodes": remaining, "params": kept})
+    agents.append({"nodes": selected, "kind": kind, "params": params})
+    return {**data, "agents": agents}
+
+
+def _apply_agent_override_skus(data: dict[str, Any], target: str, kind: str,
+                               params: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """:func:`apply_agent_override` for a multi-SKU scenario: ``target`` is a location (all its
+    stock points), a tier or one stock point (``W/P``). The assignments are rewritten on stock
+    points: those that held a selected stock point keep the others (and their per-node params)."""
+    view = scenario_from_dict(data, source=source).stock_view()
+    points = [n.id for n in view.nodes]
+    locations = list(dict.fromkeys(view.stock_point(p)[0] for p in points))
+    tiers = {n.tier_name for n in view.nodes}
+    if target in points:
+        selected = [target]
+    elif target in locations:
+        selected = [p for p in points if view.stock_point(p)[0] == target]
+    elif target in tiers:
+        selected = [n.id for n in view.nodes if n.tier_name == target]
+    else:
+        raise ScenarioError(f"{source}: --agent {target}: not a node, stock point or tier"
+                            f"{_suggest(target, [*locations, *points, *sorted(tiers)])}")
+    agents: list[Any] = []
+    for original, a in zip(data.get("agents") or [], view.agents, strict=True):
+        members = list(a.nodes or [])
+        remaining = [m for m in members if m not in selected]
+        if remaining == members:
+            agents.append(original)
+        elif remaining:
+            kept = {k: ({n: x for n, x in v.items() if n in remaining}
+                        if isinstance(v, dict) and set(v) <= set(members) else v)
+                    for k, v in a.params.items()}
+            agents.append({"nodes": remaining, "kind": a.kind, "params": kept})
     agents.append({"nodes": selected, "kind": kind, "params": params})
     return {**data, "agents": agents}
