@@ -231,6 +231,13 @@ def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
         apply_agent_override(data, "W/C", "base_stock", {}, source="x")
 
 
+def test_tune_rejects_multi_sku() -> None:
+    from twin.tune import tune
+
+    with pytest.raises(ScenarioError, match="does not support multi-SKU"):
+        tune(two_sku(), "W", "s_S", source="x")
+
+
 def test_rl_environment_rejects_multi_sku() -> None:
     from twin.env import TwinParallelEnv
 
