@@ -231,6 +231,18 @@ def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
         apply_agent_override(data, "W/C", "base_stock", {}, source="x")
 
 
+def test_what_if_override_of_one_stock_point() -> None:
+    from twin.overrides import apply_overrides
+
+    out = apply_overrides(two_sku(), ["agents.W/A=base_stock:base_stock_level=50",
+                                      "nodes.S1.per_sku.A={holding_cost: 3, demand: "
+                                      "{dist: poisson, mean: 6}}"], source="x")
+    s = scenario_from_dict(out).stock_view()
+    assert [(a.nodes, a.kind) for a in s.agents][-2:] == [(["W/B"], "s_S"),
+                                                         (["W/A"], "base_stock")]
+    assert s.node_map["S1/A"].holding_cost == 3
+
+
 def test_tune_rejects_multi_sku() -> None:
     from twin.tune import tune
 
