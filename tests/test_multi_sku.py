@@ -234,7 +234,7 @@ def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
 def test_what_if_override_of_one_stock_point() -> None:
     from twin.overrides import apply_overrides
 
-    out = apply_overrides(two_sku(), ["agents.W/A=base_stock:base_stock_level=50",
+    out, _ = apply_overrides(two_sku(), ["agents.W/A=base_stock:base_stock_level=50",
                                       "nodes.S1.per_sku.A={holding_cost: 3, demand: "
                                       "{dist: poisson, mean: 6}}"], source="x")
     s = scenario_from_dict(out).stock_view()
