@@ -3,6 +3,11 @@
 Creates the SimPy environment, nodes, lanes (with their lead times drawn up front from their own
 random streams), customer-demand processes and the agents (through the registry). Decision order:
 ``Network.levels`` lists the nodes level by level, customer-facing level first (DESIGN.md).
+
+A multi-SKU scenario is built from its stock-point view (:meth:`twin.config.Scenario.stock_view`):
+one Node per (location, sku) with id ``location/sku``, one Lane per (lane, sku) drawing its lead
+times from the location lane's stream, and factories' output lines as
+:class:`entities.production.ProductionLane` (bill of materials).
 """
 
 from __future__ import annotations
