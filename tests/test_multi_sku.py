@@ -12,7 +12,7 @@ from reconciliation.kpis import compute_kpis, ledger_frame
 from reconciliation.report import customer_nodes
 from twin.config import load_scenario, scenario_from_dict
 from twin.errors import ScenarioError, TwinError
-from twin.simulation import simulate
+from twin.simulation import Simulation, simulate
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -94,6 +94,20 @@ def test_skus_on_one_lane_share_the_lead_time_of_a_period() -> None:
     net = build(scenario_from_dict(two_sku()), RandomStreams(3))
     lanes = {ln.id: ln for ln in net.lanes}
     assert list(lanes["SUP/A->W/A"].lead_times) == list(lanes["SUP/B->W/B"].lead_times)
+
+
+def test_a_location_demand_is_drawn_per_sku() -> None:
+    sim = Simulation(scenario_from_dict(two_sku()))
+    draws = {d.node.id: list(d.quantities) for d in sim.network.demands}
+    assert set(draws) == {"S1/A", "S1/B", "S2/A", "S2/B"}
+    assert draws["S2/A"] != draws["S2/B"]  # same distribution, own streams
+
+
+def test_liu_timing_with_several_skus_conserves_stock() -> None:
+    data = two_sku()
+    data["timing"] = "liu"
+    rows = simulate(scenario_from_dict(data), audit=True).rows
+    assert len(rows) == 60 * 8
 
 
 def test_ledger_rows_carry_location_and_sku() -> None:
