@@ -36,6 +36,15 @@ def _values(value: Any, name: str, **limits: Any) -> None:
         _number(value, name, **limits)
 
 
+def _review(value: Any) -> str:
+    """``periodic`` (decide at each period's decision epoch) or ``continuous`` (the twin also asks
+    the policy whenever the node's inventory position drops: a sale, a backorder, an order from
+    downstream, and places its order at once; Axsater 2015, sec. 4.3; Zipkin 2000, ch. 6)."""
+    if value not in ("periodic", "continuous"):
+        raise ValueError(f"review must be 'periodic' or 'continuous', got {value!r}")
+    return str(value)
+
+
 class _Rule:
     """Shared plumbing: per-node parameter lookup, validation against nodes, a no-op reset."""
 
@@ -108,15 +117,19 @@ class EchelonBaseStockPolicy(_Rule):
 class SSPolicy(_Rule):
     """(s, S): when the inventory position is at or below ``s``, order up to ``S``.
 
-    Periodic review, Zheng & Federgruen (1991) convention; Snyder & Shen (2019), sec. 4.5.
+    Periodic review, Zheng & Federgruen (1991) convention; Snyder & Shen (2019), sec. 4.5. With
+    ``review: continuous`` the twin also reviews at every inventory-position drop (:func:`_review`),
+    so the position after an order is never below ``s``.
     """
 
     _per_node_params = ("s", "S")
 
-    def __init__(self, *, s: float | Mapping[str, float], S: float | Mapping[str, float]) -> None:  # noqa: N803
+    def __init__(self, *, s: float | Mapping[str, float], S: float | Mapping[str, float],  # noqa: N803
+                 review: str = "periodic") -> None:
         _values(s, "s", minimum=-math.inf)
         _values(S, "S", minimum=-math.inf)
         self.s, self.S = s, S
+        self.review = _review(review)
         if not isinstance(s, Mapping) and not isinstance(S, Mapping) and S < s:
             raise ValueError(f"S must be >= s, got s={s}, S={S}")
 
@@ -128,15 +141,17 @@ class SSPolicy(_Rule):
 
 class RQPolicy(_Rule):
     """(r, Q): when the inventory position is at or below ``reorder_point`` r, order the smallest
-    multiple of ``order_quantity`` Q that lifts it above r (Axsater 2015, sec. 4.3)."""
+    multiple of ``order_quantity`` Q that lifts it above r (Axsater 2015, sec. 4.3). With
+    ``review: continuous`` the twin also reviews at every inventory-position drop (:func:`_review`)."""
 
     _per_node_params = ("reorder_point", "order_quantity")
 
     def __init__(self, *, reorder_point: float | Mapping[str, float],
-                 order_quantity: float | Mapping[str, float]) -> None:
+                 order_quantity: float | Mapping[str, float], review: str = "periodic") -> None:
         _values(reorder_point, "reorder_point", minimum=-math.inf)
         _values(order_quantity, "order_quantity", minimum=0.0, strict=True)
         self.reorder_point, self.order_quantity = reorder_point, order_quantity
+        self.review = _review(review)
 
     def quantity(self, obs: Observation) -> float:
         r = self._param("reorder_point", obs.node)

@@ -17,6 +17,7 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING
 
+from entities import production
 from entities.messages import NodeId
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class Node:
         "backorders", "customer_backorders", "on_order", "released", "forecast_window",
         "_history", "_history_sum", "opening_on_hand", "receipts", "produced", "shipped", "sold",
         "demand", "filled", "lost_sales", "ordered", "ordering_cost", "consumed", "lost_in_transit",
-        "storage_capacity", "overflow_cost_rate",
+        "storage_capacity", "overflow_cost_rate", "bom", "watch",
     )
 
     def __init__(self, node_id: NodeId, *, kind: str, tier: str, echelon: int,
@@ -58,6 +59,8 @@ class Node:
         self.outbound: list[Lane] = []
         self.is_source = False
         self.make_to_order = False  # a source with no agent: produces what it owes, up to capacity
+        self.bom: tuple | None = None  # factory output: ((input stock point, units), ...)
+        self.watch = None  # continuous review: called as watch(node, t) when the IP drops
 
         self.on_hand = float(initial_inventory)
         self.owed: deque[list] = deque()
@@ -141,12 +144,16 @@ class Node:
             self.sold += q
             self.filled += q
             self.lost_sales += quantity - q
+        if self.watch is not None:
+            self.watch(self, t)
 
     def receive_order(self, lane: Lane, quantity: float, t: int) -> None:
         """A downstream node's order joins the queue; it is served at this node's turn."""
         self.owed.append([lane, quantity, t])
         self.backorders += quantity
         self.demand += quantity
+        if self.watch is not None:
+            self.watch(self, t)
 
     def receive(self, quantity: float, t: int) -> None:
         """A shipment arrives: add it to on-hand stock and serve what is owed."""
@@ -166,7 +173,12 @@ class Node:
         if not self.owed:
             return
         capacity = math.inf if self.capacity is None else self.capacity
+        if self.bom is not None:  # a factory: inputs limit and are consumed (entities.production)
+            wanted = self.backorders if self.backorders < capacity else capacity
+            capacity = production.limit(self.bom, wanted)
         _, made, sends = self._fill(capacity, t)
+        if self.bom is not None:
+            production.consume(self.bom, made, wanted)
         self.receipts += made
         self.produced += made
         self.released += made

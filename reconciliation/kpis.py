@@ -26,6 +26,10 @@ rate without demand). Definitions (Snyder & Shen 2019, sec. 4.2 and 11.2; Axsate
   Lee, Padmanabhan & Whang (1997). 1 means no amplification (a pass-through policy gives exactly 1);
   ``None`` where no node of the echelon ever ordered (a make-to-order outside supplier).
 
+Multi-SKU ledgers (several rows per node and period, one per SKU): node KPIs are taken on the
+node's rows summed per period (so averages stay per period), tiers count their locations, and a
+``skus`` section gives the network KPIs of each SKU (fill rate at its customer-facing rows).
+
 Tier rows (:func:`tier_frame`) aggregate node rows per (replication, period, tier); their
 ``total_cost`` is checked to sum to the network total in every period (a
 :class:`~entities.errors.ReconciliationError` otherwise).
@@ -105,7 +109,7 @@ def tier_frame(df: pd.DataFrame) -> pd.DataFrame:
     _check_columns(df, ("period", "node", "tier", "echelon", *QUANTITY_COLUMNS))
     grouped = df.groupby([KEY, "period", "tier"], sort=True)
     tiers = grouped[list(QUANTITY_COLUMNS)].sum()
-    tiers.insert(0, "nodes", grouped["node"].size())
+    tiers.insert(0, "nodes", grouped["node"].nunique())  # locations (a node has rows per SKU)
     tiers.insert(0, "echelon", grouped["echelon"].min())
     tiers = tiers.reset_index()
 
@@ -235,15 +239,20 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
         .reindex(per_period.size().index, fill_value=0.0)
 
     # Nodes.
-    node_sums = m.groupby([KEY, "node"])[flows].sum()
-    node_periods = m.groupby([KEY, "node"]).size()
+    multi_sku = m["sku"].nunique() > 1
+    # A node with several SKUs has one row per SKU and period: per-node KPIs are per period, on
+    # the node's rows summed per period (one row per period and node in a single-SKU ledger).
+    mn = (m.groupby([KEY, "node", "period"], sort=False)[flows].sum().reset_index() if multi_sku
+          else m)
+    node_sums = mn.groupby([KEY, "node"])[flows].sum()
+    node_periods = mn.groupby([KEY, "node"]).size()
     nodes = _flow_metrics(node_sums, node_periods)
-    with_demand = m[m["demand"] > 0]
+    with_demand = mn[mn["demand"] > 0]
     on_time = with_demand["filled_on_time"] >= with_demand["demand"] * (1 - _ON_TIME_TOLERANCE)
     nodes["cycle_service_level"] = on_time.groupby(
         [with_demand[KEY], with_demand["node"]]).mean().reindex(nodes.index)
-    nodes["ready_rate"] = (m["closing_on_hand"] > _ON_TIME_TOLERANCE).groupby(
-        [m[KEY], m["node"]]).mean().reindex(nodes.index)
+    nodes["ready_rate"] = (mn["closing_on_hand"] > _ON_TIME_TOLERANCE).groupby(
+        [mn[KEY], mn["node"]]).mean().reindex(nodes.index)
     node_kpis = _summaries(nodes)
 
     # Tiers.
@@ -296,7 +305,16 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
         entry = {"tier": str(info.loc[node, "tier"]), "echelon": int(info.loc[node, "echelon"])}
         entry.update(node_kpis[node])
         node_out[str(node)] = entry
-    return {
+    out_skus: dict[str, Any] = {}
+    if multi_sku:  # per SKU: network totals of the SKU, fill rate at its customer-facing rows
+        sku_sums = m.groupby([KEY, "sku"])[flows].sum()
+        sku_kpis = _flow_metrics(sku_sums, periods.reindex(sku_sums.index, level=KEY))
+        sku_kpis["fill_rate"] = _ratio(customer_rows.groupby([KEY, "sku"])["filled_on_time"].sum(),
+                                       customer_rows.groupby([KEY, "sku"])["demand"].sum()) \
+            .reindex(sku_kpis.index)
+        sku_kpis["inventory_turns"] = _ratio(sku_sums["sold"], sku_kpis["average_on_hand"])
+        out_skus = {str(k): v for k, v in _summaries(sku_kpis).items()}
+    result = {
         "replications": int(df[KEY].nunique()),
         "warmup_periods": int(warmup_periods),
         "measured_periods": int(periods.max()),
@@ -304,6 +322,9 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
         "tiers": tier_out,
         "nodes": node_out,
     }
+    if out_skus:
+        result["skus"] = out_skus
+    return result
 
 
 # --------------------------------------------------------------------------------------------------

@@ -79,7 +79,11 @@ class ResultLike(Protocol):
 
 def customer_nodes(scenario: ScenarioLike) -> list[str]:
     """Ids of the nodes with external customer demand in ``scenario``."""
-    return [n["id"] for n in scenario.to_yaml_dict().get("nodes", []) if n.get("demand")]
+    data = scenario.to_yaml_dict()
+    sku_demand = {k["id"] for k in data.get("skus") or [] if (k.get("defaults") or {}).get("demand")}
+    return [n["id"] for n in data.get("nodes", []) if n.get("demand")
+            or any((o or {}).get("demand") for o in (n.get("per_sku") or {}).values())
+            or sku_demand & set(n.get("skus") or [k["id"] for k in data.get("skus") or []])]
 
 
 def events_frame(trace: Iterable[Any]) -> pd.DataFrame:
@@ -154,7 +158,18 @@ def plot_inventory(ledger: pd.DataFrame, path: Path, *, warmup: int, replication
     for ax, node in zip(axes.flat, nodes, strict=False):
         r = rows[rows["node"] == node]
         _shade_warmup(ax, warmup)
-        ax.plot(r["period"], r["closing_on_hand"], lw=1.0, color="tab:blue", label="on hand")
+        skus = list(dict.fromkeys(r["sku"]))
+        if len(skus) > 1:  # a multi-SKU node: on hand per SKU, backorders summed over SKUs
+            for i, sku in enumerate(skus):
+                k = r[r["sku"] == sku]
+                ax.plot(k["period"], k["closing_on_hand"], lw=1.0, color=f"C{i % 10}",
+                        label=f"on hand {sku}")
+            r = r.groupby("period", as_index=False).agg(
+                backorders=("backorders", "sum"), tier=("tier", "first"),
+                echelon=("echelon", "min"))
+            ax.legend(fontsize=7)
+        else:
+            ax.plot(r["period"], r["closing_on_hand"], lw=1.0, color="tab:blue", label="on hand")
         ax.plot(r["period"], r["backorders"], lw=1.0, color="tab:red", label="backorders")
         ax.set_title(f"{node} ({r['tier'].iloc[0]}, echelon {int(r['echelon'].iloc[0])})",
                      fontsize=10)

@@ -3,6 +3,11 @@
 Creates the SimPy environment, nodes, lanes (with their lead times drawn up front from their own
 random streams), customer-demand processes and the agents (through the registry). Decision order:
 ``Network.levels`` lists the nodes level by level, customer-facing level first (DESIGN.md).
+
+A multi-SKU scenario is built from its stock-point view (:meth:`twin.config.Scenario.stock_view`):
+one Node per (location, sku) with id ``location/sku``, one Lane per (lane, sku) drawing its lead
+times from the location lane's stream, and factories' output lines as
+:class:`entities.production.ProductionLane` (bill of materials).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import simpy
@@ -18,9 +24,11 @@ from entities.demand import CustomerDemand
 from entities.lanes import Lane
 from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
 from entities.nodes import Node
+from entities.production import ProductionLane
 from twin import registry
 from twin.config import Scenario
 from twin.rng import RandomStreams
+from twin.topology import Topology
 
 
 @dataclass
@@ -62,15 +70,24 @@ def build(scenario: Scenario, streams: RandomStreams, *,
     """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance."""
     env = simpy.Environment()
     ids = itertools.count(1)  # one sequence of order and shipment ids per replication
+    scenario = scenario.stock_view()  # one node per (location, sku) in a multi-SKU scenario
     topo = scenario.topology()
+    # Decision levels also put a factory's input stock points above its outputs (bill of materials).
+    bom_edges = [(inp, cfg.id) for cfg in scenario.nodes for units in (cfg.bom or {}).values()
+                 for inp in units]
+    levels_of = (Topology.from_edges([n.id for n in scenario.nodes],
+                                     [*((ln.origin, ln.destination) for ln in scenario.lanes),
+                                      *bom_edges]).level if bom_edges else topo.level)
     periods = scenario.periods
     nodes: dict[NodeId, Node] = {}
     for cfg in scenario.nodes:
+        location, sku = scenario.stock_point(cfg.id)
         nodes[NodeId(cfg.id)] = Node(
-            NodeId(cfg.id), kind=cfg.kind, tier=cfg.tier_name, echelon=topo.level[cfg.id] + 1,
+            NodeId(cfg.id), kind=cfg.kind, tier=cfg.tier_name, echelon=levels_of[cfg.id] + 1,
             initial_inventory=cfg.initial_inventory, holding_cost=cfg.holding_cost,
             stockout_cost=cfg.stockout_cost, backlog=cfg.unmet_demand == "backlog",
-            capacity=cfg.capacity, forecast_window=scenario.forecast_window)
+            capacity=cfg.capacity, forecast_window=scenario.forecast_window,
+            location=location, sku=sku)
 
     def transit_rate(explicit: float | None, origin: Node | None, destination: Node) -> float:
         if explicit is not None:
@@ -85,7 +102,8 @@ def build(scenario: Scenario, streams: RandomStreams, *,
     lanes: list[Lane] = []
     for cfg in scenario.lanes:
         origin, dest = nodes[NodeId(cfg.origin)], nodes[NodeId(cfg.destination)]
-        draws = cfg.lead_time.sample(streams.generator(cfg.id, "lead_time"), periods)
+        draws = cfg.lead_time.sample(streams.generator(scenario.lane_stream(cfg.id), "lead_time"),
+                                     periods)
         lane = Lane(LaneId(cfg.id), origin, dest, env=env, lead_times=draws,
                     unit_cost=cfg.unit_cost, fixed_cost=cfg.fixed_cost,
                     transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
@@ -117,11 +135,16 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         if topo.predecessors[cfg.id]:
             continue
         node.is_source = True
+        bom = None
+        if cfg.bom:
+            bom = tuple((nodes[NodeId(inp)], units) for inp, units in cfg.bom[node.sku].items())
+            node.bom = bom
         if node.id in decided:
             pid = lane_id(PRODUCTION, node.id)
             draws = cfg.production_lead_time.sample(
                 streams.generator(node.id, "production_lead_time"), periods)
-            lane = Lane(LaneId(pid), None, node, env=env, lead_times=draws, unit_cost=0.0,
+            kind = Lane if bom is None else partial(ProductionLane, bom=bom)
+            lane = kind(LaneId(pid), None, node, env=env, lead_times=draws, unit_cost=0.0,
                         fixed_cost=0.0, transit_holding_cost=0.0, capacity=node.capacity,
                         record=record, ids=ids)
             node.inbound.append(lane)

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -69,6 +70,13 @@ class NodeConfig(_Model):
     production_lead_time: DistributionField = Constant(0.0)
     demand: DistributionField | None = None
     """External customer demand per period, if this node serves end customers."""
+    # -- sku (issue 6)
+    skus: list[str] | None = None
+    """Multi-SKU scenarios: the SKUs this location stocks (default: every top-level SKU)."""
+    per_sku: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-SKU overrides of this node's fields (``{A: {holding_cost: 2, demand: {...}}}``)."""
+    bom: dict[str, dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]]] | None = None
+    """Bill of materials of a factory: ``{output_sku: {input_sku: units per output unit}}``."""
 
     @field_validator("id")
     @classmethod
@@ -104,6 +112,10 @@ class LaneConfig(_Model):
     def id(self) -> str:
         return lane_id(self.origin, self.destination)
 
+    # -- sku (issue 6)
+    skus: list[str] | None = None
+    """Multi-SKU scenarios: the SKUs this lane carries (default: every SKU both ends stock)."""
+
 
 class AgentAssignment(_Model):
     """Which agent kind, with which params, decides for which nodes (by id or by tier)."""
@@ -112,6 +124,9 @@ class AgentAssignment(_Model):
     tier: str | None = None
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
+    # -- sku (issue 6)
+    sku: str | list[str] | None = None
+    """Multi-SKU scenarios: decide only the stock points of these SKUs at the selected nodes."""
 
     @model_validator(mode="after")
     def _one_selector(self) -> AgentAssignment:
@@ -136,6 +151,22 @@ class RewardConfig(_Model):
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
+class SkuConfig(_Model):
+    """One product of a multi-SKU scenario (issue 6)."""
+
+    id: str = Field(min_length=1)
+    description: str = ""
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    """Overrides of node fields at every stock point of this SKU (a node's ``per_sku`` wins)."""
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, v: str) -> str:
+        if "/" in v or "->" in v or v.strip() != v:
+            raise ValueError(f"SKU id must not contain '/', '->' or surrounding spaces, got {v!r}")
+        return v
+
+
 class Scenario(_Model):
     """A whole scenario. Build one with :func:`load_scenario` or :func:`scenario_from_dict`."""
 
@@ -157,6 +188,34 @@ class Scenario(_Model):
     agents: list[AgentAssignment] = Field(default_factory=list)
     costs: CostOptions = Field(default_factory=CostOptions)
     reward: RewardConfig = Field(default_factory=RewardConfig)
+    # -- sku (issue 6)
+    skus: list[SkuConfig] = Field(default_factory=list)
+    """Products; empty = a single-SKU scenario (node ids are stock points, sku ``default``)."""
+    _stock: Any = PrivateAttr(default=None)
+    """The stock-point view (:meth:`stock_view`), filled by :func:`_check_sku`."""
+    _stock_for: int = PrivateAttr(default=0)
+    _points: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
+    _lane_streams: dict[str, str] = PrivateAttr(default_factory=dict)
+    _paths: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def stock_view(self) -> Scenario:
+        """The scenario the twin builds: one node per stock point (``location/sku``), one lane per
+        (lane, SKU), agent selectors resolved to stock points. A single-SKU scenario is its own
+        view."""
+        if not self.skus:
+            return self
+        if self._stock is None or self._stock_for != id(self):  # not a model_copy's stale view
+            self._stock, self._stock_for = _expand_skus(self), id(self)
+        return self._stock
+
+    def stock_point(self, node_id: str) -> tuple[str, str]:
+        """``(location, sku)`` of a node of :meth:`stock_view` (``(id, "default")`` single-SKU)."""
+        return self._points.get(node_id, (node_id, "default"))
+
+    def lane_stream(self, lane: str) -> str:
+        """The random-stream key of a lane of :meth:`stock_view`: the location lane's id, so the
+        SKUs shipped on one lane in one period travel together (one lead-time draw)."""
+        return self._lane_streams.get(lane, lane)
 
     @property
     def node_map(self) -> dict[str, NodeConfig]:
@@ -223,11 +282,12 @@ def _check_network(s: Scenario) -> None:
         if not topo.predecessors[n.id] and n.kind not in SOURCE_KINDS:
             raise _PathError(f"nodes[{i}]", f"{n.kind} {n.id!r} has no supply path: no lane leads "
                              "to it (only suppliers and factories may be sources)")
+    bom_inputs = {k for n in s.nodes for units in (n.bom or {}).values() for k in units}  # sku
     for i, n in enumerate(s.nodes):
         if topo.predecessors[n.id] and n.capacity is not None:
             raise _PathError(f"nodes[{i}].capacity", f"{n.id!r} has upstream lanes; capacity limits "
                              f"production at source nodes only, got {n.capacity}")
-        if not topo.successors[n.id] and n.demand is None:
+        if not topo.successors[n.id] and n.demand is None and n.id not in bom_inputs:
             raise _PathError(f"nodes[{i}]", f"{n.id!r} has neither customers (demand) nor "
                              "downstream lanes: nothing ever leaves it")
     if s.warmup_periods >= s.periods:
@@ -263,6 +323,187 @@ def _check_agents(s: Scenario) -> None:
         if topo.predecessors[n.id] and n.id not in owner:
             raise _PathError(f"nodes[{i}]", f"{n.id!r} orders from upstream but no entry in "
                              "'agents' decides for it")
+
+
+# --------------------------------------------------------------------------------------------------
+# Multi-SKU scenarios (issue 6): the stock-point view and its checks.
+
+_SKU_NODE_FIELDS = ("skus", "per_sku", "bom")
+
+
+def _check_sku(s: Scenario) -> None:
+    """Single-SKU scenarios must not use the SKU keys; a multi-SKU scenario is expanded into its
+    stock-point view, on which the network and agent checks run, with errors mapped back to the
+    YAML paths of the scenario as written."""
+    if not s.skus:
+        for i, n in enumerate(s.nodes):
+            for key in _SKU_NODE_FIELDS:
+                if getattr(n, key):
+                    raise _PathError(f"nodes[{i}].{key}", "needs a top-level 'skus' list")
+        for i, ln in enumerate(s.lanes):
+            if ln.skus is not None:
+                raise _PathError(f"lanes[{i}].skus", "needs a top-level 'skus' list")
+        for i, a in enumerate(s.agents):
+            if a.sku is not None:
+                raise _PathError(f"agents[{i}].sku", "needs a top-level 'skus' list")
+        return
+    flat = _expand_skus(s)
+    s._stock, s._stock_for = flat, id(s)
+    try:
+        _check_network(flat)
+        _check_agents(flat)
+    except _PathError as exc:
+        raise _map_path(flat, exc) from None
+
+
+def _map_path(flat: Scenario, exc: _PathError) -> _PathError:
+    """Rewrite a stock-point view path (``nodes[7].capacity``) as the written scenario's path."""
+    import re
+
+    paths = flat._paths
+    m = re.match(r"^(nodes|lanes|agents)\[(\d+)\]", exc.path)
+    if not m or m.group(0) not in paths:
+        return exc
+    return _PathError(paths[m.group(0)] + exc.path[m.end():], exc.message)
+
+
+def _sku_ids(s: Scenario) -> list[str]:
+    ids: list[str] = []
+    for i, sku in enumerate(s.skus):
+        if sku.id in ids:
+            raise _PathError(f"skus[{i}].id", f"duplicate SKU id {sku.id!r}")
+        ids.append(sku.id)
+    return ids
+
+
+def _known(value: str, choices: list[str], path: str, what: str) -> None:
+    if value not in choices:
+        raise _PathError(path, f"{value!r} is not {what}{_suggest(value, choices)}"
+                         f" (choices: {', '.join(choices)})")
+
+
+def _expand_skus(s: Scenario) -> Scenario:
+    """The stock-point view of a multi-SKU scenario (see :meth:`Scenario.stock_view`).
+
+    A stock point ``location/sku`` is the location's node validated with the SKU's ``defaults``
+    and the node's ``per_sku`` entry merged over its fields (``NodeConfig.model_validate``, so every
+    node field can be overridden per SKU). At a factory with a ``bom`` the location's ``capacity``
+    applies to the output SKUs; its input stock points are fed by lanes.
+    """
+    skus = _sku_ids(s)
+    defaults = {k.id: k.defaults for k in s.skus}
+    locations = [n.id for n in s.nodes]
+    for i, n in enumerate(s.nodes):
+        if n.id in locations[:i]:
+            raise _PathError(f"nodes[{i}].id", f"duplicate node id {n.id!r}")
+    stocked: dict[str, list[str]] = {}
+    outputs: dict[str, set[str]] = {}
+    points: dict[str, tuple[str, str]] = {}
+    paths: dict[str, str] = {}
+    flat_nodes: list[NodeConfig] = []
+    for i, n in enumerate(s.nodes):
+        mine = list(skus) if n.skus is None else list(n.skus)
+        if not mine:
+            raise _PathError(f"nodes[{i}].skus", "lists no SKU")
+        for j, sku in enumerate(mine):
+            _known(sku, skus, f"nodes[{i}].skus[{j}]", "a SKU")
+            if sku in mine[:j]:
+                raise _PathError(f"nodes[{i}].skus[{j}]", f"duplicate SKU {sku!r}")
+        for sku in n.per_sku:
+            _known(sku, mine, f"nodes[{i}].per_sku.{sku}", f"a SKU stocked at {n.id!r}")
+        outs = set(n.bom or {})
+        for out, inputs in (n.bom or {}).items():
+            _known(out, mine, f"nodes[{i}].bom.{out}", f"a SKU stocked at {n.id!r}")
+            if not inputs:
+                raise _PathError(f"nodes[{i}].bom.{out}", "lists no input SKU")
+            for inp in inputs:
+                _known(inp, mine, f"nodes[{i}].bom.{out}.{inp}", f"a SKU stocked at {n.id!r}")
+                if inp in outs:
+                    raise _PathError(f"nodes[{i}].bom.{out}.{inp}", f"{inp!r} is an output of this "
+                                     "factory's bom; outputs cannot be inputs")
+        if outs and n.kind != "factory":
+            raise _PathError(f"nodes[{i}].bom", f"only factories have a bom; {n.id!r} is a {n.kind}")
+        stocked[n.id], outputs[n.id] = mine, outs
+        base = n.model_dump(exclude=set(_SKU_NODE_FIELDS))
+        for sku in mine:
+            data = {**base, **defaults[sku], **n.per_sku.get(sku, {}), "id": f"{n.id}/{sku}"}
+            if outs and sku not in outs and "capacity" not in n.per_sku.get(sku, {}):
+                data["capacity"] = None
+            where = f"nodes[{i}].per_sku.{sku}" if sku in n.per_sku else f"nodes[{i}]"
+            try:
+                cfg = NodeConfig.model_validate(data)
+            except ValidationError as exc:
+                raise _PathError(where, f"SKU {sku!r}: {_first_error(exc)}") from None
+            if any(getattr(cfg, key) for key in _SKU_NODE_FIELDS):
+                raise _PathError(where, f"SKU {sku!r}: skus, per_sku and bom cannot be set per SKU")
+            if sku in outs:
+                cfg = cfg.model_copy(update={"bom": {sku: {f"{n.id}/{inp}": u for inp, u in
+                                                            n.bom[sku].items()}}})  # type: ignore[index]
+            paths[f"nodes[{len(flat_nodes)}]"] = where
+            points[cfg.id] = (n.id, sku)
+            flat_nodes.append(cfg)
+
+    flat_lanes: list[LaneConfig] = []
+    streams: dict[str, str] = {}
+    for i, ln in enumerate(s.lanes):
+        for key, end in (("from", ln.origin), ("to", ln.destination)):
+            _known(end, locations, f"lanes[{i}].{key}", "a node")
+        both = [k for k in stocked[ln.origin] if k in stocked[ln.destination]
+                and k not in outputs[ln.destination]]
+        if ln.skus is not None:
+            for j, sku in enumerate(ln.skus):
+                _known(sku, skus, f"lanes[{i}].skus[{j}]", "a SKU")
+                if sku not in stocked[ln.origin] or sku not in stocked[ln.destination]:
+                    raise _PathError(f"lanes[{i}].skus[{j}]", f"SKU {sku!r} is not stocked at both "
+                                     f"{ln.origin!r} and {ln.destination!r}")
+                if sku in outputs[ln.destination]:
+                    raise _PathError(f"lanes[{i}].skus[{j}]", f"{ln.destination!r} makes {sku!r} "
+                                     "(bom); it cannot also receive it on a lane")
+            both = list(dict.fromkeys(ln.skus))
+        if not both:
+            raise _PathError(f"lanes[{i}]", f"carries no SKU: {ln.origin!r} and "
+                             f"{ln.destination!r} stock no SKU in common")
+        base = ln.model_dump(by_alias=True, exclude={"skus"})
+        for sku in both:
+            cfg = LaneConfig.model_validate(
+                {**base, "from": f"{ln.origin}/{sku}", "to": f"{ln.destination}/{sku}"})
+            paths[f"lanes[{len(flat_lanes)}]"] = f"lanes[{i}]"
+            streams[cfg.id] = ln.id
+            flat_lanes.append(cfg)
+
+    tiers = sorted({n.tier_name for n in s.nodes})
+    flat_agents: list[AgentAssignment] = []
+    for i, a in enumerate(s.agents):
+        chosen = skus if a.sku is None else [a.sku] if isinstance(a.sku, str) else list(a.sku)
+        for j, sku in enumerate(chosen):
+            where = f"agents[{i}].sku" + (f"[{j}]" if isinstance(a.sku, list) else "")
+            _known(sku, skus, where, "a SKU")
+        if a.tier is not None:
+            _known(a.tier, tiers, f"agents[{i}].tier", "a tier")
+            selected = [n.id for n in s.nodes if n.tier_name == a.tier]
+        else:
+            selected = list(a.nodes or [])
+        members: list[str] = []
+        for j, name in enumerate(selected):
+            where = f"agents[{i}].nodes[{j}]" if a.tier is None else f"agents[{i}].tier"
+            if name in points:
+                members.append(name)
+            elif name in stocked:
+                members += [f"{name}/{k}" for k in stocked[name] if k in chosen]
+            else:
+                raise _PathError(where, f"{name!r} is neither a node nor a stock point"
+                                 f"{_suggest(name, locations + list(points))}")
+        if not members:
+            raise _PathError(f"agents[{i}]", "selects no stock point (check 'sku')")
+        paths[f"agents[{i}]"] = f"agents[{i}]"
+        flat_agents.append(AgentAssignment(nodes=list(dict.fromkeys(members)), kind=a.kind,
+                                           params=a.params))
+
+    flat = s.model_copy(update={"nodes": flat_nodes, "lanes": flat_lanes, "agents": flat_agents,
+                                "skus": []})
+    flat._points, flat._lane_streams = points, streams
+    flat._paths = paths
+    return flat
 
 
 # --------------------------------------------------------------------------------------------------
@@ -311,8 +552,10 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<scenario>") -
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {_short(data)}")
     try:
         scenario = Scenario.model_validate(dict(data))
-        _check_network(scenario)
-        _check_agents(scenario)
+        _check_sku(scenario)
+        if not scenario.skus:  # a multi-SKU scenario is checked on its stock points (_check_sku)
+            _check_network(scenario)
+            _check_agents(scenario)
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {_first_error(exc)}") from None
     except _PathError as exc:
@@ -372,6 +615,8 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
 
     The target's nodes are removed from the assignments that held them; entries left empty go.
     """
+    if data.get("skus"):
+        return _apply_agent_override_skus(data, target, kind, params, source=source)
     nodes = data.get("nodes") or []
     ids = [n.get("id") for n in nodes if isinstance(n, dict)]
     tiers = {n.get("tier") or n.get("kind") for n in nodes if isinstance(n, dict)}
@@ -400,5 +645,38 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
                       for k, v in (a.get("params") or {}).items()}
             agents.append({k: v for k, v in a.items() if k != "tier"}
                           | {"nodes": remaining, "params": kept})
+    agents.append({"nodes": selected, "kind": kind, "params": params})
+    return {**data, "agents": agents}
+
+
+def _apply_agent_override_skus(data: dict[str, Any], target: str, kind: str,
+                               params: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """:func:`apply_agent_override` for a multi-SKU scenario: ``target`` is a location (all its
+    stock points), a tier or one stock point (``W/P``). The assignments are rewritten on stock
+    points: those that held a selected stock point keep the others (and their per-node params)."""
+    view = scenario_from_dict(data, source=source).stock_view()
+    points = [n.id for n in view.nodes]
+    locations = list(dict.fromkeys(view.stock_point(p)[0] for p in points))
+    tiers = {n.tier_name for n in view.nodes}
+    if target in points:
+        selected = [target]
+    elif target in locations:
+        selected = [p for p in points if view.stock_point(p)[0] == target]
+    elif target in tiers:
+        selected = [n.id for n in view.nodes if n.tier_name == target]
+    else:
+        raise ScenarioError(f"{source}: --agent {target}: not a node, stock point or tier"
+                            f"{_suggest(target, [*locations, *points, *sorted(tiers)])}")
+    agents: list[Any] = []
+    for original, a in zip(data.get("agents") or [], view.agents, strict=True):
+        members = list(a.nodes or [])
+        remaining = [m for m in members if m not in selected]
+        if remaining == members:
+            agents.append(original)
+        elif remaining:
+            kept = {k: ({n: x for n, x in v.items() if n in remaining}
+                        if isinstance(v, dict) and set(v) <= set(members) else v)
+                    for k, v in a.params.items()}
+            agents.append({"nodes": remaining, "kind": a.kind, "params": kept})
     agents.append({"nodes": selected, "kind": kind, "params": params})
     return {**data, "agents": agents}

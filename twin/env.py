@@ -115,11 +115,15 @@ def gym_env(scenario: str | Path | Scenario, *, targets: Any = None, observation
 
 
 def _load(scenario: str | Path | Scenario) -> Scenario:
-    if isinstance(scenario, Scenario):
-        return scenario
     if isinstance(scenario, str | Path):
-        return load_scenario(scenario)
-    raise TypeError(f"scenario must be a path or a Scenario, got {type(scenario).__name__}")
+        scenario = load_scenario(scenario)
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a path or a Scenario, got {type(scenario).__name__}")
+    if scenario.skus:
+        raise TwinError(f"{scenario.name}: the RL environments do not support multi-SKU scenarios "
+                        f"(top-level 'skus' lists {len(scenario.skus)} SKUs); observations and "
+                        "actions are per node")
+    return scenario
 
 
 def resolve_targets(scenario: Scenario, targets: Any) -> list[str]:

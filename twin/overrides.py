@@ -328,6 +328,9 @@ def _agent(data: dict[str, Any], override: Override, where: str, source: str) ->
     nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict)]
     ids = [str(n.get("id")) for n in nodes]
     tiers = list(dict.fromkeys(str(n.get("tier") or n.get("kind")) for n in nodes))
+    skus = [str(k.get("id")) for k in data.get("skus") or [] if isinstance(k, dict)]
+    if skus and not rest:  # multi-SKU: agents.W/P=KIND decides one stock point (issue 6)
+        ids += [f"{n.get('id')}/{k}" for n in nodes for k in n.get("skus") or skus]
     if target in ids:
         selected = [target]
     elif target in tiers:

@@ -119,6 +119,10 @@ class Simulation:
         self.pending: dict[Any, Observation] | None = None  # observations awaiting decisions
         self._request: Event | None = None
         self._external_decisions: Mapping[Any, Any] = {}
+        for binding in self.network.bindings:  # continuous review (agents.rules, review)
+            if getattr(binding.agent, "review", None) == "continuous":
+                for node in binding.nodes:
+                    node.watch = self._reviewer(binding)
         env = self.network.env
         for demand in self.network.demands:
             env.process(demand.process(env))
@@ -212,6 +216,13 @@ class Simulation:
                 self._apply(binding, members, decide(binding, members, t), t)
             for lane in level.production_lanes:
                 lane.produce(t)
+
+    def _reviewer(self, binding: AgentBinding) -> Callable[[Node, int], None]:
+        """Continuous review: when a node's inventory position drops (Node.watch), ask its agent at
+        once, with the node's observation now, and place the order now (any time in the period)."""
+        def review(node: Node, t: int) -> None:
+            self._apply(binding, [node], binding.agent.act({node.id: self.observe(node, t)}), t)
+        return review
 
     def _liu_epochs(self) -> Generator[Event, Any, None]:
         """Liu et al.'s period: decide at the start of the period, execute at the DECIDE step.

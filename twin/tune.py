@@ -237,6 +237,9 @@ def tune(scenario_data: dict[str, Any], target: str, kind: str, *, source: str =
         raise ScenarioError(f"--kind {kind!r} cannot be tuned; tunable kinds: "
                             f"{', '.join(TUNABLE)}")
     base = scenario_from_dict(scenario_data, source=source)
+    if base.skus:
+        raise ScenarioError(f"{source}: twin.tune does not support multi-SKU scenarios (top-level "
+                            "'skus'); tune a single-SKU scenario of one product")
     nodes = target_nodes(base, target, source)
     reps = list(range(replications or base.replications))
     if integer is None:
