@@ -79,7 +79,8 @@ class ResultLike(Protocol):
 
 def customer_nodes(scenario: ScenarioLike) -> list[str]:
     """Ids of the nodes with external customer demand in ``scenario``."""
-    return [n["id"] for n in scenario.to_yaml_dict().get("nodes", []) if n.get("demand")]
+    return [n["id"] for n in scenario.to_yaml_dict().get("nodes", [])
+            if n.get("demand") or n.get("customers") or n.get("demand_series")]  # issue 6: demand
 
 
 def events_frame(trace: Iterable[Any]) -> pd.DataFrame:
