@@ -216,3 +216,19 @@ def test_effects_need_a_demand_to_act_on():
             "agents": [{"nodes": ["S", "W"], "kind": "base_stock",
                         "params": {"base_stock_level": 9}}],
         }, source="w.yaml")
+
+
+def test_seasonal_goodwill_scenario_runs():
+    from twin import load_scenario
+
+    s = load_scenario("scenarios/seasonal_goodwill.yaml", {"periods": 90})
+    for r in range(2):
+        sim = Simulation(s, replication=r, audit=True)
+        rows = sim.run().rows
+        process = {d.node.id: d for d in sim.network.demands}
+        for node in ("city", "mall"):
+            levels = process[node].levels
+            assert len(levels) == 90 and min(levels) >= 0.6 and max(levels) <= 1.0
+        city = np.array([x.demand for x in rows if x.node == "city"])
+        # The promotion (days 60-73) doubles the city's demand over the weeks around it.
+        assert city[60:74].mean() > 1.5 * city[46:60].mean()
