@@ -160,3 +160,32 @@ def test_store_day_scenario_runs_and_keeps_its_customer_laws():
             assert total == pytest.approx(gone + mine[-1].backorders)
         process = {d.node.id: d for d in sim.network.demands}["corner"]
         assert process.reneged > 0.0  # impatient customers do leave in this scenario
+
+
+def test_effects_scale_the_arrival_rate():
+    effects = {"seasonality": {"period": 4, "amplitude": 0.5}, "shocks": [{"start": 2,
+                                                                           "magnitude": 2}]}
+    s = one_store({"customers": {"rate": 6}, "demand_effects": effects}, periods=8, quantity=9)
+    counts = np.array([run(s, r)[2].counts for r in range(400)])
+    m = 1 + 0.5 * np.sin(2 * np.pi * np.arange(8) / 4)
+    m[2] *= 2
+    for t in range(8):
+        assert abs(counts[:, t].mean() - 6 * m[t]) <= 5 * math.sqrt(6 * m[t] / 400) + 1e-9, t
+
+
+def test_goodwill_thins_the_customers_of_a_starved_store():
+    def customers(quantity: float):
+        s = one_store({"customers": {"rate": 8},
+                       "demand_effects": {"goodwill": {"drop": 0.6, "recovery": 0.05,
+                                                       "minimum": 0.3}},
+                       "initial_inventory": quantity},
+                      quantity=quantity, periods=150)
+        _, rows, process = run(s)
+        return np.array([r.demand for r in rows]), process
+
+    stocked, p_stocked = customers(30)
+    starved, p_starved = customers(3)
+    assert p_stocked.levels == [1.0] * 150  # never out of stock: every customer comes
+    assert np.all(starved <= stocked)  # the same customers, fewer of them come (thinning)
+    assert starved.sum() < 0.7 * stocked.sum()
+    assert min(p_starved.levels) >= 0.3
