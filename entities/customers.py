@@ -10,9 +10,9 @@ Each customer is served on arrival from on-hand stock, in arrival order (an arri
 waits behind those already backordered under full backlog). What is not met is backordered, lost,
 or split by ``backlog_fraction`` (the node's ``unmet_demand``). A backordered customer with a
 ``patience`` ``p`` who is still (partly) waiting at ``arrival + p`` leaves: what is still owed to
-it becomes a lost sale of the period in which it leaves (reneging, as in the queueing literature;
-for inventory, the "impatient customers" of Zipkin, *Foundations of Inventory Management*,
-sec. 7.2.5 and 9.2: partial backorders as a function of the wait).
+it becomes a lost sale of the period in which it leaves (reneging, as in queueing with impatient
+customers; in inventory terms a partial backorder whose lost part depends on the wait: Zipkin,
+*Foundations of Inventory Management*, 2000, on partial backorders).
 
 With goodwill (:class:`entities.demand.Goodwill`), a customer arriving in period ``t`` actually
 comes with probability ``g_t`` (thinning with a pre-drawn uniform), where ``g_t`` follows the

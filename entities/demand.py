@@ -10,7 +10,9 @@ Merton jump-diffusion paths, ...) and ``m_t`` the product of the declared effect
 * linear trend: ``max(0, 1 + slope * t)``;
 * seasonality: ``1 + amplitude * sin(2 pi (t - phase) / period)`` (``0 <= amplitude <= 1``);
 * shocks: ``magnitude`` in the periods ``start .. start + duration - 1`` (several multiply);
-* goodwill (endogenous, Hax & Candea's loss-of-goodwill; a multiplier ``g_t`` in ``[minimum, 1]``):
+* goodwill (endogenous: stockouts lower future demand, as in Schwartz's perturbed-demand model,
+  "A new approach to stockout penalties", Management Science 12(12), 1966; a multiplier ``g_t``
+  in ``[minimum, 1]``):
   after a period in which a fraction ``s`` of the new customer demand went unmet on arrival,
   ``g_{t+1} = max(minimum, g_t * (1 - drop * s))``; after a period with all new demand met,
   ``g_{t+1} = min(1, g_t + recovery)``; ``g_0 = 1``.

@@ -134,7 +134,7 @@ class Node:
         With full backlog the demand joins the owed queue behind what is already owed; with lost
         sales (and partial backorders) older backorders are served first, then the demand is
         filled from what stock is left, and of the unmet rest the fraction ``backlog_fraction`` is
-        backordered (Zipkin, *Foundations of Inventory Management*, sec. 7.2.5: partial
+        backordered (Zipkin, *Foundations of Inventory Management*, 2000: partial
         backorders), the remainder lost. ``deadline`` (a customer's patience) is stored as the
         fourth element of its owed entry. Returns that owed entry if part of the demand is still
         backordered (for the caller to schedule the customer's reneging), else None.

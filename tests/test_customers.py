@@ -6,7 +6,7 @@
   lost sales booked by period ``t`` are the sizes of the customers whose ``arrival + patience``
   falls in periods ``<= t``.
 * Partial backorders: of each unmet demand the fraction ``backlog_fraction`` is backordered and the
-  rest lost (Zipkin, *Foundations of Inventory Management*, sec. 7.2.5).
+  rest lost (Zipkin, *Foundations of Inventory Management*, 2000).
 * The epoch observation of a node with intra-period customers carries last period's demand.
 """
 
