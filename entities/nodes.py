@@ -36,6 +36,7 @@ class Node:
         "_history", "_history_sum", "opening_on_hand", "receipts", "produced", "shipped", "sold",
         "demand", "filled", "lost_sales", "ordered", "ordering_cost", "consumed", "lost_in_transit",
         "storage_capacity", "overflow_cost_rate", "bom", "watch",
+        "backlog_fraction",  # -- demand (issue 6)
     )
 
     def __init__(self, node_id: NodeId, *, kind: str, tier: str, echelon: int,
@@ -51,6 +52,9 @@ class Node:
         self.holding_cost = holding_cost
         self.stockout_cost = stockout_cost
         self.backlog = backlog
+        # Partial backorders (unmet_demand: partial): this fraction of each unmet customer demand
+        # is backlogged, the rest lost; 1 with full backlog, 0 with lost sales.
+        self.backlog_fraction = 1.0 if backlog else 0.0
         self.capacity = capacity
         self.storage_capacity: float | None = None  # on-hand above it costs overflow_cost_rate
         self.overflow_cost_rate = 0.0
@@ -100,7 +104,7 @@ class Node:
         served = 0.0
         while owed and supply > 0.0:
             entry = owed[0]
-            lane, quantity, created = entry
+            lane, quantity, created = entry[0], entry[1], entry[2]  # may carry more (patience)
             if quantity <= supply:
                 q = quantity
                 owed.popleft()
@@ -127,25 +131,75 @@ class Node:
             self.shipped += q
             lane.ship(q, t)  # may deliver at once downstream (zero lead time); never back here
 
-    def customer_demand(self, quantity: float, t: int) -> None:
-        """External demand: filled from stock now, the rest backordered or lost (node setting)."""
+    def customer_demand(self, quantity: float, t: int, deadline: float | None = None) -> list | None:
+        """External demand (see :meth:`_take_demand`); then a continuous-review agent watching
+        this node reviews its lowered inventory position at once."""
+        entry = self._take_demand(quantity, t, deadline)
+        if self.watch is not None:
+            self.watch(self, t)
+        return entry
+
+    def _take_demand(self, quantity: float, t: int, deadline: float | None) -> list | None:
+        """External demand: filled from stock now, the rest backordered, lost, or partly both.
+
+        With full backlog the demand joins the owed queue behind what is already owed; with lost
+        sales (and partial backorders) older backorders are served first, then the demand is
+        filled from what stock is left, and of the unmet rest the fraction ``backlog_fraction`` is
+        backordered (Zipkin, *Foundations of Inventory Management*, 2000: partial
+        backorders), the remainder lost. ``deadline`` (a customer's patience) is stored as the
+        fourth element of its owed entry. Returns that owed entry if part of the demand is still
+        backordered (for the caller to schedule the customer's reneging), else None.
+        """
         self.demand += quantity
         if quantity <= 0.0:
-            return
+            return None
         if self.backlog:
-            self.owed.append([None, quantity, t])
+            entry = [None, quantity, t] if deadline is None else [None, quantity, t, deadline]
+            owed = self.owed
+            owed.append(entry)
             self.backorders += quantity
             self.customer_backorders += quantity
             self.serve(t)
+            # The entry is still owed iff it is the last one (nothing is queued while serving).
+            return entry if owed and owed[-1] is entry else None
+        self.serve(t)  # older backorders (of downstream nodes) come first
+        q = quantity if quantity <= self.on_hand else self.on_hand
+        self.on_hand -= q
+        self.sold += q
+        self.filled += q
+        unmet = quantity - q
+        if unmet <= 0.0:
+            return None
+        fraction = self.backlog_fraction
+        if fraction <= 0.0:
+            self.lost_sales += unmet
+            return None
+        kept = unmet * fraction
+        self.lost_sales += unmet - kept
+        entry = [None, kept, t] if deadline is None else [None, kept, t, deadline]
+        self.owed.append(entry)
+        self.backorders += kept
+        self.customer_backorders += kept
+        return entry
+
+    def renege(self, entry: list, t: int) -> float:
+        """A backlogged customer whose patience ran out leaves: what is still owed on ``entry``
+        is a lost sale of period ``t``. Returns the units lost (0 if it was served meanwhile)."""
+        owed = self.owed
+        for i, e in enumerate(owed):
+            if e is entry:
+                del owed[i]
+                break
         else:
-            self.serve(t)  # older backorders (of downstream nodes) come first
-            q = quantity if quantity <= self.on_hand else self.on_hand
-            self.on_hand -= q
-            self.sold += q
-            self.filled += q
-            self.lost_sales += quantity - q
-        if self.watch is not None:
-            self.watch(self, t)
+            return 0.0
+        q = entry[1]
+        self.lost_sales += q
+        if owed:
+            self.backorders -= q
+            self.customer_backorders -= q
+        else:  # nothing owed: exactly zero
+            self.backorders = self.customer_backorders = 0.0
+        return q
 
     def receive_order(self, lane: Lane, quantity: float, t: int) -> None:
         """A downstream node's order joins the queue; it is served at this node's turn."""

@@ -80,10 +80,15 @@ class ResultLike(Protocol):
 def customer_nodes(scenario: ScenarioLike) -> list[str]:
     """Ids of the nodes with external customer demand in ``scenario``."""
     data = scenario.to_yaml_dict()
-    sku_demand = {k["id"] for k in data.get("skus") or [] if (k.get("defaults") or {}).get("demand")}
-    return [n["id"] for n in data.get("nodes", []) if n.get("demand")
-            or any((o or {}).get("demand") for o in (n.get("per_sku") or {}).values())
-            or sku_demand & set(n.get("skus") or [k["id"] for k in data.get("skus") or []])]
+    skus = data.get("skus") or []
+
+    def has_demand(fields: Mapping[str, Any]) -> bool:
+        return bool(fields.get("demand") or fields.get("customers") or fields.get("demand_series"))
+
+    sku_demand = {k["id"] for k in skus if has_demand(k.get("defaults") or {})}
+    return [n["id"] for n in data.get("nodes", []) if has_demand(n)
+            or any(has_demand(o or {}) for o in (n.get("per_sku") or {}).values())
+            or sku_demand & set(n.get("skus") or [k["id"] for k in skus])]
 
 
 def events_frame(trace: Iterable[Any]) -> pd.DataFrame:

@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 import simpy
 
-from entities.demand import CustomerDemand
+from entities.customers import CustomerArrivals, arrival_times
+from entities.demand import CustomerDemand, DemandEffects, Goodwill, Shock, stochastic_round
 from entities.lanes import Lane
 from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
 from entities.nodes import Node
 from entities.production import ProductionLane
 from twin import registry
-from twin.config import Scenario
+from twin.config import NodeConfig, Scenario
+from twin.errors import ScenarioError
 from twin.rng import RandomStreams
 from twin.topology import Topology
 
@@ -56,7 +59,7 @@ class Network:
     env: simpy.Environment
     nodes: list[Node]
     lanes: list[Lane]
-    demands: list[CustomerDemand]
+    demands: list[CustomerDemand | CustomerArrivals]
     bindings: list[AgentBinding]
     levels: list[Level]
     node_map: dict[NodeId, Node]
@@ -153,11 +156,8 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         else:
             node.make_to_order = True
 
-    demands = []
-    for cfg in scenario.nodes:
-        if cfg.demand is not None:
-            draws = cfg.demand.sample(streams.generator(cfg.id, "demand"), periods)
-            demands.append(CustomerDemand(nodes[NodeId(cfg.id)], draws))
+    demands = [d for cfg in scenario.nodes
+               if (d := _demand_process(cfg, nodes[NodeId(cfg.id)], streams, periods)) is not None]
 
     levels: list[Level] = []
     for number in sorted({n.echelon for n in nodes.values()}):
@@ -176,3 +176,72 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         node.lane_ids = tuple(ln.id for ln in node.inbound)
     return Network(env, list(nodes.values()), lanes, demands, bindings, levels, nodes,
                    echelon_members, lanes_of)
+
+
+# -- demand (issue 6) -------------------------------------------------------------------------------
+
+
+def _effects(cfg: NodeConfig) -> DemandEffects | None:
+    e = cfg.demand_effects
+    if e is None:
+        return None
+    season = e.seasonality
+    goodwill = e.goodwill
+    return DemandEffects(
+        trend=e.trend,
+        season_period=None if season is None else season.period,
+        season_amplitude=0.0 if season is None else season.amplitude,
+        season_phase=0.0 if season is None else season.phase,
+        shocks=tuple(Shock(s.start, s.magnitude, s.duration) for s in e.shocks),
+        goodwill=None if goodwill is None else Goodwill(goodwill.drop, goodwill.recovery,
+                                                        goodwill.minimum))
+
+
+def _demand_process(cfg: NodeConfig, node: Node, streams: RandomStreams, periods: int
+                    ) -> CustomerDemand | CustomerArrivals | None:
+    """The customer-demand process of one node (None if it has no external customers).
+
+    Each random ingredient has its own stream of the node (``demand`` for the base draws, as
+    before effects existed, so a scenario without effects draws exactly what it always drew).
+    """
+    node.backlog_fraction = {"backlog": 1.0, "lost": 0.0}.get(cfg.unmet_demand,
+                                                              cfg.backlog_fraction or 0.0)
+    effects = _effects(cfg)
+    goodwill = None if effects is None else effects.goodwill
+    if cfg.customers is not None:
+        c = cfg.customers
+        rates = c.rate * (effects.multipliers(periods) if effects is not None else 1.0)
+        counts = streams.generator(cfg.id, "customer_count").poisson(
+            np.broadcast_to(rates, (periods,)))
+        total = int(counts.sum())
+        times = arrival_times(streams.generator(cfg.id, "customer_time"), counts)
+        sizes = np.asarray(c.size.sample(streams.generator(cfg.id, "customer_size"), total),
+                           dtype=float)
+        patience = None if c.patience is None else np.asarray(
+            c.patience.sample(streams.generator(cfg.id, "customer_patience"), total), dtype=float)
+        accept = None if goodwill is None else \
+            streams.generator(cfg.id, "customer_goodwill").random(total)
+        return CustomerArrivals(node, counts, times, sizes, patience=patience, goodwill=goodwill,
+                                accept=accept)
+    if cfg.demand_series is not None:
+        from twin.series import load_series
+
+        paths = cfg.demand_series.paths
+        r = streams.replication if cfg.demand_series.files is not None else 0
+        if r >= len(paths):
+            raise ScenarioError(f"{cfg.id}: demand_series.files has {len(paths)} file(s); "
+                                f"replication {r} needs files[{r}]")
+        base = load_series(paths[r], cfg.demand_series.column or cfg.id, periods)
+        integer = bool(np.all(base == np.floor(base)))
+    elif cfg.demand is not None:
+        base = cfg.demand.sample(streams.generator(cfg.id, "demand"), periods)
+        integer = cfg.demand.is_integer
+    else:
+        return None
+    if effects is None:
+        return CustomerDemand(node, base)
+    uniforms = streams.generator(cfg.id, "demand_rounding").random(periods) if integer else None
+    scaled = base * effects.multipliers(periods)
+    if goodwill is not None:  # rounded at the time, after the goodwill multiplier
+        return CustomerDemand(node, scaled, goodwill=goodwill, uniforms=uniforms)
+    return CustomerDemand(node, scaled if uniforms is None else stochastic_round(scaled, uniforms))

@@ -64,7 +64,7 @@ class NodeConfig(_Model):
     holding_cost: NonNegative = 0.0
     stockout_cost: NonNegative = 0.0
     """Per unit backordered at the end of a period (backlog), or per unit of demand lost (lost)."""
-    unmet_demand: Literal["backlog", "lost"] = "backlog"
+    unmet_demand: Literal["backlog", "lost", "partial"] = "backlog"
     capacity: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Production per period (suppliers and factories without upstream lanes); None = unlimited."""
     production_lead_time: DistributionField = Constant(0.0)
@@ -77,6 +77,15 @@ class NodeConfig(_Model):
     """Per-SKU overrides of this node's fields (``{A: {holding_cost: 2, demand: {...}}}``)."""
     bom: dict[str, dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]]] | None = None
     """Bill of materials of a factory: ``{output_sku: {input_sku: units per output unit}}``."""
+    # -- demand (issue 6)
+    backlog_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
+    """With ``unmet_demand: partial``: the fraction of each unmet customer demand backordered."""
+    demand_effects: DemandEffectsConfig | None = None
+    """Trend, seasonality, shocks and goodwill multiplying ``demand`` (or customers' arrivals)."""
+    customers: CustomersConfig | None = None
+    """Individual customers arriving within each period (instead of one aggregate ``demand``)."""
+    demand_series: DemandSeriesConfig | None = None
+    """Demand per period read from a CSV or Parquet file (instead of ``demand``)."""
 
     @field_validator("id")
     @classmethod
@@ -165,6 +174,64 @@ class SkuConfig(_Model):
         if "/" in v or "->" in v or v.strip() != v:
             raise ValueError(f"SKU id must not contain '/', '->' or surrounding spaces, got {v!r}")
         return v
+
+
+# -- demand (issue 6)
+
+
+class SeasonalityConfig(_Model):
+    period: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    amplitude: Annotated[float, Field(ge=0, le=1)]
+    phase: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+
+
+class ShockConfig(_Model):
+    start: Annotated[int, Field(ge=0)]
+    magnitude: NonNegative
+    duration: Annotated[int, Field(ge=1)] = 1
+
+
+class GoodwillConfig(_Model):
+    drop: Annotated[float, Field(ge=0, le=1)]
+    """Relative drop of the multiplier per unit of stockout fraction (unmet / new demand)."""
+    recovery: NonNegative
+    """Added to the multiplier (up to 1) after a period with all new demand met on arrival."""
+    minimum: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
+class DemandEffectsConfig(_Model):
+    trend: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    seasonality: SeasonalityConfig | None = None
+    shocks: list[ShockConfig] = Field(default_factory=list)
+    goodwill: GoodwillConfig | None = None
+
+
+class CustomersConfig(_Model):
+    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    """Mean number of customers per period (Poisson)."""
+    size: DistributionField = Constant(1.0)
+    patience: DistributionField | None = None
+    """Periods a backordered customer waits before leaving (None: waits for ever)."""
+
+
+class DemandSeriesConfig(_Model):
+    file: str | None = None
+    files: list[str] | None = None
+    """An evaluation set: replication ``i`` reads ``files[i]``."""
+    column: str | None = None
+    """Column (wide table) or ``node`` value (long table) to read; defaults to the node id."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DemandSeriesConfig:
+        if (self.file is None) == (self.files is None):
+            raise ValueError("give exactly one of 'file' or 'files'")
+        if self.files is not None and not self.files:
+            raise ValueError("'files' must list at least one file")
+        return self
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.file] if self.file is not None else list(self.files or [])
 
 
 class Scenario(_Model):
@@ -287,7 +354,8 @@ def _check_network(s: Scenario) -> None:
         if topo.predecessors[n.id] and n.capacity is not None:
             raise _PathError(f"nodes[{i}].capacity", f"{n.id!r} has upstream lanes; capacity limits "
                              f"production at source nodes only, got {n.capacity}")
-        if not topo.successors[n.id] and n.demand is None and n.id not in bom_inputs:
+        if not topo.successors[n.id] and n.demand is None and n.customers is None \
+                and n.demand_series is None and n.id not in bom_inputs:
             raise _PathError(f"nodes[{i}]", f"{n.id!r} has neither customers (demand) nor "
                              "downstream lanes: nothing ever leaves it")
     if s.warmup_periods >= s.periods:
@@ -323,6 +391,48 @@ def _check_agents(s: Scenario) -> None:
         if topo.predecessors[n.id] and n.id not in owner:
             raise _PathError(f"nodes[{i}]", f"{n.id!r} orders from upstream but no entry in "
                              "'agents' decides for it")
+
+
+def _check_demand(s: Scenario, source: str) -> Scenario:
+    """Demand options (issue 6); returns the scenario with series paths made absolute."""
+    from twin.series import SeriesError, load_series  # late: pandas
+
+    base = Path(source).parent if not source.startswith("<") else Path.cwd()
+    nodes = list(s.nodes)
+    for i, n in enumerate(s.nodes):
+        where = f"nodes[{i}]"
+        given = [k for k in ("demand", "customers", "demand_series") if getattr(n, k) is not None]
+        if len(given) > 1:
+            raise _PathError(where, f"give at most one of {' / '.join(given)}, got {len(given)}")
+        if (n.unmet_demand == "partial") != (n.backlog_fraction is not None):
+            raise _PathError(f"{where}.backlog_fraction", "required with unmet_demand: partial "
+                             f"and only then (unmet_demand is {n.unmet_demand!r})")
+        if n.demand_effects is not None and not given:
+            raise _PathError(f"{where}.demand_effects", "the node has no demand, customers or "
+                             "demand_series to apply effects to")
+        c = n.customers
+        if c is not None and c.patience is not None and n.unmet_demand == "lost":
+            raise _PathError(f"{where}.customers.patience", "customers never wait with "
+                             "unmet_demand: lost; use backlog or partial")
+        if n.demand_series is None:
+            continue
+        paths = []
+        for j, name in enumerate(n.demand_series.paths):
+            key = (f"{where}.demand_series.file" if n.demand_series.file is not None
+                   else f"{where}.demand_series.files[{j}]")
+            path = Path(name) if Path(name).is_absolute() else (base / name)
+            try:
+                load_series(str(path.resolve()), n.demand_series.column or n.id, s.periods)
+            except SeriesError as exc:
+                raise _PathError(key, str(exc)) from None
+            paths.append(str(path.resolve()))
+        if n.demand_series.files is not None and s.replications > len(paths):
+            raise _PathError(f"{where}.demand_series.files", f"{len(paths)} file(s) for "
+                             f"{s.replications} replications (replication i reads files[i])")
+        series = n.demand_series.model_copy(
+            update={"file": paths[0]} if n.demand_series.file is not None else {"files": paths})
+        nodes[i] = n.model_copy(update={"demand_series": series})
+    return s.model_copy(update={"nodes": nodes})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -552,6 +662,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<scenario>") -
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {_short(data)}")
     try:
         scenario = Scenario.model_validate(dict(data))
+        scenario = _check_demand(scenario, source)
         _check_sku(scenario)
         if not scenario.skus:  # a multi-SKU scenario is checked on its stock points (_check_sku)
             _check_network(scenario)

@@ -30,6 +30,7 @@ from simpy.events import Event
 
 from agents.base import Observation, OrderDecision
 from entities.clock import CLOSE, DECIDE, OBSERVE, Phase
+from entities.customers import CustomerArrivals
 from entities.nodes import Node
 from reconciliation import audit as _audit
 from reconciliation.ledger import LedgerRow
@@ -114,6 +115,13 @@ class Simulation:
             [n for b in self.network.bindings for n in b.nodes] if self.liu_timing
             else self.external_nodes)
         self._closing: dict[Any, tuple[float, float]] = {}
+        # -- demand (issue 6): nodes whose customers arrive within the period have seen none of
+        # this period's customers at its decision epoch: they observe last period's demand and
+        # the forecast over closed periods, as observe_closed gives.
+        self._intra: frozenset[Any] = frozenset(
+            d.node.id for d in self.network.demands if isinstance(d, CustomerArrivals))
+        self._closing_nodes = self._closing_nodes + [  # a new list: it may be external_nodes
+            n for n in self.network.nodes if n.id in self._intra and n not in self._closing_nodes]
         self._ledger_listeners = [b.agent for b in self.network.bindings
                                   if callable(getattr(b.agent, "observe_ledger", None))]
         self.pending: dict[Any, Observation] | None = None  # observations awaiting decisions
@@ -269,6 +277,9 @@ class Simulation:
 
     def observe(self, node: Node, t: int) -> Observation:
         """The observation of ``node`` now (period ``t``)."""
+        if self._intra and node.id in self._intra:
+            last_demand, forecast = self._closing.get(node.id, (0.0, 0.0))
+            return self._observation(node, t, last_demand, forecast, node.pipeline(t))
         return self._observation(node, t, node.demand, node.forecast(), node.pipeline(t))
 
     def _observation(self, node: Node, t: int, last_demand: float, forecast: float,
