@@ -120,8 +120,11 @@ class Node:
                 self.customer_backorders -= q
             else:
                 sends[lane] = sends.get(lane, 0.0) + q
-        if owed:
-            self.backorders -= served
+        if owed:  # running sums of floats: never let rounding take them below zero
+            b = self.backorders - served
+            self.backorders = b if b > 0.0 else 0.0
+            if self.customer_backorders < 0.0:
+                self.customer_backorders = 0.0
         else:  # nothing owed: exactly zero (no float residue from repeated subtraction)
             self.backorders = self.customer_backorders = 0.0
         return supply, served, sends
@@ -194,9 +197,10 @@ class Node:
             return 0.0
         q = entry[1]
         self.lost_sales += q
-        if owed:
-            self.backorders -= q
-            self.customer_backorders -= q
+        if owed:  # running sums of floats: never below zero by rounding
+            b, c = self.backorders - q, self.customer_backorders - q
+            self.backorders, self.customer_backorders = (b if b > 0.0 else 0.0,
+                                                         c if c > 0.0 else 0.0)
         else:  # nothing owed: exactly zero
             self.backorders = self.customer_backorders = 0.0
         return q

@@ -1,7 +1,9 @@
 """Shared pytest set-up: hypothesis profiles.
 
-Under CI (``CI`` set in the environment) hypothesis is derandomised, so a run is reproducible from
-the commit alone; locally it explores new examples each run and keeps failures in .hypothesis/.
+By default hypothesis is derandomised, so a run (CI's included: ``.ci/run`` sets no variable) is
+reproducible from the commit alone and cannot fail by the luck of the draw. To search for new
+counterexamples, set ``TWIN_HYPOTHESIS_PROFILE=explore`` (random examples each run, failures kept in
+.hypothesis/), with ``TWIN_HYPOTHESIS_EXAMPLES=N`` for a deeper search.
 """
 
 from __future__ import annotations
@@ -12,5 +14,5 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("TWIN_HYPOTHESIS_PROFILE", "ci"))
