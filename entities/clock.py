@@ -5,19 +5,22 @@ in (SimPy sorts its queue by ``(time, priority, insertion id)``):
 
 0. ``CLOSE``: the ledger rows of period ``t - 1`` are written and audited (a period ``t`` is the
    interval ``[t, t + 1)``; its close is the first thing that happens at time ``t + 1``);
-1. ``RECEIVE``: shipments due at ``t`` join on-hand stock (and immediately serve what is owed);
-2. ``DEMAND``: external customer demand hits customer-facing nodes;
-3. ``DECIDE``: the decision epoch, tier by tier, customer-facing tier first; each node first ships
+1. ``ORDER``: orders whose order-processing delay ends in period ``t`` reach their upstream node and
+   join what it owes (orders on lanes without a delay reach it at once, when they are placed);
+2. ``RECEIVE``: shipments due at ``t`` join on-hand stock (and immediately serve what is owed);
+   units lost in transit are written off, units refused for lack of storage wait for ``t + 1``;
+3. ``DEMAND``: external customer demand hits customer-facing nodes;
+4. ``DECIDE``: the decision epoch, tier by tier, customer-facing tier first; each node first ships
    what it owes, then its agent orders, and orders travel upstream within the period;
-4. within the period, at times ``t + u`` (``0 < u < 1``): individual customers of nodes with
+5. within the period, at times ``t + u`` (``0 < u < 1``): individual customers of nodes with
    intra-period arrivals, customers giving up (patience), and orders placed by continuous-review
    policies at those moments (all at the ``DEMAND`` priority).
 
-Under a scenario's ``timing: liu`` (Liu et al.'s period) one more step comes after the close:
+Under a scenario's ``timing: liu`` (Liu et al.'s period) one more step comes right after the close:
 
 0b. ``OBSERVE``: every agent chooses its orders from the state at the start of the period (the
-   close of the last one, before this period's receipts and demand); the orders are executed at
-   the ``DECIDE`` step as usual.
+   close of the last one, before this period's order arrivals, receipts and demand); the orders
+   are executed at the ``DECIDE`` step as usual.
 
 This is the one place the order is defined; the README repeats it for readers.
 """
@@ -34,9 +37,10 @@ from simpy.events import Event
 # and an event triggered within a phase is processed before the next phase of the same period.
 CLOSE = 2
 OBSERVE = 3
-RECEIVE = 4
-DEMAND = 5
-DECIDE = 6
+ORDER = 4
+RECEIVE = 5
+DEMAND = 6
+DECIDE = 7
 
 
 class Phase(Event):

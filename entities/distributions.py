@@ -64,6 +64,11 @@ class Distribution:
         """True when every value drawn is a whole number."""
         return False
 
+    @property
+    def upper(self) -> float:
+        """The largest value a draw can take (``math.inf`` for an unbounded law)."""
+        return math.inf
+
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"dist": self.kind}
         for key, value in asdict(self).items():
@@ -95,6 +100,10 @@ class Constant(Distribution):
         return np.full(size, float(self.value))
 
     @property
+    def upper(self) -> float:
+        return float(self.value)
+
+    @property
     def mean(self) -> float:
         return float(self.value)
 
@@ -123,6 +132,10 @@ class Uniform(Distribution):
         return rng.uniform(self.low, self.high, size)
 
     @property
+    def upper(self) -> float:
+        return float(self.high)
+
+    @property
     def mean(self) -> float:
         return (self.low + self.high) / 2
 
@@ -147,6 +160,10 @@ class UniformInt(Distribution):
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.integers(int(self.low), int(self.high) + 1, size).astype(float)
+
+    @property
+    def upper(self) -> float:
+        return float(self.high)
 
     @property
     def mean(self) -> float:
@@ -242,6 +259,10 @@ class TruncatedNormal(Distribution):
             out[filled : filled + x.size] = x
             filled += x.size
         return out
+
+    @property
+    def upper(self) -> float:
+        return float(self.high)
 
     @property
     def mean(self) -> float:
@@ -394,6 +415,10 @@ class Empirical(Distribution):
         return rng.choice(np.asarray(self.values, dtype=float), size=size, p=self._weights())
 
     @property
+    def upper(self) -> float:
+        return float(max(self.values))
+
+    @property
     def mean(self) -> float:
         return float(np.dot(self.values, self._weights()))
 
@@ -466,6 +491,10 @@ class Merton(Distribution):
             cached = (float(values.mean()), float(values.var()))
             self.__dict__["_cached_moments"] = cached
         return cached
+
+    @property
+    def upper(self) -> float:
+        return float(self.maximum)
 
     @property
     def mean(self) -> float:

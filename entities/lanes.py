@@ -8,6 +8,22 @@ after ``t + L``: immediately when ``L == 0``, else at period ``t + ceil(L)``, so
 
 A lane with no origin is a source's production line: an unlimited supply of material turned into
 product at most ``capacity`` units per period (all of what is owed when ``capacity`` is None).
+
+Supply-side options of a lane between two nodes (README, Supply side), each drawn per period from
+the lane's own streams:
+
+* ``capacity``: at most this many units leave on the lane per period (the rest stays owed);
+* ``order_processing``: an order placed in period ``t`` reaches the upstream node at the ``ORDER``
+  step of period ``t + ceil(delay)`` (at once when the delay is 0), so orders may cross too;
+* ``fifo``: shipments never overtake each other: one is due no earlier than the one sent before it
+  (sequential lead times, Zipkin, *Foundations of Inventory Management*, 2000, sec. 7.4), for
+  comparison with the crossing default;
+* ``outage``: periods in which the lane carries nothing new (:mod:`entities.disruptions`);
+* ``shipment_loss``: the fraction of each period's shipment lost in transit, written off when it
+  is due (``lost_in_transit``).
+
+Units refused at a full destination (``overflow: refuse``) stay on the lane and are delivered
+again at the next period's receive step.
 """
 
 from __future__ import annotations
@@ -20,7 +36,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from entities.clock import RECEIVE, Phase
+from entities.clock import ORDER, RECEIVE, Phase
+from entities.disruptions import units_lost
 from entities.messages import LaneId, Order, Shipment
 
 if TYPE_CHECKING:
@@ -34,6 +51,9 @@ class Lane:
         "id", "origin", "destination", "env", "lead_times", "_lead_times", "unit_cost",
         "fixed_cost", "transit_holding_cost", "capacity", "record", "owed", "in_transit",
         "pipeline", "cum_ordered", "cum_shipped", "cum_received", "cum_lost", "unseen", "_ids",
+        # -- supply side (issue 6)
+        "processing", "fifo", "last_due", "down", "loss", "loss_uniforms", "lost_due",
+        "sent_period", "sent",
     )
 
     def __init__(self, lane_id: LaneId, origin: Node | None, destination: Node, *,
@@ -59,6 +79,15 @@ class Lane:
         self.cum_ordered = self.cum_shipped = self.cum_received = self.cum_lost = 0.0
         self.unseen = 0.0  # ordered, not yet seen by the origin (order-processing delay)
         self._ids = ids if ids is not None else itertools.count(1)  # message ids (trace)
+        # -- supply side (issue 6); set by twin.build, all off by default
+        self.processing: list[float] | None = None  # order-processing delay per period ordered
+        self.fifo = False
+        self.last_due = -1  # latest due period of anything sent (fifo lanes)
+        self.down: list[bool] | None = None  # outage per period
+        self.loss: list[float] | None = None  # fraction lost per dispatch period
+        self.loss_uniforms: list[float] = []
+        self.lost_due: dict[int, float] = {}  # due period -> units of it that will be lost
+        self.sent_period, self.sent = -1, 0.0  # units sent in period sent_period (capacity)
 
     def place_order(self, quantity: float, t: int) -> None:
         """The destination orders ``quantity`` (> 0) in period ``t``."""
@@ -68,14 +97,58 @@ class Lane:
         dest.on_order += quantity
         dest.ordered += quantity
         dest.ordering_cost += self.fixed_cost + self.unit_cost * quantity
+        delay = self.processing[t] if self.processing is not None else 0.0
+        seen = t + math.ceil(delay) if delay > 0.0 else t
         if self.record is not None:
-            self.record(Order(next(self._ids), self.id, t, quantity))
-        if self.origin is not None:
+            self.record(Order(next(self._ids), self.id, t, quantity, seen))
+        if self.origin is None:
+            return
+        if seen == t:
             self.origin.receive_order(self, quantity, t)
+        else:  # order processing: the origin sees it at the ORDER step of period `seen`
+            self.unseen += quantity
+            Phase(self.env, seen, ORDER, quantity).callbacks.append(self._order_seen)
+
+    def _order_seen(self, event: Phase) -> None:
+        quantity: float = event._value  # type: ignore[assignment]
+        self.unseen -= quantity
+        if self.unseen < 0.0:  # a running sum of floats: never below zero by rounding
+            self.unseen = 0.0
+        self.origin.receive_order(self, quantity, int(self.env.now))  # type: ignore[union-attr]
+
+    # -- what the lane can carry now (allocation and sourcing) ----------------------------------
+
+    def room(self, t: int) -> float:
+        """Units the lane can still carry in period ``t`` (0 in an outage; inf if uncapacitated)."""
+        if self.down is not None and self.down[t]:
+            return 0.0
+        if self.capacity is None:
+            return math.inf
+        left = self.capacity - (self.sent if self.sent_period == t else 0.0)
+        return left if left > 0.0 else 0.0
+
+    def available(self, t: int) -> bool:
+        """True if neither the lane nor its origin is in an outage in period ``t``."""
+        if self.down is not None and self.down[t]:
+            return False
+        origin = self.origin
+        return origin is None or origin.outage is None or not origin.outage[t]
+
+    def supply_now(self) -> float:
+        """What the origin can promise on this lane now: its available-to-promise stock, at most
+        the lane's capacity per period not already owed on it (inf for a production line)."""
+        origin = self.origin
+        can = math.inf if origin is None else origin.available_to_promise()
+        if self.capacity is not None:
+            lane = self.capacity - self.owed
+            can = min(can, lane if lane > 0.0 else 0.0)
+        return can
 
     def produce(self, t: int) -> None:
-        """Production line: make what is owed, up to capacity, and send it down the line."""
-        if self.owed > 0.0:
+        """Production line: make what is owed, up to capacity, and send it down the line (nothing
+        while the source is in an outage)."""
+        outage = self.destination.outage
+        if self.owed > 0.0 and (outage is None or not outage[t]):
             made = self.owed if self.capacity is None or self.owed <= self.capacity \
                 else self.capacity
             self.destination.produced += made
@@ -86,16 +159,33 @@ class Lane:
         """Send ``quantity`` now (period ``t``); it arrives after this period's lead time."""
         self.owed -= quantity
         self.cum_shipped += quantity
+        if self.sent_period == t:
+            self.sent += quantity
+        else:
+            self.sent_period, self.sent = t, quantity
         lead_time = self._lead_times[t]
+        due = t + math.ceil(lead_time) if lead_time > 0.0 else t
+        if self.fifo:  # no overtaking: due no earlier than anything sent before
+            if self.last_due > due:
+                due = self.last_due
+                lead_time = float(due - t)
+            self.last_due = due
+        lost = 0.0
+        if self.loss is not None:
+            fraction = self.loss[t]
+            if fraction > 0.0:
+                lost = units_lost(quantity, fraction, self.loss_uniforms[t])
         if self.record is not None:
-            due = t + math.ceil(lead_time)
-            self.record(Shipment(next(self._ids), self.id, t, lead_time, due, quantity))
-        if lead_time <= 0.0:
-            self.cum_received += quantity
-            self.destination.receive(quantity, t)
+            self.record(Shipment(next(self._ids), self.id, t, lead_time, due, quantity, lost))
+        if due == t:  # zero lead time: received at once
+            self._deliver(quantity, lost, t)
             return
-        due = t + math.ceil(lead_time)
         self.in_transit += quantity
+        if lost > 0.0:
+            self.lost_due[due] = self.lost_due.get(due, 0.0) + lost
+        self._add_to_pipeline(quantity, due)
+
+    def _add_to_pipeline(self, quantity: float, due: int) -> None:
         pipeline = self.pipeline
         if due in pipeline:  # already on its way this period: travels with that shipment
             pipeline[due] += quantity
@@ -118,12 +208,9 @@ class Lane:
         dest = self.destination
         dest.on_order += quantity
         dest.released += quantity
-        pipeline = self.pipeline
-        if due in pipeline:
-            pipeline[due] += quantity
-        else:
-            pipeline[due] = quantity
-            Phase(self.env, due, RECEIVE, due).callbacks.append(self._arrive)
+        if due > self.last_due:
+            self.last_due = due
+        self._add_to_pipeline(quantity, due)
 
     def _arrive(self, event: Phase) -> None:
         due: int = event._value  # type: ignore[assignment]
@@ -132,8 +219,25 @@ class Lane:
         # What is still in transit, summed afresh: a running difference can drift below zero by
         # rounding, and in-transit stock is charged holding cost (pipelines are a few entries).
         self.in_transit = sum(pipeline.values()) if pipeline else 0.0
-        self.cum_received += quantity
-        self.destination.receive(quantity, due)
+        lost = self.lost_due.pop(due, 0.0) if self.lost_due else 0.0
+        self._deliver(quantity, lost, due)
+
+    def _deliver(self, quantity: float, lost: float, t: int) -> None:
+        """A shipment of ``quantity`` is due now: ``lost`` units of it are written off, the rest
+        is received, except what the destination refuses (it comes again next period)."""
+        dest = self.destination
+        if lost > 0.0:
+            self.cum_lost += lost
+            dest.lost_in_transit += lost
+            dest.on_order -= lost
+            quantity -= lost
+            if quantity <= 0.0:
+                return
+        refused = dest.receive(quantity, t)
+        self.cum_received += quantity - refused
+        if refused > 0.0:  # waits at the dock for the next receive step
+            self.in_transit += refused
+            self._add_to_pipeline(refused, t + 1)
 
     def __repr__(self) -> str:
         return f"Lane({self.id!r}, owed={self.owed:g}, in_transit={self.in_transit:g})"

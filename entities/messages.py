@@ -24,12 +24,17 @@ def lane_id(origin: str, destination: str) -> LaneId:
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """``quantity`` units requested on ``lane`` by its downstream node in ``period``."""
+    """``quantity`` units requested on ``lane`` by its downstream node in ``period``.
+
+    ``seen`` is the period in which the upstream node receives it: ``period`` itself, or later on
+    a lane with an order-processing delay.
+    """
 
     id: int
     lane: LaneId
     period: int
     quantity: float
+    seen: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,8 @@ class Shipment:
 
     ``lead_time`` is the sampled lead time; the shipment joins on-hand stock at the first receive
     step at or after ``sent + lead_time`` (so ``due = sent + ceil(lead_time)``; immediately when the
-    lead time is zero).
+    lead time is zero). On a ``fifo`` lane a shipment that would overtake an earlier one waits for
+    it: its ``lead_time`` is then ``due - sent``.
     """
 
     id: int
@@ -47,3 +53,5 @@ class Shipment:
     lead_time: float
     due: int
     quantity: float
+    lost: float = 0.0
+    """Units of it lost in transit (written off when it is due; a lane's ``shipment_loss``)."""

@@ -17,7 +17,7 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING
 
-from entities import production
+from entities import allocation, production
 from entities.messages import NodeId
 
 if TYPE_CHECKING:
@@ -35,8 +35,11 @@ class Node:
         "backorders", "customer_backorders", "on_order", "released", "forecast_window",
         "_history", "_history_sum", "opening_on_hand", "receipts", "produced", "shipped", "sold",
         "demand", "filled", "lost_sales", "ordered", "ordering_cost", "consumed", "lost_in_transit",
+        "refused",
         "storage_capacity", "overflow_cost_rate", "bom", "watch",
         "backlog_fraction",  # -- demand (issue 6)
+        # -- supply side (issue 6)
+        "outage", "refuse_above", "allocation", "allocation_rank", "constrained", "sourcing",
     )
 
     def __init__(self, node_id: NodeId, *, kind: str, tier: str, echelon: int,
@@ -65,6 +68,13 @@ class Node:
         self.make_to_order = False  # a source with no agent: produces what it owes, up to capacity
         self.bom: tuple | None = None  # factory output: ((input stock point, units), ...)
         self.watch = None  # continuous review: called as watch(node, t) when the IP drops
+        # -- supply side (issue 6); set by twin.build, all off by default
+        self.outage: list[bool] | None = None  # down[t]: ships, sells and produces nothing
+        self.refuse_above: float | None = None  # storage capacity with overflow: refuse
+        self.allocation = "fifo"  # entities.allocation rule under shortage
+        self.allocation_rank: dict = {}  # claimant (lane or None) -> rank, for 'priority'
+        self.constrained = False  # serve through entities.allocation (rule, lane room)
+        self.sourcing = None  # entities.sourcing.Sourcing: split of orders over upstream lanes
 
         self.on_hand = float(initial_inventory)
         self.owed: deque[list] = deque()
@@ -81,13 +91,14 @@ class Node:
         self.receipts = self.produced = self.shipped = self.sold = 0.0
         self.demand = self.filled = self.lost_sales = 0.0
         self.ordered = self.ordering_cost = 0.0
-        self.consumed = self.lost_in_transit = 0.0
+        self.consumed = self.lost_in_transit = self.refused = 0.0
 
     # -- flows --------------------------------------------------------------------------------
 
     def serve(self, t: int) -> None:
-        """Fill what is owed, oldest first, from on-hand stock; ship to downstream lanes."""
-        if not self.owed or self.on_hand <= 0.0:
+        """Fill what is owed, oldest first (or by the allocation rule), from on-hand stock; ship to
+        downstream lanes. A node in an outage serves nothing."""
+        if not self.owed or self.on_hand <= 0.0 or (self.outage is not None and self.outage[t]):
             return
         self.on_hand, _, sends = self._fill(self.on_hand, t)
         self._ship(sends, t)
@@ -97,8 +108,12 @@ class Node:
 
         Returns what is left of the supply, the units filled and the units to ship per lane.
         Whole entries are taken while they fit, so an unlimited supply (``math.inf``) leaves
-        nothing owed, not a rounding residue.
+        nothing owed, not a rounding residue. A node with an allocation rule other than FIFO, or
+        with downstream lanes that have a capacity or outages, fills through
+        :func:`entities.allocation.fill` instead (this loop is the fast path).
         """
+        if self.constrained:
+            return allocation.fill(self, supply, t)
         owed = self.owed
         sends: dict[Lane, float] = {}
         served = 0.0
@@ -167,6 +182,8 @@ class Node:
             return entry if owed and owed[-1] is entry else None
         self.serve(t)  # older backorders (of downstream nodes) come first
         q = quantity if quantity <= self.on_hand else self.on_hand
+        if self.outage is not None and self.outage[t]:
+            q = 0.0  # an outage: nothing is sold
         self.on_hand -= q
         self.sold += q
         self.filled += q
@@ -213,12 +230,28 @@ class Node:
         if self.watch is not None:
             self.watch(self, t)
 
-    def receive(self, quantity: float, t: int) -> None:
-        """A shipment arrives: add it to on-hand stock and serve what is owed."""
+    def receive(self, quantity: float, t: int) -> float:
+        """A shipment arrives: add it to on-hand stock and serve what is owed.
+
+        With a storage capacity and ``overflow: refuse``, what would stay on hand above the
+        capacity after serving is refused: it is not received (it stays on order, and the lane
+        delivers it again next period). Returns the units refused.
+        """
         self.on_hand += quantity
         self.receipts += quantity
         self.on_order -= quantity
         self.serve(t)
+        cap = self.refuse_above
+        if cap is None or self.on_hand <= cap:
+            return 0.0
+        refused = self.on_hand - cap
+        if refused > quantity:  # never more than this shipment brought
+            refused = quantity
+        self.on_hand -= refused
+        self.receipts -= refused
+        self.on_order += refused
+        self.refused += refused
+        return refused
 
     def produce_to_order(self, t: int) -> None:
         """Make-to-order source: fill what is owed from stock, make the rest (up to capacity) and
@@ -228,7 +261,7 @@ class Node:
         entries again need not give back exactly), so an unlimited source owes nothing afterwards.
         """
         self.serve(t)  # stock first; if anything is still owed, on-hand stock is now exactly 0
-        if not self.owed:
+        if not self.owed or (self.outage is not None and self.outage[t]):
             return
         capacity = math.inf if self.capacity is None else self.capacity
         if self.bom is not None:  # a factory: inputs limit and are consumed (entities.production)
@@ -248,29 +281,47 @@ class Node:
     def inventory_position(self) -> float:
         return self.on_hand + self.on_order - self.backorders
 
+    def available_to_promise(self) -> float:
+        """Units this node could still ship now beyond what it owes: on-hand stock minus
+        backorders, or for a make-to-order source its capacity per period (inf if unlimited)
+        plus stock minus backorders."""
+        supply = self.on_hand
+        if self.make_to_order:
+            supply += math.inf if self.capacity is None else self.capacity
+        left = supply - self.backorders
+        return left if left > 0.0 else 0.0
+
     def forecast(self) -> float:
         """Moving average of demand over the last ``forecast_window`` periods, this one included."""
         return (self._history_sum + self.demand) / (len(self._history) + 1)
 
     def pipeline(self, t: int) -> tuple[float, ...]:
-        """Units due in ``t+1, t+2, ...`` over all ordering lanes (index k: due at ``t+k+1``)."""
+        """Units due in ``t+1, t+2, ...`` over all ordering lanes (index k: due at ``t+k+1``).
+
+        Units due in ``t`` itself that have not arrived yet (an observation before the receive
+        step: an order seen at the ``ORDER`` step wakes a continuous-review policy) are counted
+        at index 0, so the pipeline always sums to the units in transit.
+        """
         if len(self.inbound) == 1:  # the common case, without merging
             due = self.inbound[0].pipeline
             if not due:
                 return ()
-            out = [0.0] * (max(due) - t)
-            for when, q in due.items():
-                out[when - t - 1] = q
-            return tuple(out)
-        due = {}
-        for lane in self.inbound:
-            for when, q in lane.pipeline.items():
-                due[when] = due.get(when, 0.0) + q
-        if not due:
-            return ()
-        out = [0.0] * (max(due) - t)
+            last = max(due)
+            if last > t and min(due) > t:
+                out = [0.0] * (last - t)
+                for when, q in due.items():
+                    out[when - t - 1] = q
+                return tuple(out)
+        else:
+            due = {}
+            for lane in self.inbound:
+                for when, q in lane.pipeline.items():
+                    due[when] = due.get(when, 0.0) + q
+            if not due:
+                return ()
+        out = [0.0] * max(max(due) - t, 1)
         for when, q in due.items():
-            out[when - t - 1] += q
+            out[when - t - 1 if when > t else 0] += q
         return tuple(out)
 
     def close_period(self) -> None:
@@ -284,7 +335,7 @@ class Node:
         self.receipts = self.produced = self.shipped = self.sold = 0.0
         self.demand = self.filled = self.lost_sales = 0.0
         self.ordered = self.ordering_cost = 0.0
-        self.consumed = self.lost_in_transit = 0.0
+        self.consumed = self.lost_in_transit = self.refused = 0.0
 
     def __repr__(self) -> str:
         return (f"Node({self.id!r}, on_hand={self.on_hand:g}, backorders={self.backorders:g}, "

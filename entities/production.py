@@ -64,7 +64,8 @@ class ProductionLane(Lane):
     def produce(self, t: int) -> None:
         """Make what is owed, up to capacity and what the inputs allow; consume the inputs."""
         owed = self.owed
-        if owed <= 0.0:
+        outage = self.destination.outage
+        if owed <= 0.0 or (outage is not None and outage[t]):
             return
         wanted = owed if self.capacity is None or owed <= self.capacity else self.capacity
         made = limit(self.bom, wanted)

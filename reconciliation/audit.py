@@ -39,8 +39,8 @@ def _close(a: float, b: float) -> bool:
 
 def check_row(row: LedgerRow) -> None:
     """Identities 1 and 5 on one node's row."""
-    (_, _, _, _, _, opening, receipts, _, shipped, sold, consumed, demand, _, _, _, _, closing, _,
-     _, _, holding, transit, stockout, overflow, ordering, total) = row
+    (_, _, _, _, _, opening, receipts, _, shipped, sold, consumed, demand, _, _, _, _, _, closing,
+     _, _, _, holding, transit, stockout, overflow, ordering, total) = row
     tol = TOLERANCE * (1.0 + opening + receipts)
     if (abs(opening + receipts - shipped - sold - consumed - closing) > tol
             or min(row[QUANTITY_START:]) < -TOLERANCE * (1.0 + demand + opening)

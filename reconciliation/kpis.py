@@ -9,7 +9,10 @@ rate without demand). Definitions (Snyder & Shen 2019, sec. 4.2 and 11.2; Axsate
 
 * ``cost_per_period``: sum of ``total_cost`` / number of measured periods, and the same for each
   component (``holding_cost_per_period``, ``transit_holding_cost_per_period``,
-  ``stockout_cost_per_period``, ``ordering_cost_per_period``);
+  ``stockout_cost_per_period``, ``overflow_cost_per_period``, ``ordering_cost_per_period``);
+* ``lost_sales_per_period``, ``lost_in_transit_per_period``, ``refused_per_period``: units per
+  measured period (customer demand lost, shipments lost on the way, deliveries refused by a full
+  node);
 * ``fill_rate`` (unit fill rate, a ratio of sums): sum ``filled_on_time`` / sum ``demand``. For the
   network it is taken over the customer-facing nodes only; a node's ``demand`` includes the orders
   of its downstream nodes, so a tier's fill rate is the one the tier gives its customers;
@@ -182,6 +185,8 @@ def _flow_metrics(sums: pd.DataFrame, periods: pd.Series) -> pd.DataFrame:
     out["average_on_hand"] = sums["closing_on_hand"] / periods
     out["average_backorders"] = sums["backorders"] / periods
     out["inventory_turns"] = _ratio(sums["sold"] + sums["shipped"], out["average_on_hand"])
+    for quantity in ("lost_sales", "lost_in_transit", "refused"):
+        out[f"{quantity}_per_period"] = sums[quantity] / periods
     return out
 
 
@@ -230,7 +235,7 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
         raise ValueError(f"customer node(s) {unknown} have no ledger rows; nodes: {node_order}")
     ordering_nodes = set(df.loc[df["ordered"] > 0, "node"])
     flows = ["total_cost", *COMPONENTS, "filled_on_time", "demand", "closing_on_hand",
-             "backorders", "sold", "shipped"]
+             "backorders", "sold", "shipped", "lost_sales", "lost_in_transit", "refused"]
 
     # Per period, network-wide series (indexed by replication, period).
     per_period = m.groupby([KEY, "period"])
@@ -347,8 +352,11 @@ def kpi_table(kpis: Mapping[str, Any]) -> str:
     Costs are per period (mean over replications; ``±`` one standard error); bullwhip of the
     network line is that of the customer-facing echelon.
     """
-    headers = ("tier", "cost/period ± se", "holding", "transit", "stockout", "ordering",
-               "fill rate", "avg on-hand", "avg backorders", "bullwhip")
+    network = kpis.get("network", {})
+    overflow = ((network.get("overflow_cost_per_period") or {}).get("mean") or 0.0) > 0.0
+    headers = ("tier", "cost/period ± se", "holding", "transit", "stockout",
+               *(("overflow",) if overflow else ()), "ordering", "fill rate", "avg on-hand",
+               "avg backorders", "bullwhip")
     lines: list[tuple[str, ...]] = []
 
     def row(name: str, k: Mapping[str, Any], bullwhip: Mapping[str, Any] | None) -> None:
@@ -358,6 +366,7 @@ def kpi_table(kpis: Mapping[str, Any]) -> str:
             _fmt(k.get("holding_cost_per_period"), ",.2f"),
             _fmt(k.get("transit_holding_cost_per_period"), ",.2f"),
             _fmt(k.get("stockout_cost_per_period"), ",.2f"),
+            *((_fmt(k.get("overflow_cost_per_period"), ",.2f"),) if overflow else ()),
             _fmt(k.get("ordering_cost_per_period"), ",.2f"),
             _fmt(k.get("fill_rate"), ".4f"),
             _fmt(k.get("average_on_hand"), ",.1f"),
@@ -367,7 +376,6 @@ def kpi_table(kpis: Mapping[str, Any]) -> str:
 
     for tier, k in kpis.get("tiers", {}).items():
         row(str(tier), k, k.get("bullwhip"))
-    network = kpis.get("network", {})
     row("network", network, network.get("bullwhip", {}).get("1"))
     widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(headers)]
 

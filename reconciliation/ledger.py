@@ -11,7 +11,8 @@ Stock flow of a node within a period (checked by :mod:`reconciliation.audit`)::
 ``receipts`` includes units produced at a make-to-order source; ``shipped`` goes to downstream
 nodes, ``sold`` to external customers, ``consumed`` into production (a factory's bill of
 materials). Units lost in transit on the way to a node never reach its stock; they are booked on
-its row as ``lost_in_transit``. Costs (all >= 0) are::
+its row as ``lost_in_transit``; units a full node refuses (``overflow: refuse``) are not received,
+stay in transit and are booked as ``refused``. Costs (all >= 0) are::
 
     holding_cost         = holding cost rate * closing_on_hand
     transit_holding_cost = sum over ordering lanes of (lane's in-transit rate * units in transit)
@@ -59,6 +60,9 @@ class LedgerRow(NamedTuple):
     """Customer demand not backlogged (lost at once, or customers who gave up waiting)."""
     lost_in_transit: float
     """Units of shipments to this node lost on the way this period (shipment loss)."""
+    refused: float
+    """Units due at this node this period that it refused for lack of storage (``overflow:
+    refuse``); they stay in transit and come again the next period."""
     closing_on_hand: float
     in_transit_inbound: float
     on_order: float

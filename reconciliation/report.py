@@ -10,8 +10,9 @@ swapped out only after the new one is complete, and only if it looks like a run 
 * ``ledger.parquet`` and ``ledger.csv``: every ledger row of every replication (``replication``
   first, then :data:`~reconciliation.ledger.LEDGER_COLUMNS`), warm-up periods included;
 * ``events.csv``: the order and shipment trace of replication 0 (``kind, id, lane, period, due,
-  lead_time, quantity``; ``period`` is the period an order was placed or a shipment sent; ids are
-  numbered per lane);
+  lead_time, quantity, lost``; ``period`` is the period an order was placed or a shipment sent,
+  ``due`` the period the upstream node sees an order or a shipment arrives; ``lost`` the units of
+  a shipment lost in transit; ids are numbered per lane);
 * ``summary.json``: scenario name, seed, periods, warm-up, replications, versions and the KPIs
   (:func:`reconciliation.kpis.compute_kpis`);
 * ``inventory.png``, ``orders_vs_demand.png`` (replication 0) and ``cost_breakdown.png`` (mean
@@ -40,7 +41,8 @@ from entities.messages import Order, Shipment
 from reconciliation.kpis import COMPONENTS, compute_kpis, ledger_frame
 from reconciliation.ledger import LedgerRow
 
-EVENT_COLUMNS: tuple[str, ...] = ("kind", "id", "lane", "period", "due", "lead_time", "quantity")
+EVENT_COLUMNS: tuple[str, ...] = ("kind", "id", "lane", "period", "due", "lead_time", "quantity",
+                                  "lost")
 RUN_FILES: tuple[str, ...] = (
     "scenario.resolved.yaml", "ledger.parquet", "ledger.csv", "events.csv", "summary.json",
     "inventory.png", "orders_vs_demand.png", "cost_breakdown.png")
@@ -92,18 +94,21 @@ def customer_nodes(scenario: ScenarioLike) -> list[str]:
 
 
 def events_frame(trace: Iterable[Any]) -> pd.DataFrame:
-    """The order/shipment trace as a table with :data:`EVENT_COLUMNS` (orders have no due date)."""
+    """The order/shipment trace as a table with :data:`EVENT_COLUMNS` (an order's ``due`` is the
+    period its upstream node sees it; orders have no lead time and lose nothing)."""
     records: list[tuple[Any, ...]] = []
     for e in trace:
         if isinstance(e, Order):
-            records.append(("order", e.id, e.lane, e.period, None, None, e.quantity))
+            seen = e.period if e.seen is None else e.seen
+            records.append(("order", e.id, e.lane, e.period, seen, None, e.quantity, 0.0))
         elif isinstance(e, Shipment):
-            records.append(("shipment", e.id, e.lane, e.sent, e.due, e.lead_time, e.quantity))
+            records.append(("shipment", e.id, e.lane, e.sent, e.due, e.lead_time, e.quantity,
+                            e.lost))
         else:
             raise TypeError(f"trace holds {type(e).__name__} {e!r}; expected Order or Shipment")
     frame = pd.DataFrame.from_records(records, columns=list(EVENT_COLUMNS))
     return frame.astype({"id": "int64", "period": "int64", "due": "Int64",
-                         "lead_time": "float64", "quantity": "float64"})
+                         "lead_time": "float64", "quantity": "float64", "lost": "float64"})
 
 
 def versions() -> dict[str, str | None]:

@@ -56,7 +56,7 @@ def reward_from_rows(rows: Iterable[LedgerRow], weights: Mapping[str, float]) ->
     """The reward of one step: ``sum(weight * quantity(rows))`` (see the module docstring).
 
     >>> row = LedgerRow(3, "S1", "default", "store", 1, 10.0, 0.0, 0.0, 0.0, 8.0, 0.0, 10.0, 8.0,
-    ...                 2.0, 0.0, 0.0, 2.0, 0.0, 5.0, 5.0, 1.0, 0.0, 18.0, 0.0, 0.0, 19.0)
+    ...                 2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 5.0, 5.0, 1.0, 0.0, 18.0, 0.0, 0.0, 19.0)
     >>> reward_from_rows([row], {"fill_rate": 10.0, "holding_cost": -0.5, "stockout_cost": -0.1})
     5.7
     """

@@ -23,12 +23,14 @@ import simpy
 
 from entities.customers import CustomerArrivals, arrival_times
 from entities.demand import CustomerDemand, DemandEffects, Goodwill, Shock, stochastic_round
+from entities.disruptions import Outage, ShipmentLoss
 from entities.lanes import Lane
 from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
 from entities.nodes import Node
 from entities.production import ProductionLane
+from entities.sourcing import Sourcing
 from twin import registry
-from twin.config import NodeConfig, Scenario
+from twin.config import LaneConfig, NodeConfig, OutageConfig, Scenario
 from twin.errors import ScenarioError
 from twin.rng import RandomStreams
 from twin.topology import Topology
@@ -91,6 +93,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
             stockout_cost=cfg.stockout_cost, backlog=cfg.unmet_demand == "backlog",
             capacity=cfg.capacity, forecast_window=scenario.forecast_window,
             location=location, sku=sku)
+        _node_supply_side(cfg, nodes[NodeId(cfg.id)], streams, periods)
 
     def transit_rate(explicit: float | None, origin: Node | None, destination: Node) -> float:
         if explicit is not None:
@@ -111,6 +114,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
                     unit_cost=cfg.unit_cost, fixed_cost=cfg.fixed_cost,
                     transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
                     record=record, ids=ids)
+        _lane_supply_side(cfg, lane, streams.generator, scenario.lane_stream(cfg.id), periods)
         origin.outbound.append(lane)
         dest.inbound.append(lane)
         lanes.append(lane)
@@ -170,12 +174,92 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         level.production_lanes = [production[n.id] for n in members if n.id in production]
         levels.append(level)
 
+    lane_cfg = {cfg.id: cfg for cfg in scenario.lanes}
+    location = {n: scenario.stock_point(n)[0] for n in nodes}
+    for cfg in scenario.nodes:
+        _serving_rules(cfg, nodes[NodeId(cfg.id)], location, lane_cfg)
+
     echelon_members = {n: [nodes[NodeId(d)] for d in topo.descendants(n)] for n in nodes}
     lanes_of = {n.id: {ln.id: ln for ln in n.inbound} for n in nodes.values()}
     for node in nodes.values():
         node.lane_ids = tuple(ln.id for ln in node.inbound)
     return Network(env, list(nodes.values()), lanes, demands, bindings, levels, nodes,
                    echelon_members, lanes_of)
+
+
+# -- supply side (issue 6) --------------------------------------------------------------------------
+
+
+def _outage(cfg: OutageConfig) -> Outage:
+    markov = cfg.markov
+    return Outage(windows=tuple((w.start, w.duration) for w in cfg.windows),
+                  fail=0.0 if markov is None else markov.fail,
+                  recover=1.0 if markov is None else markov.recover)
+
+
+def _node_supply_side(cfg: NodeConfig, node: Node, streams: RandomStreams, periods: int) -> None:
+    """Storage capacity and outages of one node. A location's outage is drawn from the location's
+    stream, so every SKU of it is down together."""
+    if cfg.storage_capacity is not None:
+        node.storage_capacity = cfg.storage_capacity
+        if cfg.overflow == "accept":
+            node.overflow_cost_rate = cfg.overflow_cost
+        else:
+            node.refuse_above = cfg.storage_capacity
+    if cfg.outage is not None:  # one entry more than periods: receipts at the horizon look it up
+        node.outage = _outage(cfg.outage).sample(
+            streams.generator(node.location, "outage"), periods + 1).tolist()
+
+
+def _lane_supply_side(cfg: LaneConfig, lane: Lane, generator: Callable[[str, str], Any],
+                      stream: str, periods: int) -> None:
+    """Capacity, order processing, FIFO, outages and shipment loss of one lane, each from its own
+    stream of the lane (the location lane's in a multi-SKU scenario: one truck, one draw)."""
+    lane.capacity = cfg.capacity
+    lane.fifo = cfg.fifo
+    if cfg.order_processing is not None:
+        lane.processing = cfg.order_processing.sample(
+            generator(stream, "order_processing"), periods).tolist()
+    if cfg.outage is not None:
+        lane.down = _outage(cfg.outage).sample(generator(stream, "outage"), periods + 1).tolist()
+    if cfg.shipment_loss is not None:
+        loss = ShipmentLoss(cfg.shipment_loss.probability, cfg.shipment_loss.fraction)
+        fractions, uniforms = loss.sample(generator(stream, "shipment_loss"), periods)
+        lane.loss, lane.loss_uniforms = fractions.tolist(), uniforms.tolist()
+
+
+def _serving_rules(cfg: NodeConfig, node: Node, location: Mapping[str, str],
+                   lane_cfg: Mapping[str, LaneConfig]) -> None:
+    """Allocation rule and sourcing split of one node; names in the scenario are locations."""
+    if cfg.allocation is not None:
+        node.allocation = cfg.allocation.rule
+        rank = {name: k for k, name in enumerate(cfg.allocation.priority or [])}
+        node.allocation_rank = {lane: rank[location[lane.destination.id]]
+                                for lane in node.outbound if location[lane.destination.id] in rank}
+        if "customers" in rank:
+            node.allocation_rank[None] = rank["customers"]
+    node.constrained = node.allocation != "fifo" or any(
+        lane.capacity is not None or lane.down is not None for lane in node.outbound)
+    src = cfg.sourcing
+    if src is None or src.rule == "agent" or node.is_source:
+        return
+    inbound = list(node.inbound)
+    origin = {lane: location[lane.origin.id] for lane in inbound}  # type: ignore[union-attr]
+    if src.rule == "proportional":
+        weights = None if src.weights is None else [src.weights[origin[ln]] for ln in inbound]
+        node.sourcing = Sourcing("proportional", inbound, weights)
+        return
+    if src.rule == "priority":
+        rank = {name: k for k, name in enumerate(src.priority or [])}
+        key: Callable[[Lane], Any] = lambda ln: rank.get(origin[ln], len(rank))  # noqa: E731
+    elif src.rule == "cheapest":
+        key = lambda ln: (lane_cfg[ln.id].unit_cost, lane_cfg[ln.id].fixed_cost)  # noqa: E731
+    else:  # fastest
+        def key(ln: Lane) -> float:
+            c = lane_cfg[ln.id]
+            return c.lead_time.mean + (0.0 if c.order_processing is None
+                                       else c.order_processing.mean)
+    node.sourcing = Sourcing(src.rule, sorted(inbound, key=key))  # stable: ties keep lane order
 
 
 # -- demand (issue 6) -------------------------------------------------------------------------------

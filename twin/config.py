@@ -86,6 +86,19 @@ class NodeConfig(_Model):
     """Individual customers arriving within each period (instead of one aggregate ``demand``)."""
     demand_series: DemandSeriesConfig | None = None
     """Demand per period read from a CSV or Parquet file (instead of ``demand``)."""
+    # -- supply side (issue 6)
+    storage_capacity: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """Units of on-hand stock the node can hold (per SKU in a multi-SKU scenario)."""
+    overflow: Literal["refuse", "accept"] = "refuse"
+    """Stock beyond ``storage_capacity``: ``refuse`` it at receipt (it waits on the lane for the
+    next period), or ``accept`` it and pay ``overflow_cost`` per unit above capacity per period."""
+    overflow_cost: NonNegative = 0.0
+    allocation: AllocationConfig | None = None
+    """How stock is shared when the node cannot fill all it owes (default FIFO)."""
+    sourcing: SourcingConfig | None = None
+    """How orders are split over several upstream lanes (default: as the agent decides)."""
+    outage: OutageConfig | None = None
+    """Periods in which the node ships, sells and produces nothing."""
 
     @field_validator("id")
     @classmethod
@@ -124,6 +137,18 @@ class LaneConfig(_Model):
     # -- sku (issue 6)
     skus: list[str] | None = None
     """Multi-SKU scenarios: the SKUs this lane carries (default: every SKU both ends stock)."""
+    # -- supply side (issue 6)
+    capacity: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """Units the lane carries per period at most (per SKU in a multi-SKU scenario); the rest
+    stays owed upstream."""
+    order_processing: DistributionField | None = None
+    """Delay before the upstream node sees an order (periods; rounded up like lead times)."""
+    fifo: bool = False
+    """Shipments never overtake each other (default: they may cross)."""
+    outage: OutageConfig | None = None
+    """Periods in which the lane carries nothing new."""
+    shipment_loss: ShipmentLossConfig | None = None
+    """Random loss of a fraction of each period's shipment in transit."""
 
 
 class AgentAssignment(_Model):
@@ -232,6 +257,76 @@ class DemandSeriesConfig(_Model):
     @property
     def paths(self) -> list[str]:
         return [self.file] if self.file is not None else list(self.files or [])
+
+
+# -- supply side (issue 6)
+
+
+def _rule_shorthand(value: Any) -> Any:
+    """``allocation: proportional`` is short for ``allocation: {rule: proportional}``."""
+    return {"rule": value} if isinstance(value, str) else value
+
+
+class AllocationConfig(_Model):
+    rule: Literal["fifo", "proportional", "priority", "fair_share"] = "fifo"
+    priority: list[str] | None = None
+    """With ``rule: priority``: downstream node ids (and ``customers``), highest first."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _rule_shorthand(value)
+
+
+class SourcingConfig(_Model):
+    rule: Literal["agent", "proportional", "priority", "cheapest", "fastest"] = "agent"
+    priority: list[str] | None = None
+    """With ``rule: priority``: upstream node ids, preferred first (the rest in scenario order)."""
+    weights: dict[str, NonNegative] | None = None
+    """With ``rule: proportional``: a share per upstream node (equal when omitted)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _rule_shorthand(value)
+
+
+class WindowConfig(_Model):
+    start: Annotated[int, Field(ge=0)]
+    duration: Annotated[int, Field(ge=1)]
+
+
+class MarkovConfig(_Model):
+    fail: Annotated[float, Field(ge=0, le=1)]
+    """Probability per period that an entity that is up goes down."""
+    recover: Annotated[float, Field(gt=0, le=1)]
+    """Probability per period that an entity that is down comes back up."""
+
+
+class OutageConfig(_Model):
+    windows: list[WindowConfig] = Field(default_factory=list)
+    markov: MarkovConfig | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> OutageConfig:
+        if not self.windows and self.markov is None:
+            raise ValueError("give 'windows' and/or 'markov'")
+        return self
+
+
+class ShipmentLossConfig(_Model):
+    probability: Annotated[float, Field(ge=0, le=1)] = 1.0
+    """Probability that a period's shipment on the lane is hit."""
+    fraction: DistributionField
+    """Fraction of a hit shipment that is lost: a number or a distribution on [0, 1]."""
+
+    @field_validator("fraction")
+    @classmethod
+    def _unit_interval(cls, d: Distribution) -> Distribution:
+        if d.upper > 1.0:
+            raise ValueError(f"must lie in [0, 1], but {d!r} can exceed 1 (up to {d.upper:g}); use "
+                             "a number, uniform, empirical or truncated_normal with high <= 1")
+        return d
 
 
 class Scenario(_Model):
@@ -363,6 +458,80 @@ def _check_network(s: Scenario) -> None:
                          f"{s.warmup_periods}")
 
 
+def _check_supply(s: Scenario) -> None:
+    """Supply-side options (issue 6): storage, allocation and sourcing names, on the stock-point
+    view (names are locations: the node ids of the scenario as written)."""
+    location = {n.id: s.stock_point(n.id)[0] for n in s.nodes}
+    upstream: dict[str, list[str]] = {}
+    downstream: dict[str, list[str]] = {}
+    for ln in s.lanes:  # over every SKU of a location: the lanes of the scenario as written
+        upstream.setdefault(location[ln.destination], []).append(location[ln.origin])
+        downstream.setdefault(location[ln.origin], []).append(location[ln.destination])
+    for i, n in enumerate(s.nodes):
+        where, loc = f"nodes[{i}]", location[n.id]
+        if n.storage_capacity is None:
+            if n.overflow == "accept" or n.overflow_cost:
+                key = "overflow_cost" if n.overflow_cost else "overflow"
+                raise _PathError(f"{where}.{key}", "needs storage_capacity")
+        elif n.overflow == "refuse":
+            if n.overflow_cost:
+                raise _PathError(f"{where}.overflow_cost", f"is charged only with overflow: accept "
+                                 f"(overflow is 'refuse'), got {n.overflow_cost}")
+            if n.initial_inventory > n.storage_capacity:
+                raise _PathError(f"{where}.initial_inventory", f"{n.initial_inventory:g} is above "
+                                 f"storage_capacity {n.storage_capacity:g} (overflow: refuse)")
+        a = n.allocation
+        if a is not None:
+            names = list(dict.fromkeys(downstream.get(loc, [])))
+            if n.demand is not None or n.customers is not None or n.demand_series is not None:
+                names.append("customers")
+            if a.rule == "priority" and not a.priority:
+                raise _PathError(f"{where}.allocation.priority", "list the downstream nodes (and "
+                                 f"'customers') in priority order; choices: {', '.join(names)}")
+            if a.rule != "priority" and a.priority is not None:
+                raise _PathError(f"{where}.allocation.priority", "is used only with rule: priority"
+                                 f" (rule is {a.rule!r})")
+            _names(a.priority or [], names, f"{where}.allocation.priority",
+                   f"a downstream node of {loc!r}" + (" or 'customers'" if "customers" in names
+                                                      else ""))
+        src = n.sourcing
+        if src is None:
+            continue
+        mine = [location[ln.origin] for ln in s.lanes if ln.destination == n.id]
+        if not mine:
+            raise _PathError(f"{where}.sourcing", f"{loc!r} has no upstream lanes to split "
+                             "orders over")
+        names = list(dict.fromkeys(upstream.get(loc, [])))
+        if src.priority is not None and src.rule != "priority":
+            raise _PathError(f"{where}.sourcing.priority", "is used only with rule: priority "
+                             f"(rule is {src.rule!r})")
+        if src.weights is not None and src.rule != "proportional":
+            raise _PathError(f"{where}.sourcing.weights", "is used only with rule: proportional "
+                             f"(rule is {src.rule!r})")
+        _names(src.priority or [], names, f"{where}.sourcing.priority",
+               f"an upstream node of {loc!r}")
+        if src.weights is not None:
+            _names(list(src.weights), names, f"{where}.sourcing.weights", f"an upstream node of "
+                   f"{loc!r}", index=False)
+            missing = [u for u in mine if u not in src.weights]
+            if missing:
+                raise _PathError(f"{where}.sourcing.weights", f"has no weight for upstream node "
+                                 f"{missing[0]!r}")
+            if sum(src.weights[u] for u in mine) <= 0:
+                raise _PathError(f"{where}.sourcing.weights", "must give some upstream node a "
+                                 "weight > 0")
+
+
+def _names(given: list[str], choices: list[str], path: str, what: str, *, index: bool = True
+           ) -> None:
+    """Every name of ``given`` is one of ``choices``, once."""
+    for j, name in enumerate(given):
+        here = f"{path}[{j}]" if index else f"{path}.{name}"
+        _known(name, choices, here, what)
+        if name in given[:j]:
+            raise _PathError(here, f"{name!r} is listed twice")
+
+
 def _check_agents(s: Scenario) -> None:
     from twin import registry  # late: the registry imports agents, which is heavier than config
 
@@ -461,6 +630,7 @@ def _check_sku(s: Scenario) -> None:
     s._stock, s._stock_for = flat, id(s)
     try:
         _check_network(flat)
+        _check_supply(flat)
         _check_agents(flat)
     except _PathError as exc:
         raise _map_path(flat, exc) from None
@@ -666,6 +836,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<scenario>") -
         _check_sku(scenario)
         if not scenario.skus:  # a multi-SKU scenario is checked on its stock points (_check_sku)
             _check_network(scenario)
+            _check_supply(scenario)
             _check_agents(scenario)
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {_first_error(exc)}") from None

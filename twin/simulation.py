@@ -317,6 +317,8 @@ class Simulation:
             else:
                 items = ((node.lane_ids[0], decision),)
             lanes = self.network.lanes_of[node.id]
+            sourcing = node.sourcing
+            total = 0.0
             for lane_key, quantity in items:
                 lane = lanes.get(lane_key)
                 if lane is None:
@@ -330,6 +332,12 @@ class Simulation:
                     raise AgentError(f"{binding.name}: order {quantity!r} on {lane_key!r} for "
                                      f"node {node.id!r} at period {t} is not a finite number >= 0")
                 if q > 0.0:
+                    if sourcing is None:
+                        lane.place_order(q, t)
+                    else:
+                        total += q
+            if total > 0.0:  # a sourcing rule: the agent said how much, the rule says where
+                for lane, q in sourcing.split(total, t):
                     lane.place_order(q, t)
 
     # -- period close ------------------------------------------------------------------------
@@ -359,8 +367,9 @@ class Simulation:
             period_rows.append(LedgerRow(
                 t, node.location, node.sku, node.tier, node.echelon, node.opening_on_hand,
                 node.receipts, node.produced, node.shipped, node.sold, node.consumed, node.demand,
-                node.filled, node.backorders, node.lost_sales, node.lost_in_transit, closing,
-                in_transit, node.on_order, node.ordered, holding, transit_cost, stockout, overflow,
+                node.filled, node.backorders, node.lost_sales, node.lost_in_transit, node.refused,
+                closing, in_transit, node.on_order, node.ordered, holding, transit_cost, stockout,
+                overflow,
                 node.ordering_cost, holding + transit_cost + stockout + overflow
                 + node.ordering_cost))
             self._gone += node.sold + node.consumed + node.lost_in_transit
