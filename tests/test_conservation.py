@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from entities.messages import Shipment
+from entities.messages import Order, Shipment
 from reconciliation.kpis import compute_kpis, ledger_frame
 from reconciliation.ledger import COST_COLUMNS, QUANTITY_START, LedgerRow
 from twin import Simulation, scenario_from_dict
@@ -147,9 +147,104 @@ def test_every_builtin_rule_agent_is_generated():
         agent_params(kind)
 
 
+outages = st.fixed_dictionaries({}, optional={
+    "windows": st.lists(st.fixed_dictionaries({"start": st.integers(0, 30),
+                                               "duration": st.integers(1, 10)}), max_size=2),
+    "markov": st.fixed_dictionaries({"fail": amounts(0, 0.5), "recover": amounts(0.05, 1)}),
+}).filter(lambda o: o.get("windows") or "markov" in o)
+
+loss_fractions = st.one_of(amounts(0, 1), uniform(0.5, 0.5),
+                           st.lists(amounts(0, 1), min_size=1, max_size=3).map(
+                               lambda v: {"dist": "empirical", "values": v}))
+
+
+ALLOCATION_RULES = ("fifo", "proportional", "priority", "fair_share")
+SOURCING_RULES = ("agent", "proportional", "priority", "cheapest", "fastest")
+LANE_OPTIONS = ("capacity", "order_processing", "fifo", "outage", "shipment_loss")
+SUPPLY_OPTIONS: tuple[str, ...] = (
+    "storage:refuse", "storage:accept", "outage",
+    *(f"allocation:{r}" for r in ALLOCATION_RULES), *(f"sourcing:{r}" for r in SOURCING_RULES),
+    *(f"lane.{k}" for k in LANE_OPTIONS))
+"""Every supply-side option (and rule) the generator draws; ``scenario_dicts(focus=...)`` puts
+one of them on every entity it fits."""
+
+
 @st.composite
-def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
-    """A random valid scenario as plain data (what ``yaml.safe_load`` would give)."""
+def supply_side_node(draw: st.DrawFn, cfg: dict[str, Any], preds: list[str],
+                     succs: list[str], focus: str | None = None) -> None:
+    """Add storage capacity, an outage, an allocation rule and a sourcing rule, now and then
+    (always, for the option named by ``focus``)."""
+    kind, _, rule = (focus or "").partition(":")
+    if draw(st.integers(0, 4)) == 0 or kind == "storage":
+        overflow = rule if kind == "storage" else draw(st.sampled_from(["refuse", "accept"]))
+        cfg["storage_capacity"] = draw(amounts(1, 80))
+        cfg["overflow"] = overflow
+        if overflow == "accept":
+            cfg["overflow_cost"] = draw(amounts(0, 5))
+        else:
+            cfg["initial_inventory"] = min(cfg["initial_inventory"], cfg["storage_capacity"])
+    if draw(st.integers(0, 5)) == 0 or kind == "outage":
+        cfg["outage"] = draw(outages)
+    if succs and (draw(st.integers(0, 3)) == 0 or kind == "allocation"):
+        chosen = rule if kind == "allocation" else draw(st.sampled_from(ALLOCATION_RULES))
+        allocation: dict[str, Any] = {"rule": chosen}
+        if chosen == "priority":
+            names = succs + (["customers"] if "demand" in cfg else [])
+            allocation["priority"] = draw(st.lists(st.sampled_from(names), min_size=1,
+                                                   unique=True))
+        cfg["allocation"] = allocation if chosen != "fifo" or draw(st.booleans()) else chosen
+    if len(preds) >= 2 and (draw(st.integers(0, 2)) == 0 or kind == "sourcing"):
+        chosen = rule if kind == "sourcing" else draw(st.sampled_from(SOURCING_RULES))
+        sourcing: dict[str, Any] = {"rule": chosen}
+        if chosen == "priority" and draw(st.booleans()):
+            sourcing["priority"] = draw(st.lists(st.sampled_from(preds), min_size=1, unique=True))
+        if chosen == "proportional" and draw(st.booleans()):
+            weights = draw(st.lists(amounts(0, 5), min_size=len(preds), max_size=len(preds)))
+            weights[0] = weights[0] or 1.0
+            sourcing["weights"] = dict(zip(preds, weights, strict=True))
+        cfg["sourcing"] = sourcing
+
+
+@st.composite
+def supply_side_lane(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
+    """Lane capacity, order processing, FIFO, an outage, shipment loss, now and then (always, for
+    the option named by ``focus``)."""
+    out: dict[str, Any] = {}
+    if draw(st.integers(0, 3)) == 0 or focus == "lane.capacity":
+        out["capacity"] = draw(amounts(0.5, 30))
+    if draw(st.integers(0, 4)) == 0 or focus == "lane.order_processing":
+        out["order_processing"] = draw(lead_time_distributions)
+    if draw(st.integers(0, 3)) == 0 or focus == "lane.fifo":
+        out["fifo"] = True
+    if draw(st.integers(0, 5)) == 0 or focus == "lane.outage":
+        out["outage"] = draw(outages)
+    if draw(st.integers(0, 4)) == 0 or focus == "lane.shipment_loss":
+        out["shipment_loss"] = {"probability": draw(amounts(0, 1)),
+                                "fraction": draw(loss_fractions)}
+    return out
+
+
+def supply_options(data: dict[str, Any]) -> set[str]:
+    """The names of :data:`SUPPLY_OPTIONS` a generated scenario uses."""
+    found: set[str] = set()
+    for node in data["nodes"]:
+        if "storage_capacity" in node:
+            found.add(f"storage:{node['overflow']}")
+        if "outage" in node:
+            found.add("outage")
+        for key in ("allocation", "sourcing"):
+            rule = node.get(key)
+            if rule is not None:
+                found.add(f"{key}:{rule if isinstance(rule, str) else rule['rule']}")
+    for lane in data["lanes"]:
+        found.update(f"lane.{key}" for key in LANE_OPTIONS if key in lane)
+    return found
+
+
+@st.composite
+def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
+    """A random valid scenario as plain data (what ``yaml.safe_load`` would give); ``focus``
+    names a supply-side option to put on every node or lane it fits (:data:`SUPPLY_OPTIONS`)."""
     n_levels = draw(st.integers(1, 4))
     sizes = [1] * n_levels
     for _ in range(draw(st.integers(0, 8 - n_levels))):
@@ -216,6 +311,14 @@ def scenario_dicts(draw: st.DrawFn) -> dict[str, Any]:
                 lane["in_transit_holding_cost"] = draw(amounts(0, 3))
             lanes.append(lane)
 
+    # Supply side (issue 6): storage, outages, allocation, sourcing; lane capacity, order
+    # processing, FIFO, outages, shipment loss. Each drawn for some entities only.
+    for cfg in nodes:
+        node = cfg["id"]
+        draw(supply_side_node(cfg, preds[node], succs[node], focus))
+    for lane in lanes:
+        lane.update(draw(supply_side_lane(focus)))
+
     # Agents: one kind per node (or per level), then one assignment per node, or per kind.
     one_kind_per_level = draw(st.booleans())
     level_kinds: dict[int, str] = {}
@@ -274,6 +377,9 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
     topo = scenario.topology()
     decided = {n for i in range(len(scenario.agents)) for n in scenario.agent_nodes(i)}
     make_to_order = {n for n in cfg if not topo.predecessors[n] and n not in decided}
+    # Sources whose shipping an outage or a lane's capacity or outage can hold back.
+    limited = {n for n, c in cfg.items() if c.outage is not None or any(
+        ln.capacity is not None or ln.outage is not None for ln in scenario.lanes if ln.origin == n)}
     assert len(rows) == scenario.periods * len(scenario.nodes)
     demand_draws = {d.node.id: d.quantities for d in sim.network.demands}
 
@@ -318,13 +424,13 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
         elif not topo.successors[row.node]:
             raise AssertionError(f"node without customers or successors: {where}")
         # An unlimited make-to-order source never owes anything at the close.
-        if row.node in make_to_order and node.capacity is None:
+        if row.node in make_to_order and node.capacity is None and row.node not in limited:
             assert row.backorders == 0.0, where
 
     for node_id, node_rows in by_node.items():
         node = cfg[node_id]
         assert [r.period for r in node_rows] == list(range(scenario.periods))
-        cum_ordered = cum_receipts = 0.0
+        cum_ordered = cum_receipts = cum_lost_in_transit = 0.0
         cum_demand = cum_sold = cum_lost = 0.0
         for r in node_rows:
             where = f"{node_id} period {r.period}: {r}"
@@ -333,7 +439,9 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
             cum_receipts += r.receipts - (r.produced if node_id in make_to_order else 0.0)
             owed = r.on_order - r.in_transit_inbound
             assert owed >= -TOL * max(1.0, r.on_order), where
-            assert close(cum_ordered, cum_receipts + r.in_transit_inbound + owed), where
+            cum_lost_in_transit += r.lost_in_transit
+            assert close(cum_ordered, cum_receipts + r.in_transit_inbound + owed
+                         + cum_lost_in_transit), where
             if node_id in make_to_order:
                 assert r.ordered == 0.0 and r.on_order == 0.0 and r.in_transit_inbound == 0.0
             # Customers of a node without downstream lanes: demand = sold + lost + still owed.
@@ -349,13 +457,14 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
             if node_id not in demand_draws:
                 assert r.sold == 0.0 and r.lost_sales == 0.0, where
 
-    # Units released into the network == sold + on hand + in transit, every period.
+    # Units released into the network == sold + lost in transit + on hand + in transit, every
+    # period.
     released = sum(n.initial_inventory for n in scenario.nodes)
     sold = 0.0
     for t in range(scenario.periods):
         period_rows = by_period[t]
         released += sum(r.produced for r in period_rows)
-        sold += sum(r.sold for r in period_rows)
+        sold += sum(r.sold + r.lost_in_transit for r in period_rows)
         on_hand = sum(r.closing_on_hand for r in period_rows)
         in_transit = sum(r.in_transit_inbound for r in period_rows)
         assert close(released, sold + on_hand + in_transit), (t, released, sold, on_hand,
@@ -368,13 +477,83 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
         assert 0.0 <= filled / demand <= 1.0 + TOL
 
 
+def check_supply_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
+    """Laws of the supply-side options (issue 6), from the ledger rows and the event trace."""
+    scenario = sim.scenario
+    cfg = scenario.node_map
+    lanes = {ln.id: ln for ln in scenario.lanes}
+    network = sim.network
+    shipments = [e for e in sim.trace if isinstance(e, Shipment)]
+    orders = [e for e in sim.trace if isinstance(e, Order)]
+    for row in rows:
+        where = f"{row.node} period {row.period}: {row}"
+        node = cfg[row.node]
+        cap = node.storage_capacity
+        if cap is not None and node.overflow == "refuse":
+            assert row.closing_on_hand <= cap * (1 + TOL) + TOL, where
+        else:
+            assert row.refused == 0.0, where
+        expected = (node.overflow_cost * max(0.0, row.closing_on_hand - cap)
+                    if cap is not None and node.overflow == "accept" else 0.0)
+        assert close(row.overflow_cost, expected), where
+        down = network.node_map[row.node].outage
+        if down is not None and down[row.period]:  # a node in an outage ships, sells, makes nothing
+            assert row.shipped == 0.0 and row.sold == 0.0 and row.produced == 0.0, where
+    sent: dict[tuple[str, int], float] = defaultdict(float)
+    lost: dict[tuple[str, int], float] = defaultdict(float)
+    last_due: dict[str, int] = {}
+    for e in sorted(shipments, key=lambda e: (e.sent, e.id)):
+        lane = lanes.get(e.lane)
+        assert 0.0 <= e.lost <= e.quantity, e
+        if lane is None:  # a production line
+            continue
+        sent[e.lane, e.sent] += e.quantity
+        lost[lane.destination, e.due] += e.lost
+        if lane.fifo:  # no overtaking
+            assert e.due >= last_due.get(e.lane, -1), e
+            last_due[e.lane] = e.due
+        if lane.shipment_loss is None:
+            assert e.lost == 0.0, e
+    live = {ln.id: ln for ln in network.lanes}
+    for (lane_id, t), quantity in sent.items():
+        lane = lanes[lane_id]
+        if lane.capacity is not None:
+            assert quantity <= lane.capacity * (1 + TOL), (lane_id, t, quantity)
+        if live[lane_id].down is not None and live[lane_id].down[t]:
+            raise AssertionError(f"lane {lane_id} shipped {quantity} in period {t}, an outage")
+    for row in rows:
+        assert close(row.lost_in_transit, lost.get((row.node, row.period), 0.0)), row
+    for e in orders:
+        lane = live[e.lane]
+        delay = lane.processing[e.period] if lane.processing is not None else 0.0
+        assert e.seen == e.period + math.ceil(delay), e
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=scenario_dicts(), replication=st.integers(0, 3))
 def test_random_scenarios_conserve_stock(data: dict[str, Any], replication: int) -> None:
     scenario = scenario_from_dict(data, source="hypothesis")
-    sim = Simulation(scenario, replication=replication, audit=True)
+    sim = Simulation(scenario, replication=replication, audit=True, trace=True)
     rows = sim.run().rows  # the audit raises ReconciliationError on any broken identity
     check_ledger_laws(sim, rows)
+    check_supply_laws(sim, rows)
+
+
+@pytest.mark.parametrize("focus", SUPPLY_OPTIONS)
+@settings(max_examples=max(EXAMPLES // 12, 1), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data(), replication=st.integers(0, 3))
+def test_every_supply_option_conserves_stock(focus: str, data: st.DataObject,
+                                             replication: int) -> None:
+    """The random networks above draw each supply-side option now and then; here each option in
+    turn is put on every entity it fits, so every rule is certain to run in every test run."""
+    scenario_data = data.draw(scenario_dicts(focus).filter(lambda d: focus in supply_options(d)),
+                              label="scenario")
+    scenario = scenario_from_dict(scenario_data, source="hypothesis")
+    sim = Simulation(scenario, replication=replication, audit=True, trace=True)
+    rows = sim.run().rows
+    check_ledger_laws(sim, rows)
+    check_supply_laws(sim, rows)
 
 
 def in_unit_interval(stat: dict[str, Any] | None) -> bool:

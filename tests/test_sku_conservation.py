@@ -1,18 +1,22 @@
 """Hypothesis: random multi-SKU networks with bill-of-materials factories and continuous-review
-policies conserve stock (the audit runs every period) and obey the laws below (issue 6)."""
+policies conserve stock (the audit runs every period) and obey the laws below (issue 6). Lanes and
+nodes also draw the supply-side options (capacity, order processing, FIFO, outages, shipment loss,
+storage capacity, allocation rules) of ``tests/test_conservation.py``."""
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.test_conservation import amounts, outages, supply_side_lane
 from twin.config import scenario_from_dict
 from twin.simulation import Simulation
 
-EXAMPLES = 120
+EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "150"))
 PERIODS = 30
 TOL = 1e-6
 
@@ -106,6 +110,22 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             if "G" in skus:
                 lanes.append({"from": "SUP", "to": sid, "lead_time": draw(lead_times())})
         agents.append({"nodes": [sid], **draw(rule())})
+    for lane in lanes:  # supply side (issue 6), on location lanes: every SKU of a lane gets it
+        lane.update(draw(supply_side_lane()))
+    for node in nodes:
+        if node["kind"] in ("warehouse", "store") and draw(st.integers(0, 3)) == 0:
+            cap = draw(amounts(5, 60))
+            node["storage_capacity"] = cap
+            if draw(st.booleans()):
+                node.update(overflow="accept", overflow_cost=draw(amounts(0, 3)))
+            else:
+                node["initial_inventory"] = min(node.get("initial_inventory", 0), cap)
+                for extra in node.get("per_sku", {}).values():
+                    extra["initial_inventory"] = min(extra.get("initial_inventory", 0), cap)
+        if draw(st.integers(0, 4)) == 0:
+            node["outage"] = draw(outages)
+        if node["id"] == "W" and draw(st.booleans()):
+            node["allocation"] = draw(st.sampled_from(["proportional", "fair_share", "fifo"]))
     return {"name": "random_sku", "seed": draw(st.integers(0, 2**16)), "periods": PERIODS,
             "skus": [{"id": k} for k in raws + used], "nodes": nodes, "lanes": lanes,
             "agents": agents}
@@ -146,8 +166,8 @@ def check_laws(sim: Simulation, data: dict[str, Any]) -> None:
             assert abs(period[("F", raw)].consumed - need) <= TOL * max(1.0, need)
             assert period[("F", raw)].produced == 0.0
         released += sum(r.produced for r in period.values())
-        gone = sum(r.sold + r.consumed for rs in list(by_period.values())[:t + 1]
-                   for r in rs.values())
+        gone = sum(r.sold + r.consumed + r.lost_in_transit
+                   for rs in list(by_period.values())[:t + 1] for r in rs.values())
         stock = sum(r.closing_on_hand + r.in_transit_inbound for r in period.values())
         assert abs(released - gone - stock) <= TOL * max(1.0, released)
 
