@@ -44,6 +44,38 @@ if TYPE_CHECKING:
     from entities.nodes import Node
 
 
+class Receipts:
+    """The receive steps of a replication: one ``RECEIVE`` event per period in which anything is
+    due, listing the lanes due then, instead of one event per lane and period.
+
+    An optimisation (benchmarks/RESULTS.md, Scale): with one event per lane, a 1,000-store network
+    kept about 2,000 events on SimPy's heap, and every push and pop paid for its depth. The lanes of
+    a period arrive in the order their shipments were first scheduled for it, which is the order
+    SimPy gave their separate events (same time and priority: insertion order), so the ledger is
+    the same either way.
+    """
+
+    __slots__ = ("env", "due")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.due: dict[int, list[Lane]] = {}
+
+    def add(self, lane: Lane, due: int) -> None:
+        """``lane`` has a shipment due in period ``due`` (called once per lane and due period)."""
+        lanes = self.due.get(due)
+        if lanes is None:
+            self.due[due] = [lane]
+            Phase(self.env, due, RECEIVE, due).callbacks.append(self._receive)
+        else:
+            lanes.append(lane)
+
+    def _receive(self, event: Phase) -> None:
+        due: int = event._value  # type: ignore[assignment]
+        for lane in self.due.pop(due):
+            lane.arrive(due)
+
+
 class Lane:
     """One directed lane ``origin -> destination`` (``origin`` None: a production line)."""
 
@@ -53,14 +85,14 @@ class Lane:
         "pipeline", "cum_ordered", "cum_shipped", "cum_received", "cum_lost", "unseen", "_ids",
         # -- supply side (issue 6)
         "processing", "fifo", "last_due", "down", "loss", "loss_uniforms", "lost_due",
-        "sent_period", "sent",
+        "sent_period", "sent", "receipts",
     )
 
     def __init__(self, lane_id: LaneId, origin: Node | None, destination: Node, *,
                  env: simpy.Environment, lead_times: np.ndarray, unit_cost: float,
                  fixed_cost: float, transit_holding_cost: float,
                  capacity: float | None = None, record: Callable[[object], None] | None = None,
-                 ids: Iterator[int] | None = None) -> None:
+                 ids: Iterator[int] | None = None, receipts: Receipts | None = None) -> None:
         self.id = lane_id
         self.origin = origin
         self.destination = destination
@@ -79,6 +111,7 @@ class Lane:
         self.cum_ordered = self.cum_shipped = self.cum_received = self.cum_lost = 0.0
         self.unseen = 0.0  # ordered, not yet seen by the origin (order-processing delay)
         self._ids = ids if ids is not None else itertools.count(1)  # message ids (trace)
+        self.receipts = receipts if receipts is not None else Receipts(env)
         # -- supply side (issue 6); set by twin.build, all off by default
         self.processing: list[float] | None = None  # order-processing delay per period ordered
         self.fifo = False
@@ -191,7 +224,7 @@ class Lane:
             pipeline[due] += quantity
         else:
             pipeline[due] = quantity
-            Phase(self.env, due, RECEIVE, due).callbacks.append(self._arrive)
+            self.receipts.add(self, due)
 
     def preload(self, quantity: float, due: int) -> None:
         """Units already in transit when the run starts (before period 0), due in period ``due``.
@@ -212,8 +245,8 @@ class Lane:
             self.last_due = due
         self._add_to_pipeline(quantity, due)
 
-    def _arrive(self, event: Phase) -> None:
-        due: int = event._value  # type: ignore[assignment]
+    def arrive(self, due: int) -> None:
+        """The receive step of period ``due``: what is due on this lane arrives."""
         pipeline = self.pipeline
         quantity = pipeline.pop(due)
         # What is still in transit, summed afresh: a running difference can drift below zero by

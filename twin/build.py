@@ -24,7 +24,7 @@ import simpy
 from entities.customers import CustomerArrivals, arrival_times
 from entities.demand import CustomerDemand, DemandEffects, Goodwill, Shock, stochastic_round
 from entities.disruptions import Outage, ShipmentLoss
-from entities.lanes import Lane
+from entities.lanes import Lane, Receipts
 from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
 from entities.nodes import Node
 from entities.production import ProductionLane
@@ -75,6 +75,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
     """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance."""
     env = simpy.Environment()
     ids = itertools.count(1)  # one sequence of order and shipment ids per replication
+    receipts = Receipts(env)  # one receive event per period with arrivals, for all lanes
     scenario = scenario.stock_view()  # one node per (location, sku) in a multi-SKU scenario
     topo = scenario.topology()
     # Decision levels also put a factory's input stock points above its outputs (bill of materials).
@@ -113,7 +114,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         lane = Lane(LaneId(cfg.id), origin, dest, env=env, lead_times=draws,
                     unit_cost=cfg.unit_cost, fixed_cost=cfg.fixed_cost,
                     transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
-                    record=record, ids=ids)
+                    record=record, ids=ids, receipts=receipts)
         _lane_supply_side(cfg, lane, streams.generator, scenario.lane_stream(cfg.id), periods)
         origin.outbound.append(lane)
         dest.inbound.append(lane)
@@ -153,7 +154,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
             kind = Lane if bom is None else partial(ProductionLane, bom=bom)
             lane = kind(LaneId(pid), None, node, env=env, lead_times=draws, unit_cost=0.0,
                         fixed_cost=0.0, transit_holding_cost=0.0, capacity=node.capacity,
-                        record=record, ids=ids)
+                        record=record, ids=ids, receipts=receipts)
             node.inbound.append(lane)
             lanes.append(lane)
             production[node.id] = lane

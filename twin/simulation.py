@@ -21,8 +21,10 @@ each period close (an inference agent whose observations use recent ledger rows 
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +149,8 @@ class Simulation:
         if self.external_nodes:
             raise TwinError("this run has externally decided nodes: drive it with start() and "
                             "step(), not run()")
-        self.network.env.run(until=self._closer)
+        with collector_paused():
+            self.network.env.run(until=self._closer)
         return self.result()
 
     def result(self) -> SimulationResult:
@@ -183,8 +186,9 @@ class Simulation:
 
     def _advance(self) -> None:
         env = self.network.env
-        while self.pending is None and not self.closed:
-            env.step()
+        with collector_paused():
+            while self.pending is None and not self.closed:
+                env.step()
 
     # -- decision epochs ---------------------------------------------------------------------
 
@@ -383,6 +387,27 @@ class Simulation:
             agent.observe_ledger(period_rows)
         for node in self.network.nodes:
             node.close_period()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the twin runs (restored afterwards).
+
+    An optimisation, measured in benchmarks/RESULTS.md (Scale): the objects a run keeps (the
+    network, events in flight, the growing ledger) are walked by every full collection, and full
+    collections come more often the more objects a period creates, so the collector's share grew
+    with the network (5 % of the run at 52 nodes, 30 % at 1,023) and made the cost per node and
+    period grow with the number of nodes. The twin frees what it creates by reference counting (a
+    run leaves no garbage cycles behind but its own network), so nothing waits for the collector;
+    cycles an agent makes are collected once the run returns.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _replay(planned: list[Any]) -> Callable[[AgentBinding, list[Node], int], Any]:
