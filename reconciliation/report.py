@@ -153,20 +153,41 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+MAX_PANELS = 24
+"""Per-node plots show at most this many nodes (a 1,000-store network would need 1,000 panels)."""
+
+
+def plotted_nodes(rows: pd.DataFrame, limit: int = MAX_PANELS) -> tuple[list[str], str]:
+    """The nodes of ``rows`` to plot, in ledger order, and a note for the title.
+
+    All of them when there are at most ``limit``; otherwise the ``limit`` nodes with the highest
+    total cost (the ones worth looking at first), and the note says how many of how many.
+    """
+    nodes = list(dict.fromkeys(rows["node"]))
+    if len(nodes) <= limit:
+        return nodes, ""
+    cost = rows.groupby("node", sort=False)["total_cost"].sum()
+    top = set(cost.sort_values(ascending=False, kind="stable").index[:limit])
+    return [n for n in nodes if n in top], (f" (the {limit} of {len(nodes):,} nodes with the "
+                                            "highest cost)")
+
+
 def _shade_warmup(ax: Any, warmup: int) -> None:
     if warmup > 0:
         ax.axvspan(-0.5, warmup - 0.5, color="0.9", zorder=0, label="warm-up")
 
 
 def plot_inventory(ledger: pd.DataFrame, path: Path, *, warmup: int, replication: int = 0) -> None:
-    """On-hand stock and backorders at the close of each period, one panel per node."""
+    """On-hand stock and backorders at the close of each period, one panel per node (at most
+    :data:`MAX_PANELS`: :func:`plotted_nodes`)."""
     rows = ledger[ledger["replication"] == replication]
-    nodes = list(dict.fromkeys(rows["node"]))
+    nodes, note = plotted_nodes(rows)
+    by_node = dict(iter(rows.groupby("node", sort=False)))
     nrows, ncols = _grid(len(nodes))
     fig = _figure(6.0 * ncols, 1.0 + 2.3 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, node in zip(axes.flat, nodes, strict=False):
-        r = rows[rows["node"] == node]
+        r = by_node[node]
         _shade_warmup(ax, warmup)
         skus = list(dict.fromkeys(r["sku"]))
         if len(skus) > 1:  # a multi-SKU node: on hand per SKU, backorders summed over SKUs
@@ -190,7 +211,8 @@ def plot_inventory(ledger: pd.DataFrame, path: Path, *, warmup: int, replication
         ax.set_xlabel("period")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
-    fig.suptitle(f"Closing on-hand stock and backorders per node (replication {replication})")
+    fig.suptitle(f"Closing on-hand stock and backorders per node (replication {replication})"
+                 f"{note}")
     fig.savefig(path, dpi=100)
 
 

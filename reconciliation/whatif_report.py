@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from reconciliation.kpis import COMPONENTS
-from reconciliation.report import _figure, _grid, _shade_warmup
+from reconciliation.report import _figure, _grid, _shade_warmup, plotted_nodes
 from reconciliation.whatif import atomic_write, kpi_spec
 
 VERDICT_COLORS = {"baseline": "0.55", "better": "tab:green", "worse": "tab:red",
@@ -122,14 +122,15 @@ def plot_trajectories(ledgers: Mapping[str, pd.DataFrame], path: Path, *, warmup
                       replication: int = 0) -> None:
     """Closing on-hand and backorders per node (rows) for each case (columns), one replication."""
     names = list(ledgers)[:MAX_TRAJECTORY_CASES]
-    nodes = list(dict.fromkeys(n for name in names for n in ledgers[name]["node"]))
+    nodes, note = plotted_nodes(ledgers[names[0]])  # chosen on the first case (the baseline)
     fig = _figure(1.0 + 3.6 * len(names), 1.2 + 1.9 * len(nodes))
     axes = fig.subplots(len(nodes), len(names), squeeze=False, sharex=True, sharey="row")
     for j, name in enumerate(names):
-        ledger = ledgers[name]
+        by_node = dict(iter(ledgers[name].groupby("node", sort=False)))
+        empty = ledgers[name].iloc[:0]
         for i, node in enumerate(nodes):
             ax = axes[i, j]
-            r = ledger[ledger["node"] == node]
+            r = by_node.get(node, empty)
             _shade_warmup(ax, warmup)
             ax.plot(r["period"], r["closing_on_hand"], lw=0.9, color="tab:blue", label="on hand")
             ax.plot(r["period"], r["backorders"], lw=0.9, color="tab:red", label="backorders")
@@ -142,7 +143,7 @@ def plot_trajectories(ledgers: Mapping[str, pd.DataFrame], path: Path, *, warmup
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
     more = f" (first {len(names)} of {len(ledgers)} cases)" if len(ledgers) > len(names) else ""
     fig.suptitle(f"Closing on-hand stock and backorders, replication {replication}, "
-                 f"same demand draws in every case{more}")
+                 f"same demand draws in every case{more}{note}")
     _save(fig, path)
 
 
