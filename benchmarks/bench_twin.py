@@ -5,16 +5,34 @@ both timed in this process, so the ratio is stable on a shared, noisy machine (D
 Also times a minimal hand-written SimPy model of the same 3-stage serial chain (base-stock, no
 ledger, no audit) as the floor to compare against.
 
-Run from the repository root: ``python benchmarks/bench_twin.py [--repeats 5]``.
+Scaling section (issue 6): retail networks of increasing size from ``benchmarks/make_retail.py``
+(3 suppliers, ``stores / 50`` warehouses, 50..1,000 stores, 365 periods, ledger and audit on).
+For each size it reports seconds per replication (``Simulation.run``; building the entities is
+reported apart), microseconds and SEE per node-period (each run paired with a raw-loop timing
+taken just before it), then fits ``seconds = a + b * nodes`` by least squares (slope, intercept,
+R^2) and gives the ratio of the per-node-period cost of the largest to the smallest network:
+linear scaling keeps that ratio near 1; so does a log-log slope near 1 (``seconds ~ nodes^k``).
+Sizes are interleaved within each repeat, so load on a shared machine spreads over all of them;
+medians over ``--repeats``. (The twin pauses Python's cyclic garbage collector while it runs,
+``twin.simulation.collector_paused``: with it on, its share of a run grew from 5 % at 52 nodes to
+30 % at 1,023 and the cost per node-period with it; ``--collector`` runs with it on, to compare.)
+
+Run from the repository root: ``python benchmarks/bench_twin.py [--repeats 5]`` (both sections),
+``--scaling`` (the scaling section only) or ``--no-scaling`` (the event-core cases only).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import math
 import statistics
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +40,11 @@ import simpy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # make_retail: benchmarks is not a package
 
-from twin import Simulation, load_scenario  # noqa: E402
+from make_retail import retail_network  # noqa: E402
+
+from twin import Scenario, Simulation, load_scenario, scenario_from_dict  # noqa: E402
 
 
 def raw_timeout_seconds(events: int = 200_000) -> float:
@@ -99,25 +120,129 @@ def twin_seconds(path: str, periods: int, audit: bool) -> float:
     return (time.perf_counter() - start) / periods
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--periods", type=int, default=5_000)
-    args = parser.parse_args()
+SCALING_STORES = (50, 100, 250, 500, 1000)
+STORES_PER_WAREHOUSE = 50
+
+
+@dataclass
+class ScalePoint:
+    """Medians of the paired measurements of one network size."""
+
+    network: str
+    """``suppliers/warehouses/stores``."""
+    nodes: int
+    build_seconds: float
+    seconds: float
+    us_per_node_period: float
+    see_per_node_period: float
+
+
+def retail_scenario(stores: int, periods: int) -> Scenario:
+    """The benchmark's retail network with ``stores`` stores (``stores / 50`` warehouses, at most 3
+    suppliers: every supplier needs a warehouse to serve)."""
+    warehouses = max(1, stores // STORES_PER_WAREHOUSE)
+    data = retail_network(suppliers=min(3, warehouses), warehouses=warehouses, stores=stores,
+                          periods=periods, warmup_periods=0)
+    return scenario_from_dict(data, source=f"retail_network(stores={stores})")
+
+
+def least_squares(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
+    """Intercept ``a``, slope ``b`` and R^2 of the fit ``y = a + b x``."""
+    xs, ys = np.asarray(x, float), np.asarray(y, float)
+    slope, intercept = np.polyfit(xs, ys, 1)
+    residual = float(np.sum((ys - (intercept + slope * xs)) ** 2))
+    total = float(np.sum((ys - ys.mean()) ** 2))
+    return float(intercept), float(slope), 1.0 - residual / total if total > 0 else 1.0
+
+
+def scaling(stores: Sequence[int], periods: int, repeats: int, *,
+            collector: bool = False) -> list[ScalePoint]:
+    """Time one audited replication per size and repeat (sizes interleaved within a repeat);
+    ``collector``: keep Python's cyclic garbage collector on during the runs."""
+    scenarios = {n: retail_scenario(n, periods) for n in stores}
+    samples: dict[int, list[tuple[float, float, float]]] = {n: [] for n in stores}
+    for _ in range(repeats):
+        for n in stores:
+            scenario = scenarios[n]
+            start = time.perf_counter()
+            sim = Simulation(scenario, audit=True)
+            build = time.perf_counter() - start
+            gc.collect()  # every size starts from the same collector state
+            unit = raw_timeout_seconds()  # paired with the run just after it
+            with contextlib.ExitStack() as stack:
+                if collector:  # undo the pause the twin makes (a comparison, not the default)
+                    stack.enter_context(_collector_on())
+                start = time.perf_counter()
+                result = sim.run()
+                seconds = time.perf_counter() - start
+            node_periods = len(scenario.nodes) * periods
+            assert len(result.rows) == node_periods  # one ledger row per node and period
+            samples[n].append((build, seconds, seconds / node_periods / unit))
+            del sim, result  # the next size starts without this one's ledger in memory
+    points = []
+    for n in stores:
+        kinds = Counter(node.kind for node in scenarios[n].nodes)
+        nodes = len(scenarios[n].nodes)
+        build, seconds, see = (statistics.median(col) for col in zip(*samples[n], strict=True))
+        points.append(ScalePoint(f"{kinds['supplier']}/{kinds['warehouse']}/{kinds['store']}",
+                                 nodes, build, seconds, seconds / (nodes * periods) * 1e6, see))
+    return points
+
+
+@contextlib.contextmanager
+def _collector_on() -> Iterator[None]:
+    """Make ``twin.simulation.collector_paused`` a no-op (for ``--collector``)."""
+    from twin import simulation
+
+    paused = simulation.collector_paused
+    simulation.collector_paused = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        simulation.collector_paused = paused
+
+
+def print_scaling(points: list[ScalePoint], periods: int, repeats: int, *,
+                  collector: bool = False) -> None:
+    print(f"\nscaling: retail networks from benchmarks/make_retail.py, {periods} periods, ledger + "
+          f"audit on{', cyclic GC on during runs' if collector else ''}, median of {repeats} "
+          "(each run paired with a raw SimPy loop timed just before)")
+    print(f"{'sup/wh/stores':>13s} {'nodes':>6s} {'build s':>8s} {'s / repl.':>10s} "
+          f"{'us/node-period':>15s} {'SEE/node-period':>16s}")
+    for p in points:
+        print(f"{p.network:>13s} {p.nodes:6d} {p.build_seconds:8.3f} {p.seconds:10.3f} "
+              f"{p.us_per_node_period:15.2f} {p.see_per_node_period:16.2f}")
+    if len(points) < 2:
+        return
+    a, b, r2 = least_squares([p.nodes for p in points], [p.seconds for p in points])
+    print(f"fit seconds = a + b * nodes: slope b = {b * 1e3:.3f} ms per node "
+          f"({b / periods * 1e6:.2f} us per node-period), intercept a = {a:.3f} s, R^2 = {r2:.4f}")
+    _, k, _ = least_squares([math.log(p.nodes) for p in points],
+                            [math.log(p.seconds) for p in points])
+    print(f"log-log fit seconds ~ nodes^k: k = {k:.3f} (linear: 1)")
+    small, large = points[0], points[-1]
+    print(f"per node-period, {large.nodes} vs {small.nodes} nodes: "
+          f"{large.us_per_node_period / small.us_per_node_period:.2f}x in us, "
+          f"{large.see_per_node_period / small.see_per_node_period:.2f}x in SEE "
+          "(linear scaling: near 1)")
+
+
+def core(repeats: int, periods: int) -> None:
+    """The event-core cases: the hand-written floor and the twin on two small scenarios."""
     cases = [
-        ("hand-written SimPy serial (floor)", lambda: handwritten_serial_seconds(args.periods)),
+        ("hand-written SimPy serial (floor)", lambda: handwritten_serial_seconds(periods)),
         ("twin serial_3stage, audit on", lambda: twin_seconds("scenarios/serial_3stage.yaml",
-                                                              args.periods, True)),
+                                                              periods, True)),
         ("twin serial_3stage, audit off", lambda: twin_seconds("scenarios/serial_3stage.yaml",
-                                                               args.periods, False)),
+                                                               periods, False)),
         ("twin hmarl_3store, audit on", lambda: twin_seconds("scenarios/hmarl_3store.yaml",
-                                                             args.periods, True)),
+                                                             periods, True)),
     ]
-    print(f"{'case':36s} {'periods/s':>11s} {'SEE/period':>11s}  (median of {args.repeats}, "
+    print(f"{'case':36s} {'periods/s':>11s} {'SEE/period':>11s}  (median of {repeats}, "
           "each against a raw SimPy timeout loop timed just before)")
     for name, fn in cases:
         see, rate = [], []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             unit = raw_timeout_seconds()
             seconds = fn()
             see.append(seconds / unit)
@@ -125,6 +250,28 @@ def main() -> None:
         print(f"{name:36s} {statistics.median(rate):11,.0f} {statistics.median(see):11.1f}")
     print(f"raw SimPy timeout: {raw_timeout_seconds() * 1e6:.2f} us per event on this machine")
     assert math.isfinite(statistics.median(see))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--periods", type=int, default=5_000,
+                        help="periods of the event-core cases")
+    section = parser.add_mutually_exclusive_group()
+    section.add_argument("--scaling", action="store_true", help="run the scaling section only")
+    section.add_argument("--no-scaling", action="store_true", help="skip the scaling section")
+    parser.add_argument("--scaling-periods", type=int, default=365)
+    parser.add_argument("--stores", type=int, nargs="+", default=list(SCALING_STORES),
+                        help="store counts of the scaling networks (e.g. multiples of 50)")
+    parser.add_argument("--collector", action="store_true",
+                        help="scaling: keep the cyclic garbage collector on during the runs")
+    args = parser.parse_args()
+    if not args.scaling:
+        core(args.repeats, args.periods)
+    if not args.no_scaling:
+        points = scaling(args.stores, args.scaling_periods, args.repeats,
+                         collector=args.collector)
+        print_scaling(points, args.scaling_periods, args.repeats, collector=args.collector)
 
 
 if __name__ == "__main__":
