@@ -324,7 +324,7 @@ class ShipmentLossConfig(_Model):
     @classmethod
     def _unit_interval(cls, d: Distribution) -> Distribution:
         if d.upper > 1.0:
-            raise ValueError(f"must lie in [0, 1], but {d!r} can exceed 1 (up to {d.upper:g}); use "
+            raise ValueError(f"must lie in [0, 1], but {d!r} takes values up to {d.upper:g}; use "
                              "a number, uniform, empirical or truncated_normal with high <= 1")
         return d
 
