@@ -192,12 +192,6 @@ def _apply(node: Node, entries: list[list], take: list[float], supply: float, t:
             sends[lane] = sends.get(lane, 0.0) + q
     node.owed.clear()  # in place: callers hold the deque (Node._take_demand)
     node.owed.extend(kept)
-    if kept:
-        b = node.backorders - served
-        node.backorders = b if b > 0.0 else 0.0
-        if node.customer_backorders < 0.0:
-            node.customer_backorders = 0.0
-    else:
-        node.backorders = node.customer_backorders = 0.0
+    node._settle(served)
     left = supply - served if supply != math.inf else supply
     return (left if left > 0.0 else 0.0), served, sends

@@ -22,6 +22,7 @@ from entities.messages import NodeId
 
 if TYPE_CHECKING:
     from entities.lanes import Lane
+    from entities.sourcing import Sourcing
 
 
 class Node:
@@ -74,7 +75,7 @@ class Node:
         self.allocation = "fifo"  # entities.allocation rule under shortage
         self.allocation_rank: dict = {}  # claimant (lane or None) -> rank, for 'priority'
         self.constrained = False  # serve through entities.allocation (rule, lane room)
-        self.sourcing = None  # entities.sourcing.Sourcing: split of orders over upstream lanes
+        self.sourcing: Sourcing | None = None  # split of orders over upstream lanes
 
         self.on_hand = float(initial_inventory)
         self.owed: deque[list] = deque()
@@ -135,14 +136,19 @@ class Node:
                 self.customer_backorders -= q
             else:
                 sends[lane] = sends.get(lane, 0.0) + q
-        if owed:  # running sums of floats: never let rounding take them below zero
+        self._settle(served)
+        return supply, served, sends
+
+    def _settle(self, served: float) -> None:
+        """Take ``served`` units off the backorder counters after a fill (customers' share is
+        already off ``customer_backorders``)."""
+        if self.owed:  # running sums of floats: never let rounding take them below zero
             b = self.backorders - served
             self.backorders = b if b > 0.0 else 0.0
             if self.customer_backorders < 0.0:
                 self.customer_backorders = 0.0
         else:  # nothing owed: exactly zero (no float residue from repeated subtraction)
             self.backorders = self.customer_backorders = 0.0
-        return supply, served, sends
 
     def _ship(self, sends: dict[Lane, float], t: int) -> None:
         for lane, q in sends.items():

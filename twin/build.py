@@ -176,9 +176,9 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         levels.append(level)
 
     lane_cfg = {cfg.id: cfg for cfg in scenario.lanes}
-    location = {n: scenario.stock_point(n)[0] for n in nodes}
+    location_of: dict[str, str] = {n: scenario.stock_point(n)[0] for n in nodes}
     for cfg in scenario.nodes:
-        _serving_rules(cfg, nodes[NodeId(cfg.id)], location, lane_cfg)
+        _serving_rules(cfg, nodes[NodeId(cfg.id)], location_of, lane_cfg)
 
     echelon_members = {n: [nodes[NodeId(d)] for d in topo.descendants(n)] for n in nodes}
     lanes_of = {n.id: {ln.id: ln for ln in n.inbound} for n in nodes.values()}

@@ -340,7 +340,7 @@ class Simulation:
                         lane.place_order(q, t)
                     else:
                         total += q
-            if total > 0.0:  # a sourcing rule: the agent said how much, the rule says where
+            if sourcing is not None and total > 0.0:  # the agent said how much, the rule where
                 for lane, q in sourcing.split(total, t):
                     lane.place_order(q, t)
 
