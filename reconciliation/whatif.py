@@ -42,6 +42,10 @@ from reconciliation.kpis import COMPONENTS, compute_kpis, ledger_frame
 
 HIGHER_IS_BETTER = frozenset({"fill_rate", "cycle_service_level", "inventory_turns",
                               "ready_rate"})
+UNIT_RATES = {"lost_in_transit_per_period": "units lost in transit",
+              "refused_per_period": "units refused"}
+"""KPIs that count units per period rather than cost (the terminal table leaves them out where
+they are 0 in every case: networks without shipment loss or storage limits)."""
 _COMPONENT_LABELS = {c: c.removesuffix("_cost").replace("_", " ") for c in COMPONENTS}
 COMPARISON_COLUMNS: tuple[str, ...] = (
     "kpi", "label", "better", "case", "variant", "n", "mean", "ci_low", "ci_high", "diff_n",
@@ -68,6 +72,9 @@ def kpi_spec(key: str) -> KpiSpec:
     owner = {"network": "network", "tiers": f"tier {parts[1]}",
              "nodes": parts[1] if len(parts) > 2 else ""}.get(scope, scope)
     better = "higher" if metric in HIGHER_IS_BETTER else "lower"
+    if metric in UNIT_RATES:
+        return KpiSpec(key, f"{owner} {UNIT_RATES[metric]} / period", "lower", ",.2f",
+                       scope == "network")
     if metric.endswith("_per_period"):
         component = metric.removesuffix("_per_period")
         what = "cost" if component == "cost" else f"{_COMPONENT_LABELS.get(component, component)} cost"
@@ -107,7 +114,7 @@ def flatten_kpis(kpis: Mapping[str, Any]) -> dict[str, float | None]:
         out[f"nodes.{node}.cycle_service_level"] = _value(
             kpis["nodes"][node]["cycle_service_level"])
     for metric in ("average_on_hand", "average_backorders", "average_customer_backorders",
-                   "inventory_turns"):
+                   "inventory_turns", *UNIT_RATES):
         out[f"network.{metric}"] = _value(network.get(metric))
     for echelon, stat in network.get("bullwhip", {}).items():
         out[f"network.bullwhip.{echelon}"] = _value(stat)
@@ -162,9 +169,12 @@ def comparison_text(frame: pd.DataFrame, *, headline_only: bool = True) -> str:
     headers = ("KPI", "case", "mean ± 95% CI", "Δ vs baseline [95% CI]", "Δ %", "verdict")
     lines: list[tuple[str, ...]] = []
     previous = None
+    units = frame[frame["kpi"].str.rsplit(".", n=1).str[-1].isin(UNIT_RATES)]
+    silent = set(units.groupby("kpi")["mean"].apply(lambda m: bool((m.fillna(0) == 0).all()))
+                 .pipe(lambda x: x[x].index))
     for row in frame.itertuples(index=False):
         spec = kpi_spec(row.kpi)
-        if headline_only and not spec.headline:
+        if headline_only and (not spec.headline or row.kpi in silent):
             continue
         half = None if pd.isna(row.ci_high) else (row.ci_high - row.ci_low) / 2
         mean = _cell(row.mean, spec.fmt) + (f" ± {_cell(half, spec.fmt)}" if half is not None

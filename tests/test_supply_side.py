@@ -508,3 +508,19 @@ def test_constant_fraction_defaults_and_distribution_bounds() -> None:
     data["lanes"][0]["shipment_loss"] = {"fraction": {"dist": "empirical", "values": [0, 0.5]}}
     lane = scenario_from_dict(data).lanes[0]
     assert lane.shipment_loss is not None and lane.shipment_loss.probability == 1.0
+
+
+def test_what_if_tables_show_units_lost_or_refused_only_where_there_are_any() -> None:
+    from reconciliation.whatif import COMPARISON_COLUMNS, comparison_frame, comparison_text
+
+    def rows(kpi: str, means: list[float]) -> list[dict[str, Any]]:
+        return [dict.fromkeys(COMPARISON_COLUMNS) | {
+            "kpi": kpi, "label": kpi, "better": "lower", "case": case, "variant": case, "n": 3,
+            "diff_n": 3, "mean": m, "ci_low": m, "ci_high": m, "verdict": "baseline"}
+            for case, m in zip(("baseline", "other"), means, strict=True)]
+
+    frame = comparison_frame(rows("network.lost_in_transit_per_period", [0.4, 0.0])
+                             + rows("network.refused_per_period", [0.0, 0.0]))
+    text = comparison_text(frame)
+    assert "network units lost in transit / period" in text
+    assert "refused" not in text
