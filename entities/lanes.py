@@ -271,6 +271,8 @@ class Lane:
         if refused > 0.0:  # waits at the dock for the next receive step
             self.in_transit += refused
             self._add_to_pipeline(refused, t + 1)
+            if self.fifo and self.last_due < t + 1:  # nothing sent later may pass it
+                self.last_due = t + 1
 
     def __repr__(self) -> str:
         return f"Lane({self.id!r}, owed={self.owed:g}, in_transit={self.in_transit:g})"

@@ -167,6 +167,18 @@ def test_refused_stock_waits_on_the_lane_and_on_hand_never_exceeds_the_capacity(
     assert shipped == pytest.approx(sum(r.receipts for r in store) + store[-1].in_transit_inbound)
 
 
+def test_on_a_fifo_lane_nothing_overtakes_refused_units() -> None:
+    # 30 units arrive in period 0 at a store with room for 20: 10 wait at the dock for period 1,
+    # so the zero-lead-time shipment sent later in period 0 must wait for period 1 too.
+    data = chain(lane={"lead_time": 0, "fifo": True, "initial_pipeline": [30]},
+                 store={"storage_capacity": 20, "overflow": "refuse"},
+                 agent={"kind": "constant", "params": {"quantity": 5}}, periods=3)
+    sim, rows = run(data)
+    assert rows_of(rows, "S")[0].refused == 10
+    first = shipments(sim, "SUP->S")[0]
+    assert (first.sent, first.due) == (0, 1)
+
+
 def test_accepted_overflow_is_charged_per_unit_above_the_capacity() -> None:
     data = chain(store={"storage_capacity": 25, "overflow": "accept", "overflow_cost": 2.5,
                         "initial_inventory": 20},
