@@ -83,8 +83,9 @@ class PlanRecord:
     released: float
 
 
-def planning_requirements(forecast: float, inventory_position: float, lead_time: int,
-                          horizon: int, safety_stock: float = 0.0) -> NDArray[np.float64]:
+def planning_requirements(
+    forecast: float, inventory_position: float, lead_time: int, horizon: int, safety_stock: float = 0.0
+) -> NDArray[np.float64]:
     """Net requirements per planning period ``j = 0 .. horizon - 1`` (module docstring, step 2).
 
     Gross requirement of period 0 is the lead-time demand ``L * f`` (periods ``t + 1 .. t + L``,
@@ -100,8 +101,9 @@ def planning_requirements(forecast: float, inventory_position: float, lead_time:
     """
     gross = np.full(horizon, float(forecast))
     gross[0] = forecast * lead_time
-    return net_requirements(gross, max(inventory_position, 0.0), max(-inventory_position, 0.0),
-                            (), safety_stock)
+    return net_requirements(
+        gross, max(inventory_position, 0.0), max(-inventory_position, 0.0), (), safety_stock
+    )
 
 
 def _integer(value: Any, name: str, minimum: int) -> int:
@@ -136,19 +138,32 @@ class _Forecasting(_Rule):
 
     _per_node_params: tuple[str, ...] = ("setup_cost", "holding_cost", "demand_mean")
 
-    def __init__(self, *, setup_cost: Any, holding_cost: Any, horizon: int, forecast: str,
-                 window: int | None, alpha: float | None, demand_mean: Any) -> None:
+    def __init__(
+        self,
+        *,
+        setup_cost: Any,
+        holding_cost: Any,
+        horizon: int,
+        forecast: str,
+        window: int | None,
+        alpha: float | None,
+        demand_mean: Any,
+    ) -> None:
         _values(setup_cost, "setup_cost")
         _values(holding_cost, "holding_cost")
         self.setup_cost, self.holding_cost = setup_cost, holding_cost
         self.horizon = _integer(horizon, "horizon", 1)
         self.forecast = _choice(forecast, "forecast", FORECASTS)
-        for name, value, used_by in (("window", window, "moving_average"),
-                                     ("alpha", alpha, "exponential_smoothing"),
-                                     ("demand_mean", demand_mean, "mean")):
+        for name, value, used_by in (
+            ("window", window, "moving_average"),
+            ("alpha", alpha, "exponential_smoothing"),
+            ("demand_mean", demand_mean, "mean"),
+        ):
             if value is not None and self.forecast != used_by:
-                raise ValueError(f"{name}={value!r} is only used with forecast={used_by!r}, "
-                                 f"not forecast={self.forecast!r}")
+                raise ValueError(
+                    f"{name}={value!r} is only used with forecast={used_by!r}, "
+                    f"not forecast={self.forecast!r}"
+                )
         self.window = DEFAULT_WINDOW if window is None else _integer(window, "window", 1)
         if alpha is None:
             alpha = DEFAULT_ALPHA
@@ -187,11 +202,24 @@ class _Forecasting(_Rule):
         self._level[node] = level
         return level
 
-    def _record(self, obs: Observation, forecast: float, requirements: NDArray[np.float64],
-                planned: NDArray[np.float64], released: float) -> None:
-        self.plans.append(PlanRecord(obs.period, obs.node, float(forecast),
-                                     tuple(float(x) for x in requirements),
-                                     tuple(float(x) for x in planned), float(released)))
+    def _record(
+        self,
+        obs: Observation,
+        forecast: float,
+        requirements: NDArray[np.float64],
+        planned: NDArray[np.float64],
+        released: float,
+    ) -> None:
+        self.plans.append(
+            PlanRecord(
+                obs.period,
+                obs.node,
+                float(forecast),
+                tuple(float(x) for x in requirements),
+                tuple(float(x) for x in planned),
+                float(released),
+            )
+        )
 
     def plan_adherence(self) -> dict[str, float | int | None]:
         """How well the released orders kept to the previous epoch's plans.
@@ -219,10 +247,18 @@ class _Forecasting(_Rule):
                 same_timing += (planned > _TOLERANCE) == (released > _TOLERANCE)
         n = len(differences)
         if n == 0:
-            return {"compared": 0, "mean_abs_difference": None, "agreement": None,
-                    "timing_agreement": None}
-        return {"compared": n, "mean_abs_difference": float(np.mean(differences)),
-                "agreement": agree / n, "timing_agreement": same_timing / n}
+            return {
+                "compared": 0,
+                "mean_abs_difference": None,
+                "agreement": None,
+                "timing_agreement": None,
+            }
+        return {
+            "compared": n,
+            "mean_abs_difference": float(np.mean(differences)),
+            "agreement": agree / n,
+            "timing_agreement": same_timing / n,
+        }
 
 
 class _Planner(_Forecasting):
@@ -238,16 +274,36 @@ class _Planner(_Forecasting):
         safety_stock: projected stock the plan keeps at the end of every period (per node).
     """
 
-    _per_node_params: tuple[str, ...] = ("setup_cost", "holding_cost", "lead_time",
-                                         "safety_stock", "demand_mean")
+    _per_node_params: tuple[str, ...] = (
+        "setup_cost",
+        "holding_cost",
+        "lead_time",
+        "safety_stock",
+        "demand_mean",
+    )
 
-    def __init__(self, *, setup_cost: float | Mapping[str, float],
-                 holding_cost: float | Mapping[str, float], lead_time: int | Mapping[str, int],
-                 horizon: int = 10, forecast: str = "moving_average", window: int | None = None,
-                 alpha: float | None = None, demand_mean: float | Mapping[str, float] | None = None,
-                 safety_stock: float | Mapping[str, float] = 0.0) -> None:
-        super().__init__(setup_cost=setup_cost, holding_cost=holding_cost, horizon=horizon,
-                         forecast=forecast, window=window, alpha=alpha, demand_mean=demand_mean)
+    def __init__(
+        self,
+        *,
+        setup_cost: float | Mapping[str, float],
+        holding_cost: float | Mapping[str, float],
+        lead_time: int | Mapping[str, int],
+        horizon: int = 10,
+        forecast: str = "moving_average",
+        window: int | None = None,
+        alpha: float | None = None,
+        demand_mean: float | Mapping[str, float] | None = None,
+        safety_stock: float | Mapping[str, float] = 0.0,
+    ) -> None:
+        super().__init__(
+            setup_cost=setup_cost,
+            holding_cost=holding_cost,
+            horizon=horizon,
+            forecast=forecast,
+            window=window,
+            alpha=alpha,
+            demand_mean=demand_mean,
+        )
         _integers(lead_time, "lead_time", 0)
         _values(safety_stock, "safety_stock")
         self.lead_time, self.safety_stock = lead_time, safety_stock
@@ -261,13 +317,18 @@ class _Planner(_Forecasting):
             decisions[node] = decision
         return decisions
 
-    def _plan(self, obs: Observation, forecast: float
-              ) -> tuple[NDArray[np.float64], NDArray[np.float64], OrderDecision]:
+    def _plan(
+        self, obs: Observation, forecast: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], OrderDecision]:
         """Requirements, planned orders over the horizon and the decision released now."""
         node = obs.node
         requirements = planning_requirements(
-            forecast, obs.inventory_position, int(per_node(self.lead_time, node, "lead_time")),
-            self.horizon, self._param("safety_stock", node))
+            forecast,
+            obs.inventory_position,
+            int(per_node(self.lead_time, node, "lead_time")),
+            self.horizon,
+            self._param("safety_stock", node),
+        )
         if not np.any(requirements > 0):
             planned = np.zeros(self.horizon)
         else:
@@ -282,16 +343,18 @@ class WagnerWhitinPlanner(_Planner):
     """Rolling-horizon Wagner-Whitin (optimal for the horizon's forecast; Wagner & Whitin 1958)."""
 
     def _lot_size(self, node: str, requirements: NDArray[np.float64]) -> NDArray[np.float64]:
-        return wagner_whitin(requirements, self._param("setup_cost", node),
-                             self._param("holding_cost", node)).orders
+        return wagner_whitin(
+            requirements, self._param("setup_cost", node), self._param("holding_cost", node)
+        ).orders
 
 
 class SilverMealPlanner(_Planner):
     """Rolling-horizon Silver-Meal (lowest cost per period covered; Silver & Meal 1973)."""
 
     def _lot_size(self, node: str, requirements: NDArray[np.float64]) -> NDArray[np.float64]:
-        return silver_meal(requirements, self._param("setup_cost", node),
-                           self._param("holding_cost", node)).orders
+        return silver_meal(
+            requirements, self._param("setup_cost", node), self._param("holding_cost", node)
+        ).orders
 
 
 class GAPlanner(_Planner):
@@ -305,23 +368,43 @@ class GAPlanner(_Planner):
     ``seed_with_wagner_whitin`` (default) the GA never returns a plan worse than Wagner-Whitin's.
     """
 
-    def __init__(self, *, setup_cost: float | Mapping[str, float],
-                 holding_cost: float | Mapping[str, float], lead_time: int | Mapping[str, int],
-                 horizon: int = 10, forecast: str = "moving_average", window: int | None = None,
-                 alpha: float | None = None, demand_mean: float | Mapping[str, float] | None = None,
-                 safety_stock: float | Mapping[str, float] = 0.0, population_size: int = 20,
-                 generations: int = 30, patience: int | None = 10, seed: int = 0,
-                 seed_with_wagner_whitin: bool = True) -> None:
-        super().__init__(setup_cost=setup_cost, holding_cost=holding_cost, lead_time=lead_time,
-                         horizon=horizon, forecast=forecast, window=window, alpha=alpha,
-                         demand_mean=demand_mean, safety_stock=safety_stock)
+    def __init__(
+        self,
+        *,
+        setup_cost: float | Mapping[str, float],
+        holding_cost: float | Mapping[str, float],
+        lead_time: int | Mapping[str, int],
+        horizon: int = 10,
+        forecast: str = "moving_average",
+        window: int | None = None,
+        alpha: float | None = None,
+        demand_mean: float | Mapping[str, float] | None = None,
+        safety_stock: float | Mapping[str, float] = 0.0,
+        population_size: int = 20,
+        generations: int = 30,
+        patience: int | None = 10,
+        seed: int = 0,
+        seed_with_wagner_whitin: bool = True,
+    ) -> None:
+        super().__init__(
+            setup_cost=setup_cost,
+            holding_cost=holding_cost,
+            lead_time=lead_time,
+            horizon=horizon,
+            forecast=forecast,
+            window=window,
+            alpha=alpha,
+            demand_mean=demand_mean,
+            safety_stock=safety_stock,
+        )
         self.population_size = _integer(population_size, "population_size", 2)
         self.generations = _integer(generations, "generations", 0)
         self.patience = None if patience is None else _integer(patience, "patience", 1)
         self.seed = _integer(seed, "seed", 0)
         if not isinstance(seed_with_wagner_whitin, bool):
-            raise ValueError(f"seed_with_wagner_whitin must be true or false, "
-                             f"got {seed_with_wagner_whitin!r}")
+            raise ValueError(
+                f"seed_with_wagner_whitin must be true or false, got {seed_with_wagner_whitin!r}"
+            )
         self.seed_with_wagner_whitin = seed_with_wagner_whitin
         self._seed = self.seed
         self._rngs: dict[str, np.random.Generator] = {}
@@ -334,16 +417,20 @@ class GAPlanner(_Planner):
     def _rng(self, node: str) -> np.random.Generator:
         rng = self._rngs.get(node)
         if rng is None:
-            rng = self._rngs[node] = np.random.default_rng(
-                [self._seed, zlib.crc32(str(node).encode())])
+            rng = self._rngs[node] = np.random.default_rng([self._seed, zlib.crc32(str(node).encode())])
         return rng
 
     def _lot_size(self, node: str, requirements: NDArray[np.float64]) -> NDArray[np.float64]:
-        return ga_lot_sizing(requirements, self._param("setup_cost", node),
-                             self._param("holding_cost", node), rng=self._rng(node),
-                             population_size=self.population_size,
-                             generations=self.generations, patience=self.patience,
-                             seed_with_wagner_whitin=self.seed_with_wagner_whitin).orders
+        return ga_lot_sizing(
+            requirements,
+            self._param("setup_cost", node),
+            self._param("holding_cost", node),
+            rng=self._rng(node),
+            population_size=self.population_size,
+            generations=self.generations,
+            patience=self.patience,
+            seed_with_wagner_whitin=self.seed_with_wagner_whitin,
+        ).orders
 
 
 _LANE_KEYS = ("lead_time", "setup_cost", "unit_cost", "capacity")
@@ -368,19 +455,41 @@ class DalsaPlanner(_Planner):
     lateness in phase 1.
     """
 
-    _per_node_params = ("setup_cost", "holding_cost", "lead_time", "safety_stock", "demand_mean",
-                        "stockout_cost")
+    _per_node_params = (
+        "setup_cost",
+        "holding_cost",
+        "lead_time",
+        "safety_stock",
+        "demand_mean",
+        "stockout_cost",
+    )
 
-    def __init__(self, *, setup_cost: float | Mapping[str, float],
-                 holding_cost: float | Mapping[str, float], lead_time: int | Mapping[str, int],
-                 horizon: int = 10, forecast: str = "moving_average", window: int | None = None,
-                 alpha: float | None = None, demand_mean: float | Mapping[str, float] | None = None,
-                 safety_stock: float | Mapping[str, float] = 0.0,
-                 stockout_cost: float | Mapping[str, float] | None = None,
-                 lanes: Mapping[str, Mapping[str, float]] | None = None) -> None:
-        super().__init__(setup_cost=setup_cost, holding_cost=holding_cost, lead_time=lead_time,
-                         horizon=horizon, forecast=forecast, window=window, alpha=alpha,
-                         demand_mean=demand_mean, safety_stock=safety_stock)
+    def __init__(
+        self,
+        *,
+        setup_cost: float | Mapping[str, float],
+        holding_cost: float | Mapping[str, float],
+        lead_time: int | Mapping[str, int],
+        horizon: int = 10,
+        forecast: str = "moving_average",
+        window: int | None = None,
+        alpha: float | None = None,
+        demand_mean: float | Mapping[str, float] | None = None,
+        safety_stock: float | Mapping[str, float] = 0.0,
+        stockout_cost: float | Mapping[str, float] | None = None,
+        lanes: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
+        super().__init__(
+            setup_cost=setup_cost,
+            holding_cost=holding_cost,
+            lead_time=lead_time,
+            horizon=horizon,
+            forecast=forecast,
+            window=window,
+            alpha=alpha,
+            demand_mean=demand_mean,
+            safety_stock=safety_stock,
+        )
         if stockout_cost is not None:
             _values(stockout_cost, "stockout_cost")
         self.stockout_cost = stockout_cost
@@ -391,19 +500,23 @@ class DalsaPlanner(_Planner):
         if lanes is None:
             return {}
         if not isinstance(lanes, Mapping):
-            raise ValueError(f"lanes must be a mapping lane id -> {{{', '.join(_LANE_KEYS)}}}, "
-                             f"got {lanes!r}")
+            raise ValueError(
+                f"lanes must be a mapping lane id -> {{{', '.join(_LANE_KEYS)}}}, got {lanes!r}"
+            )
         out: dict[str, dict[str, float]] = {}
         for lane, spec in lanes.items():
             if not isinstance(lane, str) or "->" not in lane:
                 raise ValueError(f"lanes: {lane!r} is not a lane id like 'W1->S1'")
             if not isinstance(spec, Mapping):
-                raise ValueError(f"lanes[{lane}] must be a mapping with keys among "
-                                 f"{', '.join(_LANE_KEYS)}, got {spec!r}")
+                raise ValueError(
+                    f"lanes[{lane}] must be a mapping with keys among "
+                    f"{', '.join(_LANE_KEYS)}, got {spec!r}"
+                )
             unknown = sorted(set(spec) - set(_LANE_KEYS))
             if unknown:
-                raise ValueError(f"lanes[{lane}] has unknown key(s) {unknown} (known: "
-                                 f"{', '.join(_LANE_KEYS)})")
+                raise ValueError(
+                    f"lanes[{lane}] has unknown key(s) {unknown} (known: {', '.join(_LANE_KEYS)})"
+                )
             for key, value in spec.items():
                 name = f"lanes[{lane}].{key}"
                 if key == "lead_time":
@@ -418,36 +531,53 @@ class DalsaPlanner(_Planner):
         for lane in self.lanes:
             destination = lane.rpartition("->")[2]
             if destination not in nodes:
-                raise ValueError(f"lanes names {lane!r}, which does not lead to any node this "
-                                 f"agent decides for ({list(nodes)})")
+                raise ValueError(
+                    f"lanes names {lane!r}, which does not lead to any node this "
+                    f"agent decides for ({list(nodes)})"
+                )
 
     def _supply_lane(self, lane: LaneId, node: str) -> SupplyLane:
         spec = self.lanes.get(lane, {})
         lead_time = spec.get("lead_time", per_node(self.lead_time, node, "lead_time"))
-        return SupplyLane(source=str(lane), lead_time=int(lead_time),
-                          unit_cost=spec.get("unit_cost", 0.0),
-                          setup_cost=spec.get("setup_cost", self._param("setup_cost", node)),
-                          capacity=spec.get("capacity", math.inf))
+        return SupplyLane(
+            source=str(lane),
+            lead_time=int(lead_time),
+            unit_cost=spec.get("unit_cost", 0.0),
+            setup_cost=spec.get("setup_cost", self._param("setup_cost", node)),
+            capacity=spec.get("capacity", math.inf),
+        )
 
-    def _plan(self, obs: Observation, forecast: float
-              ) -> tuple[NDArray[np.float64], NDArray[np.float64], OrderDecision]:
+    def _plan(
+        self, obs: Observation, forecast: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], OrderDecision]:
         node = obs.node
         lanes = tuple(self._supply_lane(lane, node) for lane in obs.lanes)
         periods = self.horizon + max(lane.lead_time for lane in lanes)
         gross = [0.0] + [float(forecast)] * (periods - 1)
-        stockout = (None if self.stockout_cost is None
-                    else self._param("stockout_cost", node))
+        stockout = None if self.stockout_cost is None else self._param("stockout_cost", node)
         ip = obs.inventory_position
-        plan = plan_node(PlanningNode(
-            node, gross, lanes, self._param("holding_cost", node), stockout,
-            on_hand=max(ip, 0.0), backorders=max(-ip, 0.0),
-            safety_stock=self._param("safety_stock", node)))
+        plan = plan_node(
+            PlanningNode(
+                node,
+                gross,
+                lanes,
+                self._param("holding_cost", node),
+                stockout,
+                on_hand=max(ip, 0.0),
+                backorders=max(-ip, 0.0),
+                safety_stock=self._param("safety_stock", node),
+            )
+        )
         planned = np.zeros(self.horizon)
         for lane_plan in plan.lanes:
             planned += lane_plan.releases[: self.horizon]
-        decision = OrderDecision({lane: float(lane_plan.releases[0])
-                                  for lane, lane_plan in zip(obs.lanes, plan.lanes, strict=True)
-                                  if lane_plan.releases[0] > 0})
+        decision = OrderDecision(
+            {
+                lane: float(lane_plan.releases[0])
+                for lane, lane_plan in zip(obs.lanes, plan.lanes, strict=True)
+                if lane_plan.releases[0] > 0
+            }
+        )
         return plan.net_requirements, planned, decision
 
 
@@ -482,17 +612,34 @@ class HybridPlanner(_Forecasting):
 
     _per_node_params = ("setup_cost", "holding_cost", "demand_mean")
 
-    def __init__(self, *, proposal: Any, setup_cost: float | Mapping[str, float],
-                 holding_cost: float | Mapping[str, float], horizon: int = 4,
-                 method: str = "silver_meal", forecast: str = "moving_average",
-                 window: int | None = None, alpha: float | None = None,
-                 demand_mean: float | Mapping[str, float] | None = None) -> None:
-        if isinstance(proposal, type) or not all(callable(getattr(proposal, m, None))
-                                                  for m in ("act", "reset")):
-            raise ValueError(f"proposal must be an agent instance (with act() and reset()), "
-                             f"got {proposal!r}")
-        super().__init__(setup_cost=setup_cost, holding_cost=holding_cost, horizon=horizon,
-                         forecast=forecast, window=window, alpha=alpha, demand_mean=demand_mean)
+    def __init__(
+        self,
+        *,
+        proposal: Any,
+        setup_cost: float | Mapping[str, float],
+        holding_cost: float | Mapping[str, float],
+        horizon: int = 4,
+        method: str = "silver_meal",
+        forecast: str = "moving_average",
+        window: int | None = None,
+        alpha: float | None = None,
+        demand_mean: float | Mapping[str, float] | None = None,
+    ) -> None:
+        if isinstance(proposal, type) or not all(
+            callable(getattr(proposal, m, None)) for m in ("act", "reset")
+        ):
+            raise ValueError(
+                f"proposal must be an agent instance (with act() and reset()), got {proposal!r}"
+            )
+        super().__init__(
+            setup_cost=setup_cost,
+            holding_cost=holding_cost,
+            horizon=horizon,
+            forecast=forecast,
+            window=window,
+            alpha=alpha,
+            demand_mean=demand_mean,
+        )
         self.method = _choice(method, "method", tuple(LOT_SIZERS))
         self.proposal = proposal
 
@@ -519,21 +666,22 @@ class HybridPlanner(_Forecasting):
             if not np.any(requirements > 0):
                 planned = np.zeros(self.horizon)
             else:
-                planned = lot_sizer(requirements, self._param("setup_cost", node),
-                                    self._param("holding_cost", node)).orders
+                planned = lot_sizer(
+                    requirements, self._param("setup_cost", node), self._param("holding_cost", node)
+                ).orders
             released = float(planned[0])
             scale = released / q if q > 0 else 0.0
             self._record(obs, forecast, requirements, planned, released)
-            decisions[node] = OrderDecision({lane: x * scale for lane, x in proposed.items()
-                                             if x > 0})
+            decisions[node] = OrderDecision({lane: x * scale for lane, x in proposed.items() if x > 0})
         return decisions
 
     def _proposed(self, node: str, obs: Observation, proposals: Any) -> dict[LaneId, float]:
         """The proposal's quantities per lane for ``node``, checked like the twin checks them."""
         who = type(self.proposal).__name__
         if not isinstance(proposals, Mapping) or node not in proposals:
-            raise ValueError(f"hybrid: proposal agent {who} gave no decision for node {node!r} "
-                             f"at period {obs.period}")
+            raise ValueError(
+                f"hybrid: proposal agent {who} gave no decision for node {node!r} at period {obs.period}"
+            )
         decision = proposals[node]
         if isinstance(decision, OrderDecision):
             items = dict(decision.quantities)
@@ -546,9 +694,10 @@ class HybridPlanner(_Forecasting):
             except (TypeError, ValueError):
                 q = math.nan
             if lane not in obs.lanes or not (q >= 0 and math.isfinite(q)):
-                raise ValueError(f"hybrid: proposal agent {who} proposed {quantity!r} on lane "
-                                 f"{lane!r} for node {node!r} at period {obs.period}; expected a "
-                                 f"finite number >= 0 on one of {list(obs.lanes)}")
+                raise ValueError(
+                    f"hybrid: proposal agent {who} proposed {quantity!r} on lane "
+                    f"{lane!r} for node {node!r} at period {obs.period}; expected a "
+                    f"finite number >= 0 on one of {list(obs.lanes)}"
+                )
             out[lane] = q
         return out
-

@@ -62,8 +62,10 @@ class _Rule:
                 if missing:
                     raise ValueError(f"{name} has no value for node(s) {missing}")
                 if extra:
-                    raise ValueError(f"{name} names node(s) {extra} that this agent does not "
-                                     f"decide for ({list(nodes)})")
+                    raise ValueError(
+                        f"{name} names node(s) {extra} that this agent does not "
+                        f"decide for ({list(nodes)})"
+                    )
 
     def act(self, observations: Mapping[NodeId, Observation]) -> dict[NodeId, OrderDecision]:
         return {node: order(obs, self.quantity(obs)) for node, obs in observations.items()}
@@ -124,8 +126,13 @@ class SSPolicy(_Rule):
 
     _per_node_params = ("s", "S")
 
-    def __init__(self, *, s: float | Mapping[str, float], S: float | Mapping[str, float],  # noqa: N803
-                 review: str = "periodic") -> None:
+    def __init__(
+        self,
+        *,
+        s: float | Mapping[str, float],
+        S: float | Mapping[str, float],  # noqa: N803
+        review: str = "periodic",
+    ) -> None:
         _values(s, "s", minimum=-math.inf)
         _values(S, "S", minimum=-math.inf)
         self.s, self.S = s, S
@@ -146,8 +153,13 @@ class RQPolicy(_Rule):
 
     _per_node_params = ("reorder_point", "order_quantity")
 
-    def __init__(self, *, reorder_point: float | Mapping[str, float],
-                 order_quantity: float | Mapping[str, float], review: str = "periodic") -> None:
+    def __init__(
+        self,
+        *,
+        reorder_point: float | Mapping[str, float],
+        order_quantity: float | Mapping[str, float],
+        review: str = "periodic",
+    ) -> None:
         _values(reorder_point, "reorder_point", minimum=-math.inf)
         _values(order_quantity, "order_quantity", minimum=0.0, strict=True)
         self.reorder_point, self.order_quantity = reorder_point, order_quantity
@@ -168,13 +180,12 @@ class PeriodicReviewPolicy(_Rule):
 
     _per_node_params = ("order_up_to_level",)
 
-    def __init__(self, *, review_period: int, order_up_to_level: float | Mapping[str, float],
-                 offset: int = 0) -> None:
-        if isinstance(review_period, bool) or not isinstance(review_period, int) \
-                or review_period < 1:
+    def __init__(
+        self, *, review_period: int, order_up_to_level: float | Mapping[str, float], offset: int = 0
+    ) -> None:
+        if isinstance(review_period, bool) or not isinstance(review_period, int) or review_period < 1:
             raise ValueError(f"review_period must be an integer >= 1, got {review_period!r}")
-        if isinstance(offset, bool) or not isinstance(offset, int) \
-                or not 0 <= offset < review_period:
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < review_period:
             raise ValueError(f"offset must be an integer in [0, review_period), got {offset!r}")
         _values(order_up_to_level, "order_up_to_level", minimum=-math.inf)
         self.review_period, self.offset = review_period, offset
@@ -221,14 +232,20 @@ class DaysOfCoverPolicy(_Rule):
 
     multiples = (1.5, 1.0, 0.5, 0.0)
 
-    def __init__(self, *, low_cover: float = 3.0, target_cover: float = 7.0,
-                 high_cover: float = 14.0) -> None:
-        for name, v in (("low_cover", low_cover), ("target_cover", target_cover),
-                        ("high_cover", high_cover)):
+    def __init__(
+        self, *, low_cover: float = 3.0, target_cover: float = 7.0, high_cover: float = 14.0
+    ) -> None:
+        for name, v in (
+            ("low_cover", low_cover),
+            ("target_cover", target_cover),
+            ("high_cover", high_cover),
+        ):
             _number(v, name)
         if not low_cover <= target_cover <= high_cover:
-            raise ValueError(f"needs low_cover <= target_cover <= high_cover, got {low_cover}, "
-                             f"{target_cover}, {high_cover}")
+            raise ValueError(
+                f"needs low_cover <= target_cover <= high_cover, got {low_cover}, "
+                f"{target_cover}, {high_cover}"
+            )
         self.thresholds = (float(low_cover), float(target_cover), float(high_cover))
 
     def multiple(self, obs: Observation) -> float:
@@ -247,6 +264,7 @@ class DaysOfCoverPolicy(_Rule):
 class HmarlSupplierPolicy(DaysOfCoverPolicy):
     """:class:`DaysOfCoverPolicy` with the longer cover targets of an upstream supplier."""
 
-    def __init__(self, *, low_cover: float = 5.0, target_cover: float = 10.0,
-                 high_cover: float = 20.0) -> None:
+    def __init__(
+        self, *, low_cover: float = 5.0, target_cover: float = 10.0, high_cover: float = 20.0
+    ) -> None:
         super().__init__(low_cover=low_cover, target_cover=target_cover, high_cover=high_cover)

@@ -104,8 +104,9 @@ class NodeHistory:
 
     def __init__(self, node: str, lanes: Sequence[str], window: int = 7) -> None:
         self.node = node
-        self.upstream = tuple(lane.split("->", 1)[0] for lane in lanes
-                              if not lane.startswith(f"{PRODUCTION}->"))
+        self.upstream = tuple(
+            lane.split("->", 1)[0] for lane in lanes if not lane.startswith(f"{PRODUCTION}->")
+        )
         self.demands: deque[float] = deque(maxlen=max(1, window))
         self.rows: deque[Any] = deque(maxlen=max(1, window))
         self.upstream_on_hand: float | None = None
@@ -181,8 +182,11 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 def _finite(value: Any, name: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
-            or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.number)
+        or not math.isfinite(value)
+    ):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -193,8 +197,16 @@ class DefaultObservation(ObservationBuilder):
     """The observation's inventory-theory fields, as they are (8 values)."""
 
     name = "default"
-    FIELDS = ("on_hand", "backorders", "on_order", "in_transit", "inventory_position",
-              "echelon_inventory_position", "last_demand", "forecast")
+    FIELDS = (
+        "on_hand",
+        "backorders",
+        "on_order",
+        "in_transit",
+        "inventory_position",
+        "echelon_inventory_position",
+        "last_demand",
+        "forecast",
+    )
 
     def bounds(self) -> tuple[list[float], list[float]]:
         low = [0.0, 0.0, 0.0, 0.0, -INF, -INF, 0.0, 0.0]
@@ -220,8 +232,7 @@ class HmarlObservation(ObservationBuilder):
 
     def bounds(self) -> tuple[list[float], list[float]]:
         c = self.max_cover
-        return ([0.0, 0.0, 0.0, -c, 0.0, 0.0, 0.0],
-                [INF, INF, INF, c, 1.0, self.MAX_RATIO, 1.0])
+        return ([0.0, 0.0, 0.0, -c, 0.0, 0.0, 0.0], [INF, INF, INF, c, 1.0, self.MAX_RATIO, 1.0])
 
     def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
         forecast = max(0.0, observation.forecast)
@@ -249,8 +260,10 @@ class HmarlObservation(ObservationBuilder):
             filled += row.filled_on_time
             demand += row.demand
         service = min(1.0, filled / demand) if demand > 0.0 else 1.0
-        return np.array([max(0.0, observation.on_hand), forecast, uncertainty, cover, stockout,
-                         ratio, service], dtype=np.float32)
+        return np.array(
+            [max(0.0, observation.on_hand), forecast, uncertainty, cover, stockout, ratio, service],
+            dtype=np.float32,
+        )
 
 
 class LiuObservation(ObservationBuilder):
@@ -259,8 +272,9 @@ class LiuObservation(ObservationBuilder):
     name = "liu"
 
     def __init__(self, *, pipeline_length: int | None = None, scale: float = 1.0) -> None:
-        self.pipeline_length = (None if pipeline_length is None
-                                else _positive_int(pipeline_length, "pipeline_length"))
+        self.pipeline_length = (
+            None if pipeline_length is None else _positive_int(pipeline_length, "pipeline_length")
+        )
         self.scale = _finite(scale, "scale", positive=True)
 
     @property
@@ -275,8 +289,10 @@ class LiuObservation(ObservationBuilder):
 
     def _length(self) -> int:
         if self.pipeline_length is None:
-            raise ValueError("liu observation: pipeline_length is not set (give it, or resolve "
-                             "the builder against the nodes)")
+            raise ValueError(
+                "liu observation: pipeline_length is not set (give it, or resolve "
+                "the builder against the nodes)"
+            )
         return self.pipeline_length
 
     def bounds(self) -> tuple[list[float], list[float]]:
@@ -337,8 +353,7 @@ class HmarlMultiples(ActionMap):
     name = "hmarl_multiples"
 
     def __init__(self, *, multiples: Sequence[float] = (0.0, 0.5, 1.0, 1.5)) -> None:
-        if isinstance(multiples, str | bytes) or not isinstance(multiples, Sequence) \
-                or not multiples:
+        if isinstance(multiples, str | bytes) or not isinstance(multiples, Sequence) or not multiples:
             raise ValueError(f"multiples must be a non-empty list of numbers, got {multiples!r}")
         values = tuple(_finite(m, "multiples[i]") for m in multiples)
         if min(values) < 0:
@@ -382,10 +397,16 @@ class IntegerOrder(ActionMap):
         if self.per_lane and len(lanes) > 1:
             values = np.asarray(action).reshape(-1)
             if values.size != len(lanes):
-                raise ValueError(f"{self.name}: node {observation.node!r} orders on "
-                                 f"{len(lanes)} lanes {list(lanes)}, got action {action!r}")
-            return OrderDecision({lane: float(_index(v, self.n + 1, self.name))
-                                  for lane, v in zip(lanes, values, strict=True)})
+                raise ValueError(
+                    f"{self.name}: node {observation.node!r} orders on "
+                    f"{len(lanes)} lanes {list(lanes)}, got action {action!r}"
+                )
+            return OrderDecision(
+                {
+                    lane: float(_index(v, self.n + 1, self.name))
+                    for lane, v in zip(lanes, values, strict=True)
+                }
+            )
         return OrderDecision({lanes[0]: float(_index(action, self.n + 1, self.name))})
 
 
@@ -394,8 +415,7 @@ class OrderUpTo(ActionMap):
 
     name = "order_up_to"
 
-    def __init__(self, *, low: float = 0.0, high: float = 100.0,
-                 position: str = "installation") -> None:
+    def __init__(self, *, low: float = 0.0, high: float = 100.0, position: str = "installation") -> None:
         self.low = _finite(low, "low")
         self.high = _finite(high, "high")
         if not self.low < self.high:
@@ -416,8 +436,11 @@ class OrderUpTo(ActionMap):
         if value.size != 1 or not math.isfinite(value[0]):
             raise ValueError(f"{self.name}: action must be one finite number, got {action!r}")
         level = min(self.high, max(self.low, float(value[0])))
-        ip = (observation.echelon_inventory_position if self.position == "echelon"
-              else observation.inventory_position)
+        ip = (
+            observation.echelon_inventory_position
+            if self.position == "echelon"
+            else observation.inventory_position
+        )
         return OrderDecision({observation.lanes[0]: max(0.0, level - ip)})
 
 
@@ -444,7 +467,8 @@ class Featurizer:
         h = self.histories.get(observation.node)
         if h is None:
             h = self.histories[observation.node] = NodeHistory(
-                observation.node, observation.lanes, self.builder.window)
+                observation.node, observation.lanes, self.builder.window
+            )
         return h
 
     def record_rows(self, rows: Sequence[Any]) -> None:
@@ -484,14 +508,12 @@ def _register(what: str, name: str, target: str | Callable[..., Any], override: 
     table[name] = target
 
 
-def register_observation(name: str, target: str | Callable[..., Any], *,
-                         override: bool = False) -> None:
+def register_observation(name: str, target: str | Callable[..., Any], *, override: bool = False) -> None:
     """Register an observation builder class (or ``"module:Class"``) under ``name``."""
     _register("observation", name, target, override)
 
 
-def register_action(name: str, target: str | Callable[..., Any], *,
-                    override: bool = False) -> None:
+def register_action(name: str, target: str | Callable[..., Any], *, override: bool = False) -> None:
     """Register an action map class (or ``"module:Class"``) under ``name``."""
     _register("action", name, target, override)
 

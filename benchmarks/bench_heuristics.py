@@ -71,9 +71,7 @@ def analytical_optimizers() -> None:
         f"| Ex. 6.1 optimize, N(5,1) | S* = ({levels}), cost {result.expected_cost:.4f} "
         f"| (6.49, 12.02, 22.71), 47.66 | {seconds * 1000:.1f} ms |"
     )
-    cost, seconds = timed(
-        lambda: evaluate_echelon_base_stock([7, 13, 24], h, L, p, stats.norm(5, 1))
-    )
+    cost, seconds = timed(lambda: evaluate_echelon_base_stock([7, 13, 24], h, L, p, stats.norm(5, 1)))
     print(f"| Ex. 6.1 evaluate (7, 13, 24) | {cost:.4f} | 50.36 | {seconds * 1000:.1f} ms |")
     result, seconds = timed(lambda: optimize_echelon_base_stock(h, L, p, stats.poisson(5)))
     levels = ", ".join(f"{x:.0f}" for x in result.echelon_levels)

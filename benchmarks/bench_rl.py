@@ -78,20 +78,43 @@ def bench_serial(work: Path, timesteps: int, quick: bool) -> None:
 
     path.write_text(yaml.safe_dump(data))
     start = time.perf_counter()
-    summary = _train([str(path), "--algo", "ppo", "--targets", "stage1,stage2,stage3",
-                      "--observation", "default", "--action",
-                      "order_up_to:low=0,high=40,position=echelon",
-                      "--timesteps", str(timesteps), "--out", str(work / "serial"),
-                      "--eval-replications", str(data.get("replications", 10)),
-                      "--set", "num_envs=4", "--set", "num_steps=256",
-                      "--set", "centralized_critic=true", "--set", "gamma=0.95", "--quiet"])
+    summary = _train(
+        [
+            str(path),
+            "--algo",
+            "ppo",
+            "--targets",
+            "stage1,stage2,stage3",
+            "--observation",
+            "default",
+            "--action",
+            "order_up_to:low=0,high=40,position=echelon",
+            "--timesteps",
+            str(timesteps),
+            "--out",
+            str(work / "serial"),
+            "--eval-replications",
+            str(data.get("replications", 10)),
+            "--set",
+            "num_envs=4",
+            "--set",
+            "num_steps=256",
+            "--set",
+            "centralized_critic=true",
+            "--set",
+            "gamma=0.95",
+            "--quiet",
+        ]
+    )
     wall = time.perf_counter() - start
     dep = summary["deployed"]
     gap = 100 * (dep["eval_cost"] / OPTIMUM_SERIAL - 1)
-    print(f"(1) serial_3stage PPO: {dep['eval_cost']:.2f} +- {dep['eval_cost_se']:.2f} per period "
-          f"(optimum {OPTIMUM_SERIAL}; gap {gap:+.1f} %), untrained "
-          f"{summary['untrained']['eval_cost']:.2f}; {summary['timesteps']} epochs, "
-          f"{wall / 60:.1f} min")
+    print(
+        f"(1) serial_3stage PPO: {dep['eval_cost']:.2f} +- {dep['eval_cost_se']:.2f} per period "
+        f"(optimum {OPTIMUM_SERIAL}; gap {gap:+.1f} %), untrained "
+        f"{summary['untrained']['eval_cost']:.2f}; {summary['timesteps']} epochs, "
+        f"{wall / 60:.1f} min"
+    )
 
 
 def _liu_paths(n: int) -> list[np.ndarray]:
@@ -143,33 +166,62 @@ def bench_liu(work: Path, timesteps: int, quick: bool) -> None:
     targets = ["retailer", "distributor", "manufacturer"]
     # Best static base stock by simulation-optimisation (on simulated Merton demand).
     t0 = time.perf_counter()
-    result = tune(data, ",".join(targets), "base_stock", replications=4 if quick else 20,
-                  budget=20 if quick else 150, integer=True)
+    result = tune(
+        data,
+        ",".join(targets),
+        "base_stock",
+        replications=4 if quick else 20,
+        budget=20 if quick else 150,
+        integer=True,
+    )
     tuned = scenario_from_dict(tuned_scenario_data(data, result, "liu"), source="liu")
     with _Replay(paths) as Replay:
-        bs_costs = [_per_agent_cost(Replay(tuned, replication=r).run().rows)
-                    for r in range(len(paths))]
-    print(f"(2) liu_serial Merton, best static base stock {result.params['base_stock_level']}: "
-          f"{np.mean(bs_costs):.2f} per agent per period on {len(paths)} Liu paths "
-          f"(tuned in {time.perf_counter() - t0:.0f} s)")
+        bs_costs = [_per_agent_cost(Replay(tuned, replication=r).run().rows) for r in range(len(paths))]
+    print(
+        f"(2) liu_serial Merton, best static base stock {result.params['base_stock_level']}: "
+        f"{np.mean(bs_costs):.2f} per agent per period on {len(paths)} Liu paths "
+        f"(tuned in {time.perf_counter() - t0:.0f} s)"
+    )
     path = work / "liu_merton.yaml"
     import yaml
 
     path.write_text(yaml.safe_dump(assign_agent(data, targets, "happo", {}, source="liu")))
     t0 = time.perf_counter()
-    summary = _train([str(path), "--algo", "happo", "--targets", ",".join(targets),
-                      "--observation", "liu", "--action", "integer:n=20",
-                      "--timesteps", str(timesteps), "--out", str(work / "liu"),
-                      "--eval-replications", "5", "--quiet"])
-    deployed = scenario_from_dict(assign_agent(
-        data, targets, "happo", {"checkpoint": str(work / "liu" / "policy.pt")}, source="liu"),
-        source="liu")
+    summary = _train(
+        [
+            str(path),
+            "--algo",
+            "happo",
+            "--targets",
+            ",".join(targets),
+            "--observation",
+            "liu",
+            "--action",
+            "integer:n=20",
+            "--timesteps",
+            str(timesteps),
+            "--out",
+            str(work / "liu"),
+            "--eval-replications",
+            "5",
+            "--quiet",
+        ]
+    )
+    deployed = scenario_from_dict(
+        assign_agent(
+            data, targets, "happo", {"checkpoint": str(work / "liu" / "policy.pt")}, source="liu"
+        ),
+        source="liu",
+    )
     with _Replay(paths) as Replay:
-        rl_costs = [_per_agent_cost(Replay(deployed, replication=r).run().rows)
-                    for r in range(len(paths))]
-    print(f"(2) liu_serial Merton, HAPPO: {np.mean(rl_costs):.2f} per agent per period on "
-          f"{len(paths)} Liu paths (base stock {np.mean(bs_costs):.2f}); {summary['timesteps']} "
-          f"epochs, {(time.perf_counter() - t0) / 60:.1f} min")
+        rl_costs = [
+            _per_agent_cost(Replay(deployed, replication=r).run().rows) for r in range(len(paths))
+        ]
+    print(
+        f"(2) liu_serial Merton, HAPPO: {np.mean(rl_costs):.2f} per agent per period on "
+        f"{len(paths)} Liu paths (base stock {np.mean(bs_costs):.2f}); {summary['timesteps']} "
+        f"epochs, {(time.perf_counter() - t0) / 60:.1f} min"
+    )
 
 
 def bench_hmarl(work: Path, timesteps: int, quick: bool) -> None:
@@ -184,20 +236,45 @@ def bench_hmarl(work: Path, timesteps: int, quick: bool) -> None:
 
     path.write_text(yaml.safe_dump(data))
     t0 = time.perf_counter()
-    _train([str(path), "--algo", "ppo", "--targets", "store", "--observation", "hmarl",
-            "--action", "hmarl_multiples", "--timesteps", str(timesteps),
-            "--out", str(work / "hmarl"), "--quiet"])
+    _train(
+        [
+            str(path),
+            "--algo",
+            "ppo",
+            "--targets",
+            "store",
+            "--observation",
+            "hmarl",
+            "--action",
+            "hmarl_multiples",
+            "--timesteps",
+            str(timesteps),
+            "--out",
+            str(work / "hmarl"),
+            "--quiet",
+        ]
+    )
     wall = time.perf_counter() - t0
     rule = scenario_from_dict(data, source="hmarl")
-    ppo = scenario_from_dict(assign_agent(data, ["store_1", "store_2", "store_3"], "ppo",
-                                          {"checkpoint": str(work / "hmarl" / "policy.pt")},
-                                          source="hmarl"), source="hmarl")
+    ppo = scenario_from_dict(
+        assign_agent(
+            data,
+            ["store_1", "store_2", "store_3"],
+            "ppo",
+            {"checkpoint": str(work / "hmarl" / "policy.pt")},
+            source="hmarl",
+        ),
+        source="hmarl",
+    )
     stats = {}
     for name, scenario in (("rule", rule), ("ppo", ppo)):
         cost, fill, reward = [], [], []
         for r in range(scenario.replications):
-            rows = [x for x in Simulation(scenario, replication=r).run().rows
-                    if x.period >= scenario.warmup_periods]
+            rows = [
+                x
+                for x in Simulation(scenario, replication=r).run().rows
+                if x.period >= scenario.warmup_periods
+            ]
             periods = scenario.periods - scenario.warmup_periods
             cost.append(sum(x.total_cost for x in rows) / periods)
             stores = [x for x in rows if x.tier == "store"]
@@ -205,9 +282,18 @@ def bench_hmarl(work: Path, timesteps: int, quick: bool) -> None:
             per_period = []
             for t in range(scenario.warmup_periods, scenario.periods):
                 mine = {x.node: [x] for x in stores if x.period == t}
-                per_period.append(np.mean(list(rewards_by_scope(
-                    mine, scenario.reward.weights, scenario.reward.scope,
-                    scenario.reward.alpha).values())))
+                per_period.append(
+                    np.mean(
+                        list(
+                            rewards_by_scope(
+                                mine,
+                                scenario.reward.weights,
+                                scenario.reward.scope,
+                                scenario.reward.alpha,
+                            ).values()
+                        )
+                    )
+                )
             reward.append(float(np.mean(per_period)))
         stats[name] = {"cost": cost, "fill": fill, "reward": reward}
     for name in ("rule", "ppo"):
@@ -216,17 +302,28 @@ def bench_hmarl(work: Path, timesteps: int, quick: bool) -> None:
         print(f"(3) hmarl_3store {name}: " + ", ".join(parts) + " (mean +- 95 % CI)")
     diff = [a - b for a, b in zip(stats["ppo"]["cost"], stats["rule"]["cost"], strict=True)]
     m, h = ci95(diff)
-    print(f"(3) hmarl_3store ppo - rule cost per period: {m:+.2f} +- {h:.2f} (paired, 95 % CI); "
-          f"training {wall / 60:.1f} min")
+    print(
+        f"(3) hmarl_3store ppo - rule cost per period: {m:+.2f} +- {h:.2f} (paired, 95 % CI); "
+        f"training {wall / 60:.1f} min"
+    )
 
 
 def bench_samples(quick: bool) -> None:
-    cases = [("hmarl_3store", {"targets": "store", "observation": "hmarl",
-                               "action": "hmarl_multiples"}),
-             ("serial_3stage", {"targets": ["stage1", "stage2", "stage3"],
-                                "action": "order_up_to:low=0,high=40"}),
-             ("liu_serial", {"targets": ["retailer", "distributor", "manufacturer"],
-                             "observation": "liu", "action": "integer:n=20"})]
+    cases = [
+        ("hmarl_3store", {"targets": "store", "observation": "hmarl", "action": "hmarl_multiples"}),
+        (
+            "serial_3stage",
+            {"targets": ["stage1", "stage2", "stage3"], "action": "order_up_to:low=0,high=40"},
+        ),
+        (
+            "liu_serial",
+            {
+                "targets": ["retailer", "distributor", "manufacturer"],
+                "observation": "liu",
+                "action": "integer:n=20",
+            },
+        ),
+    ]
     for name, options in cases:
         scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
         env = parallel_env(scenario, **options)
@@ -243,8 +340,10 @@ def bench_samples(quick: bool) -> None:
                 env.step({a: env.action_space(a).sample() for a in env.agents})
                 steps += 1
         rate = steps / (time.perf_counter() - start)
-        print(f"(4) {name}: {rate:,.0f} env steps/s = {rate * len(env.possible_agents):,.0f} "
-              f"agent samples/s ({len(env.possible_agents)} agents, random actions, audit on)")
+        print(
+            f"(4) {name}: {rate:,.0f} env steps/s = {rate * len(env.possible_agents):,.0f} "
+            f"agent samples/s ({len(env.possible_agents)} agents, random actions, audit on)"
+        )
 
 
 def main() -> None:

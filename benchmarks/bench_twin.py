@@ -94,8 +94,11 @@ def handwritten_serial_seconds(periods: int = 20_000) -> float:
                     in_transit[j - 1] += q
                     env.process(arrive(j - 1, q))
             for j in range(3):
-                eip = sum(on_hand[:j + 1]) + sum(in_transit[:j + 1]) + backorders[j + 1 if j < 2
-                                                                                   else 2] * 0
+                eip = (
+                    sum(on_hand[: j + 1])
+                    + sum(in_transit[: j + 1])
+                    + backorders[j + 1 if j < 2 else 2] * 0
+                )
                 eip -= backorders[0]
                 order = max(0.0, levels[j] - eip - (backorders[j + 1] if j < 2 else 0.0))
                 if j < 2:
@@ -141,8 +144,13 @@ def retail_scenario(stores: int, periods: int) -> Scenario:
     """The benchmark's retail network with ``stores`` stores (``stores / 50`` warehouses, at most 3
     suppliers: every supplier needs a warehouse to serve)."""
     warehouses = max(1, stores // STORES_PER_WAREHOUSE)
-    data = retail_network(suppliers=min(3, warehouses), warehouses=warehouses, stores=stores,
-                          periods=periods, warmup_periods=0)
+    data = retail_network(
+        suppliers=min(3, warehouses),
+        warehouses=warehouses,
+        stores=stores,
+        periods=periods,
+        warmup_periods=0,
+    )
     return scenario_from_dict(data, source=f"retail_network(stores={stores})")
 
 
@@ -155,8 +163,9 @@ def least_squares(x: Sequence[float], y: Sequence[float]) -> tuple[float, float,
     return float(intercept), float(slope), 1.0 - residual / total if total > 0 else 1.0
 
 
-def scaling(stores: Sequence[int], periods: int, repeats: int, *,
-            collector: bool = False) -> list[ScalePoint]:
+def scaling(
+    stores: Sequence[int], periods: int, repeats: int, *, collector: bool = False
+) -> list[ScalePoint]:
     """Time one audited replication per size and repeat (sizes interleaved within a repeat);
     ``collector``: keep Python's cyclic garbage collector on during the runs."""
     scenarios = {n: retail_scenario(n, periods) for n in stores}
@@ -184,8 +193,16 @@ def scaling(stores: Sequence[int], periods: int, repeats: int, *,
         kinds = Counter(node.kind for node in scenarios[n].nodes)
         nodes = len(scenarios[n].nodes)
         build, seconds, see = (statistics.median(col) for col in zip(*samples[n], strict=True))
-        points.append(ScalePoint(f"{kinds['supplier']}/{kinds['warehouse']}/{kinds['store']}",
-                                 nodes, build, seconds, seconds / (nodes * periods) * 1e6, see))
+        points.append(
+            ScalePoint(
+                f"{kinds['supplier']}/{kinds['warehouse']}/{kinds['store']}",
+                nodes,
+                build,
+                seconds,
+                seconds / (nodes * periods) * 1e6,
+                see,
+            )
+        )
     return points
 
 
@@ -202,44 +219,62 @@ def _collector_on() -> Iterator[None]:
         simulation.collector_paused = paused
 
 
-def print_scaling(points: list[ScalePoint], periods: int, repeats: int, *,
-                  collector: bool = False) -> None:
-    print(f"\nscaling: retail networks from benchmarks/make_retail.py, {periods} periods, ledger + "
-          f"audit on{', cyclic GC on during runs' if collector else ''}, median of {repeats} "
-          "(each run paired with a raw SimPy loop timed just before)")
-    print(f"{'sup/wh/stores':>13s} {'nodes':>6s} {'build s':>8s} {'s / repl.':>10s} "
-          f"{'us/node-period':>15s} {'SEE/node-period':>16s}")
+def print_scaling(
+    points: list[ScalePoint], periods: int, repeats: int, *, collector: bool = False
+) -> None:
+    print(
+        f"\nscaling: retail networks from benchmarks/make_retail.py, {periods} periods, ledger + "
+        f"audit on{', cyclic GC on during runs' if collector else ''}, median of {repeats} "
+        "(each run paired with a raw SimPy loop timed just before)"
+    )
+    print(
+        f"{'sup/wh/stores':>13s} {'nodes':>6s} {'build s':>8s} {'s / repl.':>10s} "
+        f"{'us/node-period':>15s} {'SEE/node-period':>16s}"
+    )
     for p in points:
-        print(f"{p.network:>13s} {p.nodes:6d} {p.build_seconds:8.3f} {p.seconds:10.3f} "
-              f"{p.us_per_node_period:15.2f} {p.see_per_node_period:16.2f}")
+        print(
+            f"{p.network:>13s} {p.nodes:6d} {p.build_seconds:8.3f} {p.seconds:10.3f} "
+            f"{p.us_per_node_period:15.2f} {p.see_per_node_period:16.2f}"
+        )
     if len(points) < 2:
         return
     a, b, r2 = least_squares([p.nodes for p in points], [p.seconds for p in points])
-    print(f"fit seconds = a + b * nodes: slope b = {b * 1e3:.3f} ms per node "
-          f"({b / periods * 1e6:.2f} us per node-period), intercept a = {a:.3f} s, R^2 = {r2:.4f}")
-    _, k, _ = least_squares([math.log(p.nodes) for p in points],
-                            [math.log(p.seconds) for p in points])
+    print(
+        f"fit seconds = a + b * nodes: slope b = {b * 1e3:.3f} ms per node "
+        f"({b / periods * 1e6:.2f} us per node-period), intercept a = {a:.3f} s, R^2 = {r2:.4f}"
+    )
+    _, k, _ = least_squares([math.log(p.nodes) for p in points], [math.log(p.seconds) for p in points])
     print(f"log-log fit seconds ~ nodes^k: k = {k:.3f} (linear: 1)")
     small, large = points[0], points[-1]
-    print(f"per node-period, {large.nodes} vs {small.nodes} nodes: "
-          f"{large.us_per_node_period / small.us_per_node_period:.2f}x in us, "
-          f"{large.see_per_node_period / small.see_per_node_period:.2f}x in SEE "
-          "(linear scaling: near 1)")
+    print(
+        f"per node-period, {large.nodes} vs {small.nodes} nodes: "
+        f"{large.us_per_node_period / small.us_per_node_period:.2f}x in us, "
+        f"{large.see_per_node_period / small.see_per_node_period:.2f}x in SEE "
+        "(linear scaling: near 1)"
+    )
 
 
 def core(repeats: int, periods: int) -> None:
     """The event-core cases: the hand-written floor and the twin on two small scenarios."""
     cases = [
         ("hand-written SimPy serial (floor)", lambda: handwritten_serial_seconds(periods)),
-        ("twin serial_3stage, audit on", lambda: twin_seconds("scenarios/serial_3stage.yaml",
-                                                              periods, True)),
-        ("twin serial_3stage, audit off", lambda: twin_seconds("scenarios/serial_3stage.yaml",
-                                                               periods, False)),
-        ("twin hmarl_3store, audit on", lambda: twin_seconds("scenarios/hmarl_3store.yaml",
-                                                             periods, True)),
+        (
+            "twin serial_3stage, audit on",
+            lambda: twin_seconds("scenarios/serial_3stage.yaml", periods, True),
+        ),
+        (
+            "twin serial_3stage, audit off",
+            lambda: twin_seconds("scenarios/serial_3stage.yaml", periods, False),
+        ),
+        (
+            "twin hmarl_3store, audit on",
+            lambda: twin_seconds("scenarios/hmarl_3store.yaml", periods, True),
+        ),
     ]
-    print(f"{'case':36s} {'periods/s':>11s} {'SEE/period':>11s}  (median of {repeats}, "
-          "each against a raw SimPy timeout loop timed just before)")
+    print(
+        f"{'case':36s} {'periods/s':>11s} {'SEE/period':>11s}  (median of {repeats}, "
+        "each against a raw SimPy timeout loop timed just before)"
+    )
     for name, fn in cases:
         see, rate = [], []
         for _ in range(repeats):
@@ -255,22 +290,28 @@ def core(repeats: int, periods: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--periods", type=int, default=5_000,
-                        help="periods of the event-core cases")
+    parser.add_argument("--periods", type=int, default=5_000, help="periods of the event-core cases")
     section = parser.add_mutually_exclusive_group()
     section.add_argument("--scaling", action="store_true", help="run the scaling section only")
     section.add_argument("--no-scaling", action="store_true", help="skip the scaling section")
     parser.add_argument("--scaling-periods", type=int, default=365)
-    parser.add_argument("--stores", type=int, nargs="+", default=list(SCALING_STORES),
-                        help="store counts of the scaling networks (e.g. multiples of 50)")
-    parser.add_argument("--collector", action="store_true",
-                        help="scaling: keep the cyclic garbage collector on during the runs")
+    parser.add_argument(
+        "--stores",
+        type=int,
+        nargs="+",
+        default=list(SCALING_STORES),
+        help="store counts of the scaling networks (e.g. multiples of 50)",
+    )
+    parser.add_argument(
+        "--collector",
+        action="store_true",
+        help="scaling: keep the cyclic garbage collector on during the runs",
+    )
     args = parser.parse_args()
     if not args.scaling:
         core(args.repeats, args.periods)
     if not args.no_scaling:
-        points = scaling(args.stores, args.scaling_periods, args.repeats,
-                         collector=args.collector)
+        points = scaling(args.stores, args.scaling_periods, args.repeats, collector=args.collector)
         print_scaling(points, args.scaling_periods, args.repeats, collector=args.collector)
 
 

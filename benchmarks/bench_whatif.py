@@ -52,12 +52,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="workers of the parallel runs")
     args = parser.parse_args()
-    spec = StudySpec(str(ROOT / "scenarios" / "hmarl_3store.yaml"),
-                     replications=args.replications, periods=args.periods, variants=(VARIANT,))
+    spec = StudySpec(
+        str(ROOT / "scenarios" / "hmarl_3store.yaml"),
+        replications=args.replications,
+        periods=args.periods,
+        variants=(VARIANT,),
+    )
     study = build_study(spec)
     tasks = len(study.cases) * study.replications
-    settings = [("local, 1 worker (in process)", "local", 1),
-                (f"local, {args.workers} workers (process pool)", "local", args.workers)]
+    settings = [
+        ("local, 1 worker (in process)", "local", 1),
+        (f"local, {args.workers} workers (process pool)", "local", args.workers),
+    ]
     seconds: dict[str, list[float]] = {}
     tables: dict[str, bytes] = {}
 
@@ -74,11 +80,17 @@ def main() -> None:
         ray_note = 'Ray not installed (pip install -e ".[ray]"): no Ray row.'
     else:  # after the local runs: an idle Ray instance would slow them down
         start = time.perf_counter()
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
-                 logging_level="warning",
-                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
-        ray_note = (f"Ray {ray.__version__}: local instance start-up "
-                    f"{time.perf_counter() - start:.1f} s (not in the timings).")
+        ray.init(
+            num_cpus=args.workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="warning",
+            runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+        )
+        ray_note = (
+            f"Ray {ray.__version__}: local instance start-up "
+            f"{time.perf_counter() - start:.1f} s (not in the timings)."
+        )
         settings.append((f"Ray, local instance, {args.workers} CPUs", "ray", args.workers))
         measure(settings[-1:])
         ray.shutdown()
@@ -86,19 +98,25 @@ def main() -> None:
     base = statistics.median(seconds[settings[0][0]])
     rows = [(name, statistics.median(seconds[name]), tables[name]) for name, _, _ in settings]
 
-    print(f"`python benchmarks/bench_whatif.py --replications {args.replications} --periods "
-          f"{args.periods} --repeats {args.repeats} --workers {args.workers}`")
+    print(
+        f"`python benchmarks/bench_whatif.py --replications {args.replications} --periods "
+        f"{args.periods} --repeats {args.repeats} --workers {args.workers}`"
+    )
     print()
-    print(f"{study.baseline.scenario.name}: {len(study.cases)} cases x {study.replications} "
-          f"replications = {tasks} replications of {args.periods} periods; "
-          f"{os.cpu_count()} CPU(s), Python {platform.python_version()}; median of "
-          f"{args.repeats} runs")
+    print(
+        f"{study.baseline.scenario.name}: {len(study.cases)} cases x {study.replications} "
+        f"replications = {tasks} replications of {args.periods} periods; "
+        f"{os.cpu_count()} CPU(s), Python {platform.python_version()}; median of "
+        f"{args.repeats} runs"
+    )
     print()
     print("| executor | seconds | replications / s | speed-up vs 1 worker | same table |")
     print("|---|---:|---:|---:|:---:|")
     for name, seconds, table in rows:
-        print(f"| {name} | {seconds:.2f} | {tasks / seconds:.1f} | {base / seconds:.2f}x | "
-              f"{'yes' if table == reference else 'NO'} |")
+        print(
+            f"| {name} | {seconds:.2f} | {tasks / seconds:.1f} | {base / seconds:.2f}x | "
+            f"{'yes' if table == reference else 'NO'} |"
+        )
     if ray_note:
         print()
         print(ray_note)

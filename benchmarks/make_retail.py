@@ -63,9 +63,17 @@ def _ids(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{k + 1:0{width}d}" for k in range(count)]
 
 
-def retail_network(suppliers: int = 3, warehouses: int = 20, stores: int = 1000,
-                   periods: int = 365, seed: int = 2024, *, replications: int = 1,
-                   warmup_periods: int = 30, name: str | None = None) -> dict[str, Any]:
+def retail_network(
+    suppliers: int = 3,
+    warehouses: int = 20,
+    stores: int = 1000,
+    periods: int = 365,
+    seed: int = 2024,
+    *,
+    replications: int = 1,
+    warmup_periods: int = 30,
+    name: str | None = None,
+) -> dict[str, Any]:
     """Scenario data of a 3-tier retail network (module docstring); validate it with
     :func:`twin.scenario_from_dict`.
 
@@ -75,8 +83,10 @@ def retail_network(suppliers: int = 3, warehouses: int = 20, stores: int = 1000,
     if min(suppliers, warehouses, stores) < 1:
         raise ValueError("suppliers, warehouses and stores must each be >= 1")
     if suppliers > warehouses:
-        raise ValueError(f"suppliers ({suppliers}) must be <= warehouses ({warehouses}): "
-                         "each supplier serves at least one warehouse")
+        raise ValueError(
+            f"suppliers ({suppliers}) must be <= warehouses ({warehouses}): "
+            "each supplier serves at least one warehouse"
+        )
     if stores % warehouses:
         raise ValueError(f"stores ({stores}) must be a multiple of warehouses ({warehouses})")
     per_warehouse = stores // warehouses
@@ -85,7 +95,7 @@ def retail_network(suppliers: int = 3, warehouses: int = 20, stores: int = 1000,
     st_mean = [store_mean(i) for i in range(stores)]
     st_lead = [2] * stores  # uniform_int(1, 2): the rule covers the longest lead time
     wh_of = [i // per_warehouse for i in range(stores)]
-    wh_mean = [sum(st_mean[w * per_warehouse:(w + 1) * per_warehouse]) for w in range(warehouses)]
+    wh_mean = [sum(st_mean[w * per_warehouse : (w + 1) * per_warehouse]) for w in range(warehouses)]
     wh_lead = [3 + w % 3 for w in range(warehouses)]
     sup_of = [w % suppliers for w in range(warehouses)]
     sup_mean = [sum(m for w, m in enumerate(wh_mean) if sup_of[w] == k) for k in range(suppliers)]
@@ -99,27 +109,49 @@ def retail_network(suppliers: int = 3, warehouses: int = 20, stores: int = 1000,
             node["capacity"] = 10 * math.ceil(1.5 * sup_mean[k] / 10)
         nodes.append(node)
     for wid in wh_ids:
-        nodes.append({"id": wid, "kind": "warehouse", "initial_inventory": wh_level[wid],
-                      "holding_cost": 0.2})
+        nodes.append(
+            {"id": wid, "kind": "warehouse", "initial_inventory": wh_level[wid], "holding_cost": 0.2}
+        )
     for i, sid in enumerate(st_ids):
-        nodes.append({"id": sid, "kind": "store", "initial_inventory": st_level[sid],
-                      "holding_cost": 0.5, "stockout_cost": 10, "unmet_demand": "lost",
-                      "demand": {"dist": "poisson", "mean": st_mean[i]}})
+        nodes.append(
+            {
+                "id": sid,
+                "kind": "store",
+                "initial_inventory": st_level[sid],
+                "holding_cost": 0.5,
+                "stockout_cost": 10,
+                "unmet_demand": "lost",
+                "demand": {"dist": "poisson", "mean": st_mean[i]},
+            }
+        )
 
     lanes: list[dict[str, Any]] = []
     for w, wid in enumerate(wh_ids):
-        lanes.append({"from": sup_ids[sup_of[w]], "to": wid,
-                      "lead_time": {"dist": "uniform_int", "low": 2, "high": wh_lead[w]},
-                      "unit_cost": 0.5, "fixed_cost": 50})
+        lanes.append(
+            {
+                "from": sup_ids[sup_of[w]],
+                "to": wid,
+                "lead_time": {"dist": "uniform_int", "low": 2, "high": wh_lead[w]},
+                "unit_cost": 0.5,
+                "fixed_cost": 50,
+            }
+        )
     for i, sid in enumerate(st_ids):
-        lanes.append({"from": wh_ids[wh_of[i]], "to": sid,
-                      "lead_time": {"dist": "uniform_int", "low": 1, "high": st_lead[i]},
-                      "unit_cost": 0.2})
+        lanes.append(
+            {
+                "from": wh_ids[wh_of[i]],
+                "to": sid,
+                "lead_time": {"dist": "uniform_int", "low": 1, "high": st_lead[i]},
+                "unit_cost": 0.2,
+            }
+        )
 
     return {
         "name": name or f"retail_{stores}",
-        "description": (f"Synthetic retail network ({suppliers} suppliers, {warehouses} warehouses, "
-                        f"{stores} stores) from benchmarks/make_retail.py"),
+        "description": (
+            f"Synthetic retail network ({suppliers} suppliers, {warehouses} warehouses, "
+            f"{stores} stores) from benchmarks/make_retail.py"
+        ),
         "seed": seed,
         "periods": periods,
         "warmup_periods": warmup_periods,
@@ -137,8 +169,12 @@ def retail_network(suppliers: int = 3, warehouses: int = 20, stores: int = 1000,
 
 def _flow(value: Any) -> str:
     """One value in YAML flow style, on one line."""
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False,
-                          width=1 << 30).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 30)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
 
 
 def to_yaml(data: dict[str, Any], header: str = "") -> str:
@@ -196,10 +232,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     data = retail_network(args.suppliers, args.warehouses, args.stores, args.periods)
     default = (args.suppliers, args.warehouses, args.stores, args.periods) == (3, 20, 1000, 365)
-    header = HEADER if default else (
-        f"A synthetic retail network ({args.suppliers} suppliers, {args.warehouses} warehouses, "
-        f"{args.stores} stores, {args.periods} periods).\nGenerated: python "
-        f"benchmarks/make_retail.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    header = (
+        HEADER
+        if default
+        else (
+            f"A synthetic retail network ({args.suppliers} suppliers, {args.warehouses} warehouses, "
+            f"{args.stores} stores, {args.periods} periods).\nGenerated: python "
+            f"benchmarks/make_retail.py {' '.join(sys.argv[1:] if argv is None else argv)}"
+        )
+    )
     text = to_yaml(data, header)
     if args.out is None:
         sys.stdout.write(text)

@@ -54,16 +54,20 @@ def fill(node: Node, supply: float, t: int) -> tuple[float, float, dict[Lane, fl
             room[lane] = lane.room(t)
     rule = node.allocation
     if rule == "fifo" or rule == "priority":
-        order = range(len(entries)) if rule == "fifo" else sorted(
-            range(len(entries)), key=lambda i: (node.allocation_rank.get(entries[i][0], math.inf), i))
+        order = (
+            range(len(entries))
+            if rule == "fifo"
+            else sorted(
+                range(len(entries)), key=lambda i: (node.allocation_rank.get(entries[i][0], math.inf), i)
+            )
+        )
         take = _in_order(entries, order, supply, room)
     else:
         take = _by_claimant(node, entries, supply, room, t)
     return _apply(node, entries, take, supply, t)
 
 
-def _in_order(entries: list[list], order: Any, supply: float, room: dict[Any, float]
-              ) -> list[float]:
+def _in_order(entries: list[list], order: Any, supply: float, room: dict[Any, float]) -> list[float]:
     """Fill entries in ``order``, each as far as the supply and its lane's room allow."""
     take = [0.0] * len(entries)
     for i in order:
@@ -78,8 +82,9 @@ def _in_order(entries: list[list], order: Any, supply: float, room: dict[Any, fl
     return take
 
 
-def _by_claimant(node: Node, entries: list[list], supply: float, room: dict[Any, float],
-                 t: int) -> list[float]:
+def _by_claimant(
+    node: Node, entries: list[list], supply: float, room: dict[Any, float], t: int
+) -> list[float]:
     """Proportional or fair-share shares per claimant, then oldest first within each."""
     owed: dict[Any, float] = {}
     for entry in entries:
@@ -113,8 +118,9 @@ def _by_claimant(node: Node, entries: list[list], supply: float, room: dict[Any,
     return take
 
 
-def _water_fill(supply: float, cap: dict[Any, float], position: dict[Any, float],
-                weight: dict[Any, float]) -> dict[Any, float]:
+def _water_fill(
+    supply: float, cap: dict[Any, float], position: dict[Any, float], weight: dict[Any, float]
+) -> dict[Any, float]:
     """Shares ``a_c = clamp(level * weight_c - position_c, 0, cap_c)`` summing to ``supply``.
 
     With ``position = 0`` and ``weight = owed`` this is rationing in proportion to what is owed.
@@ -128,8 +134,9 @@ def _water_fill(supply: float, cap: dict[Any, float], position: dict[Any, float]
     def shares_at(level: float) -> dict[Any, float]:
         return {c: min(cap[c], max(0.0, level * weight[c] - position[c])) for c in cap}
 
-    points = sorted({position[c] / weight[c] for c in cap}
-                    | {(position[c] + cap[c]) / weight[c] for c in cap})
+    points = sorted(
+        {position[c] / weight[c] for c in cap} | {(position[c] + cap[c]) / weight[c] for c in cap}
+    )
     level, before, total_before = points[-1], points[0], 0.0
     for point in points[1:]:
         total = sum(shares_at(point).values())
@@ -152,8 +159,7 @@ def _water_fill(supply: float, cap: dict[Any, float], position: dict[Any, float]
     return shares
 
 
-def _round_shares(shares: dict[Any, float], cap: dict[Any, float], supply: float
-                  ) -> dict[Any, float]:
+def _round_shares(shares: dict[Any, float], cap: dict[Any, float], supply: float) -> dict[Any, float]:
     """Whole-unit shares: floors, then the units left to the largest remainders (below cap)."""
     whole = {c: math.floor(v + 1e-9) for c, v in shares.items()}
     left = int(min(supply, sum(shares.values())) + 1e-9) - sum(whole.values())
@@ -166,8 +172,9 @@ def _round_shares(shares: dict[Any, float], cap: dict[Any, float], supply: float
     return {c: float(v) for c, v in whole.items()}
 
 
-def _apply(node: Node, entries: list[list], take: list[float], supply: float, t: int
-           ) -> tuple[float, float, dict[Lane, float]]:
+def _apply(
+    node: Node, entries: list[list], take: list[float], supply: float, t: int
+) -> tuple[float, float, dict[Lane, float]]:
     """Book the fills ``take[i]`` of ``entries`` on the node, as the FIFO path does."""
     sends: dict[Lane, float] = {}
     served = 0.0

@@ -45,9 +45,17 @@ def arrival_times(rng: np.random.Generator, counts: np.ndarray) -> np.ndarray:
 class CustomerArrivals:
     """The customers of ``node``: ``counts[t]`` in period ``t``, at ``times``, of ``sizes``."""
 
-    def __init__(self, node: Node, counts: np.ndarray, times: np.ndarray, sizes: np.ndarray, *,
-                 patience: np.ndarray | None = None, goodwill: Goodwill | None = None,
-                 accept: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        counts: np.ndarray,
+        times: np.ndarray,
+        sizes: np.ndarray,
+        *,
+        patience: np.ndarray | None = None,
+        goodwill: Goodwill | None = None,
+        accept: np.ndarray | None = None,
+    ) -> None:
         self.node = node
         self.counts = counts
         self.times = times

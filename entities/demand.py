@@ -78,7 +78,8 @@ class DemandEffects:
         m = np.maximum(0.0, 1.0 + self.trend * t)
         if self.season_period is not None and self.season_amplitude:
             m *= 1.0 + self.season_amplitude * np.sin(
-                2.0 * math.pi * (t - self.season_phase) / self.season_period)
+                2.0 * math.pi * (t - self.season_phase) / self.season_period
+            )
         for shock in self.shocks:
             lo, hi = max(0, shock.start), min(periods, shock.start + shock.duration)
             if lo < hi:
@@ -92,8 +93,7 @@ def stochastic_round(values: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return whole + (uniforms < values - whole)
 
 
-def apply_effects(base: np.ndarray, effects: DemandEffects, uniforms: np.ndarray | None
-                  ) -> np.ndarray:
+def apply_effects(base: np.ndarray, effects: DemandEffects, uniforms: np.ndarray | None) -> np.ndarray:
     """Exogenous demand ``base * m`` (rounded stochastically when ``uniforms`` is given)."""
     scaled = base * effects.multipliers(len(base))
     return scaled if uniforms is None else stochastic_round(scaled, uniforms)
@@ -106,8 +106,14 @@ class CustomerDemand:
     period ``t`` is ``quantities[t] * g_t``, rounded with ``uniforms[t]`` when given.
     """
 
-    def __init__(self, node: Node, quantities: np.ndarray, *, goodwill: Goodwill | None = None,
-                 uniforms: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        quantities: np.ndarray,
+        *,
+        goodwill: Goodwill | None = None,
+        uniforms: np.ndarray | None = None,
+    ) -> None:
         self.node = node
         self.quantities = quantities
         self.goodwill = goodwill
@@ -122,8 +128,7 @@ class CustomerDemand:
                 node.customer_demand(quantity, t)
             return
         goodwill, levels = self.goodwill, self.levels
-        uniforms: Sequence[float] | None = (None if self.uniforms is None
-                                            else self.uniforms.tolist())
+        uniforms: Sequence[float] | None = None if self.uniforms is None else self.uniforms.tolist()
         level = 1.0
         for t, exogenous in enumerate(self.quantities.tolist()):
             yield Phase(env, t, DEMAND)

@@ -49,7 +49,7 @@ class Outage:
         """``down[t]`` for ``t = 0 .. periods - 1`` (a boolean array)."""
         down = np.zeros(periods, dtype=bool)
         for start, duration in self.windows:
-            down[start:start + duration] = True
+            down[start : start + duration] = True
         if self.fail > 0.0:
             uniforms = rng.random(periods)  # drawn whatever the chain does: fixed stream use
             state = False

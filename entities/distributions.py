@@ -93,8 +93,10 @@ class Constant(Distribution):
     value: float
 
     def __post_init__(self) -> None:
-        _require(math.isfinite(self.value) and self.value >= 0,
-                 f"value must be a finite number >= 0, got {self.value!r}")
+        _require(
+            math.isfinite(self.value) and self.value >= 0,
+            f"value must be a finite number >= 0, got {self.value!r}",
+        )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.full(size, float(self.value))
@@ -125,8 +127,10 @@ class Uniform(Distribution):
     high: float
 
     def __post_init__(self) -> None:
-        _require(0 <= self.low <= self.high,
-                 f"needs 0 <= low <= high, got low={self.low!r}, high={self.high!r}")
+        _require(
+            0 <= self.low <= self.high,
+            f"needs 0 <= low <= high, got low={self.low!r}, high={self.high!r}",
+        )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.uniform(self.low, self.high, size)
@@ -153,10 +157,14 @@ class UniformInt(Distribution):
     high: int
 
     def __post_init__(self) -> None:
-        _require(float(self.low).is_integer() and float(self.high).is_integer(),
-                 f"low and high must be integers, got low={self.low!r}, high={self.high!r}")
-        _require(0 <= self.low <= self.high,
-                 f"needs 0 <= low <= high, got low={self.low!r}, high={self.high!r}")
+        _require(
+            float(self.low).is_integer() and float(self.high).is_integer(),
+            f"low and high must be integers, got low={self.low!r}, high={self.high!r}",
+        )
+        _require(
+            0 <= self.low <= self.high,
+            f"needs 0 <= low <= high, got low={self.low!r}, high={self.high!r}",
+        )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.integers(int(self.low), int(self.high) + 1, size).astype(float)
@@ -193,9 +201,11 @@ class Normal(Distribution):
 
     def __post_init__(self) -> None:
         _require(self.sd >= 0, f"sd must be >= 0, got {self.sd!r}")
-        _require(self.mean_ >= 4 * self.sd,
-                 f"normal needs mean >= 4*sd so that negative values are negligible, got "
-                 f"mean={self.mean_!r}, sd={self.sd!r}; use dist: truncated_normal instead")
+        _require(
+            self.mean_ >= 4 * self.sd,
+            f"normal needs mean >= 4*sd so that negative values are negligible, got "
+            f"mean={self.mean_!r}, sd={self.sd!r}; use dist: truncated_normal instead",
+        )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return np.maximum(rng.normal(self.mean_, self.sd, size), 0.0)
@@ -229,11 +239,14 @@ class TruncatedNormal(Distribution):
 
     def __post_init__(self) -> None:
         _require(self.scale > 0, f"scale must be > 0, got {self.scale!r}")
-        _require(0 <= self.low < self.high,
-                 f"needs 0 <= low < high, got low={self.low!r}, high={self.high!r}")
-        _require(self._mass > 1e-3,
-                 f"[low, high] = [{self.low}, {self.high}] has no probability under "
-                 f"Normal({self.loc}, {self.scale})")
+        _require(
+            0 <= self.low < self.high, f"needs 0 <= low < high, got low={self.low!r}, high={self.high!r}"
+        )
+        _require(
+            self._mass > 1e-3,
+            f"[low, high] = [{self.low}, {self.high}] has no probability under "
+            f"Normal({self.loc}, {self.scale})",
+        )
 
     @property
     def _alpha(self) -> float:
@@ -286,8 +299,10 @@ class Poisson(Distribution):
     mean_: float
 
     def __post_init__(self) -> None:
-        _require(math.isfinite(self.mean_) and self.mean_ >= 0,
-                 f"mean must be a finite number >= 0, got {self.mean_!r}")
+        _require(
+            math.isfinite(self.mean_) and self.mean_ >= 0,
+            f"mean must be a finite number >= 0, got {self.mean_!r}",
+        )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.poisson(self.mean_, size).astype(float)
@@ -397,15 +412,19 @@ class Empirical(Distribution):
 
     def __post_init__(self) -> None:
         _require(len(self.values) > 0, "values must not be empty")
-        _require(all(math.isfinite(v) and v >= 0 for v in self.values),
-                 f"values must be finite and >= 0, got {list(self.values)!r}")
+        _require(
+            all(math.isfinite(v) and v >= 0 for v in self.values),
+            f"values must be finite and >= 0, got {list(self.values)!r}",
+        )
         if self.probabilities is not None:
-            _require(len(self.probabilities) == len(self.values),
-                     f"probabilities has {len(self.probabilities)} entries but values has "
-                     f"{len(self.values)}")
-            _require(all(p >= 0 for p in self.probabilities)
-                     and abs(sum(self.probabilities) - 1) < 1e-9,
-                     f"probabilities must be >= 0 and sum to 1, got {list(self.probabilities)!r}")
+            _require(
+                len(self.probabilities) == len(self.values),
+                f"probabilities has {len(self.probabilities)} entries but values has {len(self.values)}",
+            )
+            _require(
+                all(p >= 0 for p in self.probabilities) and abs(sum(self.probabilities) - 1) < 1e-9,
+                f"probabilities must be >= 0 and sum to 1, got {list(self.probabilities)!r}",
+            )
 
     def _weights(self) -> np.ndarray:
         n = len(self.values)
@@ -464,12 +483,16 @@ class Merton(Distribution):
 
     def __post_init__(self) -> None:
         _require(math.isfinite(self.base) and self.base > 0, f"base must be > 0, got {self.base!r}")
-        _require(math.isfinite(self.maximum) and self.maximum > 0,
-                 f"maximum must be > 0, got {self.maximum!r}")
+        _require(
+            math.isfinite(self.maximum) and self.maximum > 0,
+            f"maximum must be > 0, got {self.maximum!r}",
+        )
         for name in ("diffusion_sd", "jump_rate", "jump_sd"):
             value = getattr(self, name)
-            _require(math.isfinite(value) and value >= 0,
-                     f"{name} must be a finite number >= 0, got {value!r}")
+            _require(
+                math.isfinite(value) and value >= 0,
+                f"{name} must be a finite number >= 0, got {value!r}",
+            )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         for _ in range(10_000):
@@ -480,8 +503,10 @@ class Merton(Distribution):
             path = np.floor(self.base * np.exp(log_demand))
             if 0.0 < path.mean() < self.maximum:
                 return np.minimum(path, self.maximum)[:size]
-        raise ValueError(f"merton: no path with mean in (0, {self.maximum}) in 10000 draws; "
-                         f"check base={self.base} and maximum={self.maximum}")
+        raise ValueError(
+            f"merton: no path with mean in (0, {self.maximum}) in 10000 draws; "
+            f"check base={self.base} and maximum={self.maximum}"
+        )
 
     def _moments(self) -> tuple[float, float]:
         cached = self.__dict__.get("_cached_moments")
@@ -519,8 +544,19 @@ def _norm_cdf(x: float) -> float:
 
 KINDS: dict[str, type[Distribution]] = {
     cls.kind: cls
-    for cls in (Constant, Uniform, UniformInt, Normal, TruncatedNormal, Poisson,
-                NegativeBinomial, Gamma, LogNormal, Empirical, Merton)
+    for cls in (
+        Constant,
+        Uniform,
+        UniformInt,
+        Normal,
+        TruncatedNormal,
+        Poisson,
+        NegativeBinomial,
+        Gamma,
+        LogNormal,
+        Empirical,
+        Merton,
+    )
 }
 
 # YAML names that differ from the dataclass field (``mean`` is a property on every distribution).

@@ -80,19 +80,55 @@ class Lane:
     """One directed lane ``origin -> destination`` (``origin`` None: a production line)."""
 
     __slots__ = (
-        "id", "origin", "destination", "env", "lead_times", "_lead_times", "unit_cost",
-        "fixed_cost", "transit_holding_cost", "capacity", "record", "owed", "in_transit",
-        "pipeline", "cum_ordered", "cum_shipped", "cum_received", "cum_lost", "unseen", "_ids",
+        "id",
+        "origin",
+        "destination",
+        "env",
+        "lead_times",
+        "_lead_times",
+        "unit_cost",
+        "fixed_cost",
+        "transit_holding_cost",
+        "capacity",
+        "record",
+        "owed",
+        "in_transit",
+        "pipeline",
+        "cum_ordered",
+        "cum_shipped",
+        "cum_received",
+        "cum_lost",
+        "unseen",
+        "_ids",
         # -- supply side (issue 6)
-        "processing", "fifo", "last_due", "down", "loss", "loss_uniforms", "lost_due",
-        "sent_period", "sent", "receipts",
+        "processing",
+        "fifo",
+        "last_due",
+        "down",
+        "loss",
+        "loss_uniforms",
+        "lost_due",
+        "sent_period",
+        "sent",
+        "receipts",
     )
 
-    def __init__(self, lane_id: LaneId, origin: Node | None, destination: Node, *,
-                 env: simpy.Environment, lead_times: np.ndarray, unit_cost: float,
-                 fixed_cost: float, transit_holding_cost: float,
-                 capacity: float | None = None, record: Callable[[object], None] | None = None,
-                 ids: Iterator[int] | None = None, receipts: Receipts | None = None) -> None:
+    def __init__(
+        self,
+        lane_id: LaneId,
+        origin: Node | None,
+        destination: Node,
+        *,
+        env: simpy.Environment,
+        lead_times: np.ndarray,
+        unit_cost: float,
+        fixed_cost: float,
+        transit_holding_cost: float,
+        capacity: float | None = None,
+        record: Callable[[object], None] | None = None,
+        ids: Iterator[int] | None = None,
+        receipts: Receipts | None = None,
+    ) -> None:
         self.id = lane_id
         self.origin = origin
         self.destination = destination
@@ -182,8 +218,7 @@ class Lane:
         while the source is in an outage)."""
         outage = self.destination.outage
         if self.owed > 0.0 and (outage is None or not outage[t]):
-            made = self.owed if self.capacity is None or self.owed <= self.capacity \
-                else self.capacity
+            made = self.owed if self.capacity is None or self.owed <= self.capacity else self.capacity
             self.destination.produced += made
             self.destination.released += made
             self.ship(made, t)

@@ -30,23 +30,73 @@ class Node:
 
     # Slots: attribute access on the per-event path is measurably faster (benchmarks/bench_twin.py).
     __slots__ = (
-        "id", "location", "sku", "kind", "tier", "echelon", "holding_cost", "stockout_cost",
-        "backlog", "capacity",
-        "inbound", "lane_ids", "outbound", "is_source", "make_to_order", "on_hand", "owed",
-        "backorders", "customer_backorders", "on_order", "released", "forecast_window",
-        "_history", "_history_sum", "opening_on_hand", "receipts", "produced", "shipped", "sold",
-        "demand", "filled", "lost_sales", "ordered", "ordering_cost", "consumed", "lost_in_transit",
+        "id",
+        "location",
+        "sku",
+        "kind",
+        "tier",
+        "echelon",
+        "holding_cost",
+        "stockout_cost",
+        "backlog",
+        "capacity",
+        "inbound",
+        "lane_ids",
+        "outbound",
+        "is_source",
+        "make_to_order",
+        "on_hand",
+        "owed",
+        "backorders",
+        "customer_backorders",
+        "on_order",
+        "released",
+        "forecast_window",
+        "_history",
+        "_history_sum",
+        "opening_on_hand",
+        "receipts",
+        "produced",
+        "shipped",
+        "sold",
+        "demand",
+        "filled",
+        "lost_sales",
+        "ordered",
+        "ordering_cost",
+        "consumed",
+        "lost_in_transit",
         "refused",
-        "storage_capacity", "overflow_cost_rate", "bom", "watch",
+        "storage_capacity",
+        "overflow_cost_rate",
+        "bom",
+        "watch",
         "backlog_fraction",  # -- demand (issue 6)
         # -- supply side (issue 6)
-        "outage", "refuse_above", "allocation", "allocation_rank", "constrained", "sourcing",
+        "outage",
+        "refuse_above",
+        "allocation",
+        "allocation_rank",
+        "constrained",
+        "sourcing",
     )
 
-    def __init__(self, node_id: NodeId, *, kind: str, tier: str, echelon: int,
-                 initial_inventory: float, holding_cost: float, stockout_cost: float,
-                 backlog: bool, capacity: float | None, forecast_window: int,
-                 location: str | None = None, sku: str = "default") -> None:
+    def __init__(
+        self,
+        node_id: NodeId,
+        *,
+        kind: str,
+        tier: str,
+        echelon: int,
+        initial_inventory: float,
+        holding_cost: float,
+        stockout_cost: float,
+        backlog: bool,
+        capacity: float | None,
+        forecast_window: int,
+        location: str | None = None,
+        sku: str = "default",
+    ) -> None:
         self.id = node_id  # the stock point: the node id, or "node/sku" in a multi-SKU scenario
         self.location = node_id if location is None else location  # the node id (ledger 'node')
         self.sku = sku
@@ -222,8 +272,7 @@ class Node:
         self.lost_sales += q
         if owed:  # running sums of floats: never below zero by rounding
             b, c = self.backorders - q, self.customer_backorders - q
-            self.backorders, self.customer_backorders = (b if b > 0.0 else 0.0,
-                                                         c if c > 0.0 else 0.0)
+            self.backorders, self.customer_backorders = (b if b > 0.0 else 0.0, c if c > 0.0 else 0.0)
         else:  # nothing owed: exactly zero
             self.backorders = self.customer_backorders = 0.0
         return q
@@ -344,5 +393,7 @@ class Node:
         self.consumed = self.lost_in_transit = self.refused = 0.0
 
     def __repr__(self) -> str:
-        return (f"Node({self.id!r}, on_hand={self.on_hand:g}, backorders={self.backorders:g}, "
-                f"on_order={self.on_order:g})")
+        return (
+            f"Node({self.id!r}, on_hand={self.on_hand:g}, backorders={self.backorders:g}, "
+            f"on_order={self.on_order:g})"
+        )

@@ -39,8 +39,7 @@ class Sourcing:
 
     __slots__ = ("rule", "lanes", "weights", "carry")
 
-    def __init__(self, rule: str, lanes: Sequence[Lane], weights: Sequence[float] | None = None
-                 ) -> None:
+    def __init__(self, rule: str, lanes: Sequence[Lane], weights: Sequence[float] | None = None) -> None:
         if rule not in RULES[1:]:
             raise ValueError(f"sourcing rule must be one of {', '.join(RULES[1:])}, got {rule!r}")
         self.rule = rule
@@ -71,7 +70,6 @@ class Sourcing:
         if remaining > 0.0:
             out[up[0]] = out.get(up[0], 0.0) + remaining
         return list(out.items())
-
 
     def _proportional(self, total: float) -> list[tuple[Lane, float]]:
         """Shares ``weight * total``; a whole total is split in whole units by largest remainder,

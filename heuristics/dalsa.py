@@ -367,8 +367,7 @@ def _lot_size(
             if units_in_lot + load[candidate] > capacity[start] + _EPSILON:
                 break
             moved = sum(
-                units
-                * (_timing_cost(node, lane, start, due) - _timing_cost(node, lane, candidate, due))
+                units * (_timing_cost(node, lane, start, due) - _timing_cost(node, lane, candidate, due))
                 for due, units in by_release[candidate]
             )
             # the lot now covers start..candidate-1; absorbing ``candidate`` adds one period
@@ -400,9 +399,7 @@ def plan_node(node: PlanningNode) -> NodePlan:
     receipts_scheduled = _per_period(
         node.scheduled_receipts, T, f"node {node.name!r}: scheduled_receipts", pad=0.0
     )
-    net = net_requirements(
-        gross, node.on_hand, node.backorders, receipts_scheduled, node.safety_stock
-    )
+    net = net_requirements(gross, node.on_hand, node.backorders, receipts_scheduled, node.safety_stock)
     chunks, unmet = _allocate(node, net, capacities)
     lane_plans = []
     setup = purchase = pipeline = 0.0

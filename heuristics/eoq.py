@@ -38,9 +38,7 @@ def _check(**values: float) -> None:
             raise ValueError(f"{name} must be finite and > 0; got {value}")
 
 
-def eoq_cost(
-    order_quantity: float, fixed_cost: float, holding_cost: float, demand_rate: float
-) -> float:
+def eoq_cost(order_quantity: float, fixed_cost: float, holding_cost: float, demand_rate: float) -> float:
     """``g(Q) = K * lambda / Q + h * Q / 2`` (Harris 1913).
 
     >>> round(eoq_cost(304.05, 8, 0.225, 1300), 2)
@@ -52,9 +50,7 @@ def eoq_cost(
     return fixed_cost * demand_rate / order_quantity + holding_cost * order_quantity / 2
 
 
-def economic_order_quantity(
-    fixed_cost: float, holding_cost: float, demand_rate: float
-) -> EOQResult:
+def economic_order_quantity(fixed_cost: float, holding_cost: float, demand_rate: float) -> EOQResult:
     """EOQ: ``Q* = sqrt(2 K lambda / h)``, ``g* = sqrt(2 K lambda h)`` (Snyder & Shen 3.4-3.5).
 
     Example (Snyder & Shen, Example 3.1): K = 8, h = 0.225, lambda = 1300 gives

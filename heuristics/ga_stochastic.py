@@ -111,9 +111,7 @@ def _problem(
     ):
         array = np.asarray(value, dtype=float)
         if array.ndim > 1 or (array.ndim == 1 and array.shape != (T,)):
-            raise ValueError(
-                f"{name} must be a scalar or one value per period ({T}); got {value!r}"
-            )
+            raise ValueError(f"{name} must be a scalar or one value per period ({T}); got {value!r}")
         if np.any(np.isnan(array)) or np.any(array < 0):
             raise ValueError(f"{name} must be non-negative; got {value!r}")
         arrays.append(np.broadcast_to(array, (T,)).astype(float))
@@ -284,9 +282,7 @@ def ga_stochastic_lot_sizing(
         mutate = rng.random(children.shape) < rates[:, None]
         # a mutated gene is redrawn (new lot or no order) or nudged by up to a third of a lot
         nudged = children + np.round(rng.normal(0.0, typical_lot / 3, size=children.shape))
-        replacement = np.where(
-            rng.random(children.shape) < 0.5, random_genes(children.shape), nudged
-        )
+        replacement = np.where(rng.random(children.shape) < 0.5, random_genes(children.shape), nudged)
         children = np.clip(np.where(mutate, replacement, children), 0.0, upper)
         elite = population[int(np.argmin(costs))][None, :]
         population = np.concatenate((elite, children))

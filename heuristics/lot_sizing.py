@@ -119,9 +119,7 @@ def plan_cost(
     return setups + float(np.dot(instance.holding_cost, np.maximum(inventory, 0.0)))
 
 
-def wagner_whitin(
-    demand: ArrayLike, setup_cost: ArrayLike, holding_cost: ArrayLike
-) -> LotSizingResult:
+def wagner_whitin(demand: ArrayLike, setup_cost: ArrayLike, holding_cost: ArrayLike) -> LotSizingResult:
     """Optimal plan by the Wagner-Whitin dynamic program, O(T^2).
 
     ``F(j) = min(F(j - 1) if d_j = 0, min_i F(i - 1) + K_i + holding(i..j))``: the cheapest way to
@@ -183,9 +181,7 @@ def _tolerance(value: float) -> float:
     return _TOLERANCE * max(1.0, abs(value))
 
 
-def silver_meal(
-    demand: ArrayLike, setup_cost: ArrayLike, holding_cost: ArrayLike
-) -> LotSizingResult:
+def silver_meal(demand: ArrayLike, setup_cost: ArrayLike, holding_cost: ArrayLike) -> LotSizingResult:
     """Silver-Meal heuristic: extend each lot while its cost per period covered does not rise.
 
     Silver & Meal (1973); Silver, Pyke & Peterson (1998) ch. 6. With d = [90, 120, 80,

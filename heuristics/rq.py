@@ -84,9 +84,7 @@ def _validated(
     ):
         if not np.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be finite and > 0; got {value}")
-    return _NormalLeadTimeDemand(
-        demand_rate * lead_time, demand_standard_deviation * np.sqrt(lead_time)
-    )
+    return _NormalLeadTimeDemand(demand_rate * lead_time, demand_standard_deviation * np.sqrt(lead_time))
 
 
 def _newsvendor_cost(y: float, h: float, p: float, demand: _NormalLeadTimeDemand) -> float:

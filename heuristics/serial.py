@@ -247,9 +247,7 @@ def _validated_holding_costs(echelon_holding_costs: Sequence[float]) -> NDArray[
 def _validated_lead_times(lead_times: Sequence[int], stages: int) -> tuple[int, ...]:
     leads = np.asarray(lead_times)
     if leads.shape != (stages,):
-        raise ValueError(
-            f"lead_times must have one entry per stage ({stages}); got {list(lead_times)}"
-        )
+        raise ValueError(f"lead_times must have one entry per stage ({stages}); got {list(lead_times)}")
     if np.any(leads < 0) or not np.all(leads == np.round(leads)):
         raise ValueError(f"lead_times must be non-negative integers; got {list(lead_times)}")
     return tuple(int(x) for x in leads)

@@ -39,13 +39,41 @@ def _close(a: float, b: float) -> bool:
 
 def check_row(row: LedgerRow) -> None:
     """Identities 1 and 5 on one node's row."""
-    (_, _, _, _, _, opening, receipts, _, shipped, sold, consumed, demand, _, _, _, _, _, closing,
-     _, _, _, holding, transit, stockout, overflow, ordering, total) = row
+    (
+        _,
+        _,
+        _,
+        _,
+        _,
+        opening,
+        receipts,
+        _,
+        shipped,
+        sold,
+        consumed,
+        demand,
+        _,
+        _,
+        _,
+        _,
+        _,
+        closing,
+        _,
+        _,
+        _,
+        holding,
+        transit,
+        stockout,
+        overflow,
+        ordering,
+        total,
+    ) = row
     tol = TOLERANCE * (1.0 + opening + receipts)
-    if (abs(opening + receipts - shipped - sold - consumed - closing) > tol
-            or min(row[QUANTITY_START:]) < -TOLERANCE * (1.0 + demand + opening)
-            or abs(holding + transit + stockout + overflow + ordering - total)
-            > TOLERANCE * (1.0 + total)):
+    if (
+        abs(opening + receipts - shipped - sold - consumed - closing) > tol
+        or min(row[QUANTITY_START:]) < -TOLERANCE * (1.0 + demand + opening)
+        or abs(holding + transit + stockout + overflow + ordering - total) > TOLERANCE * (1.0 + total)
+    ):
         _row_failure(row)
 
 
@@ -57,54 +85,78 @@ def _row_failure(row: LedgerRow) -> None:
             f"stock flow broken at {where}, period {row.period}: opening_on_hand "
             f"{row.opening_on_hand:g} + receipts {row.receipts:g} - shipped {row.shipped:g} - sold "
             f"{row.sold:g} - consumed {row.consumed:g} = {lhs:g} != closing_on_hand "
-            f"{row.closing_on_hand:g}")
+            f"{row.closing_on_hand:g}"
+        )
     name = min(range(QUANTITY_START, len(row)), key=lambda i: row[i])
     if row[name] < 0:
         raise ReconciliationError(
-            f"negative {LedgerRow._fields[name]} = {row[name]:g} at {where}, period {row.period}")
-    parts = (row.holding_cost + row.transit_holding_cost + row.stockout_cost + row.overflow_cost
-             + row.ordering_cost)
+            f"negative {LedgerRow._fields[name]} = {row[name]:g} at {where}, period {row.period}"
+        )
+    parts = (
+        row.holding_cost
+        + row.transit_holding_cost
+        + row.stockout_cost
+        + row.overflow_cost
+        + row.ordering_cost
+    )
     raise ReconciliationError(
-        f"total_cost {row.total_cost:g} != sum of components {parts:g} at {where}, "
-        f"period {row.period}")
+        f"total_cost {row.total_cost:g} != sum of components {parts:g} at {where}, period {row.period}"
+    )
 
 
-def check_lane(period: int, lane: str, ordered: float, shipped: float, owed: float,
-               received: float, in_transit: float, lost: float = 0.0) -> None:
+def check_lane(
+    period: int,
+    lane: str,
+    ordered: float,
+    shipped: float,
+    owed: float,
+    received: float,
+    in_transit: float,
+    lost: float = 0.0,
+) -> None:
     """Identity 2, on cumulative counts of one lane."""
     tol = TOLERANCE * (1.0 + ordered + shipped)
-    if (abs(ordered - shipped - owed) <= tol
-            and abs(shipped - received - in_transit - lost) <= tol):
+    if abs(ordered - shipped - owed) <= tol and abs(shipped - received - in_transit - lost) <= tol:
         return
     if not _close(ordered, shipped + owed):
         raise ReconciliationError(
-            f"lane {lane!r}, period {period}: ordered {ordered:g} != shipped {shipped:g} + "
-            f"owed {owed:g}")
+            f"lane {lane!r}, period {period}: ordered {ordered:g} != shipped {shipped:g} + owed {owed:g}"
+        )
     raise ReconciliationError(
         f"lane {lane!r}, period {period}: shipped {shipped:g} != received {received:g} + "
-        f"in transit {in_transit:g} + lost {lost:g}")
+        f"in transit {in_transit:g} + lost {lost:g}"
+    )
 
 
-def check_node_books(period: int, node: str, backorders: float, customer_backorders: float,
-                     owed_downstream: float, on_order: float, owed_to_node: float,
-                     in_transit: float) -> None:
+def check_node_books(
+    period: int,
+    node: str,
+    backorders: float,
+    customer_backorders: float,
+    owed_downstream: float,
+    on_order: float,
+    owed_to_node: float,
+    in_transit: float,
+) -> None:
     """Identity 3: the node's own counters agree with its lanes' counters."""
-    if (abs(backorders - customer_backorders - owed_downstream)
-            <= TOLERANCE * (1.0 + abs(backorders) + abs(owed_downstream))
-            and abs(on_order - owed_to_node - in_transit)
-            <= TOLERANCE * (1.0 + abs(on_order) + abs(in_transit))):
+    if abs(backorders - customer_backorders - owed_downstream) <= TOLERANCE * (
+        1.0 + abs(backorders) + abs(owed_downstream)
+    ) and abs(on_order - owed_to_node - in_transit) <= TOLERANCE * (
+        1.0 + abs(on_order) + abs(in_transit)
+    ):
         return
     if not _close(backorders, customer_backorders + owed_downstream):
         raise ReconciliationError(
             f"node {node!r}, period {period}: backorders {backorders:g} != customer backorders "
-            f"{customer_backorders:g} + owed to downstream lanes {owed_downstream:g}")
+            f"{customer_backorders:g} + owed to downstream lanes {owed_downstream:g}"
+        )
     raise ReconciliationError(
         f"node {node!r}, period {period}: on_order {on_order:g} != owed by upstream "
-        f"{owed_to_node:g} + in transit {in_transit:g}")
+        f"{owed_to_node:g} + in transit {in_transit:g}"
+    )
 
 
-def check_network(period: int, released: float, gone: float, on_hand: float,
-                  in_transit: float) -> None:
+def check_network(period: int, released: float, gone: float, on_hand: float, in_transit: float) -> None:
     """Identity 4: units are neither created nor destroyed inside the network.
 
     ``gone`` is what left the network so far: sold, consumed by production, lost in transit.
@@ -113,11 +165,13 @@ def check_network(period: int, released: float, gone: float, on_hand: float,
         raise ReconciliationError(
             f"network, period {period}: units released {released:g} != sold, consumed or lost "
             f"{gone:g} + on hand {on_hand:g} + in transit {in_transit:g} (difference "
-            f"{released - gone - on_hand - in_transit:g})")
+            f"{released - gone - on_hand - in_transit:g})"
+        )
 
 
-def check_period(period: int, rows: Sequence[LedgerRow], nodes: Sequence[Any],
-                 lanes: Sequence[Any], gone: float) -> None:
+def check_period(
+    period: int, rows: Sequence[LedgerRow], nodes: Sequence[Any], lanes: Sequence[Any], gone: float
+) -> None:
     """Identities 1-5 for one period, as the twin's period close runs them.
 
     ``rows[i]`` is the row of ``nodes[i]``; ``nodes`` and ``lanes`` are the twin's entities, read
@@ -128,8 +182,16 @@ def check_period(period: int, rows: Sequence[LedgerRow], nodes: Sequence[Any],
     One call per period (rather than one per node and lane) keeps the audit cheap enough to leave on.
     """
     for lane in lanes:
-        check_lane(period, lane.id, lane.cum_ordered, lane.cum_shipped, lane.owed,
-                   lane.cum_received, lane.in_transit, lane.cum_lost)
+        check_lane(
+            period,
+            lane.id,
+            lane.cum_ordered,
+            lane.cum_shipped,
+            lane.owed,
+            lane.cum_received,
+            lane.in_transit,
+            lane.cum_lost,
+        )
     released = on_hand = in_transit = 0.0
     for row, node in zip(rows, nodes, strict=True):
         check_row(row)
@@ -139,20 +201,30 @@ def check_period(period: int, rows: Sequence[LedgerRow], nodes: Sequence[Any],
         owed_to_node = 0.0
         for lane in node.inbound:
             owed_to_node += lane.owed
-        check_node_books(period, row.node, row.backorders, node.customer_backorders,
-                         owed_downstream, row.on_order, owed_to_node, row.in_transit_inbound)
+        check_node_books(
+            period,
+            row.node,
+            row.backorders,
+            node.customer_backorders,
+            owed_downstream,
+            row.on_order,
+            owed_to_node,
+            row.in_transit_inbound,
+        )
         released += node.released
         on_hand += row.closing_on_hand
         in_transit += row.in_transit_inbound
     check_network(period, released, gone, on_hand, in_transit)
 
 
-def check_totals(period: int, parts: Iterable[tuple[str, float]], total: float,
-                 what: str = "total_cost") -> None:
+def check_totals(
+    period: int, parts: Iterable[tuple[str, float]], total: float, what: str = "total_cost"
+) -> None:
     """Identity 6: named parts (tiers) sum to the network total."""
     items = list(parts)
     s = sum(v for _, v in items)
     if not _close(s, total):
         detail = ", ".join(f"{k}={v:g}" for k, v in items)
         raise ReconciliationError(
-            f"period {period}: tier {what} sum {s:g} ({detail}) != network {what} {total:g}")
+            f"period {period}: tier {what} sum {s:g} ({detail}) != network {what} {total:g}"
+        )

@@ -121,7 +121,8 @@ def tier_frame(df: pd.DataFrame) -> pd.DataFrame:
     by_period = by_period.reindex(network.index)
     names = [str(t) for t in by_period.columns]
     for (replication, period), parts, total in zip(
-            network.index, by_period.to_numpy(), network.to_numpy(), strict=True):
+        network.index, by_period.to_numpy(), network.to_numpy(), strict=True
+    ):
         present = [(name, float(v)) for name, v in zip(names, parts, strict=True) if v == v]
         try:
             check_totals(int(period), present, float(total))
@@ -194,8 +195,9 @@ def _flow_metrics(sums: pd.DataFrame, periods: pd.Series) -> pd.DataFrame:
 # KPIs.
 
 
-def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
-                 customer_nodes: Sequence[str] | None = None) -> dict[str, Any]:
+def compute_kpis(
+    df: pd.DataFrame, warmup_periods: int, *, customer_nodes: Sequence[str] | None = None
+) -> dict[str, Any]:
     """KPIs of a ledger table (see the module docstring), as a JSON-able nested dict.
 
     ``customer_nodes`` are the nodes whose ``demand`` is customer demand (those with ``demand`` in
@@ -210,8 +212,11 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
          "nodes": {node: {"tier", "echelon", "cost_per_period", ..., "fill_rate",
                           "cycle_service_level", "ready_rate", ...}}}
     """
-    if isinstance(warmup_periods, bool) or not isinstance(warmup_periods, int | np.integer) \
-            or warmup_periods < 0:
+    if (
+        isinstance(warmup_periods, bool)
+        or not isinstance(warmup_periods, int | np.integer)
+        or warmup_periods < 0
+    ):
         raise ValueError(f"warmup_periods must be an integer >= 0, got {warmup_periods!r}")
     df = _with_replication(df)
     _check_columns(df, LEDGER_COLUMNS)
@@ -221,8 +226,10 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
 
     m = df[df["period"] >= warmup_periods]
     if m.empty:
-        raise ValueError(f"no ledger rows at or after the warm-up: warmup_periods={warmup_periods}"
-                         f", last period {int(df['period'].max())}")
+        raise ValueError(
+            f"no ledger rows at or after the warm-up: warmup_periods={warmup_periods}"
+            f", last period {int(df['period'].max())}"
+        )
     t = tiers_all[tiers_all["period"] >= warmup_periods]
     periods = m.groupby(KEY)["period"].nunique()
     node_order = list(dict.fromkeys(df["node"]))
@@ -234,30 +241,48 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
     if unknown:
         raise ValueError(f"customer node(s) {unknown} have no ledger rows; nodes: {node_order}")
     ordering_nodes = set(df.loc[df["ordered"] > 0, "node"])
-    flows = ["total_cost", *COMPONENTS, "filled_on_time", "demand", "closing_on_hand",
-             "backorders", "sold", "shipped", "lost_sales", "lost_in_transit", "refused"]
+    flows = [
+        "total_cost",
+        *COMPONENTS,
+        "filled_on_time",
+        "demand",
+        "closing_on_hand",
+        "backorders",
+        "sold",
+        "shipped",
+        "lost_sales",
+        "lost_in_transit",
+        "refused",
+    ]
 
     # Per period, network-wide series (indexed by replication, period).
     per_period = m.groupby([KEY, "period"])
     customer_rows = m[m["node"].isin(customer_nodes)]
-    customer_demand = customer_rows.groupby([KEY, "period"])["demand"].sum() \
+    customer_demand = (
+        customer_rows.groupby([KEY, "period"])["demand"]
+        .sum()
         .reindex(per_period.size().index, fill_value=0.0)
+    )
 
     # Nodes.
     multi_sku = m["sku"].nunique() > 1
     # A node with several SKUs has one row per SKU and period: per-node KPIs are per period, on
     # the node's rows summed per period (one row per period and node in a single-SKU ledger).
-    mn = (m.groupby([KEY, "node", "period"], sort=False)[flows].sum().reset_index() if multi_sku
-          else m)
+    mn = m.groupby([KEY, "node", "period"], sort=False)[flows].sum().reset_index() if multi_sku else m
     node_sums = mn.groupby([KEY, "node"])[flows].sum()
     node_periods = mn.groupby([KEY, "node"]).size()
     nodes = _flow_metrics(node_sums, node_periods)
     with_demand = mn[mn["demand"] > 0]
     on_time = with_demand["filled_on_time"] >= with_demand["demand"] * (1 - _ON_TIME_TOLERANCE)
-    nodes["cycle_service_level"] = on_time.groupby(
-        [with_demand[KEY], with_demand["node"]]).mean().reindex(nodes.index)
-    nodes["ready_rate"] = (mn["closing_on_hand"] > _ON_TIME_TOLERANCE).groupby(
-        [mn[KEY], mn["node"]]).mean().reindex(nodes.index)
+    nodes["cycle_service_level"] = (
+        on_time.groupby([with_demand[KEY], with_demand["node"]]).mean().reindex(nodes.index)
+    )
+    nodes["ready_rate"] = (
+        (mn["closing_on_hand"] > _ON_TIME_TOLERANCE)
+        .groupby([mn[KEY], mn["node"]])
+        .mean()
+        .reindex(nodes.index)
+    )
     node_kpis = _summaries(nodes)
 
     # Tiers.
@@ -272,35 +297,42 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
     # Network.
     sums = m.groupby(KEY)[flows].sum()
     network_rep = _flow_metrics(sums, periods)
-    network_rep["fill_rate"] = _ratio(customer_rows.groupby(KEY)["filled_on_time"].sum(),
-                                      customer_rows.groupby(KEY)["demand"].sum()) \
-        .reindex(network_rep.index)
+    network_rep["fill_rate"] = _ratio(
+        customer_rows.groupby(KEY)["filled_on_time"].sum(), customer_rows.groupby(KEY)["demand"].sum()
+    ).reindex(network_rep.index)
     network_rep["average_customer_backorders"] = (
         customer_rows.groupby(KEY)["backorders"].sum().reindex(network_rep.index, fill_value=0.0)
-        / periods)
+        / periods
+    )
     network_rep["inventory_turns"] = _ratio(sums["sold"], network_rep["average_on_hand"])
-    network: dict[str, Any] = {metric: mean_se(network_rep[metric].to_numpy())
-                               for metric in network_rep.columns}
-    echelon_orders = m.pivot_table(index=[KEY, "period"], columns="echelon", values="ordered",
-                                   aggfunc="sum")
-    echelon_bullwhip = _variance_ratio(echelon_orders, customer_demand.reindex(
-        echelon_orders.index))
+    network: dict[str, Any] = {
+        metric: mean_se(network_rep[metric].to_numpy()) for metric in network_rep.columns
+    }
+    echelon_orders = m.pivot_table(
+        index=[KEY, "period"], columns="echelon", values="ordered", aggfunc="sum"
+    )
+    echelon_bullwhip = _variance_ratio(echelon_orders, customer_demand.reindex(echelon_orders.index))
     network["bullwhip"] = {}
     for echelon in sorted(echelon_orders.columns):
         members = set(info.index[info["echelon"] == echelon])
         network["bullwhip"][str(int(echelon))] = (
-            mean_se(echelon_bullwhip[echelon].to_numpy()) if members & ordering_nodes
-            else {"mean": None, "se": None})
+            mean_se(echelon_bullwhip[echelon].to_numpy())
+            if members & ordering_nodes
+            else {"mean": None, "se": None}
+        )
     network["customer_nodes"] = customer_nodes
 
     # Assemble, customer-facing tiers first.
     tier_info = tiers_all.groupby("tier").agg(echelon=("echelon", "min"))
-    tier_nodes = {tier: [n for n in node_order if info.loc[n, "tier"] == tier]
-                  for tier in tier_info.index}
+    tier_nodes = {
+        tier: [n for n in node_order if info.loc[n, "tier"] == tier] for tier in tier_info.index
+    }
     tier_out: dict[str, Any] = {}
     for tier in sorted(tier_info.index, key=lambda x: (int(tier_info.loc[x, "echelon"]), str(x))):
-        entry: dict[str, Any] = {"echelon": int(tier_info.loc[tier, "echelon"]),
-                                 "nodes": tier_nodes[tier]}
+        entry: dict[str, Any] = {
+            "echelon": int(tier_info.loc[tier, "echelon"]),
+            "nodes": tier_nodes[tier],
+        }
         entry.update(tier_kpis[tier])
         if not set(tier_nodes[tier]) & ordering_nodes:
             entry["bullwhip"] = {"mean": None, "se": None}
@@ -314,9 +346,10 @@ def compute_kpis(df: pd.DataFrame, warmup_periods: int, *,
     if multi_sku:  # per SKU: network totals of the SKU, fill rate at its customer-facing rows
         sku_sums = m.groupby([KEY, "sku"])[flows].sum()
         sku_kpis = _flow_metrics(sku_sums, periods.reindex(sku_sums.index, level=KEY))
-        sku_kpis["fill_rate"] = _ratio(customer_rows.groupby([KEY, "sku"])["filled_on_time"].sum(),
-                                       customer_rows.groupby([KEY, "sku"])["demand"].sum()) \
-            .reindex(sku_kpis.index)
+        sku_kpis["fill_rate"] = _ratio(
+            customer_rows.groupby([KEY, "sku"])["filled_on_time"].sum(),
+            customer_rows.groupby([KEY, "sku"])["demand"].sum(),
+        ).reindex(sku_kpis.index)
         sku_kpis["inventory_turns"] = _ratio(sku_sums["sold"], sku_kpis["average_on_hand"])
         out_skus = {str(k): v for k, v in _summaries(sku_kpis).items()}
     result = {
@@ -354,25 +387,37 @@ def kpi_table(kpis: Mapping[str, Any]) -> str:
     """
     network = kpis.get("network", {})
     overflow = ((network.get("overflow_cost_per_period") or {}).get("mean") or 0.0) > 0.0
-    headers = ("tier", "cost/period ± se", "holding", "transit", "stockout",
-               *(("overflow",) if overflow else ()), "ordering", "fill rate", "avg on-hand",
-               "avg backorders", "bullwhip")
+    headers = (
+        "tier",
+        "cost/period ± se",
+        "holding",
+        "transit",
+        "stockout",
+        *(("overflow",) if overflow else ()),
+        "ordering",
+        "fill rate",
+        "avg on-hand",
+        "avg backorders",
+        "bullwhip",
+    )
     lines: list[tuple[str, ...]] = []
 
     def row(name: str, k: Mapping[str, Any], bullwhip: Mapping[str, Any] | None) -> None:
-        lines.append((
-            name,
-            _fmt(k.get("cost_per_period"), ",.2f", with_se=True),
-            _fmt(k.get("holding_cost_per_period"), ",.2f"),
-            _fmt(k.get("transit_holding_cost_per_period"), ",.2f"),
-            _fmt(k.get("stockout_cost_per_period"), ",.2f"),
-            *((_fmt(k.get("overflow_cost_per_period"), ",.2f"),) if overflow else ()),
-            _fmt(k.get("ordering_cost_per_period"), ",.2f"),
-            _fmt(k.get("fill_rate"), ".4f"),
-            _fmt(k.get("average_on_hand"), ",.1f"),
-            _fmt(k.get("average_backorders"), ",.1f"),
-            _fmt(bullwhip, ".3f"),
-        ))
+        lines.append(
+            (
+                name,
+                _fmt(k.get("cost_per_period"), ",.2f", with_se=True),
+                _fmt(k.get("holding_cost_per_period"), ",.2f"),
+                _fmt(k.get("transit_holding_cost_per_period"), ",.2f"),
+                _fmt(k.get("stockout_cost_per_period"), ",.2f"),
+                *((_fmt(k.get("overflow_cost_per_period"), ",.2f"),) if overflow else ()),
+                _fmt(k.get("ordering_cost_per_period"), ",.2f"),
+                _fmt(k.get("fill_rate"), ".4f"),
+                _fmt(k.get("average_on_hand"), ",.1f"),
+                _fmt(k.get("average_backorders"), ",.1f"),
+                _fmt(bullwhip, ".3f"),
+            )
+        )
 
     for tier, k in kpis.get("tiers", {}).items():
         row(str(tier), k, k.get("bullwhip"))

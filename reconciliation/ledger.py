@@ -81,5 +81,10 @@ KEY_COLUMNS: tuple[str, ...] = ("period", "node", "sku", "tier", "echelon")
 """The columns that identify a row; every other column is a quantity or a cost."""
 QUANTITY_START = len(KEY_COLUMNS)
 COST_COLUMNS: tuple[str, ...] = (
-    "holding_cost", "transit_holding_cost", "stockout_cost", "overflow_cost", "ordering_cost",
-    "total_cost")
+    "holding_cost",
+    "transit_holding_cost",
+    "stockout_cost",
+    "overflow_cost",
+    "ordering_cost",
+    "total_cost",
+)

@@ -41,11 +41,17 @@ from entities.messages import Order, Shipment
 from reconciliation.kpis import COMPONENTS, compute_kpis, ledger_frame
 from reconciliation.ledger import LedgerRow
 
-EVENT_COLUMNS: tuple[str, ...] = ("kind", "id", "lane", "period", "due", "lead_time", "quantity",
-                                  "lost")
+EVENT_COLUMNS: tuple[str, ...] = ("kind", "id", "lane", "period", "due", "lead_time", "quantity", "lost")
 RUN_FILES: tuple[str, ...] = (
-    "scenario.resolved.yaml", "ledger.parquet", "ledger.csv", "events.csv", "summary.json",
-    "inventory.png", "orders_vs_demand.png", "cost_breakdown.png")
+    "scenario.resolved.yaml",
+    "ledger.parquet",
+    "ledger.csv",
+    "events.csv",
+    "summary.json",
+    "inventory.png",
+    "orders_vs_demand.png",
+    "cost_breakdown.png",
+)
 
 
 class ScenarioLike(Protocol):
@@ -88,9 +94,13 @@ def customer_nodes(scenario: ScenarioLike) -> list[str]:
         return bool(fields.get("demand") or fields.get("customers") or fields.get("demand_series"))
 
     sku_demand = {k["id"] for k in skus if has_demand(k.get("defaults") or {})}
-    return [n["id"] for n in data.get("nodes", []) if has_demand(n)
-            or any(has_demand(o or {}) for o in (n.get("per_sku") or {}).values())
-            or sku_demand & set(n.get("skus") or [k["id"] for k in skus])]
+    return [
+        n["id"]
+        for n in data.get("nodes", [])
+        if has_demand(n)
+        or any(has_demand(o or {}) for o in (n.get("per_sku") or {}).values())
+        or sku_demand & set(n.get("skus") or [k["id"] for k in skus])
+    ]
 
 
 def events_frame(trace: Iterable[Any]) -> pd.DataFrame:
@@ -102,13 +112,20 @@ def events_frame(trace: Iterable[Any]) -> pd.DataFrame:
             seen = e.period if e.seen is None else e.seen
             records.append(("order", e.id, e.lane, e.period, seen, None, e.quantity, 0.0))
         elif isinstance(e, Shipment):
-            records.append(("shipment", e.id, e.lane, e.sent, e.due, e.lead_time, e.quantity,
-                            e.lost))
+            records.append(("shipment", e.id, e.lane, e.sent, e.due, e.lead_time, e.quantity, e.lost))
         else:
             raise TypeError(f"trace holds {type(e).__name__} {e!r}; expected Order or Shipment")
     frame = pd.DataFrame.from_records(records, columns=list(EVENT_COLUMNS))
-    return frame.astype({"id": "int64", "period": "int64", "due": "Int64",
-                         "lead_time": "float64", "quantity": "float64", "lost": "float64"})
+    return frame.astype(
+        {
+            "id": "int64",
+            "period": "int64",
+            "due": "Int64",
+            "lead_time": "float64",
+            "quantity": "float64",
+            "lost": "float64",
+        }
+    )
 
 
 def versions() -> dict[str, str | None]:
@@ -168,8 +185,9 @@ def plotted_nodes(rows: pd.DataFrame, limit: int = MAX_PANELS) -> tuple[list[str
         return nodes, ""
     cost = rows.groupby("node", sort=False)["total_cost"].sum()
     top = set(cost.sort_values(ascending=False, kind="stable").index[:limit])
-    return [n for n in nodes if n in top], (f" (the {limit} of {len(nodes):,} nodes with the "
-                                            "highest cost)")
+    return [n for n in nodes if n in top], (
+        f" (the {limit} of {len(nodes):,} nodes with the highest cost)"
+    )
 
 
 def _shade_warmup(ax: Any, warmup: int) -> None:
@@ -193,32 +211,37 @@ def plot_inventory(ledger: pd.DataFrame, path: Path, *, warmup: int, replication
         if len(skus) > 1:  # a multi-SKU node: on hand per SKU, backorders summed over SKUs
             for i, sku in enumerate(skus):
                 k = r[r["sku"] == sku]
-                ax.plot(k["period"], k["closing_on_hand"], lw=1.0, color=f"C{i % 10}",
-                        label=f"on hand {sku}")
+                ax.plot(
+                    k["period"], k["closing_on_hand"], lw=1.0, color=f"C{i % 10}", label=f"on hand {sku}"
+                )
             r = r.groupby("period", as_index=False).agg(
-                backorders=("backorders", "sum"), tier=("tier", "first"),
-                echelon=("echelon", "min"))
+                backorders=("backorders", "sum"), tier=("tier", "first"), echelon=("echelon", "min")
+            )
             ax.legend(fontsize=7)
         else:
             ax.plot(r["period"], r["closing_on_hand"], lw=1.0, color="tab:blue", label="on hand")
         ax.plot(r["period"], r["backorders"], lw=1.0, color="tab:red", label="backorders")
-        ax.set_title(f"{node} ({r['tier'].iloc[0]}, echelon {int(r['echelon'].iloc[0])})",
-                     fontsize=10)
+        ax.set_title(f"{node} ({r['tier'].iloc[0]}, echelon {int(r['echelon'].iloc[0])})", fontsize=10)
         ax.set_ylabel("units")
-    for ax in axes.flat[len(nodes):]:
+    for ax in axes.flat[len(nodes) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("period")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
-    fig.suptitle(f"Closing on-hand stock and backorders per node (replication {replication})"
-                 f"{note}")
+    fig.suptitle(f"Closing on-hand stock and backorders per node (replication {replication}){note}")
     fig.savefig(path, dpi=100)
 
 
-def plot_orders_vs_demand(ledger: pd.DataFrame, path: Path, *, customers: Sequence[str],
-                          warmup: int, kpis: Mapping[str, Any] | None = None,
-                          replication: int = 0) -> None:
+def plot_orders_vs_demand(
+    ledger: pd.DataFrame,
+    path: Path,
+    *,
+    customers: Sequence[str],
+    warmup: int,
+    kpis: Mapping[str, Any] | None = None,
+    replication: int = 0,
+) -> None:
     """Orders placed per period by each echelon (summed over its nodes) against customer demand.
 
     Echelons that never order (a make-to-order outside supplier) are left out.
@@ -234,10 +257,11 @@ def plot_orders_vs_demand(ledger: pd.DataFrame, path: Path, *, customers: Sequen
     for ax, echelon in zip(axes, echelons, strict=True):
         _shade_warmup(ax, warmup)
         ax.plot(demand.index, demand.to_numpy(), lw=1.0, color="0.4", label="customer demand")
-        ax.plot(orders.index, orders[echelon].to_numpy(), lw=1.0, color="tab:orange",
-                label="orders placed")
+        ax.plot(
+            orders.index, orders[echelon].to_numpy(), lw=1.0, color="tab:orange", label="orders placed"
+        )
         title = f"echelon {int(echelon)} ({', '.join(map(str, tiers[echelon]))})"
-        stat = ((kpis or {}).get("network", {}).get("bullwhip", {}).get(str(int(echelon))) or {})
+        stat = (kpis or {}).get("network", {}).get("bullwhip", {}).get(str(int(echelon))) or {}
         if stat.get("mean") is not None:
             title += f": bullwhip {stat['mean']:.2f} (mean over replications)"
         ax.set_title(title, fontsize=10)
@@ -261,13 +285,17 @@ def plot_cost_breakdown(kpis: Mapping[str, Any], path: Path) -> None:
         ax.bar(tiers, values, bottom=bottom, color=color, label=component.replace("_", " "))
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     se = [kpis["tiers"][t]["cost_per_period"]["se"] or 0.0 for t in tiers]
-    ax.errorbar(tiers, bottom, yerr=se, fmt="none", ecolor="black", capsize=4,
-                label="± 1 standard error")
+    ax.errorbar(
+        tiers, bottom, yerr=se, fmt="none", ecolor="black", capsize=4, label="± 1 standard error"
+    )
     ax.set_xlabel("tier")
     ax.set_ylabel("cost per period")
     ax.legend(fontsize=9)
-    ax.set_title(f"Cost per period by component and tier\n(mean over {kpis['replications']} "
-                 f"replication(s), periods >= {kpis['warmup_periods']})", fontsize=11)
+    ax.set_title(
+        f"Cost per period by component and tier\n(mean over {kpis['replications']} "
+        f"replication(s), periods >= {kpis['warmup_periods']})",
+        fontsize=11,
+    )
     fig.savefig(path, dpi=100)
 
 
@@ -285,20 +313,30 @@ def check_target(out: str | os.PathLike[str], *, overwrite: bool = False) -> Pat
     if not target.exists() and not target.is_symlink():
         return target
     if not overwrite:
-        raise FileExistsError(f"output folder {str(out)!r} already exists; choose another --out "
-                              "or pass --overwrite to replace it")
+        raise FileExistsError(
+            f"output folder {str(out)!r} already exists; choose another --out "
+            "or pass --overwrite to replace it"
+        )
     if not target.is_dir() or target.is_symlink():
-        raise FileExistsError(f"output path {str(out)!r} exists and is not a folder; "
-                              "refusing to replace it")
+        raise FileExistsError(
+            f"output path {str(out)!r} exists and is not a folder; refusing to replace it"
+        )
     if not _is_run_folder(target):
-        raise FileExistsError(f"output folder {str(out)!r} is not a run folder (no summary.json) "
-                              "and is not empty; refusing to overwrite it")
+        raise FileExistsError(
+            f"output folder {str(out)!r} is not a run folder (no summary.json) "
+            "and is not empty; refusing to overwrite it"
+        )
     return target
 
 
-def _write_contents(folder: Path, scenario: ScenarioLike, results: Sequence[ResultLike],
-                    ledger: pd.DataFrame, kpis: Mapping[str, Any],
-                    customers: Sequence[str]) -> None:
+def _write_contents(
+    folder: Path,
+    scenario: ScenarioLike,
+    results: Sequence[ResultLike],
+    ledger: pd.DataFrame,
+    kpis: Mapping[str, Any],
+    customers: Sequence[str],
+) -> None:
     with open(folder / "scenario.resolved.yaml", "w", encoding="utf-8") as f:
         yaml.safe_dump(scenario.to_yaml_dict(), f, sort_keys=False, allow_unicode=True)
     ledger.to_parquet(folder / "ledger.parquet", index=False)
@@ -309,16 +347,27 @@ def _write_contents(folder: Path, scenario: ScenarioLike, results: Sequence[Resu
         json.dump(summary_dict(scenario, kpis), f, indent=2, allow_nan=False)
         f.write("\n")
     warmup = scenario.warmup_periods
-    plot_inventory(ledger, folder / "inventory.png", warmup=warmup,
-                   replication=first.replication)
-    plot_orders_vs_demand(ledger, folder / "orders_vs_demand.png", customers=customers,
-                          warmup=warmup, kpis=kpis, replication=first.replication)
+    plot_inventory(ledger, folder / "inventory.png", warmup=warmup, replication=first.replication)
+    plot_orders_vs_demand(
+        ledger,
+        folder / "orders_vs_demand.png",
+        customers=customers,
+        warmup=warmup,
+        kpis=kpis,
+        replication=first.replication,
+    )
     plot_cost_breakdown(kpis, folder / "cost_breakdown.png")
 
 
-def write_run(out: str | os.PathLike[str], scenario: ScenarioLike, results: Sequence[ResultLike],
-              *, overwrite: bool = False, ledger: pd.DataFrame | None = None,
-              kpis: Mapping[str, Any] | None = None) -> Path:
+def write_run(
+    out: str | os.PathLike[str],
+    scenario: ScenarioLike,
+    results: Sequence[ResultLike],
+    *,
+    overwrite: bool = False,
+    ledger: pd.DataFrame | None = None,
+    kpis: Mapping[str, Any] | None = None,
+) -> Path:
     """Write the run folder ``out`` atomically (see the module docstring) and return its path.
 
     ``ledger`` and ``kpis`` are computed from ``results`` when not given.

@@ -36,8 +36,10 @@ def check_weights(weights: Mapping[str, float]) -> None:
     """Raise ValueError on an unknown quantity name or a weight that is not a finite number."""
     unknown = [name for name in weights if name not in REWARD_QUANTITIES]
     if unknown:
-        raise ValueError(f"unknown reward quantity {', '.join(map(repr, unknown))}; allowed: "
-                         f"{', '.join(REWARD_QUANTITIES)}")
+        raise ValueError(
+            f"unknown reward quantity {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(REWARD_QUANTITIES)}"
+        )
     for name, w in weights.items():
         if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w):
             raise ValueError(f"reward weight of {name!r} must be a finite number, got {w!r}")
@@ -73,8 +75,9 @@ def reward_from_rows(rows: Iterable[LedgerRow], weights: Mapping[str, float]) ->
     return total
 
 
-def team_reward(rows_by_member: Mapping[str, Sequence[LedgerRow]],
-                weights: Mapping[str, float]) -> float:
+def team_reward(
+    rows_by_member: Mapping[str, Sequence[LedgerRow]], weights: Mapping[str, float]
+) -> float:
     """The team reward: the mean over members (agents or nodes) of their own step rewards."""
     if not rows_by_member:
         raise ValueError("team_reward needs at least one member")
@@ -95,9 +98,12 @@ def mixed_reward(own: float, all_rewards: Sequence[float], alpha: float) -> floa
     return alpha * own + (1.0 - alpha) * (math.fsum(all_rewards) / len(all_rewards))
 
 
-def rewards_by_scope(rows_by_member: Mapping[str, Sequence[LedgerRow]],
-                     weights: Mapping[str, float], scope: str = "own",
-                     alpha: float = 0.5) -> dict[str, float]:
+def rewards_by_scope(
+    rows_by_member: Mapping[str, Sequence[LedgerRow]],
+    weights: Mapping[str, float],
+    scope: str = "own",
+    alpha: float = 0.5,
+) -> dict[str, float]:
     """Each member's reward for ``scope`` ``own``, ``team`` or ``mix`` (``reward.scope``)."""
     own = {m: reward_from_rows(rows, weights) for m, rows in rows_by_member.items()}
     if scope == "own":

@@ -40,16 +40,31 @@ import pandas as pd
 
 from reconciliation.kpis import COMPONENTS, compute_kpis, ledger_frame
 
-HIGHER_IS_BETTER = frozenset({"fill_rate", "cycle_service_level", "inventory_turns",
-                              "ready_rate"})
-UNIT_RATES = {"lost_in_transit_per_period": "units lost in transit",
-              "refused_per_period": "units refused"}
+HIGHER_IS_BETTER = frozenset({"fill_rate", "cycle_service_level", "inventory_turns", "ready_rate"})
+UNIT_RATES = {
+    "lost_in_transit_per_period": "units lost in transit",
+    "refused_per_period": "units refused",
+}
 """KPIs that count units per period rather than cost (the terminal table leaves them out where
 they are 0 in every case: networks without shipment loss or storage limits)."""
 _COMPONENT_LABELS = {c: c.removesuffix("_cost").replace("_", " ") for c in COMPONENTS}
 COMPARISON_COLUMNS: tuple[str, ...] = (
-    "kpi", "label", "better", "case", "variant", "n", "mean", "ci_low", "ci_high", "diff_n",
-    "diff", "diff_ci_low", "diff_ci_high", "diff_percent", "verdict")
+    "kpi",
+    "label",
+    "better",
+    "case",
+    "variant",
+    "n",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "diff_n",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "diff_percent",
+    "verdict",
+)
 
 
 @dataclass(frozen=True)
@@ -69,25 +84,32 @@ def kpi_spec(key: str) -> KpiSpec:
     scope, metric = parts[0], parts[-1]
     if scope == "network" and parts[1] == "bullwhip":
         return KpiSpec(key, f"bullwhip, echelon {parts[2]}", "lower", ".3f", True)
-    owner = {"network": "network", "tiers": f"tier {parts[1]}",
-             "nodes": parts[1] if len(parts) > 2 else ""}.get(scope, scope)
+    owner = {
+        "network": "network",
+        "tiers": f"tier {parts[1]}",
+        "nodes": parts[1] if len(parts) > 2 else "",
+    }.get(scope, scope)
     better = "higher" if metric in HIGHER_IS_BETTER else "lower"
     if metric in UNIT_RATES:
-        return KpiSpec(key, f"{owner} {UNIT_RATES[metric]} / period", "lower", ",.2f",
-                       scope == "network")
+        return KpiSpec(
+            key, f"{owner} {UNIT_RATES[metric]} / period", "lower", ",.2f", scope == "network"
+        )
     if metric.endswith("_per_period"):
         component = metric.removesuffix("_per_period")
         what = "cost" if component == "cost" else f"{_COMPONENT_LABELS.get(component, component)} cost"
         headline = scope == "network" or component == "cost"
         return KpiSpec(key, f"{owner} {what} / period", better, ",.2f", headline)
-    names = {"fill_rate": "fill rate", "cycle_service_level": "cycle service level",
-             "average_on_hand": "avg on-hand", "average_backorders": "avg backorders",
-             "average_customer_backorders": "avg customer backorders",
-             "inventory_turns": "inventory turns"}
+    names = {
+        "fill_rate": "fill rate",
+        "cycle_service_level": "cycle service level",
+        "average_on_hand": "avg on-hand",
+        "average_backorders": "avg backorders",
+        "average_customer_backorders": "avg customer backorders",
+        "inventory_turns": "inventory turns",
+    }
     fmt = ".4f" if metric in ("fill_rate", "cycle_service_level") else ",.2f"
     headline = metric != "inventory_turns" and not (scope == "tiers")
-    return KpiSpec(key, f"{owner} {names.get(metric, metric.replace('_', ' '))}", better, fmt,
-                   headline)
+    return KpiSpec(key, f"{owner} {names.get(metric, metric.replace('_', ' '))}", better, fmt, headline)
 
 
 def _value(stat: Mapping[str, Any] | None) -> float | None:
@@ -111,10 +133,14 @@ def flatten_kpis(kpis: Mapping[str, Any]) -> dict[str, float | None]:
     for tier, k in tiers.items():
         out[f"tiers.{tier}.fill_rate"] = _value(k["fill_rate"])
     for node in network.get("customer_nodes", []):
-        out[f"nodes.{node}.cycle_service_level"] = _value(
-            kpis["nodes"][node]["cycle_service_level"])
-    for metric in ("average_on_hand", "average_backorders", "average_customer_backorders",
-                   "inventory_turns", *UNIT_RATES):
+        out[f"nodes.{node}.cycle_service_level"] = _value(kpis["nodes"][node]["cycle_service_level"])
+    for metric in (
+        "average_on_hand",
+        "average_backorders",
+        "average_customer_backorders",
+        "inventory_turns",
+        *UNIT_RATES,
+    ):
         out[f"network.{metric}"] = _value(network.get(metric))
     for echelon, stat in network.get("bullwhip", {}).items():
         out[f"network.bullwhip.{echelon}"] = _value(stat)
@@ -124,8 +150,9 @@ def flatten_kpis(kpis: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def replication_kpis(result: Any, warmup_periods: int,
-                     customer_nodes: Sequence[str] | None = None) -> dict[str, float | None]:
+def replication_kpis(
+    result: Any, warmup_periods: int, customer_nodes: Sequence[str] | None = None
+) -> dict[str, float | None]:
     """Flat KPIs of one replication's result (``.replication``, ``.rows``)."""
     kpis = compute_kpis(ledger_frame([result]), warmup_periods, customer_nodes=customer_nodes)
     return flatten_kpis(kpis)
@@ -142,15 +169,20 @@ def comparison_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return frame.astype({c: "float64" for c in numeric} | {"n": "int64", "diff_n": "int64"})
 
 
-def replications_frame(records: Iterable[Mapping[str, Any]], kpi_keys: Sequence[str],
-                       sweep_paths: Sequence[str] = ()) -> pd.DataFrame:
+def replications_frame(
+    records: Iterable[Mapping[str, Any]], kpi_keys: Sequence[str], sweep_paths: Sequence[str] = ()
+) -> pd.DataFrame:
     """Tidy per-replication table: case, variant, sweep coordinates, replication, seed, KPIs."""
     columns = ["case", "variant", *sweep_paths, "replication", "seed", *kpi_keys]
     table = []
     for r in records:
         point = dict(r.get("point") or ())
-        row = {"case": r["case"], "variant": r["variant"], "replication": r["replication"],
-               "seed": r["seed"]}
+        row = {
+            "case": r["case"],
+            "variant": r["variant"],
+            "replication": r["replication"],
+            "seed": r["seed"],
+        }
         row.update({p: point.get(p) for p in sweep_paths})
         row.update({k: r["kpis"].get(k) for k in kpi_keys})
         table.append(row)
@@ -170,22 +202,23 @@ def comparison_text(frame: pd.DataFrame, *, headline_only: bool = True) -> str:
     lines: list[tuple[str, ...]] = []
     previous = None
     units = frame[frame["kpi"].str.rsplit(".", n=1).str[-1].isin(UNIT_RATES)]
-    silent = set(units.groupby("kpi")["mean"].apply(lambda m: bool((m.fillna(0) == 0).all()))
-                 .pipe(lambda x: x[x].index))
+    silent = set(
+        units.groupby("kpi")["mean"]
+        .apply(lambda m: bool((m.fillna(0) == 0).all()))
+        .pipe(lambda x: x[x].index)
+    )
     for row in frame.itertuples(index=False):
         spec = kpi_spec(row.kpi)
         if headline_only and (not spec.headline or row.kpi in silent):
             continue
         half = None if pd.isna(row.ci_high) else (row.ci_high - row.ci_low) / 2
-        mean = _cell(row.mean, spec.fmt) + (f" ± {_cell(half, spec.fmt)}" if half is not None
-                                           else "")
+        mean = _cell(row.mean, spec.fmt) + (f" ± {_cell(half, spec.fmt)}" if half is not None else "")
         if pd.isna(row.diff):
             diff = pct = ""
         else:
             diff = f"{_cell(row.diff, '+' + spec.fmt)}"
             if not pd.isna(row.diff_ci_low):
-                diff += (f" [{_cell(row.diff_ci_low, spec.fmt)}, "
-                         f"{_cell(row.diff_ci_high, spec.fmt)}]")
+                diff += f" [{_cell(row.diff_ci_low, spec.fmt)}, {_cell(row.diff_ci_high, spec.fmt)}]"
             pct = _cell(row.diff_percent, "+.1f")
         label = spec.label if row.kpi != previous else ""
         previous = row.kpi

@@ -28,8 +28,13 @@ from reconciliation.kpis import COMPONENTS
 from reconciliation.report import _figure, _grid, _shade_warmup, plotted_nodes
 from reconciliation.whatif import atomic_write, kpi_spec
 
-VERDICT_COLORS = {"baseline": "0.55", "better": "tab:green", "worse": "tab:red",
-                  "no significant difference": "tab:blue", "n/a": "tab:blue"}
+VERDICT_COLORS = {
+    "baseline": "0.55",
+    "better": "tab:green",
+    "worse": "tab:red",
+    "no significant difference": "tab:blue",
+    "n/a": "tab:blue",
+}
 COMPONENT_COLORS = ("tab:blue", "tab:cyan", "tab:red", "tab:purple", "tab:green")
 MAX_TRAJECTORY_CASES = 6
 
@@ -48,9 +53,16 @@ def _short(name: str, width: int = 28) -> str:
 
 def plot_kpi_bars(frame: pd.DataFrame, path: Path) -> None:
     """Bars of the headline network KPIs per case with 95 % CI whiskers."""
-    keys = [k for k in ("network.cost_per_period", "network.fill_rate",
-                        "network.average_on_hand", "network.average_backorders")
-            if k in set(frame["kpi"])]
+    keys = [
+        k
+        for k in (
+            "network.cost_per_period",
+            "network.fill_rate",
+            "network.average_on_hand",
+            "network.average_backorders",
+        )
+        if k in set(frame["kpi"])
+    ]
     keys += sorted(k for k in set(frame["kpi"]) if k.startswith("network.bullwhip."))
     cases = list(dict.fromkeys(frame["case"]))
     nrows, ncols = _grid(len(keys))
@@ -67,13 +79,14 @@ def plot_kpi_bars(frame: pd.DataFrame, path: Path) -> None:
         ax.errorbar(x, means, yerr=halves, fmt="none", ecolor="black", capsize=4)
         ax.set_xticks(list(x), [_short(c) for c in cases], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{spec.label} ({spec.better} is better)", fontsize=10)
-    for ax in axes.flat[len(keys):]:
+    for ax in axes.flat[len(keys) :]:
         ax.set_visible(False)
-    handles = [_legend_patch(color, label) for label, color in VERDICT_COLORS.items()
-               if label != "n/a"]
+    handles = [_legend_patch(color, label) for label, color in VERDICT_COLORS.items() if label != "n/a"]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=9)
-    fig.suptitle("KPIs per case: mean over replications, whiskers = 95 % confidence interval\n"
-                 "(colour: paired difference to the baseline)")
+    fig.suptitle(
+        "KPIs per case: mean over replications, whiskers = 95 % confidence interval\n"
+        "(colour: paired difference to the baseline)"
+    )
     _save(fig, path)
 
 
@@ -85,8 +98,13 @@ def _legend_patch(color: str, label: str) -> Any:
 
 def plot_cost_by_tier(frame: pd.DataFrame, path: Path) -> None:
     """Per tier: cost per period stacked by component for each case, ± 95 % CI of the total."""
-    tiers = list(dict.fromkeys(k.split(".")[1] for k in frame["kpi"]
-                               if k.startswith("tiers.") and k.endswith(".cost_per_period")))
+    tiers = list(
+        dict.fromkeys(
+            k.split(".")[1]
+            for k in frame["kpi"]
+            if k.startswith("tiers.") and k.endswith(".cost_per_period")
+        )
+    )
     cases = list(dict.fromkeys(frame["case"]))
     ncols = min(len(tiers), 3)
     nrows = math.ceil(len(tiers) / ncols)
@@ -104,22 +122,26 @@ def plot_cost_by_tier(frame: pd.DataFrame, path: Path) -> None:
             ax.bar(x, values, bottom=bottom, color=color, label=component.replace("_", " "))
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         total = by_key[f"tiers.{tier}.cost_per_period"]
-        ax.errorbar(x, bottom, yerr=[_half(r) for r in total.itertuples()], fmt="none",
-                    ecolor="black", capsize=4)
+        ax.errorbar(
+            x, bottom, yerr=[_half(r) for r in total.itertuples()], fmt="none", ecolor="black", capsize=4
+        )
         ax.set_xticks(x, [_short(c) for c in cases], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"tier {tier}", fontsize=10)
         ax.set_ylabel("cost per period")
-    for ax in axes.flat[len(tiers):]:
+    for ax in axes.flat[len(tiers) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=9)
-    fig.suptitle("Cost per period by tier and component\n(mean over replications; whiskers: "
-                 "95 % CI of the tier total)")
+    fig.suptitle(
+        "Cost per period by tier and component\n(mean over replications; whiskers: "
+        "95 % CI of the tier total)"
+    )
     _save(fig, path)
 
 
-def plot_trajectories(ledgers: Mapping[str, pd.DataFrame], path: Path, *, warmup: int,
-                      replication: int = 0) -> None:
+def plot_trajectories(
+    ledgers: Mapping[str, pd.DataFrame], path: Path, *, warmup: int, replication: int = 0
+) -> None:
     """Closing on-hand and backorders per node (rows) for each case (columns), one replication."""
     names = list(ledgers)[:MAX_TRAJECTORY_CASES]
     nodes, note = plotted_nodes(ledgers[names[0]])  # chosen on the first case (the baseline)
@@ -142,8 +164,10 @@ def plot_trajectories(ledgers: Mapping[str, pd.DataFrame], path: Path, *, warmup
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
     more = f" (first {len(names)} of {len(ledgers)} cases)" if len(ledgers) > len(names) else ""
-    fig.suptitle(f"Closing on-hand stock and backorders, replication {replication}, "
-                 f"same demand draws in every case{more}{note}")
+    fig.suptitle(
+        f"Closing on-hand stock and backorders, replication {replication}, "
+        f"same demand draws in every case{more}{note}"
+    )
     _save(fig, path)
 
 
@@ -151,8 +175,12 @@ def _numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
-def plot_sweep(summary: pd.DataFrame, sweep_paths: Sequence[str], path: Path,
-               kpis: Sequence[str] = ("network.cost_per_period", "network.fill_rate")) -> None:
+def plot_sweep(
+    summary: pd.DataFrame,
+    sweep_paths: Sequence[str],
+    path: Path,
+    kpis: Sequence[str] = ("network.cost_per_period", "network.fill_rate"),
+) -> None:
     """KPIs against the first swept path: one line per variant and value of the other paths.
 
     ``summary`` has the columns variant, the sweep paths, kpi, mean, ci_low, ci_high.
@@ -168,13 +196,18 @@ def plot_sweep(summary: pd.DataFrame, sweep_paths: Sequence[str], path: Path,
         rows = summary[summary["kpi"] == key]
         for label, group in rows.groupby(["variant", *others], sort=False, dropna=False):
             parts = label if isinstance(label, tuple) else (label,)
-            name = str(parts[0]) + "".join(f", {p}={v}" for p, v in zip(others, parts[1:],
-                                                                         strict=True))
+            name = str(parts[0]) + "".join(f", {p}={v}" for p, v in zip(others, parts[1:], strict=True))
             group = group.assign(_x=[position[v] for v in group[x_path]]).sort_values("_x")
             line = ax.plot(group["_x"], group["mean"], marker="o", lw=1.2, label=name)[0]
             if group["ci_low"].notna().any():
-                ax.fill_between(group["_x"], group["ci_low"], group["ci_high"], alpha=0.2,
-                                color=line.get_color(), lw=0)
+                ax.fill_between(
+                    group["_x"],
+                    group["ci_low"],
+                    group["ci_high"],
+                    alpha=0.2,
+                    color=line.get_color(),
+                    lw=0,
+                )
         spec = kpi_spec(key)
         ax.set_ylabel(spec.label)
         ax.set_title(f"{spec.label} ({spec.better} is better); bands: 95 % CI", fontsize=10)
@@ -203,35 +236,54 @@ def _fmt(value: Any, fmt: str) -> str:
     return format(value, fmt)
 
 
-def render_html(title: str, meta: Mapping[str, Any], frame: pd.DataFrame,
-                images: Sequence[Path], failures: Sequence[Mapping[str, Any]]) -> str:
+def render_html(
+    title: str,
+    meta: Mapping[str, Any],
+    frame: pd.DataFrame,
+    images: Sequence[Path],
+    failures: Sequence[Mapping[str, Any]],
+) -> str:
     """The report as one HTML document (PNG images embedded as base64)."""
     e = html.escape
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-           f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1><ul>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1><ul>"
+    ]
     out += [f"<li><b>{e(str(k))}</b>: {e(str(v))}</li>" for k, v in meta.items()]
     out.append("</ul>")
     if failures:
-        out.append("<h2>Failed replications</h2><table><tr><th>case</th><th>replication</th>"
-                   "<th>seed</th><th>error</th></tr>")
-        out += [f"<tr><td>{e(str(f['case']))}</td><td class='n'>{f['replication']}</td>"
-                f"<td class='n'>{f['seed']}</td><td>{e(str(f['error']))}</td></tr>"
-                for f in failures]
+        out.append(
+            "<h2>Failed replications</h2><table><tr><th>case</th><th>replication</th>"
+            "<th>seed</th><th>error</th></tr>"
+        )
+        out += [
+            f"<tr><td>{e(str(f['case']))}</td><td class='n'>{f['replication']}</td>"
+            f"<td class='n'>{f['seed']}</td><td>{e(str(f['error']))}</td></tr>"
+            for f in failures
+        ]
         out.append("</table>")
-    out.append("<h2>Comparison with the baseline</h2><p>Mean over replications with its 95 % "
-               "t-interval; Δ is the paired difference to the baseline (same random numbers "
-               "per replication) with its 95 % t-interval.</p><table><tr><th>KPI</th>"
-               "<th>better</th><th>case</th><th>n</th><th>mean</th><th>95 % CI</th><th>Δ</th>"
-               "<th>Δ 95 % CI</th><th>Δ %</th><th>verdict</th></tr>")
+    out.append(
+        "<h2>Comparison with the baseline</h2><p>Mean over replications with its 95 % "
+        "t-interval; Δ is the paired difference to the baseline (same random numbers "
+        "per replication) with its 95 % t-interval.</p><table><tr><th>KPI</th>"
+        "<th>better</th><th>case</th><th>n</th><th>mean</th><th>95 % CI</th><th>Δ</th>"
+        "<th>Δ 95 % CI</th><th>Δ %</th><th>verdict</th></tr>"
+    )
     previous = None
     for row in frame.itertuples(index=False):
         spec = kpi_spec(row.kpi)
         first = row.kpi != previous
         previous = row.kpi
-        ci = "" if pd.isna(row.ci_low) else f"[{_fmt(row.ci_low, spec.fmt)}, " \
-                                              f"{_fmt(row.ci_high, spec.fmt)}]"
-        dci = "" if pd.isna(row.diff_ci_low) else f"[{_fmt(row.diff_ci_low, spec.fmt)}, " \
-                                                  f"{_fmt(row.diff_ci_high, spec.fmt)}]"
+        ci = (
+            ""
+            if pd.isna(row.ci_low)
+            else f"[{_fmt(row.ci_low, spec.fmt)}, {_fmt(row.ci_high, spec.fmt)}]"
+        )
+        dci = (
+            ""
+            if pd.isna(row.diff_ci_low)
+            else f"[{_fmt(row.diff_ci_low, spec.fmt)}, {_fmt(row.diff_ci_high, spec.fmt)}]"
+        )
         verdict_class = row.verdict if row.verdict in ("better", "worse") else ""
         out.append(
             f"<tr class='{'first' if first else ''}'><td>{e(spec.label) if first else ''}</td>"
@@ -239,12 +291,14 @@ def render_html(title: str, meta: Mapping[str, Any], frame: pd.DataFrame,
             f"<td class='n'>{row.n}</td><td class='n'>{_fmt(row.mean, spec.fmt)}</td>"
             f"<td class='n'>{ci}</td><td class='n'>{_fmt(row.diff, '+' + spec.fmt)}</td>"
             f"<td class='n'>{dci}</td><td class='n'>{_fmt(row.diff_percent, '+.1f')}</td>"
-            f"<td class='{verdict_class}'>{e(str(row.verdict))}</td></tr>")
+            f"<td class='{verdict_class}'>{e(str(row.verdict))}</td></tr>"
+        )
     out.append("</table><h2>Plots</h2>")
     for image in images:
         data = base64.b64encode(image.read_bytes()).decode("ascii")
-        out.append(f"<h3>{e(image.name)}</h3><img alt='{e(image.name)}' "
-                   f"src='data:image/png;base64,{data}'>")
+        out.append(
+            f"<h3>{e(image.name)}</h3><img alt='{e(image.name)}' src='data:image/png;base64,{data}'>"
+        )
     out.append("</body></html>\n")
     return "\n".join(out)
 

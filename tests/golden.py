@@ -56,15 +56,26 @@ def numbers(path: Path) -> dict[str, Any]:
     from golden_api import ledger_and_kpis  # the one place that knows the twin's API
 
     ledger, kpis, trace = ledger_and_kpis(path, **settings(path))
-    sums = ledger.drop(columns=["replication", "period", "tier", "echelon"]).groupby(
-        ["node", "sku"], sort=True).sum()
-    columns = {f"{node}/{sku}.{column}": float(value)
-               for (node, sku), row in sums.iterrows() for column, value in row.items()}
+    sums = (
+        ledger.drop(columns=["replication", "period", "tier", "echelon"])
+        .groupby(["node", "sku"], sort=True)
+        .sum()
+    )
+    columns = {
+        f"{node}/{sku}.{column}": float(value)
+        for (node, sku), row in sums.iterrows()
+        for column, value in row.items()
+    }
     large = path.stem in LARGE  # its per-node KPIs are left out: the ledger sums cover the nodes
-    return {"ledger": columns,
-            "kpis": {k: v for k, v in flatten(kpis) if (v is None or math.isfinite(v))
-                     and not (large and k.startswith("nodes."))},
-            "trace": trace}
+    return {
+        "ledger": columns,
+        "kpis": {
+            k: v
+            for k, v in flatten(kpis)
+            if (v is None or math.isfinite(v)) and not (large and k.startswith("nodes."))
+        },
+        "trace": trace,
+    }
 
 
 def main() -> int:

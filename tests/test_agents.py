@@ -30,16 +30,41 @@ EXAMPLE_PARAMS = {
     "pass_through": {},
     "hmarl_warehouse": {},
     "hmarl_supplier": {"low_cover": 2, "target_cover": 4, "high_cover": 8},
-    "wagner_whitin": {"setup_cost": 100, "holding_cost": {"n1": 1, "n2": 0.5, "n3": 2},
-                      "lead_time": 2, "horizon": 8},
-    "silver_meal": {"setup_cost": 100, "holding_cost": 1, "lead_time": {"n1": 0, "n2": 1, "n3": 3},
-                    "forecast": "exponential_smoothing", "alpha": 0.3, "safety_stock": 5},
-    "ga": {"setup_cost": 100, "holding_cost": 1, "lead_time": 1, "horizon": 8,
-           "forecast": "mean", "demand_mean": {"n1": 20, "n2": 15, "n3": 0}},
-    "dalsa": {"setup_cost": 100, "holding_cost": 1, "lead_time": 1, "stockout_cost": 10,
-              "lanes": {"up->n2": {"lead_time": 2, "setup_cost": 50, "capacity": 40}}},
-    "hybrid": {"proposal": {"kind": "base_stock", "params": {"base_stock_level": 60}},
-               "setup_cost": 100, "holding_cost": 1, "horizon": 4},
+    "wagner_whitin": {
+        "setup_cost": 100,
+        "holding_cost": {"n1": 1, "n2": 0.5, "n3": 2},
+        "lead_time": 2,
+        "horizon": 8,
+    },
+    "silver_meal": {
+        "setup_cost": 100,
+        "holding_cost": 1,
+        "lead_time": {"n1": 0, "n2": 1, "n3": 3},
+        "forecast": "exponential_smoothing",
+        "alpha": 0.3,
+        "safety_stock": 5,
+    },
+    "ga": {
+        "setup_cost": 100,
+        "holding_cost": 1,
+        "lead_time": 1,
+        "horizon": 8,
+        "forecast": "mean",
+        "demand_mean": {"n1": 20, "n2": 15, "n3": 0},
+    },
+    "dalsa": {
+        "setup_cost": 100,
+        "holding_cost": 1,
+        "lead_time": 1,
+        "stockout_cost": 10,
+        "lanes": {"up->n2": {"lead_time": 2, "setup_cost": 50, "capacity": 40}},
+    },
+    "hybrid": {
+        "proposal": {"kind": "base_stock", "params": {"base_stock_level": 60}},
+        "setup_cost": 100,
+        "holding_cost": 1,
+        "horizon": 4,
+    },
     # Learning agents without a checkpoint act with a small random network (tests/test_ppo.py
     # checks them with trained checkpoints).
     "ppo": {"observation": "default", "action": "integer:n=20"},
@@ -98,8 +123,10 @@ class HalfDemand:
         pass
 
     def act(self, observations):
-        return {n: OrderDecision({o.lanes[0]: self.fraction * o.last_demand})
-                for n, o in observations.items()}
+        return {
+            n: OrderDecision({o.lanes[0]: self.fraction * o.last_demand})
+            for n, o in observations.items()
+        }
 
 
 def test_check_agent_catches_negative_orders():
@@ -121,9 +148,21 @@ def test_check_agent_catches_missing_nodes():
 
 
 def _obs(**kw) -> Observation:
-    base = dict(node="n1", tier="t", period=0, on_hand=0.0, backorders=0.0, on_order=0.0,
-                in_transit=0.0, inventory_position=0.0, echelon_inventory_position=0.0,
-                last_demand=0.0, forecast=0.0, pipeline=(), lanes=("up->n1",))
+    base = dict(
+        node="n1",
+        tier="t",
+        period=0,
+        on_hand=0.0,
+        backorders=0.0,
+        on_order=0.0,
+        in_transit=0.0,
+        inventory_position=0.0,
+        echelon_inventory_position=0.0,
+        last_demand=0.0,
+        forecast=0.0,
+        pipeline=(),
+        lanes=("up->n1",),
+    )
     base.update(kw)
     return Observation(**base)
 
@@ -132,8 +171,12 @@ def test_rule_arithmetic():
     # Order-up-to: S - IP; echelon version uses the echelon inventory position.
     assert BaseStockPolicy(base_stock_level=10).quantity(_obs(inventory_position=4)) == 6
     assert BaseStockPolicy(base_stock_level=10).quantity(_obs(inventory_position=12)) == 0
-    assert EchelonBaseStockPolicy(base_stock_level=30).quantity(
-        _obs(inventory_position=4, echelon_inventory_position=25)) == 5
+    assert (
+        EchelonBaseStockPolicy(base_stock_level=30).quantity(
+            _obs(inventory_position=4, echelon_inventory_position=25)
+        )
+        == 5
+    )
     # (s, S): order at IP <= s (Zheng & Federgruen convention).
     assert SSPolicy(s=4, S=10).quantity(_obs(inventory_position=4)) == 6
     assert SSPolicy(s=4, S=10).quantity(_obs(inventory_position=5)) == 0
@@ -146,5 +189,9 @@ def test_rule_arithmetic():
     assert [p.quantity(_obs(period=t, inventory_position=5)) for t in range(4)] == [0, 15, 0, 0]
     # Days of cover: IP / forecast against thresholds 3, 7, 14.
     r = DaysOfCoverPolicy()
-    assert [r.quantity(_obs(inventory_position=ip, forecast=10)) for ip in (0, 50, 100, 200)] == \
-        [15.0, 10.0, 5.0, 0.0]
+    assert [r.quantity(_obs(inventory_position=ip, forecast=10)) for ip in (0, 50, 100, 200)] == [
+        15.0,
+        10.0,
+        5.0,
+        0.0,
+    ]

@@ -11,31 +11,52 @@ from twin.errors import ScenarioError
 from twin.simulation import Simulation, simulate
 
 
-def factory(*, decided: bool = True, capacity: float | None = 10, r1: float = 30,
-            periods: int = 40, lead: int = 1) -> dict[str, Any]:
+def factory(
+    *,
+    decided: bool = True,
+    capacity: float | None = 10,
+    r1: float = 30,
+    periods: int = 40,
+    lead: int = 1,
+) -> dict[str, Any]:
     """SUP supplies R1, R2 to factory F, which makes P (2 R1 + 1 R2) for store S."""
     agents: list[dict[str, Any]] = [
         {"nodes": ["S"], "kind": "base_stock", "params": {"base_stock_level": 15}},
-        {"nodes": ["F"], "sku": ["R1", "R2"], "kind": "base_stock",
-         "params": {"base_stock_level": {"F/R1": r1, "F/R2": 20}}},
+        {
+            "nodes": ["F"],
+            "sku": ["R1", "R2"],
+            "kind": "base_stock",
+            "params": {"base_stock_level": {"F/R1": r1, "F/R2": 20}},
+        },
     ]
     if decided:
         agents.append({"nodes": ["F/P"], "kind": "base_stock", "params": {"base_stock_level": 12}})
-    f: dict[str, Any] = {"id": "F", "kind": "factory", "production_lead_time": lead,
-                         "bom": {"P": {"R1": 2, "R2": 1}},
-                         "per_sku": {"R1": {"initial_inventory": 10}}}
+    f: dict[str, Any] = {
+        "id": "F",
+        "kind": "factory",
+        "production_lead_time": lead,
+        "bom": {"P": {"R1": 2, "R2": 1}},
+        "per_sku": {"R1": {"initial_inventory": 10}},
+    }
     if capacity is not None:
         f["capacity"] = capacity
     return {
-        "name": "bom", "seed": 5, "periods": periods,
+        "name": "bom",
+        "seed": 5,
+        "periods": periods,
         "skus": [{"id": "R1"}, {"id": "R2"}, {"id": "P"}],
         "nodes": [
-            {"id": "SUP", "kind": "supplier", "skus": ["R1", "R2"]}, f,
-            {"id": "S", "kind": "store", "skus": ["P"], "stockout_cost": 1,
-             "demand": {"dist": "poisson", "mean": 5}},
+            {"id": "SUP", "kind": "supplier", "skus": ["R1", "R2"]},
+            f,
+            {
+                "id": "S",
+                "kind": "store",
+                "skus": ["P"],
+                "stockout_cost": 1,
+                "demand": {"dist": "poisson", "mean": 5},
+            },
         ],
-        "lanes": [{"from": "SUP", "to": "F", "lead_time": 2},
-                  {"from": "F", "to": "S", "lead_time": 1}],
+        "lanes": [{"from": "SUP", "to": "F", "lead_time": 2}, {"from": "F", "to": "S", "lead_time": 1}],
         "agents": agents,
     }
 
@@ -67,9 +88,11 @@ def test_production_is_limited_by_the_scarcest_input() -> None:
     for t in range(40):
         opening_r1 = f[t, "R1"].opening_on_hand + f[t, "R1"].receipts
         assert f[t, "P"].produced <= opening_r1 / 2 + 1e-9
-    assert any(f[t, "P"].produced == pytest.approx((f[t, "R1"].opening_on_hand
-                                                    + f[t, "R1"].receipts) / 2)
-               and f[t, "P"].produced > 0 for t in range(40))
+    assert any(
+        f[t, "P"].produced == pytest.approx((f[t, "R1"].opening_on_hand + f[t, "R1"].receipts) / 2)
+        and f[t, "P"].produced > 0
+        for t in range(40)
+    )
     # S is starved: unmet P demand is backordered at the store.
     assert sum(r.backorders for r in rows if r.node == "S") > 0
 
@@ -77,8 +100,7 @@ def test_production_is_limited_by_the_scarcest_input() -> None:
 def test_output_arrives_after_the_production_lead_time() -> None:
     sim = Simulation(scenario_from_dict(factory(lead=2)), trace=True)
     sim.run()
-    shipments = [e for e in sim.trace if type(e).__name__ == "Shipment"
-                 and e.lane == "production->F/P"]
+    shipments = [e for e in sim.trace if type(e).__name__ == "Shipment" and e.lane == "production->F/P"]
     assert shipments and all(e.due == e.sent + 2 for e in shipments)
     rows = by_key(sim.rows)
     for t in range(40):
@@ -104,20 +126,26 @@ def test_network_identity_with_consumption() -> None:
     released = 10 + sum(r.produced for r in rows)  # F/R1 starts with 10
     gone = sum(r.sold + r.consumed for r in rows)
     last = [r for r in rows if r.period == 39]
-    assert released - gone == pytest.approx(sum(r.closing_on_hand + r.in_transit_inbound
-                                                for r in last))
+    assert released - gone == pytest.approx(sum(r.closing_on_hand + r.in_transit_inbound for r in last))
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d["nodes"][1]["bom"]["P"].update(X=1), r"nodes\[1\]\.bom\.P\.X: 'X' is not a SKU"),
-    (lambda d: d["nodes"][1]["bom"]["P"].update(R1=0), r"nodes\[1\]\.bom\.P\.R1: .*greater than 0"),
-    (lambda d: d["nodes"][1]["bom"].update(R1={"P": 1}),
-     r"nodes\[1\]\.bom\.P\.R1: 'R1' is an output"),
-    (lambda d: d["nodes"][1]["bom"].update(Q={"R1": 1}), r"nodes\[1\]\.bom\.Q: 'Q' is not a SKU"),
-    (lambda d: d["nodes"][1]["bom"].update(P={}), r"nodes\[1\]\.bom\.P: lists no input SKU"),
-    (lambda d: d["lanes"][0].update(skus=["R1", "P"]),
-     r"lanes\[0\]\.skus\[1\]: SKU 'P' is not stocked at both 'SUP' and 'F'"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["nodes"][1]["bom"]["P"].update(X=1), r"nodes\[1\]\.bom\.P\.X: 'X' is not a SKU"),
+        (lambda d: d["nodes"][1]["bom"]["P"].update(R1=0), r"nodes\[1\]\.bom\.P\.R1: .*greater than 0"),
+        (
+            lambda d: d["nodes"][1]["bom"].update(R1={"P": 1}),
+            r"nodes\[1\]\.bom\.P\.R1: 'R1' is an output",
+        ),
+        (lambda d: d["nodes"][1]["bom"].update(Q={"R1": 1}), r"nodes\[1\]\.bom\.Q: 'Q' is not a SKU"),
+        (lambda d: d["nodes"][1]["bom"].update(P={}), r"nodes\[1\]\.bom\.P: lists no input SKU"),
+        (
+            lambda d: d["lanes"][0].update(skus=["R1", "P"]),
+            r"lanes\[0\]\.skus\[1\]: SKU 'P' is not stocked at both 'SUP' and 'F'",
+        ),
+    ],
+)
 def test_bom_errors(edit: Any, message: str) -> None:
     data = factory()
     edit(data)

@@ -42,9 +42,25 @@ def subprocess_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(
-        [sys.executable, "-m", "twin.run", "scenarios/hmarl_3store.yaml", "--periods", "40",
-         "--replications", "2", "--out", str(out)],
-        cwd=REPO, env=env, check=True, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "twin.run",
+            "scenarios/hmarl_3store.yaml",
+            "--periods",
+            "40",
+            "--replications",
+            "2",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "network cost per period:" in done.stdout
     assert f"run folder: {out}" in done.stdout
     return out
@@ -96,8 +112,16 @@ def test_resolved_scenario_and_events(subprocess_run):
 def test_prints_table_and_progress(tmp_path, capsys):
     code, out, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "run")
     assert code == 0, err
-    for word in ("tier", "cost/period ± se", "store", "warehouse", "supplier", "network",
-                 "network cost per period:", f"run folder: {tmp_path / 'run'}"):
+    for word in (
+        "tier",
+        "cost/period ± se",
+        "store",
+        "warehouse",
+        "supplier",
+        "network",
+        "network cost per period:",
+        f"run folder: {tmp_path / 'run'}",
+    ):
         assert word in out
     assert "replication" in err  # tqdm bar, on stderr
     code, out, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "quiet", "--quiet")
@@ -110,7 +134,8 @@ def test_default_out_folder(tmp_path, capsys, monkeypatch):
     assert code == 0
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.startswith("hmarl_3store-") and len(folder.name) == len(
-        "hmarl_3store-YYYYmmdd-HHMMSS")
+        "hmarl_3store-YYYYmmdd-HHMMSS"
+    )
     assert (folder / "summary.json").is_file()
 
 
@@ -125,8 +150,7 @@ def test_existing_out_is_refused_and_overwrite_replaces_it(tmp_path, capsys):
     assert "already exists" in err and "--overwrite" in err
     assert snapshot(out) == before  # untouched
 
-    code, _, err = run_cli(capsys, HMARL, *FAST, "--out", out, "--seed", "8", "--overwrite",
-                           "--quiet")
+    code, _, err = run_cli(capsys, HMARL, *FAST, "--out", out, "--seed", "8", "--overwrite", "--quiet")
     assert code == 0, err
     assert json.loads((out / "summary.json").read_text())["seed"] == 8
     assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
@@ -144,8 +168,7 @@ def test_a_failed_write_leaves_no_folder_and_keeps_the_old_run(tmp_path, capsys,
     assert code == 0
     before = snapshot(out)
     monkeypatch.setattr(report, "plot_cost_breakdown", disk_full)  # the last file written
-    code, _, err = run_cli(capsys, HMARL, *FAST, "--out", out, "--overwrite", "--seed", "9",
-                           "--quiet")
+    code, _, err = run_cli(capsys, HMARL, *FAST, "--out", out, "--overwrite", "--seed", "9", "--quiet")
     assert code == 1 and err == "error: [Errno 28] No space left on device\n"
     assert snapshot(out) == before
     code, _, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "new" / "run", "--quiet")
@@ -177,14 +200,19 @@ def _cycle(d):
 
 BAD_EDITS = {
     "unknown key": (lambda d: d.update(colour="red"), "colour: unknown key"),
-    "unknown node in lane": (_edit_lane, "lanes[1].to: 'store-1' is not a node; did you mean "
-                                         "'store_1'?"),
+    "unknown node in lane": (
+        _edit_lane,
+        "lanes[1].to: 'store-1' is not a node; did you mean 'store_1'?",
+    ),
     "cycle": (_cycle, "lanes: cycle"),
-    "negative cost": (lambda d: d["nodes"][2].update(holding_cost=-1),
-                      "nodes[2].holding_cost: Input should be greater than or equal to 0"),
+    "negative cost": (
+        lambda d: d["nodes"][2].update(holding_cost=-1),
+        "nodes[2].holding_cost: Input should be greater than or equal to 0",
+    ),
     "bad distribution parameter": (
         lambda d: d["nodes"][3].update(demand={"dist": "poisson", "mean": -3}),
-        "nodes[3].demand: poisson: mean must be a finite number >= 0, got -3"),
+        "nodes[3].demand: poisson: mean must be a finite number >= 0, got -3",
+    ),
 }
 
 
@@ -223,13 +251,18 @@ def test_missing_file(tmp_path, capsys):
     _assert_clean_failure(code, out, err, tmp_path, f"{path}: no such scenario file")
 
 
-@pytest.mark.parametrize("agent, expected", [
-    ("store_1=s_SS:s=100,S=200", "--agent store_1=s_SS:s=100,S=200: unknown agent kind 's_SS'; "
-                                 "did you mean 's_S'"),
-    ("store-1=s_S:s=100,S=200", "--agent store-1: not a node or tier; did you mean 'store_1'?"),
-    ("store_1", "--agent 'store_1': expected TARGET=KIND[:key=value,...]"),
-    ("warehouse_1=s_S:s=100", ".params: s_S:"),
-])
+@pytest.mark.parametrize(
+    "agent, expected",
+    [
+        (
+            "store_1=s_SS:s=100,S=200",
+            "--agent store_1=s_SS:s=100,S=200: unknown agent kind 's_SS'; did you mean 's_S'",
+        ),
+        ("store-1=s_S:s=100,S=200", "--agent store-1: not a node or tier; did you mean 'store_1'?"),
+        ("store_1", "--agent 'store_1': expected TARGET=KIND[:key=value,...]"),
+        ("warehouse_1=s_S:s=100", ".params: s_S:"),
+    ],
+)
 def test_bad_agent_override(agent, expected, tmp_path, capsys):
     code, out, err = run_cli(capsys, HMARL, *FAST, "--agent", agent, "--out", tmp_path / "out")
     _assert_clean_failure(code, out, err, tmp_path, f"{HMARL}: ", expected)
@@ -245,8 +278,20 @@ def test_bad_override_value(tmp_path, capsys):
 
 
 def _ledger_of_run(capsys, scenario: Path, out: Path, *args: str) -> pd.DataFrame:
-    code, _, err = run_cli(capsys, scenario, "--periods", "60", "--warmup", "10",
-                           "--replications", "1", "--quiet", "--out", out, *args)
+    code, _, err = run_cli(
+        capsys,
+        scenario,
+        "--periods",
+        "60",
+        "--warmup",
+        "10",
+        "--replications",
+        "1",
+        "--quiet",
+        "--out",
+        out,
+        *args,
+    )
     assert code == 0, err
     return pd.read_parquet(out / "ledger.parquet").set_index(["node", "period"])
 
@@ -256,8 +301,11 @@ def _split_store_agents(tmp_path: Path) -> Path:
     data = yaml.safe_load(HMARL.read_text())
     data["agents"][0:1] = [
         {"nodes": ["store_1"], "kind": "base_stock", "params": {"base_stock_level": 130}},
-        {"nodes": ["store_2", "store_3"], "kind": "base_stock",
-         "params": {"base_stock_level": {"store_2": 190, "store_3": 250}}},
+        {
+            "nodes": ["store_2", "store_3"],
+            "kind": "base_stock",
+            "params": {"base_stock_level": {"store_2": 190, "store_3": 250}},
+        },
     ]
     path = tmp_path / "hmarl_split.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -288,13 +336,13 @@ def _check_override_laws(base: pd.DataFrame, variant: pd.DataFrame) -> None:
 def test_agent_override_changes_only_the_target(tmp_path, capsys):
     scenario = _split_store_agents(tmp_path)
     base = _ledger_of_run(capsys, scenario, tmp_path / "base")
-    variant = _ledger_of_run(capsys, scenario, tmp_path / "variant",
-                             "--agent", "store_1=s_S:s=100,S=200")
+    variant = _ledger_of_run(
+        capsys, scenario, tmp_path / "variant", "--agent", "store_1=s_S:s=100,S=200"
+    )
     _check_override_laws(base, variant)
 
 
 def test_agent_override_on_the_shipped_scenario(tmp_path, capsys):
     base = _ledger_of_run(capsys, HMARL, tmp_path / "base")
-    variant = _ledger_of_run(capsys, HMARL, tmp_path / "variant",
-                             "--agent", "store_1=s_S:s=100,S=200")
+    variant = _ledger_of_run(capsys, HMARL, tmp_path / "variant", "--agent", "store_1=s_S:s=100,S=200")
     _check_override_laws(base, variant)

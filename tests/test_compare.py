@@ -28,9 +28,16 @@ from twin.paired import BETTER, SAME, WORSE, t_interval, verdict
 REPO = Path(__file__).resolve().parents[1]
 HMARL = str(REPO / "scenarios" / "hmarl_3store.yaml")
 FAST = ["--periods", "40", "--warmup", "5", "--no-plots", "--quiet"]
-STUDY = [HMARL, "--variant", "sS=agents.warehouse_1=s_S:s=522,S=534",
-         "--variant", "bs=agents.warehouse_1=base_stock:base_stock_level=600",
-         "--replications", "3", *FAST]
+STUDY = [
+    HMARL,
+    "--variant",
+    "sS=agents.warehouse_1=s_S:s=522,S=534",
+    "--variant",
+    "bs=agents.warehouse_1=base_stock:base_stock_level=600",
+    "--replications",
+    "3",
+    *FAST,
+]
 STORES = ["store_1", "store_2", "store_3"]
 
 
@@ -69,9 +76,22 @@ class RaisingAgent:
 def test_identical_variants_have_exactly_zero_differences(tmp_path):
     # The same policy restated through an override: other scenario data, the same model.
     same = "agents.warehouse_1=hmarl_warehouse:low_cover=3,target_cover=7,high_cover=14"
-    assert study(tmp_path / "s", HMARL, "--variant", f"same={same}", "--variant",
-                 "again=agents.warehouse_1.high_cover=14", "--replications", "3", "--workers",
-                 "1", *FAST) == 0
+    assert (
+        study(
+            tmp_path / "s",
+            HMARL,
+            "--variant",
+            f"same={same}",
+            "--variant",
+            "again=agents.warehouse_1.high_cover=14",
+            "--replications",
+            "3",
+            "--workers",
+            "1",
+            *FAST,
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "s" / "comparison.csv")
     variants = table[table["case"] != "baseline"]
     assert set(variants["case"]) == {"same", "again"}
@@ -83,20 +103,20 @@ def test_identical_variants_have_exactly_zero_differences(tmp_path):
     kpis = [c for c in reps.columns if c.startswith(("network.", "tiers.", "nodes."))]
     base = reps[reps["case"] == "baseline"][kpis].reset_index(drop=True)
     for name in ("same", "again"):
-        pd.testing.assert_frame_equal(reps[reps["case"] == name][kpis].reset_index(drop=True),
-                                      base)
+        pd.testing.assert_frame_equal(reps[reps["case"] == name][kpis].reset_index(drop=True), base)
 
 
 def test_policies_see_the_same_customer_demand(reference):
-    ledgers = {p.stem.split("-", 1)[1]: pd.read_parquet(p)
-               for p in (reference / "trajectories").glob("*.parquet")}
+    ledgers = {
+        p.stem.split("-", 1)[1]: pd.read_parquet(p)
+        for p in (reference / "trajectories").glob("*.parquet")
+    }
     assert set(ledgers) == {"baseline", "sS", "bs"}
     stores = {k: v[v["node"].isin(STORES)].reset_index(drop=True) for k, v in ledgers.items()}
     assert stores["sS"]["demand"].sum() > 0
     pd.testing.assert_series_equal(stores["sS"]["demand"], stores["bs"]["demand"])
     pd.testing.assert_series_equal(stores["sS"]["demand"], stores["baseline"]["demand"])
-    orders = {k: v.loc[v["node"] == "warehouse_1", "ordered"].to_numpy()
-              for k, v in ledgers.items()}
+    orders = {k: v.loc[v["node"] == "warehouse_1", "ordered"].to_numpy() for k, v in ledgers.items()}
     assert (orders["sS"] != orders["bs"]).any()  # the policies do differ
 
 
@@ -184,9 +204,13 @@ def test_resume_after_interruption_gives_the_same_table(reference, tmp_path, mon
 def test_resume_after_kill_gives_the_same_table(reference, tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "twin.compare", *STUDY, "--workers", "1",
-                             "--out", str(out)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.compare", *STUDY, "--workers", "1", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while len(list(out.glob("replications/*/r*.json"))) < 2 and proc.poll() is None:
         assert time.monotonic() < deadline
@@ -201,14 +225,25 @@ def test_resume_after_kill_gives_the_same_table(reference, tmp_path):
 def test_failing_variant_is_reported_and_the_rest_carry_on(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(registry._REGISTRY, "_raising_test_agent", RaisingAgent)
     out = tmp_path / "s"
-    code = study(out, HMARL, "--variant", "broken=agents.warehouse_1=_raising_test_agent",
-                 "--variant", "sS=agents.warehouse_1=s_S:s=522,S=534", "--replications", "3",
-                 "--workers", "2", *FAST)
+    code = study(
+        out,
+        HMARL,
+        "--variant",
+        "broken=agents.warehouse_1=_raising_test_agent",
+        "--variant",
+        "sS=agents.warehouse_1=s_S:s=522,S=534",
+        "--replications",
+        "3",
+        "--workers",
+        "2",
+        *FAST,
+    )
     assert code == 3
     err = capsys.readouterr().err
     for r in range(3):
-        assert (f"failed: broken replication {r} (seed 7): RuntimeError: deliberate failure at "
-                "period 3") in err
+        assert (
+            f"failed: broken replication {r} (seed 7): RuntimeError: deliberate failure at period 3"
+        ) in err
     failures = pd.read_csv(out / "failures.csv")
     assert list(failures.columns) == ["case", "replication", "seed", "error"]
     assert failures["replication"].tolist() == [0, 1, 2]
@@ -224,23 +259,30 @@ def test_failing_variant_is_reported_and_the_rest_carry_on(tmp_path, monkeypatch
 # Bad input: one line, exit 2, nothing written.
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--variant", "x=nodes.store_9.capacity=4"], "'store_9' is not a node; did you mean"),
-    (["--variant", "x=lanes[supplier_1->warehouse1].lead_time=2"],
-     "did you mean 'supplier_1->warehouse_1'?"),
-    (["--variant", "x=nodes.store_1.holding_cst=1"], "did you mean 'holding_cost'?"),
-    (["--variant", "x=perods=30"], "did you mean 'periods'?"),
-    (["--variant", "x=nodes.store_1.holding_cost=-1"], "nodes[2].holding_cost"),
-    (["--variant", "x=agents.warehouse_1=s_SS:s=1,S=2"], "did you mean 's_S'?"),
-    (["--variant", "x=agents.warehouse_1=s_S:s=600,S=100"], "S must be >= s"),
-    (["--variant", "x=lanes[supplier_1->warehouse_1].lead_time.mean=3"],
-     "uniform_int has no parameter 'mean'"),
-    (["--variant", "x=seed=3"], "use --seed"),
-    (["--variant", "baseline=periods=30"], "'baseline' is the unmodified scenario"),
-    (["--variant", "x=scenario=nope.yaml"], "nope.yaml: no such scenario file"),
-    (["--sweep", "nodes.store_1.holding_cost=1,1"], "given more than once"),
-    (["--workers", "0"], "--workers must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--variant", "x=nodes.store_9.capacity=4"], "'store_9' is not a node; did you mean"),
+        (
+            ["--variant", "x=lanes[supplier_1->warehouse1].lead_time=2"],
+            "did you mean 'supplier_1->warehouse_1'?",
+        ),
+        (["--variant", "x=nodes.store_1.holding_cst=1"], "did you mean 'holding_cost'?"),
+        (["--variant", "x=perods=30"], "did you mean 'periods'?"),
+        (["--variant", "x=nodes.store_1.holding_cost=-1"], "nodes[2].holding_cost"),
+        (["--variant", "x=agents.warehouse_1=s_SS:s=1,S=2"], "did you mean 's_S'?"),
+        (["--variant", "x=agents.warehouse_1=s_S:s=600,S=100"], "S must be >= s"),
+        (
+            ["--variant", "x=lanes[supplier_1->warehouse_1].lead_time.mean=3"],
+            "uniform_int has no parameter 'mean'",
+        ),
+        (["--variant", "x=seed=3"], "use --seed"),
+        (["--variant", "baseline=periods=30"], "'baseline' is the unmodified scenario"),
+        (["--variant", "x=scenario=nope.yaml"], "nope.yaml: no such scenario file"),
+        (["--sweep", "nodes.store_1.holding_cost=1,1"], "given more than once"),
+        (["--workers", "0"], "--workers must be >= 1"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, expected):
     out = tmp_path / "never"
     assert study(out, HMARL, *args, *FAST) == 2
@@ -268,17 +310,15 @@ def test_existing_folder_is_refused(reference, capsys):
 
 
 def test_override_grammar():
-    assert split_overrides("agents.W1=s_S:s=600,S=1500;lanes[A->B].lead_time={dist: poisson, "
-                           "mean: 3},periods=90") == [
-        "agents.W1=s_S:s=600,S=1500", "lanes[A->B].lead_time={dist: poisson, mean: 3}",
-        "periods=90"]
+    assert split_overrides(
+        "agents.W1=s_S:s=600,S=1500;lanes[A->B].lead_time={dist: poisson, mean: 3},periods=90"
+    ) == ["agents.W1=s_S:s=600,S=1500", "lanes[A->B].lead_time={dist: poisson, mean: 3}", "periods=90"]
     from twin.config import read_yaml
 
     data = read_yaml(HMARL)
     out = apply_override(data, "agents.store.base_stock_level.store_1=140")
     stores = next(a for a in out["agents"] if a.get("tier") == "store")
-    assert stores["params"]["base_stock_level"] == {"store_1": 140, "store_2": 190,
-                                                    "store_3": 250}
+    assert stores["params"]["base_stock_level"] == {"store_1": 140, "store_2": 190, "store_3": 250}
     out = apply_override(data, "nodes.store_2.demand.mean=65")
     assert out["nodes"][3]["demand"] == {"dist": "poisson", "mean": 65}
     assert data["nodes"][3]["demand"]["mean"] == 60  # the input is not modified
@@ -290,7 +330,8 @@ def test_sweep_grid_tidy_table_plots_and_report(tmp_path):
         f"scenario: {HMARL}\nreplications: 2\nperiods: 40\nwarmup_periods: 5\n"
         "variants:\n  sS: [agents.warehouse_1=s_S:s=522,S=534]\n"
         "sweeps:\n  lanes[supplier_1->warehouse_1].lead_time.high: [4, 6]\n"
-        "  agents.store.base_stock_level: [200, 250]\n")
+        "  agents.store.base_stock_level: [200, 250]\n"
+    )
     out = tmp_path / "s"
     assert main([str(path), "--workers", "2", "--quiet", "--out", str(out)]) == 0
     sweep = pd.read_csv(out / "sweep.csv")

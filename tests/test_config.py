@@ -47,28 +47,62 @@ def test_base_is_valid():
     assert s.topology().level == {"S1": 0, "WH2": 1, "SUP": 2}
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda d: d.update(colour="red"), "colour: unknown key"),
-    (lambda d: d["nodes"][1].update(holding_cots=1), "nodes[1].holding_cots: unknown key"),
-    (lambda d: d["lanes"][1].update(to="WH-2"), "lanes[1].to: 'WH-2' is not a node; did you mean 'WH2'?"),
-    (lambda d: d["nodes"][2].update(holding_cost=-1), "nodes[2].holding_cost: Input should be greater than or equal to 0 (got -1)"),
-    (lambda d: d["nodes"][2].update(demand={"dist": "poisson", "mean": -3}), "nodes[2].demand: poisson: mean must be a finite number >= 0, got -3"),
-    (lambda d: d["nodes"][2].update(demand={"dist": "normal", "mean": 1, "sd": 2}), "use dist: truncated_normal"),
-    (lambda d: d["nodes"][2].update(demand={"dist": "poison", "mean": 3}), "did you mean 'poisson'?"),
-    (lambda d: d["lanes"].append({"from": "S1", "to": "WH2", "lead_time": 1}), "lanes: cycle"),
-    (lambda d: d["lanes"].pop(0), "nodes[1]: warehouse 'WH2' has no supply path"),
-    (lambda d: d["agents"].pop(1), "nodes[1]: 'WH2' orders from upstream but no entry in 'agents' decides for it"),
-    (lambda d: d["agents"].append({"nodes": ["S1"], "kind": "constant", "params": {"quantity": 1}}),
-     "agents[2].nodes[0]: 'S1' is already decided by agents[0]"),
-    (lambda d: d["agents"][0].update(kind="base_stok"), "agents[0].kind: unknown agent kind 'base_stok'; did you mean 'base_stock'"),
-    (lambda d: d["agents"][1].update(params={"s": 10}), "agents[1].params: s_S:"),
-    (lambda d: d["agents"][0].update(nodes=["S2"]), "agents[0].nodes[0]: 'S2' is not a node; did you mean 'S1'?"),
-    (lambda d: d["agents"][0].update(tier="stores"), "agents[0]: give exactly one of 'nodes' or 'tier'"),
-    (lambda d: d.update(warmup_periods=20), "warmup_periods: must be < periods (20), got 20"),
-    (lambda d: d["nodes"][1].update(capacity=5), "nodes[1].capacity: 'WH2' has upstream lanes"),
-    (lambda d: d.pop("periods"), "periods: required field is missing"),
-    (lambda d: d["nodes"][1].update(id="S1"), "nodes[2].id: duplicate node id 'S1'"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda d: d.update(colour="red"), "colour: unknown key"),
+        (lambda d: d["nodes"][1].update(holding_cots=1), "nodes[1].holding_cots: unknown key"),
+        (
+            lambda d: d["lanes"][1].update(to="WH-2"),
+            "lanes[1].to: 'WH-2' is not a node; did you mean 'WH2'?",
+        ),
+        (
+            lambda d: d["nodes"][2].update(holding_cost=-1),
+            "nodes[2].holding_cost: Input should be greater than or equal to 0 (got -1)",
+        ),
+        (
+            lambda d: d["nodes"][2].update(demand={"dist": "poisson", "mean": -3}),
+            "nodes[2].demand: poisson: mean must be a finite number >= 0, got -3",
+        ),
+        (
+            lambda d: d["nodes"][2].update(demand={"dist": "normal", "mean": 1, "sd": 2}),
+            "use dist: truncated_normal",
+        ),
+        (
+            lambda d: d["nodes"][2].update(demand={"dist": "poison", "mean": 3}),
+            "did you mean 'poisson'?",
+        ),
+        (lambda d: d["lanes"].append({"from": "S1", "to": "WH2", "lead_time": 1}), "lanes: cycle"),
+        (lambda d: d["lanes"].pop(0), "nodes[1]: warehouse 'WH2' has no supply path"),
+        (
+            lambda d: d["agents"].pop(1),
+            "nodes[1]: 'WH2' orders from upstream but no entry in 'agents' decides for it",
+        ),
+        (
+            lambda d: d["agents"].append(
+                {"nodes": ["S1"], "kind": "constant", "params": {"quantity": 1}}
+            ),
+            "agents[2].nodes[0]: 'S1' is already decided by agents[0]",
+        ),
+        (
+            lambda d: d["agents"][0].update(kind="base_stok"),
+            "agents[0].kind: unknown agent kind 'base_stok'; did you mean 'base_stock'",
+        ),
+        (lambda d: d["agents"][1].update(params={"s": 10}), "agents[1].params: s_S:"),
+        (
+            lambda d: d["agents"][0].update(nodes=["S2"]),
+            "agents[0].nodes[0]: 'S2' is not a node; did you mean 'S1'?",
+        ),
+        (
+            lambda d: d["agents"][0].update(tier="stores"),
+            "agents[0]: give exactly one of 'nodes' or 'tier'",
+        ),
+        (lambda d: d.update(warmup_periods=20), "warmup_periods: must be < periods (20), got 20"),
+        (lambda d: d["nodes"][1].update(capacity=5), "nodes[1].capacity: 'WH2' has upstream lanes"),
+        (lambda d: d.pop("periods"), "periods: required field is missing"),
+        (lambda d: d["nodes"][1].update(id="S1"), "nodes[2].id: duplicate node id 'S1'"),
+    ],
+)
 def test_bad_scenarios(edit, expected):
     assert expected in error_of(mutate(edit))
 
@@ -93,8 +127,7 @@ def test_agent_override_replaces_the_target_only():
     assert (target, kind, params) == ("WH2", "base_stock", {"base_stock_level": 80})
     data = apply_agent_override(copy.deepcopy(BASE), target, kind, params, source="tiny.yaml")
     s = scenario_from_dict(data)
-    assert [(a.kind, a.nodes) for a in s.agents] == [("base_stock", ["S1"]),
-                                                     ("base_stock", ["WH2"])]
+    assert [(a.kind, a.nodes) for a in s.agents] == [("base_stock", ["S1"]), ("base_stock", ["WH2"])]
     with pytest.raises(ScenarioError, match="did you mean 'WH2'"):
         apply_agent_override(copy.deepcopy(BASE), "WH1", "constant", {}, source="tiny.yaml")
     with pytest.raises(ScenarioError, match="expected TARGET=KIND"):

@@ -44,8 +44,7 @@ def amounts(low: float, high: float) -> st.SearchStrategy[float]:
 
 @st.composite
 def empirical(draw: st.DrawFn, high: int) -> dict[str, Any]:
-    values = draw(st.lists(st.one_of(st.integers(0, high), amounts(0, high)), min_size=1,
-                           max_size=4))
+    values = draw(st.lists(st.one_of(st.integers(0, high), amounts(0, high)), min_size=1, max_size=4))
     spec: dict[str, Any] = {"dist": "empirical", "values": values}
     if draw(st.booleans()):
         weights = draw(st.lists(st.integers(1, 5), min_size=len(values), max_size=len(values)))
@@ -78,8 +77,9 @@ demand_distributions = st.one_of(
     empirical(30),
     st.just({"dist": "constant", "value": 0}),
     st.builds(lambda v: {"dist": "constant", "value": v}, amounts(0, 12)),
-    st.builds(lambda n, p: {"dist": "negative_binomial", "n": n, "p": p},
-              amounts(0.5, 5), amounts(0.2, 1)),
+    st.builds(
+        lambda n, p: {"dist": "negative_binomial", "n": n, "p": p}, amounts(0.5, 5), amounts(0.2, 1)
+    ),
 )
 
 lead_time_distributions = st.one_of(
@@ -90,8 +90,9 @@ lead_time_distributions = st.one_of(
     uniform_int(2, 4),  # low may be 0
     st.builds(lambda m: {"dist": "poisson", "mean": m}, amounts(0, 3)),
     uniform(2, 3),
-    st.builds(lambda k, s: {"dist": "gamma", "shape": k, "scale": s},
-              amounts(0.3, 4), amounts(0.1, 1.5)),
+    st.builds(
+        lambda k, s: {"dist": "gamma", "shape": k, "scale": s}, amounts(0.3, 4), amounts(0.1, 1.5)
+    ),
     empirical(5),
 )
 
@@ -103,15 +104,21 @@ def agent_params(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     if kind == "echelon_base_stock":
         return st.fixed_dictionaries({"base_stock_level": amounts(-5, 200)})
     if kind == "s_S":
-        return st.tuples(amounts(-5, 80), amounts(0, 80)).map(
-            lambda p: {"s": p[0], "S": p[0] + p[1]})
+        return st.tuples(amounts(-5, 80), amounts(0, 80)).map(lambda p: {"s": p[0], "S": p[0] + p[1]})
     if kind == "r_Q":
-        return st.fixed_dictionaries({"reorder_point": amounts(-5, 80),
-                                      "order_quantity": amounts(0.5, 50)})
+        return st.fixed_dictionaries(
+            {"reorder_point": amounts(-5, 80), "order_quantity": amounts(0.5, 50)}
+        )
     if kind == "periodic_review":
-        return st.integers(1, 5).flatmap(lambda r: st.fixed_dictionaries({
-            "review_period": st.just(r), "offset": st.integers(0, r - 1),
-            "order_up_to_level": amounts(-5, 150)}))
+        return st.integers(1, 5).flatmap(
+            lambda r: st.fixed_dictionaries(
+                {
+                    "review_period": st.just(r),
+                    "offset": st.integers(0, r - 1),
+                    "order_up_to_level": amounts(-5, 150),
+                }
+            )
+        )
     if kind == "constant":
         return st.fixed_dictionaries({"quantity": st.one_of(st.just(0), amounts(0, 30))})
     if kind == "pass_through":
@@ -119,8 +126,10 @@ def agent_params(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     if kind in ("hmarl_warehouse", "hmarl_supplier"):
         return st.one_of(
             st.just({}),
-            st.lists(amounts(0, 20), min_size=3, max_size=3).map(sorted).map(
-                lambda c: {"low_cover": c[0], "target_cover": c[1], "high_cover": c[2]}))
+            st.lists(amounts(0, 20), min_size=3, max_size=3)
+            .map(sorted)
+            .map(lambda c: {"low_cover": c[0], "target_cover": c[1], "high_cover": c[2]}),
+        )
     raise AssertionError(f"no params strategy for agent kind {kind!r}: add one")
 
 
@@ -147,31 +156,43 @@ def test_every_builtin_rule_agent_is_generated():
         agent_params(kind)
 
 
-outages = st.fixed_dictionaries({}, optional={
-    "windows": st.lists(st.fixed_dictionaries({"start": st.integers(0, 30),
-                                               "duration": st.integers(1, 10)}), max_size=2),
-    "markov": st.fixed_dictionaries({"fail": amounts(0, 0.5), "recover": amounts(0.05, 1)}),
-}).filter(lambda o: o.get("windows") or "markov" in o)
+outages = st.fixed_dictionaries(
+    {},
+    optional={
+        "windows": st.lists(
+            st.fixed_dictionaries({"start": st.integers(0, 30), "duration": st.integers(1, 10)}),
+            max_size=2,
+        ),
+        "markov": st.fixed_dictionaries({"fail": amounts(0, 0.5), "recover": amounts(0.05, 1)}),
+    },
+).filter(lambda o: o.get("windows") or "markov" in o)
 
-loss_fractions = st.one_of(amounts(0, 1), uniform(0.5, 0.5),
-                           st.lists(amounts(0, 1), min_size=1, max_size=3).map(
-                               lambda v: {"dist": "empirical", "values": v}))
+loss_fractions = st.one_of(
+    amounts(0, 1),
+    uniform(0.5, 0.5),
+    st.lists(amounts(0, 1), min_size=1, max_size=3).map(lambda v: {"dist": "empirical", "values": v}),
+)
 
 
 ALLOCATION_RULES = ("fifo", "proportional", "priority", "fair_share")
 SOURCING_RULES = ("agent", "proportional", "priority", "cheapest", "fastest")
 LANE_OPTIONS = ("capacity", "order_processing", "fifo", "outage", "shipment_loss")
 SUPPLY_OPTIONS: tuple[str, ...] = (
-    "storage:refuse", "storage:accept", "outage",
-    *(f"allocation:{r}" for r in ALLOCATION_RULES), *(f"sourcing:{r}" for r in SOURCING_RULES),
-    *(f"lane.{k}" for k in LANE_OPTIONS))
+    "storage:refuse",
+    "storage:accept",
+    "outage",
+    *(f"allocation:{r}" for r in ALLOCATION_RULES),
+    *(f"sourcing:{r}" for r in SOURCING_RULES),
+    *(f"lane.{k}" for k in LANE_OPTIONS),
+)
 """Every supply-side option (and rule) the generator draws; ``scenario_dicts(focus=...)`` puts
 one of them on every entity it fits."""
 
 
 @st.composite
-def supply_side_node(draw: st.DrawFn, cfg: dict[str, Any], preds: list[str],
-                     succs: list[str], focus: str | None = None) -> None:
+def supply_side_node(
+    draw: st.DrawFn, cfg: dict[str, Any], preds: list[str], succs: list[str], focus: str | None = None
+) -> None:
     """Add storage capacity, an outage, an allocation rule and a sourcing rule, now and then
     (always, for the option named by ``focus``)."""
     kind, _, rule = (focus or "").partition(":")
@@ -190,8 +211,7 @@ def supply_side_node(draw: st.DrawFn, cfg: dict[str, Any], preds: list[str],
         allocation: dict[str, Any] = {"rule": chosen}
         if chosen == "priority":
             names = succs + (["customers"] if "demand" in cfg else [])
-            allocation["priority"] = draw(st.lists(st.sampled_from(names), min_size=1,
-                                                   unique=True))
+            allocation["priority"] = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
         cfg["allocation"] = allocation if chosen != "fifo" or draw(st.booleans()) else chosen
     if len(preds) >= 2 and (draw(st.integers(0, 2)) == 0 or kind == "sourcing"):
         chosen = rule if kind == "sourcing" else draw(st.sampled_from(SOURCING_RULES))
@@ -219,8 +239,7 @@ def supply_side_lane(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any
     if draw(st.integers(0, 5)) == 0 or focus == "lane.outage":
         out["outage"] = draw(outages)
     if draw(st.integers(0, 4)) == 0 or focus == "lane.shipment_loss":
-        out["shipment_loss"] = {"probability": draw(amounts(0, 1)),
-                                "fraction": draw(loss_fractions)}
+        out["shipment_loss"] = {"probability": draw(amounts(0, 1)), "fraction": draw(loss_fractions)}
     return out
 
 
@@ -260,8 +279,7 @@ def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
                 continue
             first = draw(st.sampled_from(ids[k - 1]))
             earlier = [m for lvl in ids[:k] for m in lvl if m != first]
-            extra = draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) \
-                if earlier else []
+            extra = draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if earlier else []
             preds[node] = [first, *extra]
     succs: dict[str, list[str]] = defaultdict(list)
     for node, ps in preds.items():
@@ -279,9 +297,9 @@ def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
             else:
                 kind = "store" if leaf else draw(st.sampled_from(["warehouse", "store"]))
             cfg: dict[str, Any] = {
-                "id": node, "kind": kind,
-                "initial_inventory": draw(st.one_of(st.just(0), st.integers(0, 60),
-                                                    amounts(0, 60))),
+                "id": node,
+                "kind": kind,
+                "initial_inventory": draw(st.one_of(st.just(0), st.integers(0, 60), amounts(0, 60))),
                 "holding_cost": draw(amounts(0, 5)),
                 "stockout_cost": draw(amounts(0, 50)),
                 "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
@@ -303,10 +321,13 @@ def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
     lanes = []
     for node, ps in preds.items():
         for p in ps:
-            lane: dict[str, Any] = {"from": p, "to": node,
-                                    "lead_time": draw(lead_time_distributions),
-                                    "unit_cost": draw(amounts(0, 3)),
-                                    "fixed_cost": draw(amounts(0, 20))}
+            lane: dict[str, Any] = {
+                "from": p,
+                "to": node,
+                "lead_time": draw(lead_time_distributions),
+                "unit_cost": draw(amounts(0, 3)),
+                "fixed_cost": draw(amounts(0, 20)),
+            }
             if draw(st.integers(0, 3)) == 0:
                 lane["in_transit_holding_cost"] = draw(amounts(0, 3))
             lanes.append(lane)
@@ -378,8 +399,14 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
     decided = {n for i in range(len(scenario.agents)) for n in scenario.agent_nodes(i)}
     make_to_order = {n for n in cfg if not topo.predecessors[n] and n not in decided}
     # Sources whose shipping an outage or a lane's capacity or outage can hold back.
-    limited = {n for n, c in cfg.items() if c.outage is not None or any(
-        ln.capacity is not None or ln.outage is not None for ln in scenario.lanes if ln.origin == n)}
+    limited = {
+        n
+        for n, c in cfg.items()
+        if c.outage is not None
+        or any(
+            ln.capacity is not None or ln.outage is not None for ln in scenario.lanes if ln.origin == n
+        )
+    }
     assert len(rows) == scenario.periods * len(scenario.nodes)
     demand_draws = {d.node.id: d.quantities for d in sim.network.demands}
 
@@ -393,18 +420,26 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
         where = f"{row.node} period {row.period}: {row}"
         node = cfg[row.node]
         # Stock flow, signs, costs.
-        assert close(row.opening_on_hand + row.receipts - row.shipped - row.sold - row.consumed,
-                     row.closing_on_hand), where
+        assert close(
+            row.opening_on_hand + row.receipts - row.shipped - row.sold - row.consumed,
+            row.closing_on_hand,
+        ), where
         for name in LedgerRow._fields[QUANTITY_START:]:
-            assert getattr(row, name) >= -TOL * max(1.0, row.demand, row.opening_on_hand), \
+            assert getattr(row, name) >= -TOL * max(1.0, row.demand, row.opening_on_hand), (
                 f"{name} < 0 at {where}"
+            )
         for name in COST_COLUMNS:
             assert getattr(row, name) >= 0.0, f"{name} < 0 at {where}"
-        assert close(row.total_cost, row.holding_cost + row.transit_holding_cost
-                     + row.stockout_cost + row.overflow_cost + row.ordering_cost), where
+        assert close(
+            row.total_cost,
+            row.holding_cost
+            + row.transit_holding_cost
+            + row.stockout_cost
+            + row.overflow_cost
+            + row.ordering_cost,
+        ), where
         assert close(row.holding_cost, node.holding_cost * row.closing_on_hand), where
-        assert close(row.stockout_cost, node.stockout_cost * (row.backorders + row.lost_sales)), \
-            where
+        assert close(row.stockout_cost, node.stockout_cost * (row.backorders + row.lost_sales)), where
         # Service: 0 <= filled on time <= demand, and the unit fill rate is in [0, 1].
         assert -TOL <= row.filled_on_time <= row.demand * (1 + TOL) + TOL, where
         if node.unmet_demand == "backlog":
@@ -440,8 +475,9 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
             owed = r.on_order - r.in_transit_inbound
             assert owed >= -TOL * max(1.0, r.on_order), where
             cum_lost_in_transit += r.lost_in_transit
-            assert close(cum_ordered, cum_receipts + r.in_transit_inbound + owed
-                         + cum_lost_in_transit), where
+            assert close(
+                cum_ordered, cum_receipts + r.in_transit_inbound + owed + cum_lost_in_transit
+            ), where
             if node_id in make_to_order:
                 assert r.ordered == 0.0 and r.on_order == 0.0 and r.in_transit_inbound == 0.0
             # Customers of a node without downstream lanes: demand = sold + lost + still owed.
@@ -467,8 +503,7 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
         sold += sum(r.sold + r.lost_in_transit for r in period_rows)
         on_hand = sum(r.closing_on_hand for r in period_rows)
         in_transit = sum(r.in_transit_inbound for r in period_rows)
-        assert close(released, sold + on_hand + in_transit), (t, released, sold, on_hand,
-                                                              in_transit)
+        assert close(released, sold + on_hand + in_transit), (t, released, sold, on_hand, in_transit)
 
     # KPIs in range.
     demand = sum(r.demand for r in rows)
@@ -493,8 +528,11 @@ def check_supply_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
             assert row.closing_on_hand <= cap * (1 + TOL) + TOL, where
         else:
             assert row.refused == 0.0, where
-        expected = (node.overflow_cost * max(0.0, row.closing_on_hand - cap)
-                    if cap is not None and node.overflow == "accept" else 0.0)
+        expected = (
+            node.overflow_cost * max(0.0, row.closing_on_hand - cap)
+            if cap is not None and node.overflow == "accept"
+            else 0.0
+        )
         assert close(row.overflow_cost, expected), where
         down = network.node_map[row.node].outage
         if down is not None and down[row.period]:  # a node in an outage ships, sells, makes nothing
@@ -540,15 +578,18 @@ def test_random_scenarios_conserve_stock(data: dict[str, Any], replication: int)
 
 
 @pytest.mark.parametrize("focus", SUPPLY_OPTIONS)
-@settings(max_examples=max(EXAMPLES // 12, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=max(EXAMPLES // 12, 1),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(data=st.data(), replication=st.integers(0, 3))
-def test_every_supply_option_conserves_stock(focus: str, data: st.DataObject,
-                                             replication: int) -> None:
+def test_every_supply_option_conserves_stock(focus: str, data: st.DataObject, replication: int) -> None:
     """The random networks above draw each supply-side option now and then; here each option in
     turn is put on every entity it fits, so every rule is certain to run in every test run."""
-    scenario_data = data.draw(scenario_dicts(focus).filter(lambda d: focus in supply_options(d)),
-                              label="scenario")
+    scenario_data = data.draw(
+        scenario_dicts(focus).filter(lambda d: focus in supply_options(d)), label="scenario"
+    )
     scenario = scenario_from_dict(scenario_data, source="hypothesis")
     sim = Simulation(scenario, replication=replication, audit=True, trace=True)
     rows = sim.run().rows
@@ -560,8 +601,9 @@ def in_unit_interval(stat: dict[str, Any] | None) -> bool:
     return stat is None or stat["mean"] is None or -TOL <= stat["mean"] <= 1 + TOL
 
 
-@settings(max_examples=max(EXAMPLES // 4, 1), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=max(EXAMPLES // 4, 1), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=scenario_dicts(), replications=st.integers(1, 3))
 def test_random_scenarios_give_kpis_in_range(data: dict[str, Any], replications: int) -> None:
     scenario = scenario_from_dict(data, source="hypothesis")
@@ -586,21 +628,43 @@ def test_random_scenarios_give_kpis_in_range(data: dict[str, Any], replications:
 # Targeted examples.
 
 
-def chain(lead_times: list[Any], *, store: dict[str, Any] | None = None,
-          supplier: dict[str, Any] | None = None, agents: list[dict[str, Any]] | None = None,
-          periods: int = 30, seed: int = 11) -> dict[str, Any]:
+def chain(
+    lead_times: list[Any],
+    *,
+    store: dict[str, Any] | None = None,
+    supplier: dict[str, Any] | None = None,
+    agents: list[dict[str, Any]] | None = None,
+    periods: int = 30,
+    seed: int = 11,
+) -> dict[str, Any]:
     """supplier -> w2 -> w1 -> store (fewer warehouses for shorter ``lead_times``)."""
-    names = ["supplier", *["w2", "w1"][3 - len(lead_times):], "store"]
+    names = ["supplier", *["w2", "w1"][3 - len(lead_times) :], "store"]
     nodes = [{"id": "supplier", "kind": "supplier", **(supplier or {})}]
     nodes += [{"id": n, "kind": "warehouse"} for n in names[1:-1]]
-    nodes += [{"id": "store", "kind": "store", "demand": {"dist": "poisson", "mean": 10},
-               "stockout_cost": 5, "holding_cost": 1, **(store or {})}]
-    lanes = [{"from": a, "to": b, "lead_time": lt}
-             for a, b, lt in zip(names[:-1], names[1:], lead_times, strict=True)]
+    nodes += [
+        {
+            "id": "store",
+            "kind": "store",
+            "demand": {"dist": "poisson", "mean": 10},
+            "stockout_cost": 5,
+            "holding_cost": 1,
+            **(store or {}),
+        }
+    ]
+    lanes = [
+        {"from": a, "to": b, "lead_time": lt}
+        for a, b, lt in zip(names[:-1], names[1:], lead_times, strict=True)
+    ]
     if agents is None:
         agents = [{"nodes": names[1:], "kind": "pass_through"}]
-    return {"name": "chain", "seed": seed, "periods": periods, "nodes": nodes, "lanes": lanes,
-            "agents": agents}
+    return {
+        "name": "chain",
+        "seed": seed,
+        "periods": periods,
+        "nodes": nodes,
+        "lanes": lanes,
+        "agents": agents,
+    }
 
 
 def run(data: dict[str, Any], **options: Any) -> tuple[Simulation, list[LedgerRow]]:
@@ -612,9 +676,15 @@ def rows_of(rows: list[LedgerRow], node: str) -> list[LedgerRow]:
     return [r for r in rows if r.node == node]
 
 
-@pytest.mark.parametrize("zero", [0, {"dist": "constant", "value": 0},
-                                  {"dist": "uniform_int", "low": 0, "high": 0},
-                                  {"dist": "empirical", "values": [0]}])
+@pytest.mark.parametrize(
+    "zero",
+    [
+        0,
+        {"dist": "constant", "value": 0},
+        {"dist": "uniform_int", "low": 0, "high": 0},
+        {"dist": "empirical", "values": [0]},
+    ],
+)
 def test_zero_lead_times_deliver_through_three_stages_in_the_same_period(zero: Any) -> None:
     sim, rows = run(chain([zero, zero, zero]), trace=True)
     store = rows_of(rows, "store")
@@ -633,10 +703,12 @@ def test_zero_lead_times_deliver_through_three_stages_in_the_same_period(zero: A
 
 
 def test_lost_sales_store_never_backorders_customers() -> None:
-    data = chain([{"dist": "uniform_int", "low": 1, "high": 3}],
-                 store={"unmet_demand": "lost", "stockout_cost": 4, "initial_inventory": 15},
-                 agents=[{"nodes": ["store"], "kind": "constant", "params": {"quantity": 7}}],
-                 periods=60)
+    data = chain(
+        [{"dist": "uniform_int", "low": 1, "high": 3}],
+        store={"unmet_demand": "lost", "stockout_cost": 4, "initial_inventory": 15},
+        agents=[{"nodes": ["store"], "kind": "constant", "params": {"quantity": 7}}],
+        periods=60,
+    )
     _, rows = run(data)
     store = rows_of(rows, "store")
     assert sum(r.lost_sales for r in store) > 0
@@ -648,9 +720,12 @@ def test_lost_sales_store_never_backorders_customers() -> None:
 
 
 def test_capacity_limited_make_to_order_supplier_produces_at_most_its_capacity() -> None:
-    data = chain([1], supplier={"capacity": 7.5},
-                 agents=[{"nodes": ["store"], "kind": "base_stock",
-                          "params": {"base_stock_level": 40}}], periods=50)
+    data = chain(
+        [1],
+        supplier={"capacity": 7.5},
+        agents=[{"nodes": ["store"], "kind": "base_stock", "params": {"base_stock_level": 40}}],
+        periods=50,
+    )
     _, rows = run(data)
     supplier = rows_of(rows, "supplier")
     produced = [r.produced for r in supplier]
@@ -662,12 +737,15 @@ def test_capacity_limited_make_to_order_supplier_produces_at_most_its_capacity()
 
 
 def test_source_with_an_agent_produces_through_its_production_line_within_capacity() -> None:
-    data = chain([1], supplier={"capacity": 8, "production_lead_time": 2,
-                                "initial_inventory": 5},
-                 agents=[{"nodes": ["store"], "kind": "base_stock",
-                          "params": {"base_stock_level": 30}},
-                         {"nodes": ["supplier"], "kind": "constant", "params": {"quantity": 12}}],
-                 periods=40)
+    data = chain(
+        [1],
+        supplier={"capacity": 8, "production_lead_time": 2, "initial_inventory": 5},
+        agents=[
+            {"nodes": ["store"], "kind": "base_stock", "params": {"base_stock_level": 30}},
+            {"nodes": ["supplier"], "kind": "constant", "params": {"quantity": 12}},
+        ],
+        periods=40,
+    )
     sim, rows = run(data)
     supplier = rows_of(rows, "supplier")
     lane = sim.network.lanes_of["supplier"]["production->supplier"]
@@ -685,15 +763,21 @@ def test_source_with_an_agent_produces_through_its_production_line_within_capaci
 
 
 def test_orders_cross_with_stochastic_lead_times() -> None:
-    data = chain([{"dist": "uniform_int", "low": 0, "high": 6}],
-                 agents=[{"nodes": ["store"], "kind": "constant", "params": {"quantity": 10}}],
-                 store={"initial_inventory": 30}, periods=40)
+    data = chain(
+        [{"dist": "uniform_int", "low": 0, "high": 6}],
+        agents=[{"nodes": ["store"], "kind": "constant", "params": {"quantity": 10}}],
+        store={"initial_inventory": 30},
+        periods=40,
+    )
     sim, rows = run(data, trace=True)
-    shipments = sorted((e for e in sim.trace if isinstance(e, Shipment)),
-                       key=lambda e: (e.sent, e.id))
+    shipments = sorted((e for e in sim.trace if isinstance(e, Shipment)), key=lambda e: (e.sent, e.id))
     assert len(shipments) == 40
-    crossed = [(a, b) for i, a in enumerate(shipments) for b in shipments[i + 1:]
-               if a.sent < b.sent and a.due > b.due]
+    crossed = [
+        (a, b)
+        for i, a in enumerate(shipments)
+        for b in shipments[i + 1 :]
+        if a.sent < b.sent and a.due > b.due
+    ]
     assert crossed, "no two shipments crossed"
     for e in shipments:
         assert e.due == e.sent + math.ceil(e.lead_time)
@@ -705,4 +789,5 @@ def test_orders_cross_with_stochastic_lead_times() -> None:
     for r in rows_of(rows, "store"):
         assert r.receipts == due.get(r.period, 0.0), r
     assert rows_of(rows, "store")[-1].in_transit_inbound == sum(
-        q for t, q in due.items() if t >= data["periods"])
+        q for t, q in due.items() if t >= data["periods"]
+    )

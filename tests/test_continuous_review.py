@@ -15,24 +15,34 @@ from twin.simulation import Simulation
 
 def network(review: str, *, kind: str = "s_S", lost: bool = False) -> dict[str, Any]:
     """SUP -> W -> three stores; W runs ``kind`` with ``review``; store S3 too."""
-    w_params = ({"s": 40, "S": 55} if kind == "s_S"
-                else {"reorder_point": 40, "order_quantity": 12})
-    s3_params = ({"s": 8, "S": 20} if kind == "s_S"
-                 else {"reorder_point": 8, "order_quantity": 10})
-    store = {"kind": "store", "holding_cost": 1, "stockout_cost": 4,
-             "initial_inventory": 15, "demand": {"dist": "poisson", "mean": 6}}
+    w_params = {"s": 40, "S": 55} if kind == "s_S" else {"reorder_point": 40, "order_quantity": 12}
+    s3_params = {"s": 8, "S": 20} if kind == "s_S" else {"reorder_point": 8, "order_quantity": 10}
+    store = {
+        "kind": "store",
+        "holding_cost": 1,
+        "stockout_cost": 4,
+        "initial_inventory": 15,
+        "demand": {"dist": "poisson", "mean": 6},
+    }
     if lost:
         store["unmet_demand"] = "lost"
     return {
-        "name": "cr", "seed": 9, "periods": 80,
-        "nodes": [{"id": "SUP", "kind": "supplier"},
-                  {"id": "W", "kind": "warehouse", "initial_inventory": 60},
-                  {"id": "S1", **store}, {"id": "S2", **store}, {"id": "S3", **store}],
-        "lanes": [{"from": "SUP", "to": "W", "lead_time": 2, "fixed_cost": 10},
-                  {"from": "W", "to": "S1", "lead_time": 1},
-                  {"from": "W", "to": "S2", "lead_time": 1},
-                  {"from": "W", "to": "S3", "lead_time": {"dist": "uniform_int", "low": 1,
-                                                           "high": 2}}],
+        "name": "cr",
+        "seed": 9,
+        "periods": 80,
+        "nodes": [
+            {"id": "SUP", "kind": "supplier"},
+            {"id": "W", "kind": "warehouse", "initial_inventory": 60},
+            {"id": "S1", **store},
+            {"id": "S2", **store},
+            {"id": "S3", **store},
+        ],
+        "lanes": [
+            {"from": "SUP", "to": "W", "lead_time": 2, "fixed_cost": 10},
+            {"from": "W", "to": "S1", "lead_time": 1},
+            {"from": "W", "to": "S2", "lead_time": 1},
+            {"from": "W", "to": "S3", "lead_time": {"dist": "uniform_int", "low": 1, "high": 2}},
+        ],
         "agents": [
             {"nodes": ["S1", "S2"], "kind": "base_stock", "params": {"base_stock_level": 14}},
             {"nodes": ["S3"], "kind": kind, "params": {**s3_params, "review": review}},
@@ -140,8 +150,11 @@ def test_aggregate_demand_orders_at_the_demand_step() -> None:
 
 def test_review_parameter_is_validated() -> None:
     data = network("sometimes")
-    with pytest.raises(ScenarioError, match=r"agents\[1\]\.params: s_S: review must be "
-                                            r"'periodic' or 'continuous', got 'sometimes'"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"agents\[1\]\.params: s_S: review must be "
+        r"'periodic' or 'continuous', got 'sometimes'",
+    ):
         scenario_from_dict(data)
 
 

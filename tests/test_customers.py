@@ -23,15 +23,21 @@ from entities.customers import CustomerArrivals
 from twin import Simulation, load_scenario, scenario_from_dict
 
 
-def one_store(store: dict[str, Any], *, quantity: float = 0.0, periods: int = 30,
-              seed: int = 4) -> Any:
-    return scenario_from_dict({
-        "name": "customers", "seed": seed, "periods": periods,
-        "nodes": [{"id": "P", "kind": "supplier"},
-                  {"id": "S", "kind": "store", "holding_cost": 1, "stockout_cost": 3, **store}],
-        "lanes": [{"from": "P", "to": "S", "lead_time": 1}],
-        "agents": [{"nodes": ["S"], "kind": "constant", "params": {"quantity": quantity}}],
-    }, source="test.yaml")
+def one_store(store: dict[str, Any], *, quantity: float = 0.0, periods: int = 30, seed: int = 4) -> Any:
+    return scenario_from_dict(
+        {
+            "name": "customers",
+            "seed": seed,
+            "periods": periods,
+            "nodes": [
+                {"id": "P", "kind": "supplier"},
+                {"id": "S", "kind": "store", "holding_cost": 1, "stockout_cost": 3, **store},
+            ],
+            "lanes": [{"from": "P", "to": "S", "lead_time": 1}],
+            "agents": [{"nodes": ["S"], "kind": "constant", "params": {"quantity": quantity}}],
+        },
+        source="test.yaml",
+    )
 
 
 def run(scenario, replication: int = 0):
@@ -56,20 +62,24 @@ def test_arrivals_are_a_poisson_process_inside_each_period():
 
 
 def test_customers_are_the_same_whatever_the_policy():
-    a = run(one_store({"customers": {"rate": 4, "size": {"dist": "poisson", "mean": 3}}},
-                      quantity=0))[2]
-    b = run(one_store({"customers": {"rate": 4, "size": {"dist": "poisson", "mean": 3}}},
-                      quantity=20))[2]
+    a = run(one_store({"customers": {"rate": 4, "size": {"dist": "poisson", "mean": 3}}}, quantity=0))[2]
+    b = run(one_store({"customers": {"rate": 4, "size": {"dist": "poisson", "mean": 3}}}, quantity=20))[
+        2
+    ]
     assert np.array_equal(a.counts, b.counts) and np.array_equal(a.times, b.times)
     assert np.array_equal(a.sizes, b.sizes)
 
 
 @pytest.mark.parametrize("unmet, fraction", [("backlog", None), ("partial", 0.7)])
 def test_impatient_customers_leave_after_their_patience(unmet, fraction):
-    store: dict[str, Any] = {"customers": {"rate": 3, "size": {"dist": "uniform_int", "low": 1,
-                                                              "high": 4},
-                                           "patience": {"dist": "uniform", "low": 0, "high": 3}},
-                             "unmet_demand": unmet}
+    store: dict[str, Any] = {
+        "customers": {
+            "rate": 3,
+            "size": {"dist": "uniform_int", "low": 1, "high": 4},
+            "patience": {"dist": "uniform", "low": 0, "high": 3},
+        },
+        "unmet_demand": unmet,
+    }
     if fraction is not None:
         store["backlog_fraction"] = fraction
     _, rows, process = run(one_store(store, quantity=0))  # never any stock
@@ -88,8 +98,10 @@ def test_impatient_customers_leave_after_their_patience(unmet, fraction):
 
 def test_a_customer_served_before_its_patience_ends_stays():
     # Stock arrives every period (lead time 1): with a patience of 5 periods nobody leaves.
-    store = {"customers": {"rate": 3, "patience": {"dist": "constant", "value": 5}},
-             "initial_inventory": 0}
+    store = {
+        "customers": {"rate": 3, "patience": {"dist": "constant", "value": 5}},
+        "initial_inventory": 0,
+    }
     _, rows, _ = run(one_store(store, quantity=4, periods=60))
     assert sum(r.lost_sales for r in rows) == 0.0
     assert sum(r.sold for r in rows) + rows[-1].backorders == sum(r.demand for r in rows)
@@ -97,8 +109,12 @@ def test_a_customer_served_before_its_patience_ends_stays():
 
 @pytest.mark.parametrize("fraction", [0.0, 0.25, 1.0])
 def test_partial_backorders_split_each_unmet_demand(fraction):
-    store = {"demand": {"dist": "poisson", "mean": 10}, "initial_inventory": 4,
-             "unmet_demand": "partial", "backlog_fraction": fraction}
+    store = {
+        "demand": {"dist": "poisson", "mean": 10},
+        "initial_inventory": 4,
+        "unmet_demand": "partial",
+        "backlog_fraction": fraction,
+    }
     _, rows, process = run(one_store(store, quantity=0, periods=10))
     demand = process.quantities
     unmet_first = max(0.0, demand[0] - 4)
@@ -111,8 +127,11 @@ def test_partial_backorders_split_each_unmet_demand(fraction):
 
 
 def test_partial_backorders_are_served_when_stock_comes():
-    store = {"demand": {"dist": "constant", "value": 10}, "unmet_demand": "partial",
-             "backlog_fraction": 0.5}
+    store = {
+        "demand": {"dist": "constant", "value": 10},
+        "unmet_demand": "partial",
+        "backlog_fraction": 0.5,
+    }
     _, rows, _ = run(one_store(store, quantity=15, periods=6))
     # Period 0: nothing on hand, 5 lost, 5 backordered; from period 1 on, 15 arrive each period:
     # the demand of 10 is served after the 5 owed... the backlog is cleared at once.
@@ -135,8 +154,7 @@ class Recorder:
 
 
 def test_intra_period_nodes_observe_last_period_demand():
-    s = one_store({"customers": {"rate": 5, "size": {"dist": "poisson", "mean": 2}}},
-                  periods=25)
+    s = one_store({"customers": {"rate": 5, "size": {"dist": "poisson", "mean": 2}}}, periods=25)
     recorder = Recorder()
     sim = Simulation(s, agents={0: recorder}, audit=True)
     rows = [r for r in sim.run().rows if r.node == "S"]
@@ -144,7 +162,7 @@ def test_intra_period_nodes_observe_last_period_demand():
     assert [o.last_demand for o in recorder.seen] == [0.0, *demand[:-1]]
     window = s.forecast_window
     for t, o in enumerate(recorder.seen[1:], start=1):
-        past = demand[max(0, t - window):t]
+        past = demand[max(0, t - window) : t]
         assert o.forecast == pytest.approx(sum(past) / len(past)), t
 
 
@@ -163,8 +181,7 @@ def test_store_day_scenario_runs_and_keeps_its_customer_laws():
 
 
 def test_effects_scale_the_arrival_rate():
-    effects = {"seasonality": {"period": 4, "amplitude": 0.5}, "shocks": [{"start": 2,
-                                                                           "magnitude": 2}]}
+    effects = {"seasonality": {"period": 4, "amplitude": 0.5}, "shocks": [{"start": 2, "magnitude": 2}]}
     s = one_store({"customers": {"rate": 6}, "demand_effects": effects}, periods=8, quantity=9)
     counts = np.array([run(s, r)[2].counts for r in range(400)])
     m = 1 + 0.5 * np.sin(2 * np.pi * np.arange(8) / 4)
@@ -175,11 +192,15 @@ def test_effects_scale_the_arrival_rate():
 
 def test_goodwill_thins_the_customers_of_a_starved_store():
     def customers(quantity: float):
-        s = one_store({"customers": {"rate": 8},
-                       "demand_effects": {"goodwill": {"drop": 0.6, "recovery": 0.05,
-                                                       "minimum": 0.3}},
-                       "initial_inventory": quantity},
-                      quantity=quantity, periods=150)
+        s = one_store(
+            {
+                "customers": {"rate": 8},
+                "demand_effects": {"goodwill": {"drop": 0.6, "recovery": 0.05, "minimum": 0.3}},
+                "initial_inventory": quantity,
+            },
+            quantity=quantity,
+            periods=150,
+        )
         _, rows, process = run(s)
         return np.array([r.demand for r in rows]), process
 

@@ -37,14 +37,16 @@ MAX_EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "150"))
 size_distributions = st.one_of(
     st.just({"dist": "constant", "value": 1}),
     st.builds(lambda m: {"dist": "poisson", "mean": m}, amounts(0, 4)),
-    st.builds(lambda lo, w: {"dist": "uniform", "low": lo, "high": lo + w},
-              amounts(0, 3), amounts(0, 3)),
+    st.builds(
+        lambda lo, w: {"dist": "uniform", "low": lo, "high": lo + w}, amounts(0, 3), amounts(0, 3)
+    ),
 )
 patience_distributions = st.one_of(
     st.just({"dist": "constant", "value": 0}),
     st.builds(lambda v: {"dist": "constant", "value": v}, amounts(0, 3)),
-    st.builds(lambda k, s: {"dist": "gamma", "shape": k, "scale": s},
-              amounts(0.3, 3), amounts(0.1, 1.5)),
+    st.builds(
+        lambda k, s: {"dist": "gamma", "shape": k, "scale": s}, amounts(0.3, 3), amounts(0.1, 1.5)
+    ),
 )
 
 
@@ -54,15 +56,30 @@ def effects(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         out["trend"] = draw(amounts(-0.05, 0.05))
     if draw(st.booleans()):
-        out["seasonality"] = {"period": draw(amounts(1, 12)), "amplitude": draw(amounts(0, 1)),
-                              "phase": draw(amounts(0, 7))}
+        out["seasonality"] = {
+            "period": draw(amounts(1, 12)),
+            "amplitude": draw(amounts(0, 1)),
+            "phase": draw(amounts(0, 7)),
+        }
     if draw(st.booleans()):
-        out["shocks"] = draw(st.lists(st.fixed_dictionaries({
-            "start": st.integers(0, 30), "magnitude": amounts(0, 3),
-            "duration": st.integers(1, 10)}), max_size=3))
+        out["shocks"] = draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "start": st.integers(0, 30),
+                        "magnitude": amounts(0, 3),
+                        "duration": st.integers(1, 10),
+                    }
+                ),
+                max_size=3,
+            )
+        )
     if draw(st.booleans()):
-        out["goodwill"] = {"drop": draw(amounts(0, 1)), "recovery": draw(amounts(0, 0.5)),
-                           "minimum": draw(amounts(0.05, 1))}
+        out["goodwill"] = {
+            "drop": draw(amounts(0, 1)),
+            "recovery": draw(amounts(0, 0.5)),
+            "minimum": draw(amounts(0.05, 1)),
+        }
     return out
 
 
@@ -115,17 +132,24 @@ def check_demand_laws(sim: Simulation) -> None:
         cum_demand = cum_sold = cum_lost = 0.0
         for r in node_rows:
             where = f"{node_id} period {r.period}: {r}"
-            assert close(r.opening_on_hand + r.receipts - r.shipped - r.sold - r.consumed,
-                         r.closing_on_hand), where
+            assert close(
+                r.opening_on_hand + r.receipts - r.shipped - r.sold - r.consumed, r.closing_on_hand
+            ), where
             for name in r._fields[QUANTITY_START:]:
-                assert getattr(r, name) >= -TOL * max(1.0, r.demand, r.opening_on_hand), \
+                assert getattr(r, name) >= -TOL * max(1.0, r.demand, r.opening_on_hand), (
                     f"{name} < 0 at {where}"
+                )
             for name in COST_COLUMNS:
                 assert getattr(r, name) >= 0.0, f"{name} < 0 at {where}"
-            assert close(r.total_cost, r.holding_cost + r.transit_holding_cost + r.stockout_cost
-                         + r.overflow_cost + r.ordering_cost), where
-            assert close(r.stockout_cost, node.stockout_cost * (r.backorders + r.lost_sales)), \
-                where
+            assert close(
+                r.total_cost,
+                r.holding_cost
+                + r.transit_holding_cost
+                + r.stockout_cost
+                + r.overflow_cost
+                + r.ordering_cost,
+            ), where
+            assert close(r.stockout_cost, node.stockout_cost * (r.backorders + r.lost_sales)), where
             assert -TOL <= r.filled_on_time <= r.demand * (1 + TOL) + TOL, where
             if node.unmet_demand == "backlog" and not (drawn is not None and impatient):
                 assert r.lost_sales == 0.0, where

@@ -30,29 +30,48 @@ def store(**extra):
 
 
 def scenario(store_cfg, *, level=40.0, periods=PERIODS, seed=5, lead_time=1):
-    return scenario_from_dict({
-        "name": "effects", "seed": seed, "periods": periods,
-        "nodes": [{"id": "P", "kind": "supplier"}, store_cfg],
-        "lanes": [{"from": "P", "to": "S", "lead_time": lead_time}],
-        "agents": [{"nodes": ["S"], "kind": "base_stock", "params": {"base_stock_level": level}}],
-    }, source="test.yaml")
+    return scenario_from_dict(
+        {
+            "name": "effects",
+            "seed": seed,
+            "periods": periods,
+            "nodes": [{"id": "P", "kind": "supplier"}, store_cfg],
+            "lanes": [{"from": "P", "to": "S", "lead_time": lead_time}],
+            "agents": [{"nodes": ["S"], "kind": "base_stock", "params": {"base_stock_level": level}}],
+        },
+        source="test.yaml",
+    )
 
 
 def draws(s, replications=REPLICATIONS) -> np.ndarray:
     cfg = s.node_map["S"]
     out = []
     for r in range(replications):
-        node = Node("S", kind="store", tier="store", echelon=1, initial_inventory=0,
-                    holding_cost=0, stockout_cost=0, backlog=True, capacity=None,
-                    forecast_window=1)
+        node = Node(
+            "S",
+            kind="store",
+            tier="store",
+            echelon=1,
+            initial_inventory=0,
+            holding_cost=0,
+            stockout_cost=0,
+            backlog=True,
+            capacity=None,
+            forecast_window=1,
+        )
         process = _demand_process(cfg, node, RandomStreams(s.seed, r), s.periods)
         out.append(process.quantities)
     return np.array(out)
 
 
-EFFECTS = {"trend": 0.02, "seasonality": {"period": 7, "amplitude": 0.5, "phase": 2},
-           "shocks": [{"start": 10, "magnitude": 1.8, "duration": 4},
-                      {"start": 12, "magnitude": 0.5, "duration": 6}]}
+EFFECTS = {
+    "trend": 0.02,
+    "seasonality": {"period": 7, "amplitude": 0.5, "phase": 2},
+    "shocks": [
+        {"start": 10, "magnitude": 1.8, "duration": 4},
+        {"start": 12, "magnitude": 0.5, "duration": 6},
+    ],
+}
 
 
 def expected_multipliers(periods: int) -> np.ndarray:
@@ -64,17 +83,25 @@ def expected_multipliers(periods: int) -> np.ndarray:
 
 
 def test_multipliers_are_the_declared_product():
-    effects = DemandEffects(trend=0.02, season_period=7, season_amplitude=0.5, season_phase=2,
-                            shocks=(Shock(10, 1.8, 4), Shock(12, 0.5, 6)))
+    effects = DemandEffects(
+        trend=0.02,
+        season_period=7,
+        season_amplitude=0.5,
+        season_phase=2,
+        shocks=(Shock(10, 1.8, 4), Shock(12, 0.5, 6)),
+    )
     assert np.allclose(effects.multipliers(PERIODS), expected_multipliers(PERIODS))
     # A falling trend stops at zero demand, never negative.
     assert DemandEffects(trend=-0.1).multipliers(20).min() == 0.0
 
 
-@pytest.mark.parametrize("base, mean, variance", [
-    ({"dist": "poisson", "mean": 9}, 9.0, 9.0),
-    ({"dist": "negative_binomial", "n": 3, "p": 0.25}, 9.0, 36.0),
-])
+@pytest.mark.parametrize(
+    "base, mean, variance",
+    [
+        ({"dist": "poisson", "mean": 9}, 9.0, 9.0),
+        ({"dist": "negative_binomial", "n": 3, "p": 0.25}, 9.0, 36.0),
+    ],
+)
 def test_integer_demand_with_effects_has_the_declared_mean_and_variance(base, mean, variance):
     d = draws(scenario(store(demand=base, demand_effects=EFFECTS)))
     assert np.all(d == np.floor(d)) and d.min() >= 0  # whole units
@@ -91,8 +118,10 @@ def test_integer_demand_with_effects_has_the_declared_mean_and_variance(base, me
 
 def test_continuous_demand_is_scaled_exactly():
     base = {"dist": "gamma", "shape": 2, "scale": 3}
-    s_plain, s_effects = scenario(store(demand=base)), scenario(store(demand=base,
-                                                                       demand_effects=EFFECTS))
+    s_plain, s_effects = (
+        scenario(store(demand=base)),
+        scenario(store(demand=base, demand_effects=EFFECTS)),
+    )
     plain, scaled = draws(s_plain, 50), draws(s_effects, 50)
     assert np.allclose(scaled, plain * expected_multipliers(PERIODS))  # same base draws (CRN)
 
@@ -120,9 +149,13 @@ def test_merton_paths_compose_with_effects():
 
 @pytest.mark.parametrize("period, periods", [(7, 700), (12, 720)])
 def test_seasonal_demand_has_the_declared_period(period, periods):
-    s = scenario(store(demand={"dist": "poisson", "mean": 20},
-                       demand_effects={"seasonality": {"period": period, "amplitude": 0.3}}),
-                 periods=periods)
+    s = scenario(
+        store(
+            demand={"dist": "poisson", "mean": 20},
+            demand_effects={"seasonality": {"period": period, "amplitude": 0.3}},
+        ),
+        periods=periods,
+    )
     d = draws(s, 1)[0]
     spectrum = np.abs(np.fft.rfft(d - d.mean())) ** 2
     peak = int(np.argmax(spectrum[1:])) + 1
@@ -138,9 +171,17 @@ def run_store(level: float, goodwill: bool, unmet: str = "backlog"):
     effects = {"seasonality": {"period": 7, "amplitude": 0.3}}
     if goodwill:
         effects["goodwill"] = GOODWILL
-    s = scenario(store(demand={"dist": "poisson", "mean": 10}, demand_effects=effects,
-                       unmet_demand=unmet, initial_inventory=level),
-                 level=level, periods=200, seed=9)
+    s = scenario(
+        store(
+            demand={"dist": "poisson", "mean": 10},
+            demand_effects=effects,
+            unmet_demand=unmet,
+            initial_inventory=level,
+        ),
+        level=level,
+        periods=200,
+        seed=9,
+    )
     sim = Simulation(s, audit=True)
     rows = sim.run().rows
     demand = np.array([r.demand for r in rows if r.node == "S"])
@@ -172,29 +213,54 @@ def test_goodwill_recursion():
     assert g.update(0.95, 0.0, 0.0) == 1.0  # bounded above
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda n: n.update(unmet_demand="partial"),
-     "nodes[1].backlog_fraction: required with unmet_demand: partial"),
-    (lambda n: n.update(backlog_fraction=0.5),
-     "nodes[1].backlog_fraction: required with unmet_demand: partial and only then"),
-    (lambda n: n.update(unmet_demand="partial", backlog_fraction=1.5),
-     "nodes[1].backlog_fraction: Input should be less than or equal to 1"),
-    (lambda n: n.update(demand_effects={"seasonality": {"period": 7, "amplitude": 1.2}}),
-     "nodes[1].demand_effects.seasonality.amplitude: Input should be less than or equal to 1"),
-    (lambda n: n.update(demand_effects={"shocks": [{"start": 3, "magnitude": -1}]}),
-     "nodes[1].demand_effects.shocks[0].magnitude: Input should be greater than or equal to 0"),
-    (lambda n: n.update(demand_effects={"goodwill": {"drop": 0.5}}),
-     "nodes[1].demand_effects.goodwill.recovery: required field is missing"),
-    (lambda n: n.update(demand_effects={"trend": 0.1, "season": 3}),
-     "nodes[1].demand_effects.season: unknown key"),
-    (lambda n: n.update(customers={"rate": 3}),
-     "nodes[1]: give at most one of demand / customers, got 2"),
-    (lambda n: (n.pop("demand"), n.update(customers={"rate": 0})),
-     "nodes[1].customers.rate: Input should be greater than 0"),
-    (lambda n: (n.pop("demand"), n.update(unmet_demand="lost",
-                                          customers={"rate": 2, "patience": 1})),
-     "nodes[1].customers.patience: customers never wait with unmet_demand: lost"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (
+            lambda n: n.update(unmet_demand="partial"),
+            "nodes[1].backlog_fraction: required with unmet_demand: partial",
+        ),
+        (
+            lambda n: n.update(backlog_fraction=0.5),
+            "nodes[1].backlog_fraction: required with unmet_demand: partial and only then",
+        ),
+        (
+            lambda n: n.update(unmet_demand="partial", backlog_fraction=1.5),
+            "nodes[1].backlog_fraction: Input should be less than or equal to 1",
+        ),
+        (
+            lambda n: n.update(demand_effects={"seasonality": {"period": 7, "amplitude": 1.2}}),
+            "nodes[1].demand_effects.seasonality.amplitude: Input should be less than or equal to 1",
+        ),
+        (
+            lambda n: n.update(demand_effects={"shocks": [{"start": 3, "magnitude": -1}]}),
+            "nodes[1].demand_effects.shocks[0].magnitude: Input should be greater than or equal to 0",
+        ),
+        (
+            lambda n: n.update(demand_effects={"goodwill": {"drop": 0.5}}),
+            "nodes[1].demand_effects.goodwill.recovery: required field is missing",
+        ),
+        (
+            lambda n: n.update(demand_effects={"trend": 0.1, "season": 3}),
+            "nodes[1].demand_effects.season: unknown key",
+        ),
+        (
+            lambda n: n.update(customers={"rate": 3}),
+            "nodes[1]: give at most one of demand / customers, got 2",
+        ),
+        (
+            lambda n: (n.pop("demand"), n.update(customers={"rate": 0})),
+            "nodes[1].customers.rate: Input should be greater than 0",
+        ),
+        (
+            lambda n: (
+                n.pop("demand"),
+                n.update(unmet_demand="lost", customers={"rate": 2, "patience": 1}),
+            ),
+            "nodes[1].customers.patience: customers never wait with unmet_demand: lost",
+        ),
+    ],
+)
 def test_demand_mistakes_are_clear_errors(edit, expected):
     cfg = store(demand={"dist": "poisson", "mean": 4})
     edit(cfg)
@@ -204,18 +270,30 @@ def test_demand_mistakes_are_clear_errors(edit, expected):
 
 
 def test_effects_need_a_demand_to_act_on():
-    with pytest.raises(ScenarioError, match=r"^w.yaml: nodes\[1\].demand_effects: the node has no "
-                       "demand, customers or demand_series"):
-        scenario_from_dict({
-            "name": "w", "periods": 5,
-            "nodes": [{"id": "P", "kind": "supplier"},
-                      {"id": "W", "kind": "warehouse", "demand_effects": {"trend": 0.1}},
-                      store(demand={"dist": "poisson", "mean": 4})],
-            "lanes": [{"from": "P", "to": "W", "lead_time": 1},
-                      {"from": "W", "to": "S", "lead_time": 1}],
-            "agents": [{"nodes": ["S", "W"], "kind": "base_stock",
-                        "params": {"base_stock_level": 9}}],
-        }, source="w.yaml")
+    with pytest.raises(
+        ScenarioError,
+        match=r"^w.yaml: nodes\[1\].demand_effects: the node has no "
+        "demand, customers or demand_series",
+    ):
+        scenario_from_dict(
+            {
+                "name": "w",
+                "periods": 5,
+                "nodes": [
+                    {"id": "P", "kind": "supplier"},
+                    {"id": "W", "kind": "warehouse", "demand_effects": {"trend": 0.1}},
+                    store(demand={"dist": "poisson", "mean": 4}),
+                ],
+                "lanes": [
+                    {"from": "P", "to": "W", "lead_time": 1},
+                    {"from": "W", "to": "S", "lead_time": 1},
+                ],
+                "agents": [
+                    {"nodes": ["S", "W"], "kind": "base_stock", "params": {"base_stock_level": 9}}
+                ],
+            },
+            source="w.yaml",
+        )
 
 
 def test_seasonal_goodwill_scenario_runs():

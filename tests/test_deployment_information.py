@@ -18,8 +18,9 @@ from twin.simulation import ExternalAgent, Simulation  # noqa: E402
 
 
 def test_multi_level_policy_deployed_equals_the_policy_stepped_from_outside():
-    scenario = load_scenario("scenarios/serial_3stage.yaml",
-                             overrides={"periods": 60, "warmup_periods": 0})
+    scenario = load_scenario(
+        "scenarios/serial_3stage.yaml", overrides={"periods": 60, "warmup_periods": 0}
+    )
     params = dict(observation="default", action="order_up_to:high=40", init_seed=5)
 
     deployed = Simulation(scenario, replication=2, agents={0: PPOAgent(**params)}).run().rows

@@ -36,24 +36,58 @@ NETWORK: dict[str, Any] = {
     "periods": 60,
     "forecast_window": 5,
     "nodes": [
-        {"id": "plant", "kind": "factory", "capacity": 60, "initial_inventory": 80,
-         "holding_cost": 0.2, "production_lead_time": {"dist": "uniform_int", "low": 0, "high": 2}},
+        {
+            "id": "plant",
+            "kind": "factory",
+            "capacity": 60,
+            "initial_inventory": 80,
+            "holding_cost": 0.2,
+            "production_lead_time": {"dist": "uniform_int", "low": 0, "high": 2},
+        },
         {"id": "vendor", "kind": "supplier", "capacity": 25},
-        {"id": "dc", "kind": "warehouse", "initial_inventory": 60, "holding_cost": 0.4,
-         "stockout_cost": 1, "demand": {"dist": "poisson", "mean": 4}},
+        {
+            "id": "dc",
+            "kind": "warehouse",
+            "initial_inventory": 60,
+            "holding_cost": 0.4,
+            "stockout_cost": 1,
+            "demand": {"dist": "poisson", "mean": 4},
+        },
         {"id": "hub", "kind": "warehouse", "initial_inventory": 30, "holding_cost": 0.4},
-        {"id": "s1", "kind": "store", "initial_inventory": 20, "holding_cost": 1,
-         "stockout_cost": 9, "demand": {"dist": "poisson", "mean": 12}},
-        {"id": "s2", "kind": "store", "initial_inventory": 20, "holding_cost": 1,
-         "stockout_cost": 9, "unmet_demand": "lost",
-         "demand": {"dist": "normal", "mean": 10, "sd": 2}},
-        {"id": "s3", "kind": "store", "initial_inventory": 15, "holding_cost": 1,
-         "stockout_cost": 9, "demand": {"dist": "empirical", "values": [0, 5, 20],
-                                        "probabilities": [0.3, 0.5, 0.2]}},
+        {
+            "id": "s1",
+            "kind": "store",
+            "initial_inventory": 20,
+            "holding_cost": 1,
+            "stockout_cost": 9,
+            "demand": {"dist": "poisson", "mean": 12},
+        },
+        {
+            "id": "s2",
+            "kind": "store",
+            "initial_inventory": 20,
+            "holding_cost": 1,
+            "stockout_cost": 9,
+            "unmet_demand": "lost",
+            "demand": {"dist": "normal", "mean": 10, "sd": 2},
+        },
+        {
+            "id": "s3",
+            "kind": "store",
+            "initial_inventory": 15,
+            "holding_cost": 1,
+            "stockout_cost": 9,
+            "demand": {"dist": "empirical", "values": [0, 5, 20], "probabilities": [0.3, 0.5, 0.2]},
+        },
     ],
     "lanes": [
-        {"from": "plant", "to": "dc", "lead_time": {"dist": "gamma", "shape": 2, "scale": 1},
-         "unit_cost": 0.5, "fixed_cost": 10},
+        {
+            "from": "plant",
+            "to": "dc",
+            "lead_time": {"dist": "gamma", "shape": 2, "scale": 1},
+            "unit_cost": 0.5,
+            "fixed_cost": 10,
+        },
         {"from": "vendor", "to": "hub", "lead_time": {"dist": "poisson", "mean": 1.5}},
         {"from": "dc", "to": "hub", "lead_time": 1},
         {"from": "dc", "to": "s1", "lead_time": {"dist": "uniform_int", "low": 0, "high": 4}},
@@ -61,8 +95,11 @@ NETWORK: dict[str, Any] = {
         {"from": "hub", "to": "s3", "lead_time": {"dist": "empirical", "values": [0, 1, 3]}},
     ],
     "agents": [
-        {"nodes": ["s1", "s2", "s3"], "kind": "base_stock",
-         "params": {"base_stock_level": {"s1": 50, "s2": 40, "s3": 45}}},
+        {
+            "nodes": ["s1", "s2", "s3"],
+            "kind": "base_stock",
+            "params": {"base_stock_level": {"s1": 50, "s2": 40, "s3": 45}},
+        },
         {"nodes": ["dc"], "kind": "echelon_base_stock", "params": {"base_stock_level": 220}},
         {"nodes": ["hub"], "kind": "r_Q", "params": {"reorder_point": 20, "order_quantity": 30}},
         {"nodes": ["plant"], "kind": "hmarl_supplier", "params": {}},
@@ -115,9 +152,11 @@ class Draws:
 # Same seed, same ledger.
 
 
-@pytest.mark.parametrize("data", [yaml_data("serial_3stage") | {"periods": 200},
-                                  yaml_data("hmarl_3store"), NETWORK],
-                         ids=["serial_3stage", "hmarl_3store", "crn_network"])
+@pytest.mark.parametrize(
+    "data",
+    [yaml_data("serial_3stage") | {"periods": 200}, yaml_data("hmarl_3store"), NETWORK],
+    ids=["serial_3stage", "hmarl_3store", "crn_network"],
+)
 def test_same_seed_gives_a_byte_identical_ledger(data: dict[str, Any]) -> None:
     first, second = ledger_bytes(data), ledger_bytes(copy.deepcopy(data))
     assert first == second
@@ -143,11 +182,19 @@ def test_ledger_is_identical_across_processes_and_hash_seeds(tmp_path: Path) -> 
     path.write_text(yaml.safe_dump(NETWORK), encoding="utf-8")
     digests = set()
     for hash_seed in ("0", "1", "12345"):
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                           os.environ.get("PYTHONPATH")]))}
-        out = subprocess.run([sys.executable, "-c", _DIGEST, str(path)], env=env, cwd=ROOT,
-                             capture_output=True, text=True, check=True)
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": hash_seed,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", _DIGEST, str(path)],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         digests.add(out.stdout.strip())
     here = hashlib.sha256(ledger_bytes(NETWORK, replication=1)).hexdigest()
     assert digests == {here}
@@ -193,21 +240,27 @@ def decided_nodes(data: dict[str, Any]) -> list[str]:
     return sorted({n for i in range(len(scenario.agents)) for n in scenario.agent_nodes(i)})
 
 
-CASES = [(name, node, kind)
-         for name, data in (("serial_3stage", yaml_data("serial_3stage") | {"periods": 120}),
-                            ("hmarl_3store", yaml_data("hmarl_3store") | {"periods": 120}),
-                            ("crn_network", NETWORK))
-         for node in decided_nodes(data)
-         for kind in SWAPS]
+CASES = [
+    (name, node, kind)
+    for name, data in (
+        ("serial_3stage", yaml_data("serial_3stage") | {"periods": 120}),
+        ("hmarl_3store", yaml_data("hmarl_3store") | {"periods": 120}),
+        ("crn_network", NETWORK),
+    )
+    for node in decided_nodes(data)
+    for kind in SWAPS
+]
 
 
 @pytest.mark.parametrize(("scenario", "node", "kind"), CASES)
-def test_swapping_an_agent_keeps_every_demand_and_lead_time_draw(scenario: str, node: str,
-                                                                 kind: str) -> None:
+def test_swapping_an_agent_keeps_every_demand_and_lead_time_draw(
+    scenario: str, node: str, kind: str
+) -> None:
     data = NETWORK if scenario == "crn_network" else yaml_data(scenario) | {"periods": 120}
     base = _base_draws(scenario)
-    variant = Draws(apply_agent_override(copy.deepcopy(data), node, kind, dict(SWAPS[kind]),
-                                         source=scenario))
+    variant = Draws(
+        apply_agent_override(copy.deepcopy(data), node, kind, dict(SWAPS[kind]), source=scenario)
+    )
     assert_same_draws(base, variant)
 
 
@@ -227,8 +280,9 @@ def test_swapped_agents_do_change_the_decisions() -> None:
     changed = 0
     for node in decided_nodes(NETWORK):
         for kind in ("constant", "pass_through", "s_S"):
-            variant = Draws(apply_agent_override(copy.deepcopy(NETWORK), node, kind,
-                                                 dict(SWAPS[kind]), source="crn"))
+            variant = Draws(
+                apply_agent_override(copy.deepcopy(NETWORK), node, kind, dict(SWAPS[kind]), source="crn")
+            )
             changed += variant.ordered() != base.ordered()
     assert changed == 3 * len(decided_nodes(NETWORK))
 
@@ -246,11 +300,11 @@ def test_changing_one_nodes_demand_keeps_the_other_draws() -> None:
 def test_adding_a_store_keeps_the_other_draws() -> None:
     base = Draws(NETWORK)
     data = copy.deepcopy(NETWORK)
-    data["nodes"].append({"id": "s4", "kind": "store", "initial_inventory": 10,
-                          "demand": {"dist": "poisson", "mean": 7}})
+    data["nodes"].append(
+        {"id": "s4", "kind": "store", "initial_inventory": 10, "demand": {"dist": "poisson", "mean": 7}}
+    )
     data["lanes"].append({"from": "hub", "to": "s4", "lead_time": {"dist": "poisson", "mean": 1}})
-    data["agents"].append({"nodes": ["s4"], "kind": "base_stock",
-                           "params": {"base_stock_level": 20}})
+    data["agents"].append({"nodes": ["s4"], "kind": "base_stock", "params": {"base_stock_level": 20}})
     variant = Draws(data)
     for node, draws in base.demand.items():
         np.testing.assert_array_equal(draws, variant.demand[node], err_msg=node)

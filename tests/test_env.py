@@ -35,8 +35,9 @@ def liu(periods=40):
 
 
 def hmarl(periods=30):
-    return load_scenario("scenarios/hmarl_3store.yaml",
-                         overrides={"periods": periods, "warmup_periods": 0})
+    return load_scenario(
+        "scenarios/hmarl_3store.yaml", overrides={"periods": periods, "warmup_periods": 0}
+    )
 
 
 def quiet_check_env(env):
@@ -48,14 +49,23 @@ def quiet_check_env(env):
 # -- conformance ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [
-    lambda: parallel_env(liu(), targets=LIU_LEVELS),
-    lambda: parallel_env(hmarl(), targets="store", observation="hmarl", action="hmarl_multiples"),
-    lambda: parallel_env(hmarl(), targets=["store_2", "warehouse_1"], observation="default",
-                         action="order_up_to:high=600", reward_scope="team"),
-    lambda: parallel_env("scenarios/liu_net_2x3.yaml", targets=["retailer", "distributor"],
-                         action="integer:n=4"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: parallel_env(liu(), targets=LIU_LEVELS),
+        lambda: parallel_env(hmarl(), targets="store", observation="hmarl", action="hmarl_multiples"),
+        lambda: parallel_env(
+            hmarl(),
+            targets=["store_2", "warehouse_1"],
+            observation="default",
+            action="order_up_to:high=600",
+            reward_scope="team",
+        ),
+        lambda: parallel_env(
+            "scenarios/liu_net_2x3.yaml", targets=["retailer", "distributor"], action="integer:n=4"
+        ),
+    ],
+)
 def test_parallel_api_test_passes(make):
     env = make()
     parallel_api_test(env, num_cycles=300)
@@ -64,28 +74,35 @@ def test_parallel_api_test_passes(make):
     assert env.state_space.contains(env.state())
 
 
-@pytest.mark.parametrize("make", [
-    lambda: gym_env(liu(), targets="retailer"),
-    lambda: gym_env(liu(), targets=LIU_LEVELS),                      # MultiDiscrete
-    lambda: gym_env(hmarl(), targets="store_1", observation="hmarl", action="hmarl_multiples"),
-    lambda: gym_env(hmarl(), targets="store", observation="hmarl",
-                    action="order_up_to:high=400"),                   # Box, flattened
-    lambda: gym_env("scenarios/liu_net_2x3.yaml", targets="retailer_1", action="integer:n=4"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gym_env(liu(), targets="retailer"),
+        lambda: gym_env(liu(), targets=LIU_LEVELS),  # MultiDiscrete
+        lambda: gym_env(hmarl(), targets="store_1", observation="hmarl", action="hmarl_multiples"),
+        lambda: gym_env(
+            hmarl(), targets="store", observation="hmarl", action="order_up_to:high=400"
+        ),  # Box, flattened
+        lambda: gym_env("scenarios/liu_net_2x3.yaml", targets="retailer_1", action="integer:n=4"),
+    ],
+)
 def test_gymnasium_check_env_passes(make):
     quiet_check_env(make())
 
 
 def test_import_twin_env_does_not_import_torch():
-    code = ("import sys, twin.env, agents.spaces\n"
-            "e = twin.env.parallel_env('scenarios/liu_serial.yaml', targets='retailer')\n"
-            "e.reset(seed=0); e.step({'retailer': 3})\n"
-            "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
-            "assert not bad, bad[:3]\nprint('ok')")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(ROOT), os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True)
+    code = (
+        "import sys, twin.env, agents.spaces\n"
+        "e = twin.env.parallel_env('scenarios/liu_serial.yaml', targets='retailer')\n"
+        "e.reset(seed=0); e.step({'retailer': 3})\n"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
+        "assert not bad, bad[:3]\nprint('ok')"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
@@ -94,8 +111,9 @@ def test_import_twin_env_does_not_import_torch():
 
 @pytest.mark.parametrize("scope", ["own", "team", "mix"])
 def test_rewards_equal_reward_from_rows_of_the_steps_ledger_rows(scope):
-    env = parallel_env(hmarl(), targets="store", observation="hmarl", action="hmarl_multiples",
-                       reward_scope=scope)
+    env = parallel_env(
+        hmarl(), targets="store", observation="hmarl", action="hmarl_multiples", reward_scope=scope
+    )
     weights = hmarl().reward.weights
     alpha = hmarl().reward.alpha
     rng = np.random.default_rng(0)
@@ -120,7 +138,7 @@ def test_rewards_equal_reward_from_rows_of_the_steps_ledger_rows(scope):
 
 
 def test_liu_reward_is_the_mixed_negative_cost_and_gym_sums_the_nodes():
-    par = parallel_env(liu(), targets=LIU_LEVELS)          # scope mix, alpha 0.5, -total_cost
+    par = parallel_env(liu(), targets=LIU_LEVELS)  # scope mix, alpha 0.5, -total_cost
     gym = gym_env(liu(), targets=LIU_LEVELS)
     par.reset(seed=4)
     gym.reset(seed=4)
@@ -152,8 +170,11 @@ def rollout(env, seed, policy):
 def test_reset_with_a_seed_is_deterministic_and_without_one_moves_on():
     env = gym_env(hmarl(), targets="store_1", observation="hmarl", action="hmarl_multiples")
     a = rollout(env, 11, lambda obs, info: 2)
-    b = rollout(gym_env(hmarl(), targets="store_1", observation="hmarl",
-                        action="hmarl_multiples"), 11, lambda obs, info: 2)
+    b = rollout(
+        gym_env(hmarl(), targets="store_1", observation="hmarl", action="hmarl_multiples"),
+        11,
+        lambda obs, info: 2,
+    )
     assert len(a) == len(b) == 31
     assert np.array_equal(a[0], b[0])
     for x, y in zip(a[1:], b[1:], strict=True):
@@ -168,6 +189,7 @@ def test_reset_with_a_seed_is_deterministic_and_without_one_moves_on():
 
 def test_same_seed_different_actions_same_demand():
     """Common random numbers: the seed fixes demand and lead times, whatever the policy does."""
+
     def demand_and_cost(action):
         env = parallel_env(hmarl(), targets="store", observation="hmarl", action="hmarl_multiples")
         env.reset(seed=5)
@@ -203,8 +225,10 @@ def test_a_target_sharing_an_agent_entry_is_split_off_and_the_others_keep_their_
     while env.agents:
         env.step({"store_2": 0})
     rows = [r for r in env.sim.rows if r.node == "store_2"]
-    assert sum(r.ordered for r in rows) == 0 and sum(r.ordered for r in env.sim.rows
-                                                     if r.node == "store_1") > 0
+    assert (
+        sum(r.ordered for r in rows) == 0
+        and sum(r.ordered for r in env.sim.rows if r.node == "store_1") > 0
+    )
 
 
 def test_liu_observation_at_reset_is_the_initial_state():
@@ -212,8 +236,7 @@ def test_liu_observation_at_reset_is_the_initial_state():
     obs, infos = env.reset(seed=0)
     for n in LIU_LEVELS:
         assert obs[n].tolist() == [10, 0, 0, 10, 10, 10, 10] and infos[n]["period"] == 0
-    assert env.spec()["observation"] == {"name": "liu",
-                                         "params": {"pipeline_length": 4, "scale": 1.0}}
+    assert env.spec()["observation"] == {"name": "liu", "params": {"pipeline_length": 4, "scale": 1.0}}
 
 
 def test_integer_actions_order_on_every_lane_of_a_multi_sourced_node():
@@ -232,13 +255,12 @@ def test_integer_actions_order_on_every_lane_of_a_multi_sourced_node():
 def test_action_maps_and_builders_make_what_they_declare():
     from agents.base import Observation
 
-    obs = Observation("S", "store", 3, 12.0, 0.0, 8.0, 8.0, 20.0, 20.0, 9.0, 10.0,
-                      (0.0, 8.0), ("W->S",))
+    obs = Observation("S", "store", 3, 12.0, 0.0, 8.0, 8.0, 20.0, 20.0, 9.0, 10.0, (0.0, 8.0), ("W->S",))
     assert action_map("hmarl_multiples").decision(3, obs).quantities == {"W->S": 15.0}
     assert action_map("integer", n=20).decision(np.int64(7), obs).quantities == {"W->S": 7.0}
     up_to = action_map("order_up_to", high=50.0)
     assert up_to.decision(np.array([35.0]), obs).quantities == {"W->S": 15.0}
-    assert up_to.decision(np.array([99.0]), obs).quantities == {"W->S": 30.0}   # clipped
+    assert up_to.decision(np.array([99.0]), obs).quantities == {"W->S": 30.0}  # clipped
     assert up_to.decision(np.array([5.0]), obs).quantities == {"W->S": 0.0}
     for name in available_observations():
         builder = observation_builder(name)
@@ -258,15 +280,16 @@ def test_action_maps_and_builders_make_what_they_declare():
 def test_hmarl_observation_reads_the_ledger_of_closed_periods():
     env = parallel_env(hmarl(), targets="store_1", observation="hmarl", action="hmarl_multiples")
     obs, _ = env.reset(seed=3)
-    assert obs["store_1"][4:].tolist() == [0.0, 1.0, 1.0]   # no period closed yet
-    for _ in range(16):                                     # 500 units, Poisson(40) demand
-        obs, _, _, _, infos = env.step({"store_1": 0})      # never orders: runs out
+    assert obs["store_1"][4:].tolist() == [0.0, 1.0, 1.0]  # no period closed yet
+    for _ in range(16):  # 500 units, Poisson(40) demand
+        obs, _, _, _, infos = env.step({"store_1": 0})  # never orders: runs out
     rows = [r for r in env.sim.rows if r.node == "store_1"]
     last, recent = rows[-1], rows[-7:]
     stockout, ratio, service = obs["store_1"][4:].tolist()
     assert stockout == float(last.filled_on_time < last.demand) == 1.0
-    assert service == pytest.approx(sum(r.filled_on_time for r in recent)
-                                    / sum(r.demand for r in recent))
+    assert service == pytest.approx(
+        sum(r.filled_on_time for r in recent) / sum(r.demand for r in recent)
+    )
     warehouse = [r for r in env.sim.rows if r.node == "warehouse_1"]
     assert ratio == pytest.approx(warehouse[-1].closing_on_hand / 1500, rel=1e-6)
 
@@ -280,8 +303,9 @@ def test_stable_baselines3_ppo_trains_on_the_gymnasium_view():
 
     torch.set_num_threads(1)
     env = gym_env(liu(periods=50), targets="retailer")
-    model = sb3.PPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=2, seed=0,
-                    device="cpu", verbose=0)
+    model = sb3.PPO(
+        "MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=2, seed=0, device="cpu", verbose=0
+    )
     model.learn(total_timesteps=384)
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
@@ -316,8 +340,7 @@ def test_an_agent_inside_the_twin_sees_what_the_env_showed(scenario):
     from twin.simulation import Simulation
 
     if scenario == "hmarl":
-        sc, targets, options = hmarl(), "store", {"observation": "hmarl",
-                                                   "action": "hmarl_multiples"}
+        sc, targets, options = hmarl(), "store", {"observation": "hmarl", "action": "hmarl_multiples"}
         policy = lambda v: int(v[3] < 5) + 2 * int(v[6] < 0.99)  # noqa: E731 - cover, service
     else:
         sc, targets, options = liu(), LIU_LEVELS, {}

@@ -121,9 +121,7 @@ def test_zero_demand_periods_need_no_order() -> None:
     setup_cost=st.floats(0, 1000),
     holding_cost=st.floats(0, 10),
 )
-def test_laws_on_arbitrary_instances(
-    demand: list[int], setup_cost: float, holding_cost: float
-) -> None:
+def test_laws_on_arbitrary_instances(demand: list[int], setup_cost: float, holding_cost: float) -> None:
     optimum = wagner_whitin(demand, setup_cost, holding_cost)
     assert optimum.cost >= 0
     assert optimum.cost == pytest.approx(
@@ -161,9 +159,7 @@ def test_ga_on_its_own_is_within_one_percent_on_average() -> None:
     gaps = []
     for demand, setup_cost, holding_cost in INSTANCES[:60]:
         optimum = wagner_whitin(demand, setup_cost, holding_cost).cost
-        result = ga_lot_sizing(
-            demand, setup_cost, holding_cost, rng=rng, seed_with_wagner_whitin=False
-        )
+        result = ga_lot_sizing(demand, setup_cost, holding_cost, rng=rng, seed_with_wagner_whitin=False)
         assert result.cost >= optimum - 1e-9
         seeded = min(h(demand, setup_cost, holding_cost).cost for h in HEURISTICS)
         assert result.cost <= seeded + 1e-9  # never worse than the heuristics it was seeded with

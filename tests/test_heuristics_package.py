@@ -14,9 +14,7 @@ import pytest
 import heuristics
 
 PACKAGE_DIRECTORY = Path(heuristics.__file__).parent
-MODULES = sorted(
-    f"heuristics.{info.name}" for info in pkgutil.iter_modules([str(PACKAGE_DIRECTORY)])
-)
+MODULES = sorted(f"heuristics.{info.name}" for info in pkgutil.iter_modules([str(PACKAGE_DIRECTORY)]))
 ALLOWED_TOP_LEVEL = {"numpy", "scipy", "heuristics"} | set(sys.stdlib_module_names)
 
 

@@ -35,9 +35,7 @@ def test_example_6_1_published_levels_and_cost() -> None:
 def test_example_6_1_cost_converges_to_0_001() -> None:
     # halving the lattice step moves the cost by O(step^2): the default is well within 0.001
     default = optimize_echelon_base_stock(HOLDING, LEAD_TIMES, STOCKOUT, stats.norm(5, 1))
-    fine = optimize_echelon_base_stock(
-        HOLDING, LEAD_TIMES, STOCKOUT, stats.norm(5, 1), grid_step=0.0002
-    )
+    fine = optimize_echelon_base_stock(HOLDING, LEAD_TIMES, STOCKOUT, stats.norm(5, 1), grid_step=0.0002)
     assert abs(default.expected_cost - fine.expected_cost) < 1e-5
     assert np.allclose(default.echelon_levels, fine.echelon_levels, atol=1e-3)
 
@@ -109,9 +107,7 @@ def test_poisson_optimum_beats_every_neighbour() -> None:
 def test_evaluator_agrees_with_optimizer() -> None:
     for demand in (stats.norm(5, 1), stats.poisson(5), stats.norm(100, 15)):
         result = optimize_echelon_base_stock(HOLDING, LEAD_TIMES, STOCKOUT, demand)
-        cost = evaluate_echelon_base_stock(
-            result.echelon_levels, HOLDING, LEAD_TIMES, STOCKOUT, demand
-        )
+        cost = evaluate_echelon_base_stock(result.echelon_levels, HOLDING, LEAD_TIMES, STOCKOUT, demand)
         assert cost == pytest.approx(result.expected_cost, abs=1e-4)
 
 

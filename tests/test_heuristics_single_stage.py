@@ -46,8 +46,7 @@ def test_poisson_level_is_the_integer_minimizer() -> None:
         demand = stats.poisson(mean)
         level = base_stock_level(1, 4, demand, lead_time)
         costs = {
-            s: newsvendor_cost(s, 1, 4, demand, lead_time)
-            for s in range(int(level) - 4, int(level) + 5)
+            s: newsvendor_cost(s, 1, 4, demand, lead_time) for s in range(int(level) - 4, int(level) + 5)
         }
         assert min(costs, key=costs.__getitem__) == level
 
@@ -71,9 +70,7 @@ def test_empirical_samples() -> None:
     # fractile 0.8: the smallest sample with at least 80 % of samples at or below it
     assert base_stock_level(1, 4, samples) == 9.0
     cost = newsvendor_cost(9, 1, 4, samples)
-    assert cost == pytest.approx(
-        np.mean(np.maximum(9 - samples, 0) + 4 * np.maximum(samples - 9, 0))
-    )
+    assert cost == pytest.approx(np.mean(np.maximum(9 - samples, 0) + 4 * np.maximum(samples - 9, 0)))
     with pytest.raises(ValueError, match="integers"):
         base_stock_level(1, 4, samples + 0.5, lead_time=1)
 
@@ -93,9 +90,7 @@ def test_newsvendor_rejects_bad_costs() -> None:
     cv=st.floats(0.05, 0.5),
     shift=st.floats(-3, 3),
 )
-def test_normal_level_minimizes_cost(
-    h: float, p: float, mean: float, cv: float, shift: float
-) -> None:
+def test_normal_level_minimizes_cost(h: float, p: float, mean: float, cv: float, shift: float) -> None:
     demand = stats.norm(mean, cv * mean)
     level = base_stock_level(h, p, demand)
     assert (
@@ -204,6 +199,4 @@ def test_r_Q_cost_matches_numerical_integral() -> None:
     cost = 0.225 * np.maximum(y[:, None] - x, 0) + 7.5 * np.maximum(x - y[:, None], 0)
     g = integrate.trapezoid(cost * density, x, axis=1)
     expected = (8 * 1300 + integrate.trapezoid(g, y)) / 300.0
-    assert r_Q_cost(100.0, 300.0, 0.225, 7.5, 8, 1300, 150, 1 / 12) == pytest.approx(
-        expected, rel=1e-5
-    )
+    assert r_Q_cost(100.0, 300.0, 0.225, 7.5, 8, 1300, 150, 1 / 12) == pytest.approx(expected, rel=1e-5)

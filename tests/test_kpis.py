@@ -45,8 +45,9 @@ def row(period: int, node: str, tier: str, echelon: int, **values: float) -> Led
 
 
 def frame(*replications: list[LedgerRow]):
-    return ledger_frame([SimpleNamespace(replication=r, rows=rows)
-                         for r, rows in enumerate(replications)])
+    return ledger_frame(
+        [SimpleNamespace(replication=r, rows=rows) for r, rows in enumerate(replications)]
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -55,8 +56,9 @@ def frame(*replications: list[LedgerRow]):
 
 @pytest.fixture(scope="module", params=["hmarl_3store", "serial_3stage"])
 def real_run(request):
-    scenario = load_scenario(SCENARIOS / f"{request.param}.yaml",
-                             {"periods": 60, "warmup_periods": 10, "replications": 3})
+    scenario = load_scenario(
+        SCENARIOS / f"{request.param}.yaml", {"periods": 60, "warmup_periods": 10, "replications": 3}
+    )
     df = ledger_frame(run_scenario(scenario, trace=False))
     customers = [n.id for n in scenario.nodes if n.demand is not None]
     return scenario, df, compute_kpis(df, scenario.warmup_periods, customer_nodes=customers)
@@ -64,6 +66,7 @@ def real_run(request):
 
 def _stats(kpis):
     """Every {"mean", "se"} in kpis, with its path."""
+
     def walk(x, path):
         if isinstance(x, dict):
             if set(x) == {"mean", "se"}:
@@ -71,6 +74,7 @@ def _stats(kpis):
             else:
                 for k, v in x.items():
                     yield from walk(v, f"{path}.{k}")
+
     yield from walk(kpis, "kpis")
 
 
@@ -98,8 +102,12 @@ def test_kpis_are_in_range(real_run):
 
 def test_tiers_sum_to_network_and_nodes_to_tiers(real_run):
     _, df, kpis = real_run
-    additive = ["cost_per_period", *(f"{c}_per_period" for c in COMPONENTS), "average_on_hand",
-                "average_backorders"]
+    additive = [
+        "cost_per_period",
+        *(f"{c}_per_period" for c in COMPONENTS),
+        "average_on_hand",
+        "average_backorders",
+    ]
     for metric in additive:
         network = kpis["network"][metric]["mean"]
         tiers = sum(t[metric]["mean"] for t in kpis["tiers"].values())
@@ -114,8 +122,7 @@ def test_tiers_sum_to_network_and_nodes_to_tiers(real_run):
 
 
 def test_tier_frame_detects_rows_lost_from_the_tiers():
-    rows = [row(0, "S1", "store", 1, holding_cost=2.0), row(0, "W1", "warehouse", 2,
-                                                            holding_cost=3.0)]
+    rows = [row(0, "S1", "store", 1, holding_cost=2.0), row(0, "W1", "warehouse", 2, holding_cost=3.0)]
     df = frame(rows)
     df.loc[1, "tier"] = None  # a node row without a tier is dropped from the tier sums
     with pytest.raises(ReconciliationError, match=r"replication 0: period 0: tier total_cost sum"):
@@ -139,12 +146,16 @@ def test_kpi_table_has_one_fixed_width_line_per_tier(real_run):
 def test_fill_rate_is_a_ratio_of_sums():
     # Replication 0: S1 fills 10 of 10, then 15 of 30 -> 25/40 (a mean of ratios would say 0.75).
     # Replication 1: S1 fills 10 of 20, then 20 of 20 -> 30/40. Period 0 is warm-up (ignored).
-    rep0 = [row(0, "S1", "store", 1, demand=100.0, filled_on_time=0.0),
-            row(1, "S1", "store", 1, demand=10.0, filled_on_time=10.0, closing_on_hand=5.0),
-            row(2, "S1", "store", 1, demand=30.0, filled_on_time=15.0)]
-    rep1 = [row(0, "S1", "store", 1, demand=100.0, filled_on_time=0.0),
-            row(1, "S1", "store", 1, demand=20.0, filled_on_time=10.0),
-            row(2, "S1", "store", 1, demand=20.0, filled_on_time=20.0, closing_on_hand=1.0)]
+    rep0 = [
+        row(0, "S1", "store", 1, demand=100.0, filled_on_time=0.0),
+        row(1, "S1", "store", 1, demand=10.0, filled_on_time=10.0, closing_on_hand=5.0),
+        row(2, "S1", "store", 1, demand=30.0, filled_on_time=15.0),
+    ]
+    rep1 = [
+        row(0, "S1", "store", 1, demand=100.0, filled_on_time=0.0),
+        row(1, "S1", "store", 1, demand=20.0, filled_on_time=10.0),
+        row(2, "S1", "store", 1, demand=20.0, filled_on_time=20.0, closing_on_hand=1.0),
+    ]
     kpis = compute_kpis(frame(rep0, rep1), warmup_periods=1)
     node = kpis["nodes"]["S1"]
     assert node["fill_rate"]["mean"] == pytest.approx((25 / 40 + 30 / 40) / 2)
@@ -158,9 +169,11 @@ def test_fill_rate_is_a_ratio_of_sums():
 
 
 def test_fill_rate_of_a_tier_pools_its_nodes():
-    rows = [row(0, "S1", "store", 1, demand=10.0, filled_on_time=10.0),
-            row(0, "S2", "store", 1, demand=30.0, filled_on_time=0.0),
-            row(0, "W1", "warehouse", 2, demand=0.0)]
+    rows = [
+        row(0, "S1", "store", 1, demand=10.0, filled_on_time=10.0),
+        row(0, "S2", "store", 1, demand=30.0, filled_on_time=0.0),
+        row(0, "W1", "warehouse", 2, demand=0.0),
+    ]
     kpis = compute_kpis(frame(rows), warmup_periods=0)
     assert kpis["tiers"]["store"]["fill_rate"]["mean"] == pytest.approx(0.25)
     assert kpis["network"]["fill_rate"]["mean"] == pytest.approx(0.25)
@@ -176,10 +189,12 @@ def test_bullwhip_of_pass_through_is_one_and_of_an_amplifier_its_variance_ratio(
     amplified = [2 * d - 5.0 for d in demand]  # Var(2d + c) = 4 Var(d)
     rows = []
     for t, d in enumerate(demand):
-        rows += [row(t, "S1", "store", 1, demand=d, filled_on_time=d, ordered=d),
-                 row(t, "W1", "warehouse", 2, demand=d, filled_on_time=d, ordered=d),
-                 row(t, "F1", "factory", 3, demand=d, filled_on_time=d, ordered=amplified[t]),
-                 row(t, "X", "outside", 4, demand=amplified[t], filled_on_time=amplified[t])]
+        rows += [
+            row(t, "S1", "store", 1, demand=d, filled_on_time=d, ordered=d),
+            row(t, "W1", "warehouse", 2, demand=d, filled_on_time=d, ordered=d),
+            row(t, "F1", "factory", 3, demand=d, filled_on_time=d, ordered=amplified[t]),
+            row(t, "X", "outside", 4, demand=amplified[t], filled_on_time=amplified[t]),
+        ]
     kpis = compute_kpis(frame(rows), warmup_periods=0)
     bullwhip = kpis["network"]["bullwhip"]
     assert bullwhip["1"]["mean"] == pytest.approx(1.0)
@@ -191,8 +206,12 @@ def test_bullwhip_of_pass_through_is_one_and_of_an_amplifier_its_variance_ratio(
 
 
 def test_bullwhip_of_pass_through_on_a_real_run():
-    data = {"periods": 80, "warmup_periods": 5, "replications": 2,
-            "agents": [{"nodes": ["stage1", "stage2", "stage3"], "kind": "pass_through"}]}
+    data = {
+        "periods": 80,
+        "warmup_periods": 5,
+        "replications": 2,
+        "agents": [{"nodes": ["stage1", "stage2", "stage3"], "kind": "pass_through"}],
+    }
     scenario = load_scenario(SCENARIOS / "serial_3stage.yaml", data)
     kpis = compute_kpis(ledger_frame(run_scenario(scenario, trace=False)), 5)
     for echelon in ("1", "2", "3"):
@@ -217,10 +236,20 @@ def test_mean_se():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["S1", "S2", "W1"]),
-                          st.floats(0, 100), st.floats(0, 1), st.floats(0, 50), st.floats(0, 50)),
-                min_size=1, max_size=30),
-       st.integers(1, 3))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["S1", "S2", "W1"]),
+            st.floats(0, 100),
+            st.floats(0, 1),
+            st.floats(0, 50),
+            st.floats(0, 50),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(1, 3),
+)
 def test_laws_on_random_ledgers(entries, replications):
     tiers = {"S1": ("store", 1), "S2": ("store", 1), "W1": ("warehouse", 2)}
     reps = []
@@ -229,9 +258,18 @@ def test_laws_on_random_ledgers(entries, replications):
         for t, (node, demand, share, holding, stockout) in enumerate(entries):
             for other in tiers:  # every node has a row every period
                 d = demand if other == node else 0.0
-                rows.append(row(t, other, *tiers[other], demand=d, filled_on_time=d * share,
-                                holding_cost=holding * (r + 1), stockout_cost=stockout,
-                                ordered=d * (r + 1)))
+                rows.append(
+                    row(
+                        t,
+                        other,
+                        *tiers[other],
+                        demand=d,
+                        filled_on_time=d * share,
+                        holding_cost=holding * (r + 1),
+                        stockout_cost=stockout,
+                        ordered=d * (r + 1),
+                    )
+                )
         reps.append(rows)
     kpis = compute_kpis(frame(*reps), warmup_periods=0)
     for path, stat in _stats(kpis):
@@ -246,17 +284,30 @@ def test_laws_on_random_ledgers(entries, replications):
 
 
 ROWS = [
-    row(5, "S1", "store", 1, demand=10.0, filled_on_time=8.0, holding_cost=3.0,
-        stockout_cost=20.0, ordered=12.0),
-    row(5, "S2", "store", 1, demand=30.0, filled_on_time=30.0, holding_cost=1.5,
-        ordering_cost=4.0),
+    row(
+        5,
+        "S1",
+        "store",
+        1,
+        demand=10.0,
+        filled_on_time=8.0,
+        holding_cost=3.0,
+        stockout_cost=20.0,
+        ordered=12.0,
+    ),
+    row(5, "S2", "store", 1, demand=30.0, filled_on_time=30.0, holding_cost=1.5, ordering_cost=4.0),
 ]
 
 
 def test_reward_is_the_weighted_sum_of_ledger_quantities():
-    weights = {"fill_rate": 10.0, "holding_cost": -0.01, "stockout_cost": -0.1,
-               "ordering_cost": -1.0, "ordered": 0.5}
-    expected = (10.0 * (38.0 / 40.0) - 0.01 * 4.5 - 0.1 * 20.0 - 1.0 * 4.0 + 0.5 * 12.0)
+    weights = {
+        "fill_rate": 10.0,
+        "holding_cost": -0.01,
+        "stockout_cost": -0.1,
+        "ordering_cost": -1.0,
+        "ordered": 0.5,
+    }
+    expected = 10.0 * (38.0 / 40.0) - 0.01 * 4.5 - 0.1 * 20.0 - 1.0 * 4.0 + 0.5 * 12.0
     assert reward_from_rows(ROWS, weights) == pytest.approx(expected)
     assert reward_from_rows(ROWS[:1], {"total_cost": -1.0}) == pytest.approx(-23.0)
     assert reward_from_rows(ROWS, {}) == 0.0
@@ -265,7 +316,8 @@ def test_reward_is_the_weighted_sum_of_ledger_quantities():
 def test_fill_rate_reward_and_service_level_alias():
     assert fill_rate(ROWS) == pytest.approx(0.95)
     assert reward_from_rows(ROWS, {"service_level": 2.0}) == pytest.approx(
-        reward_from_rows(ROWS, {"fill_rate": 2.0}))
+        reward_from_rows(ROWS, {"fill_rate": 2.0})
+    )
     no_demand = [row(0, "W1", "warehouse", 2, holding_cost=1.0)]
     assert reward_from_rows(no_demand, {"fill_rate": 10.0}) == 10.0
 
@@ -290,13 +342,17 @@ def test_team_and_mixed_rewards():
     team = (own["S1"] + own["S2"]) / 2
     assert team_reward(members, weights) == pytest.approx(team)
     assert mixed_reward(own["S1"], list(own.values()), 0.3) == pytest.approx(
-        0.3 * own["S1"] + 0.7 * team)
+        0.3 * own["S1"] + 0.7 * team
+    )
     assert mixed_reward(2.0, [2.0, 4.0], 1.0) == 2.0
     assert mixed_reward(2.0, [2.0, 4.0], 0.0) == 3.0
-    assert rewards_by_scope(members, weights, "team") == {"S1": pytest.approx(team),
-                                                          "S2": pytest.approx(team)}
+    assert rewards_by_scope(members, weights, "team") == {
+        "S1": pytest.approx(team),
+        "S2": pytest.approx(team),
+    }
     assert rewards_by_scope(members, weights, "mix", alpha=0.3)["S2"] == pytest.approx(
-        0.3 * own["S2"] + 0.7 * team)
+        0.3 * own["S2"] + 0.7 * team
+    )
     with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\], got 1.5"):
         mixed_reward(1.0, [1.0], 1.5)
     with pytest.raises(ValueError, match="unknown reward scope 'all'"):

@@ -29,8 +29,15 @@ STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 ALLOWED: dict[str, tuple[str, ...]] = {
     "entities": ("simpy", "numpy"),
     # yaml: the run folder's scenario.resolved.yaml is a report file, like the Parquet ledger.
-    "reconciliation": ("pandas", "numpy", "matplotlib", "pyarrow", "yaml", "entities.messages",
-                       "entities.errors"),
+    "reconciliation": (
+        "pandas",
+        "numpy",
+        "matplotlib",
+        "pyarrow",
+        "yaml",
+        "entities.messages",
+        "entities.errors",
+    ),
     "agents": ("numpy", "heuristics", "entities.messages"),
     "heuristics": ("numpy", "scipy"),
 }
@@ -82,8 +89,9 @@ def violations(path: Path) -> list[str]:
     package = rel.parts[0]
     name = module_name(path)
     found = []
-    for line, module in imported_modules(path.read_text(encoding="utf-8"), name,
-                                         path.name == "__init__.py"):
+    for line, module in imported_modules(
+        path.read_text(encoding="utf-8"), name, path.name == "__init__.py"
+    ):
         top = module.partition(".")[0]
         where = f"{rel}:{line} imports {module!r}"
         if top == "torch":
@@ -93,8 +101,10 @@ def violations(path: Path) -> list[str]:
         if package == "twin" or top in STDLIB or top == package:
             continue
         if not any(_within(module, a) for a in ALLOWED[package]):
-            found.append(f"{where}: {package} may import only the standard library, {package}.* "
-                         f"and {', '.join(ALLOWED[package])}")
+            found.append(
+                f"{where}: {package} may import only the standard library, {package}.* "
+                f"and {', '.join(ALLOWED[package])}"
+            )
     return found
 
 
@@ -121,8 +131,16 @@ def test_the_walker_sees_what_it_must_forbid(tmp_path: Path) -> None:
             import torch
     """)
     found = [m for _, m in imported_modules(source, "entities.lanes", is_package=False)]
-    assert found == ["__future__", "os.path", "typing", "entities.messages", "entities.nodes",
-                     "agents.base", "reconciliation.ledger", "torch"]
+    assert found == [
+        "__future__",
+        "os.path",
+        "typing",
+        "entities.messages",
+        "entities.nodes",
+        "agents.base",
+        "reconciliation.ledger",
+        "torch",
+    ]
     assert _within("numpy.typing", "numpy") and not _within("numpyro", "numpy")
 
 
@@ -141,8 +159,11 @@ print("ok")
 
 
 def test_import_twin_and_a_run_do_not_import_torch() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(ROOT), os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-c", _NO_TORCH], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -42,9 +42,16 @@ def liu_serial_recursion(demand, actions, *, lead_time=4, on_hand=10, pipeline=1
             inventory[i] = max(-unmet, 0)
             backlog[i] = max(unmet, 0)
             pipe[i] = pipe[i][1:] + [shipped_to[i]]
-        out.append({"on_hand": list(inventory), "backlog": list(backlog), "orders": list(a),
-                    "received": arrival, "shipped_to": shipped_to,
-                    "cost": [h * inventory[i] + b * backlog[i] for i in range(n)]})
+        out.append(
+            {
+                "on_hand": list(inventory),
+                "backlog": list(backlog),
+                "orders": list(a),
+                "received": arrival,
+                "shipped_to": shipped_to,
+                "cost": [h * inventory[i] + b * backlog[i] for i in range(n)],
+            }
+        )
     return out
 
 
@@ -69,10 +76,16 @@ def drive(scenario, replication, rng, high=20):
     return demand, actions, {(r.period, r.node): r for r in sim.rows}
 
 
-@pytest.mark.parametrize(("demand", "replication"), [
-    (None, 0), (None, 7), ({"dist": "merton"}, 1), ({"dist": "merton"}, 4),
-    ({"dist": "uniform_int", "low": 0, "high": 30}, 2),  # demand above the orders: backlogs grow
-])
+@pytest.mark.parametrize(
+    ("demand", "replication"),
+    [
+        (None, 0),
+        (None, 7),
+        ({"dist": "merton"}, 1),
+        ({"dist": "merton"}, 4),
+        ({"dist": "uniform_int", "low": 0, "high": 30}, 2),  # demand above the orders: backlogs grow
+    ],
+)
 def test_serial_twin_equals_liu_recursion_period_by_period(demand, replication):
     scenario = serial(demand)
     rng = np.random.default_rng(100 + replication)
@@ -82,11 +95,24 @@ def test_serial_twin_equals_liu_recursion_period_by_period(demand, replication):
     for t, e in enumerate(expected):
         for i, node in enumerate(LEVELS):
             row = rows[(t, node)]
-            got = (row.closing_on_hand, row.backorders, row.ordered, row.receipts,
-                   rows[(t, UPSTREAM[node])].shipped, row.holding_cost + row.stockout_cost,
-                   row.total_cost)
-            want = (e["on_hand"][i], e["backlog"][i], e["orders"][i], e["received"][i],
-                    e["shipped_to"][i], e["cost"][i], e["cost"][i])
+            got = (
+                row.closing_on_hand,
+                row.backorders,
+                row.ordered,
+                row.receipts,
+                rows[(t, UPSTREAM[node])].shipped,
+                row.holding_cost + row.stockout_cost,
+                row.total_cost,
+            )
+            want = (
+                e["on_hand"][i],
+                e["backlog"][i],
+                e["orders"][i],
+                e["received"][i],
+                e["shipped_to"][i],
+                e["cost"][i],
+                e["cost"][i],
+            )
             assert got == want, f"period {t}, {node}: twin {got} != Liu {want}"
 
 
@@ -118,12 +144,20 @@ def test_agents_run_inside_the_twin_see_the_same_period():
     # Observations are the state at the close of the last period (the initial state at t = 0).
     for obs in agent.seen:
         if obs.period == 0:
-            assert (obs.on_hand, obs.backorders, obs.pipeline, obs.last_demand) == \
-                (10.0, 0.0, (10.0, 10.0, 10.0, 10.0), 0.0)
+            assert (obs.on_hand, obs.backorders, obs.pipeline, obs.last_demand) == (
+                10.0,
+                0.0,
+                (10.0, 10.0, 10.0, 10.0),
+                0.0,
+            )
         else:
             last = stepped[(obs.period - 1, obs.node)]
-            assert (obs.on_hand, obs.backorders, obs.last_demand, obs.on_order) == \
-                (last.closing_on_hand, last.backorders, last.demand, last.on_order)
+            assert (obs.on_hand, obs.backorders, obs.last_demand, obs.on_order) == (
+                last.closing_on_hand,
+                last.backorders,
+                last.demand,
+                last.on_order,
+            )
             assert sum(obs.pipeline) == last.in_transit_inbound
 
 
@@ -164,8 +198,9 @@ def test_merton_paths_follow_their_generator():
         assert np.array_equal(path, d.sample(np.random.default_rng(seed), 200))
     # Day-to-day moves are small (diffusion sd 0.039 and jumps of sd 0.02 sqrt(15) in log space):
     # the mean absolute change of int(10 exp(X)) is about half a unit.
-    moves = np.mean([np.abs(np.diff(d.sample(np.random.default_rng(s), 200))).mean()
-                     for s in range(200)])
+    moves = np.mean(
+        [np.abs(np.diff(d.sample(np.random.default_rng(s), 200))).mean() for s in range(200)]
+    )
     assert 0.4 < moves < 0.7
     assert 7.5 < d.mean < 10.5
 
@@ -177,15 +212,18 @@ def test_merton_paths_follow_their_generator():
 # two rules, written as plain lists: it checks the timing, the two lead times, the initial
 # pipeline and the per-lane orders.
 
-NET = [["retailer_1", "retailer_2"], ["distributor_1", "distributor_2"],
-       ["manufacturer_1", "manufacturer_2"]]
+NET = [
+    ["retailer_1", "retailer_2"],
+    ["distributor_1", "distributor_2"],
+    ["manufacturer_1", "manufacturer_2"],
+]
 LEAD, COST = (4, 2), (0.1, 0.2)  # from the first / the second upstream actor
 
 
 def liu_net_recursion(demand, actions, periods):
     """demand[j][t]; actions[t][i][j] = (from first, from second). Rows per (t, level, actor)."""
     inv = [[2.0, 2.0] for _ in range(3)]
-    owed = [[[] for _ in range(2)] for _ in range(3)]      # FIFO entries [downstream or -1, qty]
+    owed = [[[] for _ in range(2)] for _ in range(3)]  # FIFO entries [downstream or -1, qty]
     due = [[{t: 2.0 for t in range(4)} for _ in range(2)] for _ in range(3)]
     out = {}
     for t in range(periods):
@@ -198,7 +236,7 @@ def liu_net_recursion(demand, actions, periods):
         ordered = [[0.0, 0.0] for _ in range(3)]
         cost = [[0.0, 0.0] for _ in range(3)]
         for i in range(3):
-            for j in range(2):                                # serve oldest first, ship
+            for j in range(2):  # serve oldest first, ship
                 queue = owed[i][j]
                 while queue and inv[i][j] > 0:
                     q = min(queue[0][1], inv[i][j])
@@ -209,20 +247,25 @@ def liu_net_recursion(demand, actions, periods):
                         down[t + LEAD[j]] = down.get(t + LEAD[j], 0.0) + q
                     if queue[0][1] == 0:
                         queue.pop(0)
-            for j in range(2):                                # then order on both lanes
+            for j in range(2):  # then order on both lanes
                 for u in range(2):
                     q = float(actions[t][i][j][u])
                     ordered[i][j] += q
                     cost[i][j] += COST[u] * q
                     if q and i < 2:
                         owed[i + 1][u].append([j, q])
-                    elif q:                                   # outside suppliers ship in full
+                    elif q:  # outside suppliers ship in full
                         due[i][j][t + LEAD[u]] = due[i][j].get(t + LEAD[u], 0.0) + q
         for i in range(3):
             for j in range(2):
                 backlog = sum(q for _, q in owed[i][j])
-                out[(t, NET[i][j])] = (inv[i][j], backlog, got[i][j], ordered[i][j],
-                                       inv[i][j] + backlog + cost[i][j])
+                out[(t, NET[i][j])] = (
+                    inv[i][j],
+                    backlog,
+                    got[i][j],
+                    ordered[i][j],
+                    inv[i][j] + backlog + cost[i][j],
+                )
     return out
 
 
@@ -239,9 +282,13 @@ def test_network_twin_equals_the_recursion_period_by_period():
         a = rng.integers(0, 5, size=(3, 2, 2))
         actions.append(a.tolist())
         lanes = {n: observations[n].lanes for n in nodes}
-        observations = sim.step({NET[i][j]: OrderDecision(dict(zip(
-            lanes[NET[i][j]], map(float, a[i][j]), strict=True)))
-            for i in range(3) for j in range(2)})
+        observations = sim.step(
+            {
+                NET[i][j]: OrderDecision(dict(zip(lanes[NET[i][j]], map(float, a[i][j]), strict=True)))
+                for i in range(3)
+                for j in range(2)
+            }
+        )
     expected = liu_net_recursion(demand, actions, 120)
     assert any(v[1] > 0 for v in expected.values())
     for r in sim.rows:

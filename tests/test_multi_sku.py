@@ -21,17 +21,28 @@ def two_sku(skus: list[str] | None = None) -> dict[str, Any]:
     """Supplier -> warehouse -> two stores; SKUs A and B with different demand and costs."""
     skus = skus or ["A", "B"]
     return {
-        "name": "two_sku", "seed": 3, "periods": 60,
+        "name": "two_sku",
+        "seed": 3,
+        "periods": 60,
         "skus": [{"id": k, "defaults": {"holding_cost": 1.0 + i}} for i, k in enumerate(skus)],
         "nodes": [
             {"id": "SUP", "kind": "supplier"},
-            {"id": "W", "kind": "warehouse", "initial_inventory": 30,
-             "per_sku": {k: {"holding_cost": 0.5} for k in skus if k == "B"}},
-            {"id": "S1", "kind": "store", "stockout_cost": 5,
-             "per_sku": {"A": {"demand": {"dist": "poisson", "mean": 6}},
-                         "B": {"demand": {"dist": "poisson", "mean": 3}, "unmet_demand": "lost"}}},
-            {"id": "S2", "kind": "store", "stockout_cost": 5,
-             "demand": {"dist": "poisson", "mean": 4}},
+            {
+                "id": "W",
+                "kind": "warehouse",
+                "initial_inventory": 30,
+                "per_sku": {k: {"holding_cost": 0.5} for k in skus if k == "B"},
+            },
+            {
+                "id": "S1",
+                "kind": "store",
+                "stockout_cost": 5,
+                "per_sku": {
+                    "A": {"demand": {"dist": "poisson", "mean": 6}},
+                    "B": {"demand": {"dist": "poisson", "mean": 3}, "unmet_demand": "lost"},
+                },
+            },
+            {"id": "S2", "kind": "store", "stockout_cost": 5, "demand": {"dist": "poisson", "mean": 4}},
         ],
         "lanes": [
             {"from": "SUP", "to": "W", "lead_time": {"dist": "uniform_int", "low": 1, "high": 3}},
@@ -56,10 +67,15 @@ def restricted(data: dict[str, Any], skus: list[str]) -> dict[str, Any]:
 
 def test_stock_points_and_lanes_per_sku() -> None:
     s = scenario_from_dict(two_sku()).stock_view()
-    assert [n.id for n in s.nodes] == ["SUP/A", "SUP/B", "W/A", "W/B", "S1/A", "S1/B", "S2/A",
-                                       "S2/B"]
-    assert [ln.id for ln in s.lanes] == ["SUP/A->W/A", "SUP/B->W/B", "W/A->S1/A", "W/B->S1/B",
-                                         "W/A->S2/A", "W/B->S2/B"]
+    assert [n.id for n in s.nodes] == ["SUP/A", "SUP/B", "W/A", "W/B", "S1/A", "S1/B", "S2/A", "S2/B"]
+    assert [ln.id for ln in s.lanes] == [
+        "SUP/A->W/A",
+        "SUP/B->W/B",
+        "W/A->S1/A",
+        "W/B->S1/B",
+        "W/A->S2/A",
+        "W/B->S2/B",
+    ]
     assert s.stock_point("W/B") == ("W", "B")
     assert s.lane_stream("W/B->S2/B") == "W->S2"
     cfg = s.node_map
@@ -112,8 +128,9 @@ def test_liu_timing_with_several_skus_conserves_stock() -> None:
 
 def test_ledger_rows_carry_location_and_sku() -> None:
     rows = simulate(scenario_from_dict(two_sku())).rows
-    assert {(r.node, r.sku) for r in rows} == {(n, k) for n in ("SUP", "W", "S1", "S2")
-                                               for k in ("A", "B")}
+    assert {(r.node, r.sku) for r in rows} == {
+        (n, k) for n in ("SUP", "W", "S1", "S2") for k in ("A", "B")
+    }
     b_lost = [r for r in rows if (r.node, r.sku) == ("S1", "B")]
     assert all(r.backorders == 0 for r in b_lost) and sum(r.lost_sales for r in b_lost) >= 0
 
@@ -133,8 +150,9 @@ def test_kpis_per_sku_and_per_period_averages() -> None:
     assert kpis["nodes"]["W"]["average_on_hand"]["mean"] == pytest.approx(per_rep.mean())
     assert kpis["tiers"]["store"]["nodes"] == ["S1", "S2"]
     a = df[(df["sku"] == "A") & df["node"].isin(["S1", "S2"])]
-    fill = (a.groupby("replication")["filled_on_time"].sum()
-            / a.groupby("replication")["demand"].sum()).mean()
+    fill = (
+        a.groupby("replication")["filled_on_time"].sum() / a.groupby("replication")["demand"].sum()
+    ).mean()
     assert kpis["skus"]["A"]["fill_rate"]["mean"] == pytest.approx(fill)
 
 
@@ -148,8 +166,11 @@ def test_agent_selectors_by_sku_and_stock_point() -> None:
     data = two_sku()
     data["agents"] = [
         {"tier": "store", "sku": "A", "kind": "base_stock", "params": {"base_stock_level": 14}},
-        {"nodes": ["S1/B", "S2/B"], "kind": "base_stock",
-         "params": {"base_stock_level": {"S1/B": 7, "S2/B": 9}}},
+        {
+            "nodes": ["S1/B", "S2/B"],
+            "kind": "base_stock",
+            "params": {"base_stock_level": {"S1/B": 7, "S2/B": 9}},
+        },
         {"nodes": ["W"], "sku": ["A", "B"], "kind": "s_S", "params": {"s": 20, "S": 45}},
     ]
     s = scenario_from_dict(data).stock_view()
@@ -168,34 +189,58 @@ def test_lane_sku_subset() -> None:
     assert [ln.id for ln in s.lanes if ln.destination.startswith("S2")] == ["W/A->S2/A"]
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d["nodes"][1].update(skus=["A", "C"]),
-     r"two_sku: nodes\[1\]\.skus\[1\]: 'C' is not a SKU"),
-    (lambda d: d["nodes"][1].update(skus=["A", "Bx"]),
-     r"nodes\[1\]\.skus\[1\]: 'Bx' is not a SKU; did you mean 'B'\?"),
-    (lambda d: d["nodes"][2]["per_sku"].update(C={"holding_cost": 1}),
-     r"nodes\[2\]\.per_sku\.C: 'C' is not a SKU stocked at 'S1'"),
-    (lambda d: d["nodes"][2]["per_sku"]["A"].update(holding_cost=-1),
-     r"nodes\[2\]\.per_sku\.A: SKU 'A': holding_cost: Input should be greater than or equal"),
-    (lambda d: d["nodes"][2]["per_sku"]["A"].update(colour="red"),
-     r"nodes\[2\]\.per_sku\.A: SKU 'A': colour: unknown key"),
-    (lambda d: d["skus"].append({"id": "A"}), r"skus\[2\]\.id: duplicate SKU id 'A'"),
-    (lambda d: d["skus"].append({"id": "x/y"}), r"skus\[2\]\.id: SKU id must not contain '/'"),
-    (lambda d: d["lanes"][1].update(skus=["Z"]), r"lanes\[1\]\.skus\[0\]: 'Z' is not a SKU"),
-    (lambda d: d["agents"][1].update(sku="Q"), r"agents\[1\]\.sku: 'Q' is not a SKU"),
-    (lambda d: d["agents"][1].update(nodes=["WW"]),
-     r"agents\[1\]\.nodes\[0\]: 'WW' is neither a node nor a stock point; did you mean 'W'\?"),
-    (lambda d: d["agents"].append({"nodes": ["W/A"], "kind": "base_stock",
-                                   "params": {"base_stock_level": 3}}),
-     r"agents\[2\]\.nodes\[0\]: 'W/A' is already decided by agents\[1\]"),
-    (lambda d: d["agents"][1].update(params={"s": {"W": 1}, "S": 4}),
-     r"agents\[1\]\.params: s_S: .*W/A"),
-    (lambda d: d["nodes"][1].update(bom={"A": {"B": 1}}),
-     r"nodes\[1\]\.bom: only factories have a bom"),
-    (lambda d: d["nodes"][2]["per_sku"]["A"].update(bom={"A": {"B": 1}}),
-     r"nodes\[2\]\.per_sku\.A: SKU 'A': skus, per_sku and bom cannot be set per SKU"),
-    (lambda d: d.pop("skus"), r"nodes\[1\]\.per_sku: needs a top-level 'skus' list"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["nodes"][1].update(skus=["A", "C"]),
+            r"two_sku: nodes\[1\]\.skus\[1\]: 'C' is not a SKU",
+        ),
+        (
+            lambda d: d["nodes"][1].update(skus=["A", "Bx"]),
+            r"nodes\[1\]\.skus\[1\]: 'Bx' is not a SKU; did you mean 'B'\?",
+        ),
+        (
+            lambda d: d["nodes"][2]["per_sku"].update(C={"holding_cost": 1}),
+            r"nodes\[2\]\.per_sku\.C: 'C' is not a SKU stocked at 'S1'",
+        ),
+        (
+            lambda d: d["nodes"][2]["per_sku"]["A"].update(holding_cost=-1),
+            r"nodes\[2\]\.per_sku\.A: SKU 'A': holding_cost: Input should be greater than or equal",
+        ),
+        (
+            lambda d: d["nodes"][2]["per_sku"]["A"].update(colour="red"),
+            r"nodes\[2\]\.per_sku\.A: SKU 'A': colour: unknown key",
+        ),
+        (lambda d: d["skus"].append({"id": "A"}), r"skus\[2\]\.id: duplicate SKU id 'A'"),
+        (lambda d: d["skus"].append({"id": "x/y"}), r"skus\[2\]\.id: SKU id must not contain '/'"),
+        (lambda d: d["lanes"][1].update(skus=["Z"]), r"lanes\[1\]\.skus\[0\]: 'Z' is not a SKU"),
+        (lambda d: d["agents"][1].update(sku="Q"), r"agents\[1\]\.sku: 'Q' is not a SKU"),
+        (
+            lambda d: d["agents"][1].update(nodes=["WW"]),
+            r"agents\[1\]\.nodes\[0\]: 'WW' is neither a node nor a stock point; did you mean 'W'\?",
+        ),
+        (
+            lambda d: d["agents"].append(
+                {"nodes": ["W/A"], "kind": "base_stock", "params": {"base_stock_level": 3}}
+            ),
+            r"agents\[2\]\.nodes\[0\]: 'W/A' is already decided by agents\[1\]",
+        ),
+        (
+            lambda d: d["agents"][1].update(params={"s": {"W": 1}, "S": 4}),
+            r"agents\[1\]\.params: s_S: .*W/A",
+        ),
+        (
+            lambda d: d["nodes"][1].update(bom={"A": {"B": 1}}),
+            r"nodes\[1\]\.bom: only factories have a bom",
+        ),
+        (
+            lambda d: d["nodes"][2]["per_sku"]["A"].update(bom={"A": {"B": 1}}),
+            r"nodes\[2\]\.per_sku\.A: SKU 'A': skus, per_sku and bom cannot be set per SKU",
+        ),
+        (lambda d: d.pop("skus"), r"nodes\[1\]\.per_sku: needs a top-level 'skus' list"),
+    ],
+)
 def test_errors_name_the_yaml_path(edit: Any, message: str) -> None:
     data = two_sku()
     edit(data)
@@ -235,25 +280,37 @@ def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
     out = apply_agent_override(data, "W/B", "base_stock", {"base_stock_level": 30}, source="x")
     s = scenario_from_dict(out).stock_view()
     assert [(a.nodes, a.kind) for a in s.agents] == [
-        (["S1/A", "S1/B", "S2/A", "S2/B"], "base_stock"), (["W/A"], "s_S"),
-        (["W/B"], "base_stock")]
+        (["S1/A", "S1/B", "S2/A", "S2/B"], "base_stock"),
+        (["W/A"], "s_S"),
+        (["W/B"], "base_stock"),
+    ]
     out = apply_agent_override(out, "store", "s_S", {"s": 3, "S": 9}, source="x")
     assert [a.nodes for a in scenario_from_dict(out).stock_view().agents] == [
-        ["W/A"], ["W/B"], ["S1/A", "S1/B", "S2/A", "S2/B"]]
-    with pytest.raises(ScenarioError, match=r"--agent W/C: not a node, stock point or tier; "
-                                            r"did you mean 'W/[AB]'\?"):
+        ["W/A"],
+        ["W/B"],
+        ["S1/A", "S1/B", "S2/A", "S2/B"],
+    ]
+    with pytest.raises(
+        ScenarioError,
+        match=r"--agent W/C: not a node, stock point or tier; "
+        r"did you mean 'W/[AB]'\?",
+    ):
         apply_agent_override(data, "W/C", "base_stock", {}, source="x")
 
 
 def test_what_if_override_of_one_stock_point() -> None:
     from twin.overrides import apply_overrides
 
-    out, _ = apply_overrides(two_sku(), ["agents.W/A=base_stock:base_stock_level=50",
-                                      "nodes.S1.per_sku.A={holding_cost: 3, demand: "
-                                      "{dist: poisson, mean: 6}}"], source="x")
+    out, _ = apply_overrides(
+        two_sku(),
+        [
+            "agents.W/A=base_stock:base_stock_level=50",
+            "nodes.S1.per_sku.A={holding_cost: 3, demand: {dist: poisson, mean: 6}}",
+        ],
+        source="x",
+    )
     s = scenario_from_dict(out).stock_view()
-    assert [(a.nodes, a.kind) for a in s.agents][-2:] == [(["W/B"], "s_S"),
-                                                         (["W/A"], "base_stock")]
+    assert [(a.nodes, a.kind) for a in s.agents][-2:] == [(["W/B"], "s_S"), (["W/A"], "base_stock")]
     assert s.node_map["S1/A"].holding_cost == 3
 
 

@@ -36,33 +36,69 @@ ROOT = Path(__file__).resolve().parents[1]
 HMARL = str(ROOT / "scenarios" / "hmarl_3store.yaml")
 LIU = str(ROOT / "scenarios" / "liu_serial.yaml")
 STORES = ["--targets", "store", "--observation", "hmarl", "--action", "hmarl_multiples"]
-TINY = ["--periods", "40", "--eval-replications", "2", "--set", "num_steps=64",
-        "--set", "num_envs=2", "--set", "update_epochs=4", "--quiet"]
+TINY = [
+    "--periods",
+    "40",
+    "--eval-replications",
+    "2",
+    "--set",
+    "num_steps=64",
+    "--set",
+    "num_envs=2",
+    "--set",
+    "update_epochs=4",
+    "--quiet",
+]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(ROOT), os.environ.get("PYTHONPATH")])), "OMP_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """The trainer run as a subprocess on a tiny budget (CleanRL's smoke test)."""
     out = tmp_path_factory.mktemp("train") / "stores"
-    subprocess.run([sys.executable, "-m", "twin.train", HMARL, "--algo", "ppo", *STORES,
-                    "--timesteps", "512", "--out", str(out), *TINY],
-                   cwd=ROOT, env=_env(), check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twin.train",
+            HMARL,
+            "--algo",
+            "ppo",
+            *STORES,
+            "--timesteps",
+            "512",
+            "--out",
+            str(out),
+            *TINY,
+        ],
+        cwd=ROOT,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return out
 
 
 # -- network ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec, width", [
-    ({"type": "Discrete", "n": 4}, 1),
-    ({"type": "MultiDiscrete", "nvec": [5, 3]}, 2),
-    ({"type": "Box", "low": [0.0, -1.0], "high": [10.0, 1.0]}, 2),
-])
+@pytest.mark.parametrize(
+    "spec, width",
+    [
+        ({"type": "Discrete", "n": 4}, 1),
+        ({"type": "MultiDiscrete", "nvec": [5, 3]}, 2),
+        ({"type": "Box", "low": [0.0, -1.0], "high": [10.0, 1.0]}, 2),
+    ],
+)
 def test_network_shapes(spec, width):
     net = ActorCritic(7, spec, hidden_sizes=(16, 16), critic_dim=23)
     x, state = torch.randn(5, 7), torch.randn(5, 23)
@@ -90,8 +126,15 @@ def test_box_actions_are_clipped():
 
 
 def test_smoke_run_writes_its_outputs(trained):
-    for name in ("policy.pt", "policy.json", "metrics.csv", "training_curve.png", "summary.json",
-                 "trainer_state.pt", "run.json"):
+    for name in (
+        "policy.pt",
+        "policy.json",
+        "metrics.csv",
+        "training_curve.png",
+        "summary.json",
+        "trainer_state.pt",
+        "run.json",
+    ):
         assert (trained / name).is_file(), name
     meta = json.loads((trained / "policy.json").read_text())
     assert meta["algo"] == "ppo" and meta["observation"]["name"] == "hmarl"
@@ -112,8 +155,7 @@ def test_inference_agent_sees_what_the_environment_saw(trained):
     """The best policy as a plain twin run (the inference agent building its own observations)
     costs exactly what the environment's evaluation of the same policy said."""
     summary = json.loads((trained / "summary.json").read_text())
-    assert summary["deployed"]["eval_cost"] == pytest.approx(summary["best"]["eval_cost"],
-                                                             rel=1e-12)
+    assert summary["deployed"]["eval_cost"] == pytest.approx(summary["best"]["eval_cost"], rel=1e-12)
 
 
 def test_mismatched_checkpoint_is_a_clear_error(trained, tmp_path):
@@ -135,10 +177,21 @@ def test_mismatched_checkpoint_is_a_clear_error(trained, tmp_path):
     from agents.base import Observation
 
     agent = PPOAgent(checkpoint=path)
-    obs = Observation(node="store_1", tier="store", period=0, on_hand=1.0, backorders=0.0,
-                      on_order=0.0, in_transit=0.0, inventory_position=1.0,
-                      echelon_inventory_position=1.0, last_demand=1.0, forecast=1.0, pipeline=(),
-                      lanes=("other->store_1",))
+    obs = Observation(
+        node="store_1",
+        tier="store",
+        period=0,
+        on_hand=1.0,
+        backorders=0.0,
+        on_order=0.0,
+        in_transit=0.0,
+        inventory_position=1.0,
+        echelon_inventory_position=1.0,
+        last_demand=1.0,
+        forecast=1.0,
+        pipeline=(),
+        lanes=("other->store_1",),
+    )
     with pytest.raises(ValueError, match="was trained with lanes"):
         agent.act({"store_1": obs})
 
@@ -147,12 +200,39 @@ def test_twin_run_uses_a_checkpoint(trained, tmp_path):
     from twin.run import main
 
     out = tmp_path / "run"
-    code = main([HMARL, "--periods", "30", "--warmup", "5", "--replications", "1", "--quiet", "--out", str(out),
-                 "--agent", f"store=ppo:checkpoint={trained / 'policy.pt'}"])
+    code = main(
+        [
+            HMARL,
+            "--periods",
+            "30",
+            "--warmup",
+            "5",
+            "--replications",
+            "1",
+            "--quiet",
+            "--out",
+            str(out),
+            "--agent",
+            f"store=ppo:checkpoint={trained / 'policy.pt'}",
+        ]
+    )
     assert code == 0 and (out / "summary.json").is_file()
-    bad = main([HMARL, "--periods", "30", "--warmup", "5", "--replications", "1", "--quiet",
-                "--out", str(tmp_path / "bad"),
-                "--agent", f"warehouse_1=ppo:checkpoint={trained / 'policy.pt'}"])
+    bad = main(
+        [
+            HMARL,
+            "--periods",
+            "30",
+            "--warmup",
+            "5",
+            "--replications",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "bad"),
+            "--agent",
+            f"warehouse_1=ppo:checkpoint={trained / 'policy.pt'}",
+        ]
+    )
     assert bad == 2
 
 
@@ -170,8 +250,9 @@ def test_resume_continues_and_mismatch_exits_2(trained, tmp_path, capsys):
     # 128 epochs per iteration: iterations 0 (untrained) .. 4, then 5 and 6 appended on resume
     assert [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(7)]
     capsys.readouterr()
-    code = main([HMARL, "--targets", "warehouse", "--timesteps", "1024", "--out", str(out),
-                 "--resume", *TINY])
+    code = main(
+        [HMARL, "--targets", "warehouse", "--timesteps", "1024", "--out", str(out), "--resume", *TINY]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "cannot resume: targets" in err
     assert len(err.splitlines()) == 1
@@ -186,19 +267,33 @@ def test_short_seeded_training_beats_the_untrained_policy(tmp_path):
     from twin.train import main
 
     out = tmp_path / "learn"
-    assert main([HMARL, *STORES, "--timesteps", "1536", "--out", str(out), "--seed", "3",
-                 *TINY]) == 0
+    assert main([HMARL, *STORES, "--timesteps", "1536", "--out", str(out), "--seed", "3", *TINY]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["best"]["eval_cost"] < 0.8 * summary["untrained"]["eval_cost"]
 
 
 def test_trainer_is_seeded():
     def run() -> list[float]:
-        envs = make_vec(lambda: parallel_env(load_scenario(HMARL, {"periods": 20, "warmup_periods": 0}),
-                                             targets="store", observation="hmarl",
-                                             action="hmarl_multiples"), 1)
-        trainer = PPOTrainer(envs, Args(seed=5, num_envs=1, num_steps=32, update_epochs=2,
-                                        total_timesteps=64, centralized_critic=True))
+        envs = make_vec(
+            lambda: parallel_env(
+                load_scenario(HMARL, {"periods": 20, "warmup_periods": 0}),
+                targets="store",
+                observation="hmarl",
+                action="hmarl_multiples",
+            ),
+            1,
+        )
+        trainer = PPOTrainer(
+            envs,
+            Args(
+                seed=5,
+                num_envs=1,
+                num_steps=32,
+                update_epochs=2,
+                total_timesteps=64,
+                centralized_critic=True,
+            ),
+        )
         return [trainer.iteration()["policy_loss"] for _ in range(2)]
 
     assert run() == run()
@@ -209,12 +304,27 @@ def test_trainer_is_seeded():
 
 def _liu_trainer(seed: int = 0) -> HAPPOTrainer:
     scenario = load_scenario(LIU, {"periods": 24})
-    envs = make_vec(lambda: parallel_env(scenario, targets=["retailer", "distributor",
-                                                            "manufacturer"],
-                                         observation="liu", action="integer:n=20"), 1)
-    return HAPPOTrainer(envs, HAPPOArgs(seed=seed, num_envs=1, num_steps=32, update_epochs=3,
-                                        num_minibatches=2, hidden_sizes=(16, 16),
-                                        learning_rate=3e-3))
+    envs = make_vec(
+        lambda: parallel_env(
+            scenario,
+            targets=["retailer", "distributor", "manufacturer"],
+            observation="liu",
+            action="integer:n=20",
+        ),
+        1,
+    )
+    return HAPPOTrainer(
+        envs,
+        HAPPOArgs(
+            seed=seed,
+            num_envs=1,
+            num_steps=32,
+            update_epochs=3,
+            num_minibatches=2,
+            hidden_sizes=(16, 16),
+            learning_rate=3e-3,
+        ),
+    )
 
 
 def test_happo_weights_each_agent_by_the_ratios_of_those_updated_before():
@@ -224,8 +334,13 @@ def test_happo_weights_each_agent_by_the_ratios_of_those_updated_before():
     order = trainer.last_order
     assert sorted(order) == [0, 1, 2]
     with torch.no_grad():  # each actor changed only at its own turn: its ratio now is final
-        ratios = {i: (trainer.actors[i].log_prob_entropy(batch["obs"][i], batch["actions"][i])[0]
-                      - batch["logprobs"][:, i]).exp() for i in order}
+        ratios = {
+            i: (
+                trainer.actors[i].log_prob_entropy(batch["obs"][i], batch["actions"][i])[0]
+                - batch["logprobs"][:, i]
+            ).exp()
+            for i in order
+        }
     expected = torch.ones(trainer.batch_size)
     for i in order:
         assert torch.allclose(trainer.last_factors[i], expected, rtol=1e-5, atol=1e-6)
@@ -253,33 +368,79 @@ def test_happo_checkpoint_decides_in_the_twin(tmp_path):
     from twin.train import main
 
     out = tmp_path / "happo"
-    assert main([LIU, "--algo", "happo", "--observation", "liu", "--action", "integer:n=20",
-                 "--targets", "retailer,distributor,manufacturer", "--timesteps", "128",
-                 "--periods", "32", "--eval-replications", "2", "--set", "num_steps=32",
-                 "--set", "num_envs=2", "--set", "update_epochs=2", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                LIU,
+                "--algo",
+                "happo",
+                "--observation",
+                "liu",
+                "--action",
+                "integer:n=20",
+                "--targets",
+                "retailer,distributor,manufacturer",
+                "--timesteps",
+                "128",
+                "--periods",
+                "32",
+                "--eval-replications",
+                "2",
+                "--set",
+                "num_steps=32",
+                "--set",
+                "num_envs=2",
+                "--set",
+                "update_epochs=2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["deployed"]["eval_cost"] == pytest.approx(summary["best"]["eval_cost"],
-                                                             rel=1e-12)
+    assert summary["deployed"]["eval_cost"] == pytest.approx(summary["best"]["eval_cost"], rel=1e-12)
     _, meta = load_checkpoint(out / "policy.pt")
     assert meta["algo"] == "happo" and [p["nodes"] for p in meta["policies"]] == [
-        ["retailer"], ["distributor"], ["manufacturer"]]
+        ["retailer"],
+        ["distributor"],
+        ["manufacturer"],
+    ]
 
 
 def test_phases_freeze_earlier_policies_and_fine_tune_jointly(tmp_path):
     from twin.train import main
 
     out = tmp_path / "phased"
-    assert main([HMARL, "--phases", "store;warehouse;joint", "--observation", "hmarl",
-                 "--action", "hmarl_multiples", "--timesteps", "128", "--out", str(out),
-                 *TINY]) == 0
+    assert (
+        main(
+            [
+                HMARL,
+                "--phases",
+                "store;warehouse;joint",
+                "--observation",
+                "hmarl",
+                "--action",
+                "hmarl_multiples",
+                "--timesteps",
+                "128",
+                "--out",
+                str(out),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     assert [p.name for p in sorted(out.glob("phase*"))] == [
-        "phase1-store", "phase2-warehouse", "phase3-joint"]
+        "phase1-store",
+        "phase2-warehouse",
+        "phase3-joint",
+    ]
     run2 = json.loads((out / "phase2-warehouse" / "run.json").read_text())
     assert run2["targets"] == ["warehouse_1"]
     _, meta = load_checkpoint(out / "policy.pt")
-    assert [p["nodes"] for p in meta["policies"]] == [["store_1", "store_2", "store_3"],
-                                                      ["warehouse_1"]]
+    assert [p["nodes"] for p in meta["policies"]] == [["store_1", "store_2", "store_3"], ["warehouse_1"]]
     joint = json.loads((out / "phase3-joint" / "run.json").read_text())
     assert joint["args"]["learning_rate"] == pytest.approx(3e-4 / 3)
     agent = PPOAgent(checkpoint=str(out / "policy.pt"))

@@ -43,7 +43,8 @@ def test_file_is_the_generators_output(text: str) -> None:
     expected = make_retail.retail_network()
     assert data == expected, f"scenarios/retail_1000.yaml drifted; regenerate: {make_retail.COMMAND}"
     assert text == make_retail.to_yaml(expected, make_retail.HEADER), (
-        f"same data, other text (header or layout); regenerate: {make_retail.COMMAND}")
+        f"same data, other text (header or layout); regenerate: {make_retail.COMMAND}"
+    )
     kinds = Counter(n["kind"] for n in data["nodes"])
     assert kinds == {"supplier": 3, "warehouse": 20, "store": 1000}
     assert len(data["lanes"]) == 20 + 1000

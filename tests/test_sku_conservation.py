@@ -26,9 +26,14 @@ def close(a: float, b: float) -> bool:
 
 
 def lead_times() -> st.SearchStrategy[Any]:
-    return st.one_of(st.integers(0, 2), st.builds(
-        lambda lo, w: {"dist": "uniform_int", "low": lo, "high": lo + w},
-        st.integers(0, 1), st.integers(0, 2)))
+    return st.one_of(
+        st.integers(0, 2),
+        st.builds(
+            lambda lo, w: {"dist": "uniform_int", "low": lo, "high": lo + w},
+            st.integers(0, 1),
+            st.integers(0, 2),
+        ),
+    )
 
 
 @st.composite
@@ -39,11 +44,15 @@ def rule(draw: st.DrawFn) -> dict[str, Any]:
     review = draw(st.sampled_from(["periodic", "continuous"]))
     if kind == "s_S":
         s = draw(st.integers(0, 30))
-        return {"kind": kind, "params": {"s": s, "S": s + draw(st.integers(0, 40)),
-                                         "review": review}}
-    return {"kind": kind, "params": {"reorder_point": draw(st.integers(0, 30)),
-                                     "order_quantity": draw(st.integers(1, 20)),
-                                     "review": review}}
+        return {"kind": kind, "params": {"s": s, "S": s + draw(st.integers(0, 40)), "review": review}}
+    return {
+        "kind": kind,
+        "params": {
+            "reorder_point": draw(st.integers(0, 30)),
+            "order_quantity": draw(st.integers(1, 20)),
+            "review": review,
+        },
+    }
 
 
 @st.composite
@@ -53,27 +62,36 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     raws_all = [f"R{i}" for i in range(draw(st.integers(1, 3)))]
     n_stores = draw(st.integers(1, 3))
     offer = products + (["G"] if traded else [])
-    store_skus = [draw(st.lists(st.sampled_from(offer), min_size=1, unique=True))
-                  for _ in range(n_stores)]
+    store_skus = [
+        draw(st.lists(st.sampled_from(offer), min_size=1, unique=True)) for _ in range(n_stores)
+    ]
     used = [k for k in offer if any(k in s for s in store_skus)]
     made = [k for k in used if k != "G"]
-    bom = {p: {r: draw(st.sampled_from([0.5, 1, 2, 3]))
-               for r in draw(st.lists(st.sampled_from(raws_all), min_size=1, unique=True))}
-           for p in made}
+    bom = {
+        p: {
+            r: draw(st.sampled_from([0.5, 1, 2, 3]))
+            for r in draw(st.lists(st.sampled_from(raws_all), min_size=1, unique=True))
+        }
+        for p in made
+    }
     raws = [r for r in raws_all if any(r in b for b in bom.values())]
     with_w = draw(st.booleans())
     downstream = "W" if with_w else None
 
     factory: dict[str, Any] = {
-        "id": "F", "kind": "factory", "production_lead_time": draw(st.integers(0, 2)),
-        "per_sku": {r: {"initial_inventory": draw(st.integers(0, 40))} for r in raws}}
+        "id": "F",
+        "kind": "factory",
+        "production_lead_time": draw(st.integers(0, 2)),
+        "per_sku": {r: {"initial_inventory": draw(st.integers(0, 40))} for r in raws},
+    }
     if made:
         factory["skus"] = raws + made
         factory["bom"] = bom
         if draw(st.booleans()):
             factory["capacity"] = draw(st.integers(1, 30))
     nodes: list[dict[str, Any]] = [
-        {"id": "SUP", "kind": "supplier", "skus": raws + (["G"] if "G" in used else [])}]
+        {"id": "SUP", "kind": "supplier", "skus": raws + (["G"] if "G" in used else [])}
+    ]
     if not raws:
         nodes[0]["skus"] = ["G"]
     lanes: list[dict[str, Any]] = []
@@ -84,12 +102,23 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         agents.append({"nodes": ["F"], "sku": raws, **draw(rule())})
         decided = [p for p in made if draw(st.booleans())]
         if decided:
-            agents.append({"nodes": [f"F/{p}" for p in decided], "kind": "base_stock",
-                           "params": {"base_stock_level": draw(st.integers(0, 40))}})
+            agents.append(
+                {
+                    "nodes": [f"F/{p}" for p in decided],
+                    "kind": "base_stock",
+                    "params": {"base_stock_level": draw(st.integers(0, 40))},
+                }
+            )
     if downstream:
-        nodes.append({"id": "W", "kind": "warehouse", "skus": used,
-                      "initial_inventory": draw(st.integers(0, 30)),
-                      "holding_cost": 0.5})
+        nodes.append(
+            {
+                "id": "W",
+                "kind": "warehouse",
+                "skus": used,
+                "initial_inventory": draw(st.integers(0, 30)),
+                "holding_cost": 0.5,
+            }
+        )
         if made:
             lanes.append({"from": "F", "to": "W", "lead_time": draw(lead_times())})
         if "G" in used:
@@ -97,11 +126,23 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         agents.append({"nodes": ["W"], **draw(rule())})
     for i, skus in enumerate(store_skus):
         sid = f"S{i}"
-        nodes.append({
-            "id": sid, "kind": "store", "skus": skus, "holding_cost": 1, "stockout_cost": 3,
-            "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
-            "per_sku": {k: {"demand": {"dist": "poisson", "mean": draw(st.integers(0, 8))},
-                            "initial_inventory": draw(st.integers(0, 15))} for k in skus}})
+        nodes.append(
+            {
+                "id": sid,
+                "kind": "store",
+                "skus": skus,
+                "holding_cost": 1,
+                "stockout_cost": 3,
+                "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
+                "per_sku": {
+                    k: {
+                        "demand": {"dist": "poisson", "mean": draw(st.integers(0, 8))},
+                        "initial_inventory": draw(st.integers(0, 15)),
+                    }
+                    for k in skus
+                },
+            }
+        )
         if downstream:
             lanes.append({"from": "W", "to": sid, "lead_time": draw(lead_times())})
         else:
@@ -126,9 +167,15 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             node["outage"] = draw(outages)
         if node["id"] == "W" and draw(st.booleans()):
             node["allocation"] = draw(st.sampled_from(["proportional", "fair_share", "fifo"]))
-    return {"name": "random_sku", "seed": draw(st.integers(0, 2**16)), "periods": PERIODS,
-            "skus": [{"id": k} for k in raws + used], "nodes": nodes, "lanes": lanes,
-            "agents": agents}
+    return {
+        "name": "random_sku",
+        "seed": draw(st.integers(0, 2**16)),
+        "periods": PERIODS,
+        "skus": [{"id": k} for k in raws + used],
+        "nodes": nodes,
+        "lanes": lanes,
+        "agents": agents,
+    }
 
 
 def check_laws(sim: Simulation, data: dict[str, Any]) -> None:
@@ -143,12 +190,13 @@ def check_laws(sim: Simulation, data: dict[str, Any]) -> None:
         key = (r.node, r.sku)
         assert key in cfg
         by_period[r.period][key] = r
-        assert close(r.opening_on_hand + r.receipts - r.shipped - r.sold - r.consumed,
-                     r.closing_on_hand)
+        assert close(r.opening_on_hand + r.receipts - r.shipped - r.sold - r.consumed, r.closing_on_hand)
         node = cfg[key]
         if node.capacity is not None:
             assert r.produced <= node.capacity * (1 + TOL)
-        if r.node.startswith("S") and r.node != "SUP":  # customers: demand == sold + lost + change in backlog
+        if (
+            r.node.startswith("S") and r.node != "SUP"
+        ):  # customers: demand == sold + lost + change in backlog
             cum[key] += r.demand - r.sold - r.lost_sales
             assert close(cum[key], r.backorders), (key, r)
             if node.unmet_demand == "lost":
@@ -161,21 +209,24 @@ def check_laws(sim: Simulation, data: dict[str, Any]) -> None:
         period = by_period[t]
         # Bill of materials: each input consumed == sum over outputs of units * produced.
         for raw in {r for b in bom.values() for r in b}:
-            need = sum(units[raw] * period[("F", p)].produced for p, units in bom.items()
-                       if raw in units)
+            need = sum(
+                units[raw] * period[("F", p)].produced for p, units in bom.items() if raw in units
+            )
             assert abs(period[("F", raw)].consumed - need) <= TOL * max(1.0, need)
             assert period[("F", raw)].produced == 0.0
         released += sum(r.produced for r in period.values())
-        gone = sum(r.sold + r.consumed + r.lost_in_transit
-                   for rs in list(by_period.values())[:t + 1] for r in rs.values())
+        gone = sum(
+            r.sold + r.consumed + r.lost_in_transit
+            for rs in list(by_period.values())[: t + 1]
+            for r in rs.values()
+        )
         stock = sum(r.closing_on_hand + r.in_transit_inbound for r in period.values())
         assert abs(released - gone - stock) <= TOL * max(1.0, released)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=multi_sku_scenarios(), replication=st.integers(0, 2))
-def test_random_multi_sku_bom_scenarios_conserve_stock(data: dict[str, Any],
-                                                       replication: int) -> None:
+def test_random_multi_sku_bom_scenarios_conserve_stock(data: dict[str, Any], replication: int) -> None:
     scenario = scenario_from_dict(data)
     sim = Simulation(scenario, replication=replication, audit=True)
     sim.run()

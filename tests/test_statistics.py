@@ -80,8 +80,7 @@ DEMANDS: dict[str, Any] = {
     "gamma": {"dist": "gamma", "shape": 3, "scale": 5},
     "uniform": {"dist": "uniform", "low": 5, "high": 25},
     "uniform_int": {"dist": "uniform_int", "low": 0, "high": 30},
-    "empirical": {"dist": "empirical", "values": [0, 10, 25, 40],
-                  "probabilities": [0.1, 0.4, 0.3, 0.2]},
+    "empirical": {"dist": "empirical", "values": [0, 10, 25, 40], "probabilities": [0.1, 0.4, 0.3, 0.2]},
     "lognormal": {"dist": "lognormal", "log_mean": 2.5, "log_sd": 0.3},
     # truncated on both sides (21 % of the parent's mass is cut off), so the declared
     # moments are the truncated law's, not the parent's (5, 36)
@@ -122,10 +121,11 @@ def check_moments(x: np.ndarray, dist: Moments, what: str) -> None:
     assert (Z + POWER_Z) * se_mean <= MEAN_EFFECT * abs(mean), (what, n, se_mean, mean)
     assert (Z + POWER_Z) * se_var <= VARIANCE_EFFECT * variance, (what, n, se_var, variance)
     assert abs(sample_mean - mean) <= Z * se_mean, (
-        f"{what}: mean expected {mean:.6g}, observed {sample_mean:.6g} (n={n}, se={se_mean:.3g})")
+        f"{what}: mean expected {mean:.6g}, observed {sample_mean:.6g} (n={n}, se={se_mean:.3g})"
+    )
     assert abs(sample_var - variance) <= Z * se_var, (
-        f"{what}: variance expected {variance:.6g}, observed {sample_var:.6g} "
-        f"(n={n}, se={se_var:.3g})")
+        f"{what}: variance expected {variance:.6g}, observed {sample_var:.6g} (n={n}, se={se_var:.3g})"
+    )
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -137,8 +137,9 @@ def ledger_column(rows: list[LedgerRow], column: str, periods: int) -> dict[str,
     has one row per node in every period, in the same node order)."""
     nodes = [row.node for row in rows[: len(rows) // periods]]
     assert len(rows) == periods * len(nodes)
-    assert all(row.node == nodes[i % len(nodes)] and row.period == i // len(nodes)
-               for i, row in enumerate(rows))
+    assert all(
+        row.node == nodes[i % len(nodes)] and row.period == i // len(nodes) for i, row in enumerate(rows)
+    )
     values = np.fromiter(map(attrgetter(column), rows), dtype=float, count=len(rows))
     table = values.reshape(periods, len(nodes))
     return {node: table[:, j].copy() for j, node in enumerate(nodes)}
@@ -153,12 +154,16 @@ def lead_time_network(periods: int = PERIODS) -> dict[str, Any]:
     period and orders it back (base stock 5), so every lane ships once in every period."""
     stores = [f"S_{name}" for name in LANE_LAWS]
     return {
-        "name": "lead_time_statistics", "seed": 606, "periods": periods,
-        "nodes": [{"id": "P", "kind": "supplier"},
-                  *({"id": s, "kind": "store", "initial_inventory": 5, "demand": 1}
-                    for s in stores)],
-        "lanes": [{"from": "P", "to": f"S_{name}", "lead_time": spec}
-                  for name, spec in LANE_LAWS.items()],  # lane ids: lane_id("P", "S_<law>")
+        "name": "lead_time_statistics",
+        "seed": 606,
+        "periods": periods,
+        "nodes": [
+            {"id": "P", "kind": "supplier"},
+            *({"id": s, "kind": "store", "initial_inventory": 5, "demand": 1} for s in stores),
+        ],
+        "lanes": [
+            {"from": "P", "to": f"S_{name}", "lead_time": spec} for name, spec in LANE_LAWS.items()
+        ],  # lane ids: lane_id("P", "S_<law>")
         "agents": [{"nodes": stores, "kind": "base_stock", "params": {"base_stock_level": 5}}],
     }
 
@@ -186,12 +191,16 @@ def lead_time_runs() -> list[LeadTimeRun]:
         for event in result.trace:
             if type(event) is Shipment:
                 shipments[law_of[event.lane]].append(
-                    (event.sent, event.lead_time, event.due, event.quantity))
+                    (event.sent, event.lead_time, event.due, event.quantity)
+                )
         receipts = ledger_column(result.rows, "receipts", scenario.periods)
-        runs.append(LeadTimeRun(
-            {name: lanes[lane_id("P", f"S_{name}")].lead_times.copy() for name in LANE_LAWS},
-            {name: np.array(v, dtype=float).reshape(-1, 4) for name, v in shipments.items()},
-            {name: receipts[f"S_{name}"] for name in LANE_LAWS}))
+        runs.append(
+            LeadTimeRun(
+                {name: lanes[lane_id("P", f"S_{name}")].lead_times.copy() for name in LANE_LAWS},
+                {name: np.array(v, dtype=float).reshape(-1, 4) for name, v in shipments.items()},
+                {name: receipts[f"S_{name}"] for name in LANE_LAWS},
+            )
+        )
     return runs
 
 
@@ -200,8 +209,9 @@ def pooled_lead_times(runs: list[LeadTimeRun], name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", list(LEAD_TIMES))
-def test_lead_times_have_the_declared_mean_and_variance(name: str,
-                                                        lead_time_runs: list[LeadTimeRun]) -> None:
+def test_lead_times_have_the_declared_mean_and_variance(
+    name: str, lead_time_runs: list[LeadTimeRun]
+) -> None:
     """Pooled lead-time draws of a lane (30,000: 5000 periods x 6 replications) have the declared
     mean (within 4.5 sigma / sqrt(n)) and variance (within 4.5 sqrt((m4 - s^4) / n))."""
     x = pooled_lead_times(lead_time_runs, name)
@@ -213,8 +223,7 @@ def test_lead_times_have_the_declared_mean_and_variance(name: str,
     check_moments(x, dist, f"lead time {name}")
 
 
-def test_shipments_carry_the_lanes_draws_and_arrive_when_due(
-        lead_time_runs: list[LeadTimeRun]) -> None:
+def test_shipments_carry_the_lanes_draws_and_arrive_when_due(lead_time_runs: list[LeadTimeRun]) -> None:
     """Every shipment sent at ``s`` carries its lane's draw ``L`` of period ``s``, is due at
     ``s + ceil(L)`` (at once when ``L == 0``) and is received then (the store's ledger receipts)."""
     for r, run in enumerate(lead_time_runs):
@@ -231,7 +240,8 @@ def test_shipments_carry_the_lanes_draws_and_arrive_when_due(
 
 
 def test_lead_times_are_independent_across_lanes_periods_and_replications(
-        lead_time_runs: list[LeadTimeRun]) -> None:
+    lead_time_runs: list[LeadTimeRun],
+) -> None:
     """Lanes draw from their own streams, i.i.d. over periods, and replications draw afresh.
 
     For independent series the sample correlation is about Normal(0, 1/n): with n = 30,000 pooled
@@ -264,10 +274,16 @@ def demand_network(laws: dict[str, Any], *, periods: int, seed: int) -> dict[str
     sell: the ledger's ``demand`` column is the customers' demand whatever the stock."""
     stores = [f"D_{name}" for name in laws]
     return {
-        "name": "demand_statistics", "seed": seed, "periods": periods,
-        "nodes": [{"id": "P", "kind": "supplier"},
-                  *({"id": f"D_{name}", "kind": "store", "unmet_demand": "lost", **law}
-                    for name, law in laws.items())],
+        "name": "demand_statistics",
+        "seed": seed,
+        "periods": periods,
+        "nodes": [
+            {"id": "P", "kind": "supplier"},
+            *(
+                {"id": f"D_{name}", "kind": "store", "unmet_demand": "lost", **law}
+                for name, law in laws.items()
+            ),
+        ],
         "lanes": [{"from": "P", "to": s, "lead_time": 1} for s in stores],
         "agents": [{"nodes": stores, "kind": "constant", "params": {"quantity": 0}}],
     }
@@ -276,10 +292,15 @@ def demand_network(laws: dict[str, Any], *, periods: int, seed: int) -> dict[str
 def ledger_demand(data: dict[str, Any], replications: int) -> dict[str, np.ndarray]:
     """Per store (``D_`` stripped), the ledger's demand column: an array (replications, periods)."""
     scenario = scenario_from_dict(data, source=data["name"])
-    runs = [ledger_column(Simulation(scenario, replication=r).run().rows, "demand", data["periods"])
-            for r in range(replications)]
-    return {node.removeprefix("D_"): np.array([run[node] for run in runs])
-            for node in runs[0] if node.startswith("D_")}
+    runs = [
+        ledger_column(Simulation(scenario, replication=r).run().rows, "demand", data["periods"])
+        for r in range(replications)
+    ]
+    return {
+        node.removeprefix("D_"): np.array([run[node] for run in runs])
+        for node in runs[0]
+        if node.startswith("D_")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -289,8 +310,9 @@ def store_demand() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", list(DEMANDS))
-def test_demand_has_the_declared_mean_and_variance(name: str,
-                                                   store_demand: dict[str, np.ndarray]) -> None:
+def test_demand_has_the_declared_mean_and_variance(
+    name: str, store_demand: dict[str, np.ndarray]
+) -> None:
     """A store's ledger demand, i.i.d. per period (30,000 periods: 5000 x 6 replications), has the
     declared mean and variance (same tolerances as the lead times)."""
     d = store_demand[name]
@@ -303,13 +325,16 @@ def test_demand_has_the_declared_mean_and_variance(name: str,
 
 
 def test_demand_is_independent_across_stores_and_replications(
-        store_demand: dict[str, np.ndarray]) -> None:
+    store_demand: dict[str, np.ndarray],
+) -> None:
     """Each store draws its own stream, and each replication draws afresh (correlation bounds as for
     the lead times; the twin store has the law of ``poisson``)."""
     n = PERIODS * REPLICATIONS
     for a, b in itertools.combinations(STORE_LAWS, 2):
-        assert abs(correlation(store_demand[a].ravel(), store_demand[b].ravel())) \
-            <= Z / math.sqrt(n), (a, b)
+        assert abs(correlation(store_demand[a].ravel(), store_demand[b].ravel())) <= Z / math.sqrt(n), (
+            a,
+            b,
+        )
     for name, d in store_demand.items():
         for r in range(REPLICATIONS - 1):
             assert not np.array_equal(d[r], d[r + 1]), name
@@ -340,8 +365,7 @@ def test_merton_demand_matches_its_declared_moments() -> None:
     variance off by 27 % (6.5 standard errors), and assert that they detect 20 % and 30 %.
     """
     laws = {f"m{i}": {"demand": {"dist": "merton"}} for i in range(MERTON_STORES)}
-    demand = ledger_demand(demand_network(laws, periods=MERTON_PERIODS, seed=808),
-                           MERTON_REPLICATIONS)
+    demand = ledger_demand(demand_network(laws, periods=MERTON_PERIODS, seed=808), MERTON_REPLICATIONS)
     paths = np.concatenate(list(demand.values()))
     k = paths.shape[0]
     assert paths.shape == (MERTON_STORES * MERTON_REPLICATIONS, MERTON_PERIODS)
@@ -357,10 +381,12 @@ def test_merton_demand_matches_its_declared_moments() -> None:
     assert (Z + POWER_Z) * se_mean <= 0.20 * dist.mean, se_mean
     assert (Z + POWER_Z) * se_var <= 0.30 * dist.variance, se_var
     assert abs(mean - dist.mean) <= Z * se_mean, (
-        f"merton: mean expected {dist.mean:.6g}, observed {mean:.6g} (paths={k}, se={se_mean:.3g})")
+        f"merton: mean expected {dist.mean:.6g}, observed {mean:.6g} (paths={k}, se={se_mean:.3g})"
+    )
     assert abs(variance - dist.variance) <= Z * se_var, (
         f"merton: variance expected {dist.variance:.6g}, observed {variance:.6g} "
-        f"(paths={k}, se={se_var:.3g})")
+        f"(paths={k}, se={se_var:.3g})"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -396,7 +422,8 @@ def customer_demand() -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", list(CUSTOMERS))
 def test_customer_demand_per_period_is_compound_poisson(
-        name: str, customer_demand: dict[str, np.ndarray]) -> None:
+    name: str, customer_demand: dict[str, np.ndarray]
+) -> None:
     """Customers arrive as a Poisson process of ``rate`` per period, each asking for an i.i.d.
     ``size``: a period's demand is compound Poisson, with mean ``rate E[S]`` and variance
     ``rate E[S^2]`` (Ross, *Introduction to Probability Models*, ch. 5, compound Poisson process).

@@ -11,8 +11,9 @@ from twin.simulation import AgentError, ExternalAgent, Simulation
 
 
 def hmarl(periods: int = 40):
-    return load_scenario("scenarios/hmarl_3store.yaml",
-                         overrides={"periods": periods, "warmup_periods": 0})
+    return load_scenario(
+        "scenarios/hmarl_3store.yaml", overrides={"periods": periods, "warmup_periods": 0}
+    )
 
 
 def test_stepping_with_the_rule_reproduces_the_rule_run_exactly():
@@ -35,17 +36,20 @@ def test_rows_of_a_period_exist_after_its_step():
     sim.start()
     sim.step({"store_1": 5.0, "store_2": 0.0, "store_3": 7.0})
     period0 = [r for r in sim.rows if r.period == 0]
-    assert {r.node: r.ordered for r in period0 if r.tier == "store"} == \
-        {"store_1": 5.0, "store_2": 0.0, "store_3": 7.0}
+    assert {r.node: r.ordered for r in period0 if r.tier == "store"} == {
+        "store_1": 5.0,
+        "store_2": 0.0,
+        "store_3": 7.0,
+    }
 
 
 def test_upstream_external_nodes_decide_on_the_epochs_opening_information():
     """All external observations are taken before any level decides (parallel information)."""
-    scenario = load_scenario("scenarios/serial_3stage.yaml",
-                             overrides={"periods": 30, "warmup_periods": 0})
+    scenario = load_scenario(
+        "scenarios/serial_3stage.yaml", overrides={"periods": 30, "warmup_periods": 0}
+    )
     sim = Simulation(scenario, agents={0: ExternalAgent()})
-    rule = EchelonBaseStockPolicy(base_stock_level={"stage1": 6.49, "stage2": 12.02,
-                                                    "stage3": 22.71})
+    rule = EchelonBaseStockPolicy(base_stock_level={"stage1": 6.49, "stage2": 12.02, "stage3": 22.71})
     observations = sim.start()
     while observations is not None:
         assert {o.period for o in observations.values()} == {observations["stage1"].period}

@@ -47,36 +47,67 @@ def sent_per_period(sim: Simulation, lane: str) -> dict[int, float]:
     return out
 
 
-def chain(*, lane: dict[str, Any] | None = None, store: dict[str, Any] | None = None,
-          supplier: dict[str, Any] | None = None, agent: dict[str, Any] | None = None,
-          periods: int = 60, seed: int = 3) -> dict[str, Any]:
+def chain(
+    *,
+    lane: dict[str, Any] | None = None,
+    store: dict[str, Any] | None = None,
+    supplier: dict[str, Any] | None = None,
+    agent: dict[str, Any] | None = None,
+    periods: int = 60,
+    seed: int = 3,
+) -> dict[str, Any]:
     """supplier -> store, Poisson(10) demand, base stock 40 unless ``agent`` says otherwise."""
     return {
-        "name": "chain", "seed": seed, "periods": periods,
-        "nodes": [{"id": "SUP", "kind": "supplier", **(supplier or {})},
-                  {"id": "S", "kind": "store", "holding_cost": 1, "stockout_cost": 5,
-                   "demand": {"dist": "poisson", "mean": 10}, **(store or {})}],
+        "name": "chain",
+        "seed": seed,
+        "periods": periods,
+        "nodes": [
+            {"id": "SUP", "kind": "supplier", **(supplier or {})},
+            {
+                "id": "S",
+                "kind": "store",
+                "holding_cost": 1,
+                "stockout_cost": 5,
+                "demand": {"dist": "poisson", "mean": 10},
+                **(store or {}),
+            },
+        ],
         "lanes": [{"from": "SUP", "to": "S", "lead_time": 1, **(lane or {})}],
-        "agents": [{"nodes": ["S"], **(agent or {"kind": "base_stock",
-                                                 "params": {"base_stock_level": 40}})}],
+        "agents": [
+            {"nodes": ["S"], **(agent or {"kind": "base_stock", "params": {"base_stock_level": 40}})}
+        ],
     }
 
 
-def two_sources(sourcing: Any, *, a: dict[str, Any] | None = None,
-                b: dict[str, Any] | None = None, lane_a: dict[str, Any] | None = None,
-                lane_b: dict[str, Any] | None = None, periods: int = 80) -> dict[str, Any]:
+def two_sources(
+    sourcing: Any,
+    *,
+    a: dict[str, Any] | None = None,
+    b: dict[str, Any] | None = None,
+    lane_a: dict[str, Any] | None = None,
+    lane_b: dict[str, Any] | None = None,
+    periods: int = 80,
+) -> dict[str, Any]:
     """Suppliers A and B -> warehouse W (``sourcing``) -> store S."""
     return {
-        "name": "two_sources", "seed": 8, "periods": periods,
-        "nodes": [{"id": "A", "kind": "supplier", **(a or {})},
-                  {"id": "B", "kind": "supplier", **(b or {})},
-                  {"id": "W", "kind": "warehouse", "initial_inventory": 30, "sourcing": sourcing},
-                  {"id": "S", "kind": "store", "demand": {"dist": "poisson", "mean": 12}}],
-        "lanes": [{"from": "A", "to": "W", "lead_time": 2, **(lane_a or {})},
-                  {"from": "B", "to": "W", "lead_time": 2, **(lane_b or {})},
-                  {"from": "W", "to": "S", "lead_time": 1}],
-        "agents": [{"nodes": ["S"], "kind": "base_stock", "params": {"base_stock_level": 30}},
-                   {"nodes": ["W"], "kind": "base_stock", "params": {"base_stock_level": 60}}],
+        "name": "two_sources",
+        "seed": 8,
+        "periods": periods,
+        "nodes": [
+            {"id": "A", "kind": "supplier", **(a or {})},
+            {"id": "B", "kind": "supplier", **(b or {})},
+            {"id": "W", "kind": "warehouse", "initial_inventory": 30, "sourcing": sourcing},
+            {"id": "S", "kind": "store", "demand": {"dist": "poisson", "mean": 12}},
+        ],
+        "lanes": [
+            {"from": "A", "to": "W", "lead_time": 2, **(lane_a or {})},
+            {"from": "B", "to": "W", "lead_time": 2, **(lane_b or {})},
+            {"from": "W", "to": "S", "lead_time": 1},
+        ],
+        "agents": [
+            {"nodes": ["S"], "kind": "base_stock", "params": {"base_stock_level": 30}},
+            {"nodes": ["W"], "kind": "base_stock", "params": {"base_stock_level": 60}},
+        ],
     }
 
 
@@ -103,8 +134,11 @@ def test_lane_capacity_limits_what_leaves_per_period_and_the_rest_stays_owed() -
 
 
 def test_order_processing_delays_what_the_upstream_node_sees() -> None:
-    data = chain(lane={"order_processing": 2}, store={"initial_inventory": 50},
-                 agent={"kind": "constant", "params": {"quantity": 6}})
+    data = chain(
+        lane={"order_processing": 2},
+        store={"initial_inventory": 50},
+        agent={"kind": "constant", "params": {"quantity": 6}},
+    )
     sim, rows = run(data)
     orders = [e for e in sim.trace if isinstance(e, Order)]
     assert orders and all(e.seen == e.period + 2 for e in orders)
@@ -129,12 +163,21 @@ def test_random_order_processing_rounds_up_like_lead_times() -> None:
 
 def test_fifo_lanes_never_overtake_and_crossing_lanes_do() -> None:
     lead = {"dist": "uniform_int", "low": 0, "high": 6}
-    base = chain(lane={"lead_time": lead}, store={"initial_inventory": 40},
-                 agent={"kind": "constant", "params": {"quantity": 10}}, periods=80)
+    base = chain(
+        lane={"lead_time": lead},
+        store={"initial_inventory": 40},
+        agent={"kind": "constant", "params": {"quantity": 10}},
+        periods=80,
+    )
     crossing, _ = run(base)
-    fifo, rows = run(chain(lane={"lead_time": lead, "fifo": True},
-                           store={"initial_inventory": 40},
-                           agent={"kind": "constant", "params": {"quantity": 10}}, periods=80))
+    fifo, rows = run(
+        chain(
+            lane={"lead_time": lead, "fifo": True},
+            store={"initial_inventory": 40},
+            agent={"kind": "constant", "params": {"quantity": 10}},
+            periods=80,
+        )
+    )
     free = shipments(crossing, "SUP->S")
     kept = shipments(fifo, "SUP->S")
     assert any(a.due > b.due for a, b in zip(free, free[1:], strict=False))  # orders cross
@@ -154,8 +197,11 @@ def test_fifo_lanes_never_overtake_and_crossing_lanes_do() -> None:
 
 
 def test_refused_stock_waits_on_the_lane_and_on_hand_never_exceeds_the_capacity() -> None:
-    data = chain(store={"storage_capacity": 25, "overflow": "refuse", "initial_inventory": 20},
-                 agent={"kind": "constant", "params": {"quantity": 14}}, periods=60)
+    data = chain(
+        store={"storage_capacity": 25, "overflow": "refuse", "initial_inventory": 20},
+        agent={"kind": "constant", "params": {"quantity": 14}},
+        periods=60,
+    )
     sim, rows = run(data)
     store = rows_of(rows, "S")
     assert max(r.closing_on_hand for r in store) <= 25
@@ -170,9 +216,12 @@ def test_refused_stock_waits_on_the_lane_and_on_hand_never_exceeds_the_capacity(
 def test_on_a_fifo_lane_nothing_overtakes_refused_units() -> None:
     # 30 units arrive in period 0 at a store with room for 20: 10 wait at the dock for period 1,
     # so the zero-lead-time shipment sent later in period 0 must wait for period 1 too.
-    data = chain(lane={"lead_time": 0, "fifo": True, "initial_pipeline": [30]},
-                 store={"storage_capacity": 20, "overflow": "refuse"},
-                 agent={"kind": "constant", "params": {"quantity": 5}}, periods=3)
+    data = chain(
+        lane={"lead_time": 0, "fifo": True, "initial_pipeline": [30]},
+        store={"storage_capacity": 20, "overflow": "refuse"},
+        agent={"kind": "constant", "params": {"quantity": 5}},
+        periods=3,
+    )
     sim, rows = run(data)
     assert rows_of(rows, "S")[0].refused == 10
     first = shipments(sim, "SUP->S")[0]
@@ -180,9 +229,16 @@ def test_on_a_fifo_lane_nothing_overtakes_refused_units() -> None:
 
 
 def test_accepted_overflow_is_charged_per_unit_above_the_capacity() -> None:
-    data = chain(store={"storage_capacity": 25, "overflow": "accept", "overflow_cost": 2.5,
-                        "initial_inventory": 20},
-                 agent={"kind": "constant", "params": {"quantity": 14}}, periods=60)
+    data = chain(
+        store={
+            "storage_capacity": 25,
+            "overflow": "accept",
+            "overflow_cost": 2.5,
+            "initial_inventory": 20,
+        },
+        agent={"kind": "constant", "params": {"quantity": 14}},
+        periods=60,
+    )
     _, rows = run(data)
     store = rows_of(rows, "S")
     assert max(r.closing_on_hand for r in store) > 25
@@ -207,17 +263,24 @@ def test_proportional_sourcing_splits_each_order_by_weight_in_whole_units() -> N
     assert sum(a.values()) / (sum(a.values()) + sum(b.values())) == pytest.approx(0.75, abs=0.01)
 
 
-@pytest.mark.parametrize(("sourcing", "lane_a", "lane_b", "chosen"), [
-    ({"rule": "priority", "priority": ["B", "A"]}, {}, {}, "B->W"),
-    ({"rule": "cheapest"}, {"unit_cost": 2}, {"unit_cost": 1}, "B->W"),
-    ({"rule": "cheapest"}, {"unit_cost": 1}, {"unit_cost": 1, "fixed_cost": 5}, "A->W"),
-    ({"rule": "fastest"}, {"lead_time": 3}, {"lead_time": {"dist": "uniform_int", "low": 1,
-                                                           "high": 2}}, "B->W"),
-    ({"rule": "fastest"}, {"lead_time": 2, "order_processing": 2}, {"lead_time": 3}, "B->W"),
-])
+@pytest.mark.parametrize(
+    ("sourcing", "lane_a", "lane_b", "chosen"),
+    [
+        ({"rule": "priority", "priority": ["B", "A"]}, {}, {}, "B->W"),
+        ({"rule": "cheapest"}, {"unit_cost": 2}, {"unit_cost": 1}, "B->W"),
+        ({"rule": "cheapest"}, {"unit_cost": 1}, {"unit_cost": 1, "fixed_cost": 5}, "A->W"),
+        (
+            {"rule": "fastest"},
+            {"lead_time": 3},
+            {"lead_time": {"dist": "uniform_int", "low": 1, "high": 2}},
+            "B->W",
+        ),
+        ({"rule": "fastest"}, {"lead_time": 2, "order_processing": 2}, {"lead_time": 3}, "B->W"),
+    ],
+)
 def test_ranked_sourcing_orders_from_the_best_available_source(
-        sourcing: dict[str, Any], lane_a: dict[str, Any], lane_b: dict[str, Any],
-        chosen: str) -> None:
+    sourcing: dict[str, Any], lane_a: dict[str, Any], lane_b: dict[str, Any], chosen: str
+) -> None:
     sim, _ = run(two_sources(sourcing, lane_a=lane_a, lane_b=lane_b))
     other = "A->W" if chosen == "B->W" else "B->W"
     assert sum(ordered_on(sim, chosen).values()) > 500
@@ -251,23 +314,46 @@ def test_agent_sourcing_keeps_the_agents_per_lane_decision() -> None:
 # Allocation under shortage.
 
 
-def shortage(allocation: Any, *, s1: float = 10, s2: float = 10, periods: int = 30,
-             s1_demand: float = 8, s2_demand: float = 8) -> dict[str, Any]:
+def shortage(
+    allocation: Any,
+    *,
+    s1: float = 10,
+    s2: float = 10,
+    periods: int = 30,
+    s1_demand: float = 8,
+    s2_demand: float = 8,
+) -> dict[str, Any]:
     """A capacity-limited supplier (10 a period) -> W -> stores S1, S2 ordering s1, s2 a period."""
     return {
-        "name": "shortage", "seed": 2, "periods": periods,
-        "nodes": [{"id": "SUP", "kind": "supplier", "capacity": 10},
-                  {"id": "W", "kind": "warehouse", "allocation": allocation},
-                  {"id": "S1", "kind": "store", "initial_inventory": 100,
-                   "demand": {"dist": "constant", "value": s1_demand}},
-                  {"id": "S2", "kind": "store", "initial_inventory": 100,
-                   "demand": {"dist": "constant", "value": s2_demand}}],
-        "lanes": [{"from": "SUP", "to": "W", "lead_time": 0},
-                  {"from": "W", "to": "S1", "lead_time": 1},
-                  {"from": "W", "to": "S2", "lead_time": 1}],
-        "agents": [{"nodes": ["S1"], "kind": "constant", "params": {"quantity": s1}},
-                   {"nodes": ["S2"], "kind": "constant", "params": {"quantity": s2}},
-                   {"nodes": ["W"], "kind": "pass_through"}],
+        "name": "shortage",
+        "seed": 2,
+        "periods": periods,
+        "nodes": [
+            {"id": "SUP", "kind": "supplier", "capacity": 10},
+            {"id": "W", "kind": "warehouse", "allocation": allocation},
+            {
+                "id": "S1",
+                "kind": "store",
+                "initial_inventory": 100,
+                "demand": {"dist": "constant", "value": s1_demand},
+            },
+            {
+                "id": "S2",
+                "kind": "store",
+                "initial_inventory": 100,
+                "demand": {"dist": "constant", "value": s2_demand},
+            },
+        ],
+        "lanes": [
+            {"from": "SUP", "to": "W", "lead_time": 0},
+            {"from": "W", "to": "S1", "lead_time": 1},
+            {"from": "W", "to": "S2", "lead_time": 1},
+        ],
+        "agents": [
+            {"nodes": ["S1"], "kind": "constant", "params": {"quantity": s1}},
+            {"nodes": ["S2"], "kind": "constant", "params": {"quantity": s2}},
+            {"nodes": ["W"], "kind": "pass_through"},
+        ],
     }
 
 
@@ -352,8 +438,7 @@ def test_a_lane_in_an_outage_carries_nothing_new() -> None:
 
 
 @pytest.mark.parametrize(("fail", "recover"), [(0.05, 0.25), (0.2, 0.5)])
-def test_markov_outages_have_the_stationary_share_and_spell_length(fail: float,
-                                                                   recover: float) -> None:
+def test_markov_outages_have_the_stationary_share_and_spell_length(fail: float, recover: float) -> None:
     """Two-state chain: P(down) = f / (f + r); down spells are geometric with mean 1 / r. The
     share's standard error uses the chain's lag-1 autocorrelation rho = 1 - f - r (variance of
     the mean pi (1 - pi) (1 + rho) / ((1 - rho) n)); 4.5 standard errors detect a share off by
@@ -365,20 +450,26 @@ def test_markov_outages_have_the_stationary_share_and_spell_length(fail: float,
     assert abs(down.mean() - pi) < 4.5 * se
     starts = np.flatnonzero(np.diff(down.astype(int)) == 1)
     ends = np.flatnonzero(np.diff(down.astype(int)) == -1)
-    spells = (ends[ends > starts[0]][: len(starts) - 1] - starts[: len(starts) - 1])
+    spells = ends[ends > starts[0]][: len(starts) - 1] - starts[: len(starts) - 1]
     spell_se = math.sqrt((1 - recover) / recover**2 / len(spells))
     assert abs(spells.mean() - 1 / recover) < 4.5 * spell_se
     assert not down[0]  # the chain starts up
 
 
 def test_outages_are_common_random_numbers_across_policies() -> None:
-    lane = {"outage": {"markov": {"fail": 0.1, "recover": 0.3}},
-            "shipment_loss": {"probability": 0.5, "fraction": {"dist": "uniform", "low": 0,
-                                                               "high": 0.5}},
-            "order_processing": {"dist": "uniform_int", "low": 0, "high": 2}}
+    lane = {
+        "outage": {"markov": {"fail": 0.1, "recover": 0.3}},
+        "shipment_loss": {"probability": 0.5, "fraction": {"dist": "uniform", "low": 0, "high": 0.5}},
+        "order_processing": {"dist": "uniform_int", "low": 0, "high": 2},
+    }
     one, _ = run(chain(lane=lane, supplier={"outage": {"markov": {"fail": 0.1, "recover": 0.2}}}))
-    two, _ = run(chain(lane=lane, supplier={"outage": {"markov": {"fail": 0.1, "recover": 0.2}}},
-                       agent={"kind": "constant", "params": {"quantity": 3}}))
+    two, _ = run(
+        chain(
+            lane=lane,
+            supplier={"outage": {"markov": {"fail": 0.1, "recover": 0.2}}},
+            agent={"kind": "constant", "params": {"quantity": 3}},
+        )
+    )
     a, b = one.network.lanes_of["S"]["SUP->S"], two.network.lanes_of["S"]["SUP->S"]
     assert a.down == b.down and a.loss == b.loss and a.processing == b.processing
     assert one.network.node_map["SUP"].outage == two.network.node_map["SUP"].outage
@@ -391,8 +482,13 @@ def test_outages_are_common_random_numbers_across_policies() -> None:
 
 def test_lost_units_are_booked_at_the_receiver_when_due_and_never_arrive() -> None:
     lane = {"lead_time": 2, "shipment_loss": {"probability": 1.0, "fraction": 0.25}}
-    sim, rows = run(chain(lane=lane, agent={"kind": "constant", "params": {"quantity": 8}},
-                          store={"initial_inventory": 30}))
+    sim, rows = run(
+        chain(
+            lane=lane,
+            agent={"kind": "constant", "params": {"quantity": 8}},
+            store={"initial_inventory": 30},
+        )
+    )
     store = rows_of(rows, "S")
     for e in shipments(sim, "SUP->S"):
         assert e.lost == 2.0  # a quarter of 8 whole units
@@ -411,13 +507,20 @@ def test_loss_of_whole_shipments_is_whole_and_unbiased() -> None:
 
 def test_shipment_loss_removes_its_expected_share() -> None:
     """Loss fraction probability * E[fraction] = 0.4 * 0.1 of what is shipped: 4 %."""
-    lane = {"shipment_loss": {"probability": 0.4, "fraction": {"dist": "uniform", "low": 0,
-                                                               "high": 0.2}}}
+    lane = {
+        "shipment_loss": {"probability": 0.4, "fraction": {"dist": "uniform", "low": 0, "high": 0.2}}
+    }
     lost = shipped = 0.0
     for r in range(4):
-        sim, _ = run(chain(lane=lane, periods=2000, agent={
-            "kind": "constant", "params": {"quantity": 10}}, store={"unmet_demand": "lost"}),
-            replication=r)
+        sim, _ = run(
+            chain(
+                lane=lane,
+                periods=2000,
+                agent={"kind": "constant", "params": {"quantity": 10}},
+                store={"unmet_demand": "lost"},
+            ),
+            replication=r,
+        )
         for e in shipments(sim, "SUP->S"):
             lost += e.lost
             shipped += e.quantity
@@ -453,12 +556,12 @@ def test_constrained_network_scenario_binds_its_limits() -> None:
     assert sum(r.refused for r in rows_of(rows, "hub")) > 0
     east = ordered_on(sim, "plant_east->dc")
     west = ordered_on(sim, "plant_west->dc")
-    assert sum(east.values()) / (sum(east.values()) + sum(west.values())) == \
-        pytest.approx(0.7, abs=0.01)
+    assert sum(east.values()) / (sum(east.values()) + sum(west.values())) == pytest.approx(0.7, abs=0.01)
     kept = shipments(sim, "plant_east->dc")
     assert all(a.due <= b.due for a, b in zip(kept, kept[1:], strict=False))
-    assert any(isinstance(e, Order) and e.lane == "plant_east->dc" and e.seen == e.period + 1
-               for e in sim.trace)
+    assert any(
+        isinstance(e, Order) and e.lane == "plant_east->dc" and e.seen == e.period + 1 for e in sim.trace
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -469,41 +572,72 @@ def base() -> dict[str, Any]:
     return two_sources("agent")
 
 
-@pytest.mark.parametrize(("edit", "expected"), [
-    (lambda d: d["lanes"][0].update(shipment_loss={"fraction": {"dist": "gamma", "shape": 2,
-                                                                "scale": 1}}),
-     "lanes[0].shipment_loss.fraction: must lie in [0, 1]"),
-    (lambda d: d["lanes"][0].update(shipment_loss={"probability": 1.5, "fraction": 0.1}),
-     "lanes[0].shipment_loss.probability"),
-    (lambda d: d["lanes"][0].update(capacity=0), "lanes[0].capacity"),
-    (lambda d: d["lanes"][0].update(outage={}), "lanes[0].outage: give 'windows' and/or 'markov'"),
-    (lambda d: d["nodes"][0].update(outage={"markov": {"fail": 0.1, "recover": 0}}),
-     "nodes[0].outage.markov.recover"),
-    (lambda d: d["nodes"][0].update(sourcing="cheapest"),
-     "nodes[0].sourcing: 'A' has no upstream lanes to split orders over"),
-    (lambda d: d["nodes"][2].update(sourcing={"rule": "priority", "priority": ["AA"]}),
-     "nodes[2].sourcing.priority[0]: 'AA' is not an upstream node of 'W'; did you mean 'A'?"),
-    (lambda d: d["nodes"][2].update(sourcing={"rule": "cheapest", "weights": {"A": 1}}),
-     "nodes[2].sourcing.weights: is used only with rule: proportional"),
-    (lambda d: d["nodes"][2].update(sourcing={"rule": "proportional", "weights": {"A": 1}}),
-     "nodes[2].sourcing.weights: has no weight for upstream node 'B'"),
-    (lambda d: d["nodes"][2].update(sourcing={"rule": "proportional",
-                                              "weights": {"A": 0, "B": 0}}),
-     "nodes[2].sourcing.weights: must give some upstream node a weight > 0"),
-    (lambda d: d["nodes"][2].update(sourcing="nearest"), "nodes[2].sourcing.rule"),
-    (lambda d: d["nodes"][2].update(allocation={"rule": "priority"}),
-     "nodes[2].allocation.priority: list the downstream nodes"),
-    (lambda d: d["nodes"][2].update(allocation={"rule": "priority", "priority": ["S", "S"]}),
-     "nodes[2].allocation.priority[1]: 'S' is listed twice"),
-    (lambda d: d["nodes"][2].update(allocation={"rule": "priority", "priority": ["customers"]}),
-     "'customers' is not a downstream node of 'W'"),
-    (lambda d: d["nodes"][2].update(allocation="lottery"), "nodes[2].allocation.rule"),
-    (lambda d: d["nodes"][2].update(storage_capacity=20),
-     "nodes[2].initial_inventory: 30 is above storage_capacity 20 (overflow: refuse)"),
-    (lambda d: d["nodes"][2].update(storage_capacity=50, overflow_cost=2),
-     "nodes[2].overflow_cost: is charged only with overflow: accept"),
-    (lambda d: d["nodes"][2].update(overflow="accept"), "nodes[2].overflow: needs storage_capacity"),
-])
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda d: d["lanes"][0].update(
+                shipment_loss={"fraction": {"dist": "gamma", "shape": 2, "scale": 1}}
+            ),
+            "lanes[0].shipment_loss.fraction: must lie in [0, 1]",
+        ),
+        (
+            lambda d: d["lanes"][0].update(shipment_loss={"probability": 1.5, "fraction": 0.1}),
+            "lanes[0].shipment_loss.probability",
+        ),
+        (lambda d: d["lanes"][0].update(capacity=0), "lanes[0].capacity"),
+        (lambda d: d["lanes"][0].update(outage={}), "lanes[0].outage: give 'windows' and/or 'markov'"),
+        (
+            lambda d: d["nodes"][0].update(outage={"markov": {"fail": 0.1, "recover": 0}}),
+            "nodes[0].outage.markov.recover",
+        ),
+        (
+            lambda d: d["nodes"][0].update(sourcing="cheapest"),
+            "nodes[0].sourcing: 'A' has no upstream lanes to split orders over",
+        ),
+        (
+            lambda d: d["nodes"][2].update(sourcing={"rule": "priority", "priority": ["AA"]}),
+            "nodes[2].sourcing.priority[0]: 'AA' is not an upstream node of 'W'; did you mean 'A'?",
+        ),
+        (
+            lambda d: d["nodes"][2].update(sourcing={"rule": "cheapest", "weights": {"A": 1}}),
+            "nodes[2].sourcing.weights: is used only with rule: proportional",
+        ),
+        (
+            lambda d: d["nodes"][2].update(sourcing={"rule": "proportional", "weights": {"A": 1}}),
+            "nodes[2].sourcing.weights: has no weight for upstream node 'B'",
+        ),
+        (
+            lambda d: d["nodes"][2].update(
+                sourcing={"rule": "proportional", "weights": {"A": 0, "B": 0}}
+            ),
+            "nodes[2].sourcing.weights: must give some upstream node a weight > 0",
+        ),
+        (lambda d: d["nodes"][2].update(sourcing="nearest"), "nodes[2].sourcing.rule"),
+        (
+            lambda d: d["nodes"][2].update(allocation={"rule": "priority"}),
+            "nodes[2].allocation.priority: list the downstream nodes",
+        ),
+        (
+            lambda d: d["nodes"][2].update(allocation={"rule": "priority", "priority": ["S", "S"]}),
+            "nodes[2].allocation.priority[1]: 'S' is listed twice",
+        ),
+        (
+            lambda d: d["nodes"][2].update(allocation={"rule": "priority", "priority": ["customers"]}),
+            "'customers' is not a downstream node of 'W'",
+        ),
+        (lambda d: d["nodes"][2].update(allocation="lottery"), "nodes[2].allocation.rule"),
+        (
+            lambda d: d["nodes"][2].update(storage_capacity=20),
+            "nodes[2].initial_inventory: 30 is above storage_capacity 20 (overflow: refuse)",
+        ),
+        (
+            lambda d: d["nodes"][2].update(storage_capacity=50, overflow_cost=2),
+            "nodes[2].overflow_cost: is charged only with overflow: accept",
+        ),
+        (lambda d: d["nodes"][2].update(overflow="accept"), "nodes[2].overflow: needs storage_capacity"),
+    ],
+)
 def test_supply_side_mistakes_are_clear_errors(edit: Any, expected: str) -> None:
     data = copy.deepcopy(base())
     edit(data)
@@ -526,13 +660,28 @@ def test_what_if_tables_show_units_lost_or_refused_only_where_there_are_any() ->
     from reconciliation.whatif import COMPARISON_COLUMNS, comparison_frame, comparison_text
 
     def rows(kpi: str, means: list[float]) -> list[dict[str, Any]]:
-        return [dict.fromkeys(COMPARISON_COLUMNS) | {
-            "kpi": kpi, "label": kpi, "better": "lower", "case": case, "variant": case, "n": 3,
-            "diff_n": 3, "mean": m, "ci_low": m, "ci_high": m, "verdict": "baseline"}
-            for case, m in zip(("baseline", "other"), means, strict=True)]
+        return [
+            dict.fromkeys(COMPARISON_COLUMNS)
+            | {
+                "kpi": kpi,
+                "label": kpi,
+                "better": "lower",
+                "case": case,
+                "variant": case,
+                "n": 3,
+                "diff_n": 3,
+                "mean": m,
+                "ci_low": m,
+                "ci_high": m,
+                "verdict": "baseline",
+            }
+            for case, m in zip(("baseline", "other"), means, strict=True)
+        ]
 
-    frame = comparison_frame(rows("network.lost_in_transit_per_period", [0.4, 0.0])
-                             + rows("network.refused_per_period", [0.0, 0.0]))
+    frame = comparison_frame(
+        rows("network.lost_in_transit_per_period", [0.4, 0.0])
+        + rows("network.refused_per_period", [0.0, 0.0])
+    )
     text = comparison_text(frame)
     assert "network units lost in transit / period" in text
     assert "refused" not in text

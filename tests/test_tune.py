@@ -17,8 +17,13 @@ STAGES = ["stage1", "stage2", "stage3"]
 
 def serial_with_installation_policy() -> dict:
     data = read_yaml(SERIAL)
-    data["agents"] = [{"nodes": STAGES, "kind": "base_stock",
-                       "params": {"base_stock_level": {"stage1": 7, "stage2": 6, "stage3": 11}}}]
+    data["agents"] = [
+        {
+            "nodes": STAGES,
+            "kind": "base_stock",
+            "params": {"base_stock_level": {"stage1": 7, "stage2": 6, "stage3": 11}},
+        }
+    ]
     return data
 
 
@@ -54,8 +59,20 @@ def test_cli_writes_a_loadable_tuned_scenario(tmp_path, capsys):
     src = tmp_path / "h.yaml"
     src.write_text(yaml.safe_dump(data))
     out = tmp_path / "tuned.yaml"
-    code = main([str(src), "--target", "warehouse_1", "--kind", "s_S", "--budget", "8",
-                 "--out", str(out), "--quiet"])
+    code = main(
+        [
+            str(src),
+            "--target",
+            "warehouse_1",
+            "--kind",
+            "s_S",
+            "--budget",
+            "8",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     tuned = scenario_from_dict(read_yaml(out))
     kinds = {a.kind: a for a in tuned.agents}
@@ -63,13 +80,38 @@ def test_cli_writes_a_loadable_tuned_scenario(tmp_path, capsys):
     assert set(kinds["s_S"].params) == {"s", "S"}
     assert "cost per period" in capsys.readouterr().out
     # An existing output is refused without --overwrite.
-    assert main([str(src), "--target", "warehouse_1", "--kind", "s_S", "--budget", "2",
-                 "--out", str(out), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                str(src),
+                "--target",
+                "warehouse_1",
+                "--kind",
+                "s_S",
+                "--budget",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    code = main([SERIAL, "--target", "stage9", "--kind", "base_stock", "--quiet",
-                 "--out", str(tmp_path / "x.yaml")])
+    code = main(
+        [
+            SERIAL,
+            "--target",
+            "stage9",
+            "--kind",
+            "base_stock",
+            "--quiet",
+            "--out",
+            str(tmp_path / "x.yaml"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert f"{SERIAL}: --target 'stage9' is not a node or tier; did you mean 'stage" in err

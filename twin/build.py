@@ -69,9 +69,13 @@ class Network:
     lanes_of: dict[NodeId, dict[LaneId, Lane]]
 
 
-def build(scenario: Scenario, streams: RandomStreams, *,
-          agents: Mapping[int, Any] | None = None,
-          record: Callable[[object], None] | None = None) -> Network:
+def build(
+    scenario: Scenario,
+    streams: RandomStreams,
+    *,
+    agents: Mapping[int, Any] | None = None,
+    record: Callable[[object], None] | None = None,
+) -> Network:
     """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance."""
     env = simpy.Environment()
     ids = itertools.count(1)  # one sequence of order and shipment ids per replication
@@ -79,21 +83,35 @@ def build(scenario: Scenario, streams: RandomStreams, *,
     scenario = scenario.stock_view()  # one node per (location, sku) in a multi-SKU scenario
     topo = scenario.topology()
     # Decision levels also put a factory's input stock points above its outputs (bill of materials).
-    bom_edges = [(inp, cfg.id) for cfg in scenario.nodes for units in (cfg.bom or {}).values()
-                 for inp in units]
-    levels_of = (Topology.from_edges([n.id for n in scenario.nodes],
-                                     [*((ln.origin, ln.destination) for ln in scenario.lanes),
-                                      *bom_edges]).level if bom_edges else topo.level)
+    bom_edges = [
+        (inp, cfg.id) for cfg in scenario.nodes for units in (cfg.bom or {}).values() for inp in units
+    ]
+    levels_of = (
+        Topology.from_edges(
+            [n.id for n in scenario.nodes],
+            [*((ln.origin, ln.destination) for ln in scenario.lanes), *bom_edges],
+        ).level
+        if bom_edges
+        else topo.level
+    )
     periods = scenario.periods
     nodes: dict[NodeId, Node] = {}
     for cfg in scenario.nodes:
         location, sku = scenario.stock_point(cfg.id)
         nodes[NodeId(cfg.id)] = Node(
-            NodeId(cfg.id), kind=cfg.kind, tier=cfg.tier_name, echelon=levels_of[cfg.id] + 1,
-            initial_inventory=cfg.initial_inventory, holding_cost=cfg.holding_cost,
-            stockout_cost=cfg.stockout_cost, backlog=cfg.unmet_demand == "backlog",
-            capacity=cfg.capacity, forecast_window=scenario.forecast_window,
-            location=location, sku=sku)
+            NodeId(cfg.id),
+            kind=cfg.kind,
+            tier=cfg.tier_name,
+            echelon=levels_of[cfg.id] + 1,
+            initial_inventory=cfg.initial_inventory,
+            holding_cost=cfg.holding_cost,
+            stockout_cost=cfg.stockout_cost,
+            backlog=cfg.unmet_demand == "backlog",
+            capacity=cfg.capacity,
+            forecast_window=scenario.forecast_window,
+            location=location,
+            sku=sku,
+        )
         _node_supply_side(cfg, nodes[NodeId(cfg.id)], streams, periods)
 
     def transit_rate(explicit: float | None, origin: Node | None, destination: Node) -> float:
@@ -109,12 +127,22 @@ def build(scenario: Scenario, streams: RandomStreams, *,
     lanes: list[Lane] = []
     for cfg in scenario.lanes:
         origin, dest = nodes[NodeId(cfg.origin)], nodes[NodeId(cfg.destination)]
-        draws = cfg.lead_time.sample(streams.generator(scenario.lane_stream(cfg.id), "lead_time"),
-                                     periods)
-        lane = Lane(LaneId(cfg.id), origin, dest, env=env, lead_times=draws,
-                    unit_cost=cfg.unit_cost, fixed_cost=cfg.fixed_cost,
-                    transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
-                    record=record, ids=ids, receipts=receipts)
+        draws = cfg.lead_time.sample(
+            streams.generator(scenario.lane_stream(cfg.id), "lead_time"), periods
+        )
+        lane = Lane(
+            LaneId(cfg.id),
+            origin,
+            dest,
+            env=env,
+            lead_times=draws,
+            unit_cost=cfg.unit_cost,
+            fixed_cost=cfg.fixed_cost,
+            transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
+            record=record,
+            ids=ids,
+            receipts=receipts,
+        )
         _lane_supply_side(cfg, lane, streams.generator, scenario.lane_stream(cfg.id), periods)
         origin.outbound.append(lane)
         dest.inbound.append(lane)
@@ -130,8 +158,7 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         if agents is not None and i in agents:
             agent = agents[i]
         else:
-            agent = registry.validate(assignment.kind, dict(assignment.params),
-                                      [m.id for m in members])
+            agent = registry.validate(assignment.kind, dict(assignment.params), [m.id for m in members])
         agent.reset(seed=streams.agent_seed(f"agents[{i}]"))
         bindings.append(AgentBinding(f"agents[{i}]:{assignment.kind}", agent, members))
         decided.update(m.id for m in members)
@@ -150,19 +177,34 @@ def build(scenario: Scenario, streams: RandomStreams, *,
         if node.id in decided:
             pid = lane_id(PRODUCTION, node.id)
             draws = cfg.production_lead_time.sample(
-                streams.generator(node.id, "production_lead_time"), periods)
+                streams.generator(node.id, "production_lead_time"), periods
+            )
             kind = Lane if bom is None else partial(ProductionLane, bom=bom)
-            lane = kind(LaneId(pid), None, node, env=env, lead_times=draws, unit_cost=0.0,
-                        fixed_cost=0.0, transit_holding_cost=0.0, capacity=node.capacity,
-                        record=record, ids=ids, receipts=receipts)
+            lane = kind(
+                LaneId(pid),
+                None,
+                node,
+                env=env,
+                lead_times=draws,
+                unit_cost=0.0,
+                fixed_cost=0.0,
+                transit_holding_cost=0.0,
+                capacity=node.capacity,
+                record=record,
+                ids=ids,
+                receipts=receipts,
+            )
             node.inbound.append(lane)
             lanes.append(lane)
             production[node.id] = lane
         else:
             node.make_to_order = True
 
-    demands = [d for cfg in scenario.nodes
-               if (d := _demand_process(cfg, nodes[NodeId(cfg.id)], streams, periods)) is not None]
+    demands = [
+        d
+        for cfg in scenario.nodes
+        if (d := _demand_process(cfg, nodes[NodeId(cfg.id)], streams, periods)) is not None
+    ]
 
     levels: list[Level] = []
     for number in sorted({n.echelon for n in nodes.values()}):
@@ -184,8 +226,9 @@ def build(scenario: Scenario, streams: RandomStreams, *,
     lanes_of = {n.id: {ln.id: ln for ln in n.inbound} for n in nodes.values()}
     for node in nodes.values():
         node.lane_ids = tuple(ln.id for ln in node.inbound)
-    return Network(env, list(nodes.values()), lanes, demands, bindings, levels, nodes,
-                   echelon_members, lanes_of)
+    return Network(
+        env, list(nodes.values()), lanes, demands, bindings, levels, nodes, echelon_members, lanes_of
+    )
 
 
 # -- supply side (issue 6) --------------------------------------------------------------------------
@@ -193,9 +236,11 @@ def build(scenario: Scenario, streams: RandomStreams, *,
 
 def _outage(cfg: OutageConfig) -> Outage:
     markov = cfg.markov
-    return Outage(windows=tuple((w.start, w.duration) for w in cfg.windows),
-                  fail=0.0 if markov is None else markov.fail,
-                  recover=1.0 if markov is None else markov.recover)
+    return Outage(
+        windows=tuple((w.start, w.duration) for w in cfg.windows),
+        fail=0.0 if markov is None else markov.fail,
+        recover=1.0 if markov is None else markov.recover,
+    )
 
 
 def _node_supply_side(cfg: NodeConfig, node: Node, streams: RandomStreams, periods: int) -> None:
@@ -208,19 +253,22 @@ def _node_supply_side(cfg: NodeConfig, node: Node, streams: RandomStreams, perio
         else:
             node.refuse_above = cfg.storage_capacity
     if cfg.outage is not None:  # one entry more than periods: receipts at the horizon look it up
-        node.outage = _outage(cfg.outage).sample(
-            streams.generator(node.location, "outage"), periods + 1).tolist()
+        node.outage = (
+            _outage(cfg.outage).sample(streams.generator(node.location, "outage"), periods + 1).tolist()
+        )
 
 
-def _lane_supply_side(cfg: LaneConfig, lane: Lane, generator: Callable[[str, str], Any],
-                      stream: str, periods: int) -> None:
+def _lane_supply_side(
+    cfg: LaneConfig, lane: Lane, generator: Callable[[str, str], Any], stream: str, periods: int
+) -> None:
     """Capacity, order processing, FIFO, outages and shipment loss of one lane, each from its own
     stream of the lane (the location lane's in a multi-SKU scenario: one truck, one draw)."""
     lane.capacity = cfg.capacity
     lane.fifo = cfg.fifo
     if cfg.order_processing is not None:
         lane.processing = cfg.order_processing.sample(
-            generator(stream, "order_processing"), periods).tolist()
+            generator(stream, "order_processing"), periods
+        ).tolist()
     if cfg.outage is not None:
         lane.down = _outage(cfg.outage).sample(generator(stream, "outage"), periods + 1).tolist()
     if cfg.shipment_loss is not None:
@@ -229,18 +277,23 @@ def _lane_supply_side(cfg: LaneConfig, lane: Lane, generator: Callable[[str, str
         lane.loss, lane.loss_uniforms = fractions.tolist(), uniforms.tolist()
 
 
-def _serving_rules(cfg: NodeConfig, node: Node, location: Mapping[str, str],
-                   lane_cfg: Mapping[str, LaneConfig]) -> None:
+def _serving_rules(
+    cfg: NodeConfig, node: Node, location: Mapping[str, str], lane_cfg: Mapping[str, LaneConfig]
+) -> None:
     """Allocation rule and sourcing split of one node; names in the scenario are locations."""
     if cfg.allocation is not None:
         node.allocation = cfg.allocation.rule
         rank = {name: k for k, name in enumerate(cfg.allocation.priority or [])}
-        node.allocation_rank = {lane: rank[location[lane.destination.id]]
-                                for lane in node.outbound if location[lane.destination.id] in rank}
+        node.allocation_rank = {
+            lane: rank[location[lane.destination.id]]
+            for lane in node.outbound
+            if location[lane.destination.id] in rank
+        }
         if "customers" in rank:
             node.allocation_rank[None] = rank["customers"]
     node.constrained = node.allocation != "fifo" or any(
-        lane.capacity is not None or lane.down is not None for lane in node.outbound)
+        lane.capacity is not None or lane.down is not None for lane in node.outbound
+    )
     src = cfg.sourcing
     if src is None or src.rule == "agent" or node.is_source:
         return
@@ -256,10 +309,11 @@ def _serving_rules(cfg: NodeConfig, node: Node, location: Mapping[str, str],
     elif src.rule == "cheapest":
         key = lambda ln: (lane_cfg[ln.id].unit_cost, lane_cfg[ln.id].fixed_cost)  # noqa: E731
     else:  # fastest
+
         def key(ln: Lane) -> float:
             c = lane_cfg[ln.id]
-            return c.lead_time.mean + (0.0 if c.order_processing is None
-                                       else c.order_processing.mean)
+            return c.lead_time.mean + (0.0 if c.order_processing is None else c.order_processing.mean)
+
     node.sourcing = Sourcing(src.rule, sorted(inbound, key=key))  # stable: ties keep lane order
 
 
@@ -278,44 +332,55 @@ def _effects(cfg: NodeConfig) -> DemandEffects | None:
         season_amplitude=0.0 if season is None else season.amplitude,
         season_phase=0.0 if season is None else season.phase,
         shocks=tuple(Shock(s.start, s.magnitude, s.duration) for s in e.shocks),
-        goodwill=None if goodwill is None else Goodwill(goodwill.drop, goodwill.recovery,
-                                                        goodwill.minimum))
+        goodwill=None
+        if goodwill is None
+        else Goodwill(goodwill.drop, goodwill.recovery, goodwill.minimum),
+    )
 
 
-def _demand_process(cfg: NodeConfig, node: Node, streams: RandomStreams, periods: int
-                    ) -> CustomerDemand | CustomerArrivals | None:
+def _demand_process(
+    cfg: NodeConfig, node: Node, streams: RandomStreams, periods: int
+) -> CustomerDemand | CustomerArrivals | None:
     """The customer-demand process of one node (None if it has no external customers).
 
     Each random ingredient has its own stream of the node (``demand`` for the base draws, as
     before effects existed, so a scenario without effects draws exactly what it always drew).
     """
-    node.backlog_fraction = {"backlog": 1.0, "lost": 0.0}.get(cfg.unmet_demand,
-                                                              cfg.backlog_fraction or 0.0)
+    node.backlog_fraction = {"backlog": 1.0, "lost": 0.0}.get(
+        cfg.unmet_demand, cfg.backlog_fraction or 0.0
+    )
     effects = _effects(cfg)
     goodwill = None if effects is None else effects.goodwill
     if cfg.customers is not None:
         c = cfg.customers
         rates = c.rate * (effects.multipliers(periods) if effects is not None else 1.0)
-        counts = streams.generator(cfg.id, "customer_count").poisson(
-            np.broadcast_to(rates, (periods,)))
+        counts = streams.generator(cfg.id, "customer_count").poisson(np.broadcast_to(rates, (periods,)))
         total = int(counts.sum())
         times = arrival_times(streams.generator(cfg.id, "customer_time"), counts)
-        sizes = np.asarray(c.size.sample(streams.generator(cfg.id, "customer_size"), total),
-                           dtype=float)
-        patience = None if c.patience is None else np.asarray(
-            c.patience.sample(streams.generator(cfg.id, "customer_patience"), total), dtype=float)
-        accept = None if goodwill is None else \
-            streams.generator(cfg.id, "customer_goodwill").random(total)
-        return CustomerArrivals(node, counts, times, sizes, patience=patience, goodwill=goodwill,
-                                accept=accept)
+        sizes = np.asarray(c.size.sample(streams.generator(cfg.id, "customer_size"), total), dtype=float)
+        patience = (
+            None
+            if c.patience is None
+            else np.asarray(
+                c.patience.sample(streams.generator(cfg.id, "customer_patience"), total), dtype=float
+            )
+        )
+        accept = (
+            None if goodwill is None else streams.generator(cfg.id, "customer_goodwill").random(total)
+        )
+        return CustomerArrivals(
+            node, counts, times, sizes, patience=patience, goodwill=goodwill, accept=accept
+        )
     if cfg.demand_series is not None:
         from twin.series import load_series
 
         paths = cfg.demand_series.paths
         r = streams.replication if cfg.demand_series.files is not None else 0
         if r >= len(paths):
-            raise ScenarioError(f"{cfg.id}: demand_series.files has {len(paths)} file(s); "
-                                f"replication {r} needs files[{r}]")
+            raise ScenarioError(
+                f"{cfg.id}: demand_series.files has {len(paths)} file(s); "
+                f"replication {r} needs files[{r}]"
+            )
         base = load_series(paths[r], cfg.demand_series.column or cfg.id, periods)
         integer = bool(np.all(base == np.floor(base)))
     elif cfg.demand is not None:

@@ -113,8 +113,7 @@ class StudyFolder:
     def read_definition(self) -> dict[str, Any]:
         file = self.path / STUDY_FILE
         if not file.is_file():
-            raise UsageError(f"--resume {str(self.path)!r}: no {STUDY_FILE} there; not a study "
-                             "folder")
+            raise UsageError(f"--resume {str(self.path)!r}: no {STUDY_FILE} there; not a study folder")
         try:
             return json.loads(file.read_text("utf-8"))
         except (OSError, ValueError) as exc:
@@ -126,8 +125,13 @@ class StudyFolder:
             path = self.trajectory_path(case)
             path.parent.mkdir(parents=True, exist_ok=True)
             whatif.write_ledger(outcome.rows, outcome.replication, path)
-        record = {"case": case.name, "replication": outcome.replication, "seed": outcome.seed,
-                  "seconds": round(outcome.seconds, 6), "kpis": outcome.kpis}
+        record = {
+            "case": case.name,
+            "replication": outcome.replication,
+            "seed": outcome.seed,
+            "seconds": round(outcome.seconds, 6),
+            "kpis": outcome.kpis,
+        }
         path = self.record_path(case, outcome.replication)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(record, allow_nan=False) + "\n"
@@ -165,31 +169,54 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m twin.compare",
-                description="What-if studies: a baseline scenario and variants, compared with "
-                            "common random numbers and paired 95 % confidence intervals. Exit "
-                            "status 2: bad input; 3: some replications failed (see "
-                            "failures.csv); 130: interrupted (continue with --resume DIR).")
-    p.add_argument("spec", nargs="?", metavar="SCENARIO_OR_STUDY.yaml",
-                   help="a scenario (the baseline) or a study file")
-    p.add_argument("--variant", action="append", default=[], metavar="NAME=OVERRIDE[,...]",
-                   help="a variant: overrides of the baseline, e.g. "
-                        "sS=agents.warehouse_1=s_S:s=522,S=534 (repeatable; a repeated NAME "
-                        "adds overrides)")
-    p.add_argument("--sweep", action="append", default=[], metavar="PATH=v1,v2,...",
-                   help="sweep a path over values (repeatable: full grid)")
+    p = _Parser(
+        prog="python -m twin.compare",
+        description="What-if studies: a baseline scenario and variants, compared with "
+        "common random numbers and paired 95 % confidence intervals. Exit "
+        "status 2: bad input; 3: some replications failed (see "
+        "failures.csv); 130: interrupted (continue with --resume DIR).",
+    )
+    p.add_argument(
+        "spec",
+        nargs="?",
+        metavar="SCENARIO_OR_STUDY.yaml",
+        help="a scenario (the baseline) or a study file",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=OVERRIDE[,...]",
+        help="a variant: overrides of the baseline, e.g. "
+        "sS=agents.warehouse_1=s_S:s=522,S=534 (repeatable; a repeated NAME "
+        "adds overrides)",
+    )
+    p.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="PATH=v1,v2,...",
+        help="sweep a path over values (repeatable: full grid)",
+    )
     p.add_argument("--replications", type=int, help="replications per case")
     p.add_argument("--periods", type=int, help="periods of every case")
     p.add_argument("--warmup", type=int, help="warm-up periods of every case")
     p.add_argument("--seed", type=int, help="the study seed (default: the scenario's)")
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                   help="parallel workers (1: in this process; default min(2, CPUs))")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="parallel workers (1: in this process; default min(2, CPUs))",
+    )
     p.add_argument("--executor", choices=EXECUTORS, default="local")
     p.add_argument("--address", help="Ray cluster address (with --executor ray)")
     p.add_argument("--out", help="study folder (default runs/compare-<scenario>-<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue the study in DIR")
-    p.add_argument("--no-plots", action="store_true",
-                   help="tables, summary and report only (plots take a few seconds)")
+    p.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="tables, summary and report only (plots take a few seconds)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     return p
 
@@ -207,12 +234,15 @@ def _spec_from_args(args: argparse.Namespace) -> StudySpec:
         variants.setdefault(name, []).extend(overrides)
     sweeps = [*spec.sweeps, *((p, tuple(v)) for p, v in map(parse_sweep, args.sweep))]
     return StudySpec(
-        spec.scenario_path, spec.base_dir,
+        spec.scenario_path,
+        spec.base_dir,
         args.seed if args.seed is not None else spec.seed,
         args.replications if args.replications is not None else spec.replications,
         args.periods if args.periods is not None else spec.periods,
         args.warmup if args.warmup is not None else spec.warmup_periods,
-        tuple((n, tuple(o)) for n, o in variants.items()), tuple(sweeps))
+        tuple((n, tuple(o)) for n, o in variants.items()),
+        tuple(sweeps),
+    )
 
 
 def _default_out(study: Study) -> Path:
@@ -227,9 +257,11 @@ def _default_out(study: Study) -> Path:
 def _without_replications(definition: dict[str, Any]) -> dict[str, Any]:
     out = dict(definition)
     out.pop("replications", None)
-    out["cases"] = [{k: v for k, v in c.items() if k != "scenario"}
-                    | {"scenario": {k: v for k, v in c["scenario"].items() if k != "replications"}}
-                    for c in definition.get("cases", [])]
+    out["cases"] = [
+        {k: v for k, v in c.items() if k != "scenario"}
+        | {"scenario": {k: v for k, v in c["scenario"].items() if k != "replications"}}
+        for c in definition.get("cases", [])
+    ]
     return out
 
 
@@ -247,17 +279,25 @@ def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
         if args.spec:
             study = build_study(_spec_from_args(args))
             if _without_replications(study.definition()) != _without_replications(
-                    json.loads(json.dumps(stored))):
-                raise UsageError(f"--resume {args.resume!r}: the study given differs from the one "
-                                 f"in {STUDY_FILE}; start a new --out instead")
+                json.loads(json.dumps(stored))
+            ):
+                raise UsageError(
+                    f"--resume {args.resume!r}: the study given differs from the one "
+                    f"in {STUDY_FILE}; start a new --out instead"
+                )
             if args.replications is None:  # keep the stored count (it may have been raised)
                 study = dataclasses.replace(study, replications=int(stored["replications"]))
             return study, folder, True
-        changed = [f"--{k}" for k in ("variant", "sweep", "periods", "warmup", "seed")
-                   if getattr(args, k) not in (None, [])]
+        changed = [
+            f"--{k}"
+            for k in ("variant", "sweep", "periods", "warmup", "seed")
+            if getattr(args, k) not in (None, [])
+        ]
         if changed:
-            raise UsageError(f"--resume without a scenario continues the stored study; "
-                             f"{', '.join(changed)} would change it (start a new --out)")
+            raise UsageError(
+                f"--resume without a scenario continues the stored study; "
+                f"{', '.join(changed)} would change it (start a new --out)"
+            )
         if args.replications is not None:
             if args.replications < 1:
                 raise UsageError(f"--replications must be >= 1, got {args.replications}")
@@ -269,8 +309,10 @@ def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
     study = build_study(_spec_from_args(args))
     out = Path(args.out) if args.out else _default_out(study)
     if out.exists():
-        raise UsageError(f"output folder {str(out)!r} already exists; continue it with --resume "
-                         f"{out} or choose another --out")
+        raise UsageError(
+            f"output folder {str(out)!r} already exists; continue it with --resume "
+            f"{out} or choose another --out"
+        )
     return study, StudyFolder(out), False
 
 
@@ -278,14 +320,24 @@ def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
 # Running and reporting.
 
 
-def run_pending(study: Study, folder: StudyFolder, *, executor: str = "local", workers: int = 1,
-                address: str | None = None, progress: bool = False) -> list[Outcome]:
+def run_pending(
+    study: Study,
+    folder: StudyFolder,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: bool = False,
+) -> list[Outcome]:
     """Run the replications without a record in ``folder``; return the failed outcomes."""
     done = folder.load(study)
     plugins = plugin_kinds(c.scenario for c in study.cases)
-    tasks = [Task(c.index, c.name, c.scenario, r, r == TRAJECTORY_REPLICATION, plugins)
-             for r in range(study.replications) for c in study.cases
-             if r not in done.get(c.index, {})]
+    tasks = [
+        Task(c.index, c.name, c.scenario, r, r == TRAJECTORY_REPLICATION, plugins)
+        for r in range(study.replications)
+        for c in study.cases
+        if r not in done.get(c.index, {})
+    ]
     bar = None
     if progress and tasks:
         from tqdm import tqdm
@@ -300,8 +352,11 @@ def run_pending(study: Study, folder: StudyFolder, *, executor: str = "local", w
             else:
                 failures.append(outcome)
                 if bar is not None:
-                    bar.write(f"failed: {case.name} replication {outcome.replication} "
-                              f"(seed {outcome.seed}): {outcome.error}", file=sys.stderr)
+                    bar.write(
+                        f"failed: {case.name} replication {outcome.replication} "
+                        f"(seed {outcome.seed}): {outcome.error}",
+                        file=sys.stderr,
+                    )
             if bar is not None:
                 bar.update(1)
     finally:
@@ -321,8 +376,7 @@ def _sweep_summary(study: Study, frame: Any) -> Any:
     return pd.DataFrame(rows)
 
 
-def finish(study: Study, folder: StudyFolder, failures: Sequence[Outcome], *,
-           plots: bool = True) -> Any:
+def finish(study: Study, folder: StudyFolder, failures: Sequence[Outcome], *, plots: bool = True) -> Any:
     """Write the tables, plots (unless ``plots=False``), report and summary; return the
     comparison table."""
     out = folder.path
@@ -332,48 +386,79 @@ def finish(study: Study, folder: StudyFolder, failures: Sequence[Outcome], *,
     frame = whatif.comparison_frame(paired_comparison(results, cases, baseline=study.baseline.index))
     whatif.write_table(frame, out, "comparison")
     keys = list(dict.fromkeys(frame["kpi"]))
-    flat = [{"case": c.name, "variant": c.variant, "point": c.point, "replication": r,
-             "seed": rec["seed"], "kpis": rec["kpis"]}
-            for c in study.cases for r, rec in sorted(records.get(c.index, {}).items())]
-    whatif.write_table(whatif.replications_frame(flat, keys, study.sweep_paths), out,
-                       "replications", parquet=False)
+    flat = [
+        {
+            "case": c.name,
+            "variant": c.variant,
+            "point": c.point,
+            "replication": r,
+            "seed": rec["seed"],
+            "kpis": rec["kpis"],
+        }
+        for c in study.cases
+        for r, rec in sorted(records.get(c.index, {}).items())
+    ]
+    whatif.write_table(
+        whatif.replications_frame(flat, keys, study.sweep_paths), out, "replications", parquet=False
+    )
     images: list[Path] = []
     if plots and not frame.empty:
         images += [out / "kpi_bars.png", out / "cost_by_tier.png"]
         whatif_report.plot_kpi_bars(frame, images[0])
         whatif_report.plot_cost_by_tier(frame, images[1])
-    ledgers = {c.name: whatif.read_ledger(folder.trajectory_path(c)) for c in study.cases
-               if plots and folder.trajectory_path(c).is_file()}
+    ledgers = {
+        c.name: whatif.read_ledger(folder.trajectory_path(c))
+        for c in study.cases
+        if plots and folder.trajectory_path(c).is_file()
+    }
     if plots and ledgers:
         images.append(out / "trajectories.png")
-        whatif_report.plot_trajectories(ledgers, images[-1],
-                                        warmup=study.baseline.scenario.warmup_periods,
-                                        replication=TRAJECTORY_REPLICATION)
+        whatif_report.plot_trajectories(
+            ledgers,
+            images[-1],
+            warmup=study.baseline.scenario.warmup_periods,
+            replication=TRAJECTORY_REPLICATION,
+        )
     if study.sweeps:
         grid = [r for r in flat if r["point"]]
-        whatif.write_table(whatif.replications_frame(grid, keys, study.sweep_paths), out,
-                           "sweep", parquet=False)
+        whatif.write_table(
+            whatif.replications_frame(grid, keys, study.sweep_paths), out, "sweep", parquet=False
+        )
         summary = _sweep_summary(study, frame)
         if plots and not summary.empty:
             images.append(out / "sweep.png")
             whatif_report.plot_sweep(summary, study.sweep_paths, images[-1])
-    failure_rows = [{"case": f.name, "replication": f.replication, "seed": f.seed,
-                     "error": f.error} for f in failures]
+    failure_rows = [
+        {"case": f.name, "replication": f.replication, "seed": f.seed, "error": f.error}
+        for f in failures
+    ]
     _write_failures(out, failures)
-    meta = {"scenario": study.scenario_path, "seed": study.seed,
-            "replications per case": study.replications,
-            "periods": study.baseline.scenario.periods,
-            "warm-up periods": study.baseline.scenario.warmup_periods,
-            "cases": ", ".join(c.name for c in study.cases),
-            "failed replications": len(failures)}
-    text = whatif_report.render_html(f"What-if study: {study.baseline.scenario.name}", meta,
-                                     frame, images, failure_rows)
+    meta = {
+        "scenario": study.scenario_path,
+        "seed": study.seed,
+        "replications per case": study.replications,
+        "periods": study.baseline.scenario.periods,
+        "warm-up periods": study.baseline.scenario.warmup_periods,
+        "cases": ", ".join(c.name for c in study.cases),
+        "failed replications": len(failures),
+    }
+    text = whatif_report.render_html(
+        f"What-if study: {study.baseline.scenario.name}", meta, frame, images, failure_rows
+    )
     whatif_report.write_html(out / "report.html", text)
     summary_json = {
         "study": {k: v for k, v in study.definition().items() if k != "cases"},
-        "cases": [{"name": c.name, "variant": c.variant, "overrides": list(c.overrides),
-                   "point": dict(c.point), "source": c.source,
-                   "replications_done": len(records.get(c.index, {}))} for c in study.cases],
+        "cases": [
+            {
+                "name": c.name,
+                "variant": c.variant,
+                "overrides": list(c.overrides),
+                "point": dict(c.point),
+                "source": c.source,
+                "replications_done": len(records.get(c.index, {})),
+            }
+            for c in study.cases
+        ],
         "confidence_level": 0.95,
         "kpis": _nested(frame),
         "failures": failure_rows,
@@ -394,21 +479,28 @@ def _write_failures(out: Path, failures: Sequence[Outcome]) -> None:
         return
     import pandas as pd
 
-    frame = pd.DataFrame([{"case": f.name, "replication": f.replication, "seed": f.seed,
-                           "error": f.error} for f in failures])
+    frame = pd.DataFrame(
+        [
+            {"case": f.name, "replication": f.replication, "seed": f.seed, "error": f.error}
+            for f in failures
+        ]
+    )
     whatif.atomic_write(csv_path, lambda p: frame.to_csv(p, index=False))
-    log = "\n".join(f"== {f.name} replication {f.replication} (seed {f.seed})\n{f.details}"
-                    for f in failures)
+    log = "\n".join(
+        f"== {f.name} replication {f.replication} (seed {f.seed})\n{f.details}" for f in failures
+    )
     whatif.atomic_write(log_path, lambda p: p.write_text(log, "utf-8"))
 
 
 def _nested(frame: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for row in frame.to_dict("records"):
-        entry = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()
-                 if k not in ("kpi", "label", "better", "case")}
-        kpi = out.setdefault(row["kpi"], {"label": row["label"], "better": row["better"],
-                                          "cases": {}})
+        entry = {
+            k: (None if isinstance(v, float) and v != v else v)
+            for k, v in row.items()
+            if k not in ("kpi", "label", "better", "case")
+        }
+        kpi = out.setdefault(row["kpi"], {"label": row["label"], "better": row["better"], "cases": {}})
         kpi["cases"][row["case"]] = entry
     return out
 
@@ -423,14 +515,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         folder.write_definition(study)
-        failures = run_pending(study, folder, executor=args.executor, workers=args.workers,
-                               address=args.address, progress=not args.quiet)
+        failures = run_pending(
+            study,
+            folder,
+            executor=args.executor,
+            workers=args.workers,
+            address=args.address,
+            progress=not args.quiet,
+        )
         frame = finish(study, folder, failures, plots=not args.no_plots)
     except KeyboardInterrupt:
         done = sum(len(v) for v in folder.load(study).values())
         total = len(study.cases) * study.replications
-        print(f"\ninterrupted: {done} of {total} replications are saved in {folder.path}; "
-              f"continue with: python -m twin.compare --resume {folder.path}", file=sys.stderr)
+        print(
+            f"\ninterrupted: {done} of {total} replications are saved in {folder.path}; "
+            f"continue with: python -m twin.compare --resume {folder.path}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except ExecutorError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -441,20 +542,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.quiet:
         base = study.baseline.scenario
-        print(f"{base.name}: {len(study.cases)} case(s) x {study.replications} replication(s) x "
-              f"{base.periods} periods (KPIs over periods {base.warmup_periods}..."
-              f"{base.periods - 1}), seed {study.seed}; 95 % t-intervals, differences paired "
-              "by replication")
+        print(
+            f"{base.name}: {len(study.cases)} case(s) x {study.replications} replication(s) x "
+            f"{base.periods} periods (KPIs over periods {base.warmup_periods}..."
+            f"{base.periods - 1}), seed {study.seed}; 95 % t-intervals, differences paired "
+            "by replication"
+        )
         print()
         print(whatif.comparison_text(frame))
         print()
     if args.quiet:  # otherwise each was reported as it happened, above the progress bar
         for f in failures:
-            print(f"failed: {f.name} replication {f.replication} (seed {f.seed}): {f.error}",
-                  file=sys.stderr)
+            print(
+                f"failed: {f.name} replication {f.replication} (seed {f.seed}): {f.error}",
+                file=sys.stderr,
+            )
     if failures:
-        print(f"{len(failures)} replication(s) failed; see {folder.path / 'failures.log'}; "
-              f"retry them with --resume {folder.path}", file=sys.stderr)
+        print(
+            f"{len(failures)} replication(s) failed; see {folder.path / 'failures.log'}; "
+            f"retry them with --resume {folder.path}",
+            file=sys.stderr,
+        )
     print(f"study folder: {folder.path}")
     return EXIT_FAILED if failures else EXIT_OK
 

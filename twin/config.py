@@ -115,8 +115,9 @@ class NodeConfig(_Model):
 class LaneConfig(_Model):
     """Material moves from ``from`` to ``to``; orders travel the other way."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True
+    )
     origin: str = Field(alias="from")
     destination: str = Field(alias="to")
     lead_time: DistributionField
@@ -324,8 +325,10 @@ class ShipmentLossConfig(_Model):
     @classmethod
     def _unit_interval(cls, d: Distribution) -> Distribution:
         if d.upper > 1.0:
-            raise ValueError(f"must lie in [0, 1], but {d!r} takes values up to {d.upper:g}; use "
-                             "a number, uniform, empirical or truncated_normal with high <= 1")
+            raise ValueError(
+                f"must lie in [0, 1], but {d!r} takes values up to {d.upper:g}; use "
+                "a number, uniform, empirical or truncated_normal with high <= 1"
+            )
         return d
 
 
@@ -384,8 +387,9 @@ class Scenario(_Model):
         return {n.id: n for n in self.nodes}
 
     def topology(self) -> Topology:
-        return Topology.from_edges([n.id for n in self.nodes],
-                                   [(ln.origin, ln.destination) for ln in self.lanes])
+        return Topology.from_edges(
+            [n.id for n in self.nodes], [(ln.origin, ln.destination) for ln in self.lanes]
+        )
 
     def agent_nodes(self, index: int) -> list[str]:
         """Node ids decided by ``agents[index]`` (resolving a ``tier`` selector)."""
@@ -442,20 +446,32 @@ def _check_network(s: Scenario) -> None:
         raise _PathError("lanes", str(exc)) from None
     for i, n in enumerate(s.nodes):
         if not topo.predecessors[n.id] and n.kind not in SOURCE_KINDS:
-            raise _PathError(f"nodes[{i}]", f"{n.kind} {n.id!r} has no supply path: no lane leads "
-                             "to it (only suppliers and factories may be sources)")
+            raise _PathError(
+                f"nodes[{i}]",
+                f"{n.kind} {n.id!r} has no supply path: no lane leads "
+                "to it (only suppliers and factories may be sources)",
+            )
     bom_inputs = {k for n in s.nodes for units in (n.bom or {}).values() for k in units}  # sku
     for i, n in enumerate(s.nodes):
         if topo.predecessors[n.id] and n.capacity is not None:
-            raise _PathError(f"nodes[{i}].capacity", f"{n.id!r} has upstream lanes; capacity limits "
-                             f"production at source nodes only, got {n.capacity}")
-        if not topo.successors[n.id] and n.demand is None and n.customers is None \
-                and n.demand_series is None and n.id not in bom_inputs:
-            raise _PathError(f"nodes[{i}]", f"{n.id!r} has neither customers (demand) nor "
-                             "downstream lanes: nothing ever leaves it")
+            raise _PathError(
+                f"nodes[{i}].capacity",
+                f"{n.id!r} has upstream lanes; capacity limits "
+                f"production at source nodes only, got {n.capacity}",
+            )
+        if (
+            not topo.successors[n.id]
+            and n.demand is None
+            and n.customers is None
+            and n.demand_series is None
+            and n.id not in bom_inputs
+        ):
+            raise _PathError(
+                f"nodes[{i}]",
+                f"{n.id!r} has neither customers (demand) nor downstream lanes: nothing ever leaves it",
+            )
     if s.warmup_periods >= s.periods:
-        raise _PathError("warmup_periods", f"must be < periods ({s.periods}), got "
-                         f"{s.warmup_periods}")
+        raise _PathError("warmup_periods", f"must be < periods ({s.periods}), got {s.warmup_periods}")
 
 
 def _check_supply(s: Scenario) -> None:
@@ -475,55 +491,76 @@ def _check_supply(s: Scenario) -> None:
                 raise _PathError(f"{where}.{key}", "needs storage_capacity")
         elif n.overflow == "refuse":
             if n.overflow_cost:
-                raise _PathError(f"{where}.overflow_cost", f"is charged only with overflow: accept "
-                                 f"(overflow is 'refuse'), got {n.overflow_cost}")
+                raise _PathError(
+                    f"{where}.overflow_cost",
+                    f"is charged only with overflow: accept "
+                    f"(overflow is 'refuse'), got {n.overflow_cost}",
+                )
             if n.initial_inventory > n.storage_capacity:
-                raise _PathError(f"{where}.initial_inventory", f"{n.initial_inventory:g} is above "
-                                 f"storage_capacity {n.storage_capacity:g} (overflow: refuse)")
+                raise _PathError(
+                    f"{where}.initial_inventory",
+                    f"{n.initial_inventory:g} is above "
+                    f"storage_capacity {n.storage_capacity:g} (overflow: refuse)",
+                )
         a = n.allocation
         if a is not None:
             names = list(dict.fromkeys(downstream.get(loc, [])))
             if n.demand is not None or n.customers is not None or n.demand_series is not None:
                 names.append("customers")
             if a.rule == "priority" and not a.priority:
-                raise _PathError(f"{where}.allocation.priority", "list the downstream nodes (and "
-                                 f"'customers') in priority order; choices: {', '.join(names)}")
+                raise _PathError(
+                    f"{where}.allocation.priority",
+                    "list the downstream nodes (and "
+                    f"'customers') in priority order; choices: {', '.join(names)}",
+                )
             if a.rule != "priority" and a.priority is not None:
-                raise _PathError(f"{where}.allocation.priority", "is used only with rule: priority"
-                                 f" (rule is {a.rule!r})")
-            _names(a.priority or [], names, f"{where}.allocation.priority",
-                   f"a downstream node of {loc!r}" + (" or 'customers'" if "customers" in names
-                                                      else ""))
+                raise _PathError(
+                    f"{where}.allocation.priority",
+                    f"is used only with rule: priority (rule is {a.rule!r})",
+                )
+            _names(
+                a.priority or [],
+                names,
+                f"{where}.allocation.priority",
+                f"a downstream node of {loc!r}" + (" or 'customers'" if "customers" in names else ""),
+            )
         src = n.sourcing
         if src is None:
             continue
         mine = [location[ln.origin] for ln in s.lanes if ln.destination == n.id]
         if not mine:
-            raise _PathError(f"{where}.sourcing", f"{loc!r} has no upstream lanes to split "
-                             "orders over")
+            raise _PathError(f"{where}.sourcing", f"{loc!r} has no upstream lanes to split orders over")
         names = list(dict.fromkeys(upstream.get(loc, [])))
         if src.priority is not None and src.rule != "priority":
-            raise _PathError(f"{where}.sourcing.priority", "is used only with rule: priority "
-                             f"(rule is {src.rule!r})")
+            raise _PathError(
+                f"{where}.sourcing.priority", f"is used only with rule: priority (rule is {src.rule!r})"
+            )
         if src.weights is not None and src.rule != "proportional":
-            raise _PathError(f"{where}.sourcing.weights", "is used only with rule: proportional "
-                             f"(rule is {src.rule!r})")
-        _names(src.priority or [], names, f"{where}.sourcing.priority",
-               f"an upstream node of {loc!r}")
+            raise _PathError(
+                f"{where}.sourcing.weights",
+                f"is used only with rule: proportional (rule is {src.rule!r})",
+            )
+        _names(src.priority or [], names, f"{where}.sourcing.priority", f"an upstream node of {loc!r}")
         if src.weights is not None:
-            _names(list(src.weights), names, f"{where}.sourcing.weights", f"an upstream node of "
-                   f"{loc!r}", index=False)
+            _names(
+                list(src.weights),
+                names,
+                f"{where}.sourcing.weights",
+                f"an upstream node of {loc!r}",
+                index=False,
+            )
             missing = [u for u in mine if u not in src.weights]
             if missing:
-                raise _PathError(f"{where}.sourcing.weights", f"has no weight for upstream node "
-                                 f"{missing[0]!r}")
+                raise _PathError(
+                    f"{where}.sourcing.weights", f"has no weight for upstream node {missing[0]!r}"
+                )
             if sum(src.weights[u] for u in mine) <= 0:
-                raise _PathError(f"{where}.sourcing.weights", "must give some upstream node a "
-                                 "weight > 0")
+                raise _PathError(
+                    f"{where}.sourcing.weights", "must give some upstream node a weight > 0"
+                )
 
 
-def _names(given: list[str], choices: list[str], path: str, what: str, *, index: bool = True
-           ) -> None:
+def _names(given: list[str], choices: list[str], path: str, what: str, *, index: bool = True) -> None:
     """Every name of ``given`` is one of ``choices``, once."""
     for j, name in enumerate(given):
         here = f"{path}[{j}]" if index else f"{path}.{name}"
@@ -541,8 +578,10 @@ def _check_agents(s: Scenario) -> None:
     owner: dict[str, int] = {}
     for i, a in enumerate(s.agents):
         if a.tier is not None and a.tier not in tiers:
-            raise _PathError(f"agents[{i}].tier", f"{a.tier!r} is not a tier{_suggest(a.tier, tiers)}"
-                             f" (tiers: {', '.join(tiers)})")
+            raise _PathError(
+                f"agents[{i}].tier",
+                f"{a.tier!r} is not a tier{_suggest(a.tier, tiers)} (tiers: {', '.join(tiers)})",
+            )
         for j, node in enumerate(s.agent_nodes(i)):
             where = f"agents[{i}].nodes[{j}]" if a.nodes is not None else f"agents[{i}].tier"
             if node not in owner and node not in ids:
@@ -558,8 +597,9 @@ def _check_agents(s: Scenario) -> None:
             raise _PathError(f"agents[{i}].params", f"{a.kind}: {exc}") from None
     for i, n in enumerate(s.nodes):
         if topo.predecessors[n.id] and n.id not in owner:
-            raise _PathError(f"nodes[{i}]", f"{n.id!r} orders from upstream but no entry in "
-                             "'agents' decides for it")
+            raise _PathError(
+                f"nodes[{i}]", f"{n.id!r} orders from upstream but no entry in 'agents' decides for it"
+            )
 
 
 def _check_demand(s: Scenario, source: str) -> Scenario:
@@ -574,21 +614,31 @@ def _check_demand(s: Scenario, source: str) -> Scenario:
         if len(given) > 1:
             raise _PathError(where, f"give at most one of {' / '.join(given)}, got {len(given)}")
         if (n.unmet_demand == "partial") != (n.backlog_fraction is not None):
-            raise _PathError(f"{where}.backlog_fraction", "required with unmet_demand: partial "
-                             f"and only then (unmet_demand is {n.unmet_demand!r})")
+            raise _PathError(
+                f"{where}.backlog_fraction",
+                "required with unmet_demand: partial "
+                f"and only then (unmet_demand is {n.unmet_demand!r})",
+            )
         if n.demand_effects is not None and not given:
-            raise _PathError(f"{where}.demand_effects", "the node has no demand, customers or "
-                             "demand_series to apply effects to")
+            raise _PathError(
+                f"{where}.demand_effects",
+                "the node has no demand, customers or demand_series to apply effects to",
+            )
         c = n.customers
         if c is not None and c.patience is not None and n.unmet_demand == "lost":
-            raise _PathError(f"{where}.customers.patience", "customers never wait with "
-                             "unmet_demand: lost; use backlog or partial")
+            raise _PathError(
+                f"{where}.customers.patience",
+                "customers never wait with unmet_demand: lost; use backlog or partial",
+            )
         if n.demand_series is None:
             continue
         paths = []
         for j, name in enumerate(n.demand_series.paths):
-            key = (f"{where}.demand_series.file" if n.demand_series.file is not None
-                   else f"{where}.demand_series.files[{j}]")
+            key = (
+                f"{where}.demand_series.file"
+                if n.demand_series.file is not None
+                else f"{where}.demand_series.files[{j}]"
+            )
             path = Path(name) if Path(name).is_absolute() else (base / name)
             try:
                 load_series(str(path.resolve()), n.demand_series.column or n.id, s.periods)
@@ -596,10 +646,13 @@ def _check_demand(s: Scenario, source: str) -> Scenario:
                 raise _PathError(key, str(exc)) from None
             paths.append(str(path.resolve()))
         if n.demand_series.files is not None and s.replications > len(paths):
-            raise _PathError(f"{where}.demand_series.files", f"{len(paths)} file(s) for "
-                             f"{s.replications} replications (replication i reads files[i])")
+            raise _PathError(
+                f"{where}.demand_series.files",
+                f"{len(paths)} file(s) for {s.replications} replications (replication i reads files[i])",
+            )
         series = n.demand_series.model_copy(
-            update={"file": paths[0]} if n.demand_series.file is not None else {"files": paths})
+            update={"file": paths[0]} if n.demand_series.file is not None else {"files": paths}
+        )
         nodes[i] = n.model_copy(update={"demand_series": series})
     return s.model_copy(update={"nodes": nodes})
 
@@ -644,7 +697,7 @@ def _map_path(flat: Scenario, exc: _PathError) -> _PathError:
     m = re.match(r"^(nodes|lanes|agents)\[(\d+)\]", exc.path)
     if not m or m.group(0) not in paths:
         return exc
-    return _PathError(paths[m.group(0)] + exc.path[m.end():], exc.message)
+    return _PathError(paths[m.group(0)] + exc.path[m.end() :], exc.message)
 
 
 def _sku_ids(s: Scenario) -> list[str]:
@@ -658,8 +711,9 @@ def _sku_ids(s: Scenario) -> list[str]:
 
 def _known(value: str, choices: list[str], path: str, what: str) -> None:
     if value not in choices:
-        raise _PathError(path, f"{value!r} is not {what}{_suggest(value, choices)}"
-                         f" (choices: {', '.join(choices)})")
+        raise _PathError(
+            path, f"{value!r} is not {what}{_suggest(value, choices)} (choices: {', '.join(choices)})"
+        )
 
 
 def _expand_skus(s: Scenario) -> Scenario:
@@ -699,8 +753,10 @@ def _expand_skus(s: Scenario) -> Scenario:
             for inp in inputs:
                 _known(inp, mine, f"nodes[{i}].bom.{out}.{inp}", f"a SKU stocked at {n.id!r}")
                 if inp in outs:
-                    raise _PathError(f"nodes[{i}].bom.{out}.{inp}", f"{inp!r} is an output of this "
-                                     "factory's bom; outputs cannot be inputs")
+                    raise _PathError(
+                        f"nodes[{i}].bom.{out}.{inp}",
+                        f"{inp!r} is an output of this factory's bom; outputs cannot be inputs",
+                    )
         if outs and n.kind != "factory":
             raise _PathError(f"nodes[{i}].bom", f"only factories have a bom; {n.id!r} is a {n.kind}")
         stocked[n.id], outputs[n.id] = mine, outs
@@ -717,8 +773,9 @@ def _expand_skus(s: Scenario) -> Scenario:
             if any(getattr(cfg, key) for key in _SKU_NODE_FIELDS):
                 raise _PathError(where, f"SKU {sku!r}: skus, per_sku and bom cannot be set per SKU")
             if sku in outs:
-                cfg = cfg.model_copy(update={"bom": {sku: {f"{n.id}/{inp}": u for inp, u in
-                                                            n.bom[sku].items()}}})  # type: ignore[index]
+                cfg = cfg.model_copy(
+                    update={"bom": {sku: {f"{n.id}/{inp}": u for inp, u in n.bom[sku].items()}}}
+                )  # type: ignore[index]
             paths[f"nodes[{len(flat_nodes)}]"] = where
             points[cfg.id] = (n.id, sku)
             flat_nodes.append(cfg)
@@ -728,25 +785,35 @@ def _expand_skus(s: Scenario) -> Scenario:
     for i, ln in enumerate(s.lanes):
         for key, end in (("from", ln.origin), ("to", ln.destination)):
             _known(end, locations, f"lanes[{i}].{key}", "a node")
-        both = [k for k in stocked[ln.origin] if k in stocked[ln.destination]
-                and k not in outputs[ln.destination]]
+        both = [
+            k
+            for k in stocked[ln.origin]
+            if k in stocked[ln.destination] and k not in outputs[ln.destination]
+        ]
         if ln.skus is not None:
             for j, sku in enumerate(ln.skus):
                 _known(sku, skus, f"lanes[{i}].skus[{j}]", "a SKU")
                 if sku not in stocked[ln.origin] or sku not in stocked[ln.destination]:
-                    raise _PathError(f"lanes[{i}].skus[{j}]", f"SKU {sku!r} is not stocked at both "
-                                     f"{ln.origin!r} and {ln.destination!r}")
+                    raise _PathError(
+                        f"lanes[{i}].skus[{j}]",
+                        f"SKU {sku!r} is not stocked at both {ln.origin!r} and {ln.destination!r}",
+                    )
                 if sku in outputs[ln.destination]:
-                    raise _PathError(f"lanes[{i}].skus[{j}]", f"{ln.destination!r} makes {sku!r} "
-                                     "(bom); it cannot also receive it on a lane")
+                    raise _PathError(
+                        f"lanes[{i}].skus[{j}]",
+                        f"{ln.destination!r} makes {sku!r} (bom); it cannot also receive it on a lane",
+                    )
             both = list(dict.fromkeys(ln.skus))
         if not both:
-            raise _PathError(f"lanes[{i}]", f"carries no SKU: {ln.origin!r} and "
-                             f"{ln.destination!r} stock no SKU in common")
+            raise _PathError(
+                f"lanes[{i}]",
+                f"carries no SKU: {ln.origin!r} and {ln.destination!r} stock no SKU in common",
+            )
         base = ln.model_dump(by_alias=True, exclude={"skus"})
         for sku in both:
             cfg = LaneConfig.model_validate(
-                {**base, "from": f"{ln.origin}/{sku}", "to": f"{ln.destination}/{sku}"})
+                {**base, "from": f"{ln.origin}/{sku}", "to": f"{ln.destination}/{sku}"}
+            )
             paths[f"lanes[{len(flat_lanes)}]"] = f"lanes[{i}]"
             streams[cfg.id] = ln.id
             flat_lanes.append(cfg)
@@ -771,16 +838,21 @@ def _expand_skus(s: Scenario) -> Scenario:
             elif name in stocked:
                 members += [f"{name}/{k}" for k in stocked[name] if k in chosen]
             else:
-                raise _PathError(where, f"{name!r} is neither a node nor a stock point"
-                                 f"{_suggest(name, locations + list(points))}")
+                raise _PathError(
+                    where,
+                    f"{name!r} is neither a node nor a stock point"
+                    f"{_suggest(name, locations + list(points))}",
+                )
         if not members:
             raise _PathError(f"agents[{i}]", "selects no stock point (check 'sku')")
         paths[f"agents[{i}]"] = f"agents[{i}]"
-        flat_agents.append(AgentAssignment(nodes=list(dict.fromkeys(members)), kind=a.kind,
-                                           params=a.params))
+        flat_agents.append(
+            AgentAssignment(nodes=list(dict.fromkeys(members)), kind=a.kind, params=a.params)
+        )
 
-    flat = s.model_copy(update={"nodes": flat_nodes, "lanes": flat_lanes, "agents": flat_agents,
-                                "skus": []})
+    flat = s.model_copy(
+        update={"nodes": flat_nodes, "lanes": flat_lanes, "agents": flat_agents, "skus": []}
+    )
     flat._points, flat._lane_streams = points, streams
     flat._paths = paths
     return flat
@@ -817,7 +889,8 @@ def _first_error(exc: ValidationError) -> str:
         return f"{loc}: {msg}" + (f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else "")
     if e["type"] == "missing":
         return f"{loc}: required field is missing" + (
-            f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else "")
+            f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        )
     text = f"{loc}: {msg}"
     if "input" in e and not isinstance(e["input"], dict | list):
         text += f" (got {_short(e['input'])})"
@@ -891,8 +964,9 @@ def parse_agent_override(text: str) -> tuple[str, str, dict[str, Any]]:
     return target.strip(), kind.strip(), params
 
 
-def apply_agent_override(data: dict[str, Any], target: str, kind: str,
-                         params: dict[str, Any], *, source: str) -> dict[str, Any]:
+def apply_agent_override(
+    data: dict[str, Any], target: str, kind: str, params: dict[str, Any], *, source: str
+) -> dict[str, Any]:
     """Return scenario data in which ``target`` (a node id or a tier) is decided by a new agent.
 
     The target's nodes are removed from the assignments that held them; entries left empty go.
@@ -908,8 +982,7 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
         selected = [n.get("id") for n in nodes if (n.get("tier") or n.get("kind")) == target]
     else:
         choices = [str(c) for c in [*ids, *tiers] if c]
-        raise ScenarioError(f"{source}: --agent {target}: not a node or tier"
-                            f"{_suggest(target, choices)}")
+        raise ScenarioError(f"{source}: --agent {target}: not a node or tier{_suggest(target, choices)}")
     agents = []
     for a in data.get("agents") or []:
         if not isinstance(a, dict):
@@ -922,17 +995,24 @@ def apply_agent_override(data: dict[str, Any], target: str, kind: str,
         if remaining == members:
             agents.append(a)
         elif remaining:
-            kept = {k: ({n: x for n, x in v.items() if n not in selected}
-                          if isinstance(v, dict) and set(v) <= set(ids) else v)
-                      for k, v in (a.get("params") or {}).items()}
-            agents.append({k: v for k, v in a.items() if k != "tier"}
-                          | {"nodes": remaining, "params": kept})
+            kept = {
+                k: (
+                    {n: x for n, x in v.items() if n not in selected}
+                    if isinstance(v, dict) and set(v) <= set(ids)
+                    else v
+                )
+                for k, v in (a.get("params") or {}).items()
+            }
+            agents.append(
+                {k: v for k, v in a.items() if k != "tier"} | {"nodes": remaining, "params": kept}
+            )
     agents.append({"nodes": selected, "kind": kind, "params": params})
     return {**data, "agents": agents}
 
 
-def _apply_agent_override_skus(data: dict[str, Any], target: str, kind: str,
-                               params: dict[str, Any], *, source: str) -> dict[str, Any]:
+def _apply_agent_override_skus(
+    data: dict[str, Any], target: str, kind: str, params: dict[str, Any], *, source: str
+) -> dict[str, Any]:
     """:func:`apply_agent_override` for a multi-SKU scenario: ``target`` is a location (all its
     stock points), a tier or one stock point (``W/P``). The assignments are rewritten on stock
     points: those that held a selected stock point keep the others (and their per-node params)."""
@@ -947,8 +1027,10 @@ def _apply_agent_override_skus(data: dict[str, Any], target: str, kind: str,
     elif target in tiers:
         selected = [n.id for n in view.nodes if n.tier_name == target]
     else:
-        raise ScenarioError(f"{source}: --agent {target}: not a node, stock point or tier"
-                            f"{_suggest(target, [*locations, *points, *sorted(tiers)])}")
+        raise ScenarioError(
+            f"{source}: --agent {target}: not a node, stock point or tier"
+            f"{_suggest(target, [*locations, *points, *sorted(tiers)])}"
+        )
     agents: list[Any] = []
     for original, a in zip(data.get("agents") or [], view.agents, strict=True):
         members = list(a.nodes or [])
@@ -956,9 +1038,14 @@ def _apply_agent_override_skus(data: dict[str, Any], target: str, kind: str,
         if remaining == members:
             agents.append(original)
         elif remaining:
-            kept = {k: ({n: x for n, x in v.items() if n in remaining}
-                        if isinstance(v, dict) and set(v) <= set(members) else v)
-                    for k, v in a.params.items()}
+            kept = {
+                k: (
+                    {n: x for n, x in v.items() if n in remaining}
+                    if isinstance(v, dict) and set(v) <= set(members)
+                    else v
+                )
+                for k, v in a.params.items()
+            }
             agents.append({"nodes": remaining, "kind": a.kind, "params": kept})
     agents.append({"nodes": selected, "kind": kind, "params": params})
     return {**data, "agents": agents}

@@ -95,19 +95,34 @@ _PLACEHOLDER = ("constant", {"quantity": 0.0})
 # Public constructors.
 
 
-def parallel_env(scenario: str | Path | Scenario, *, targets: Any = None,
-                 observation: Any = None, action: Any = None,
-                 reward_scope: str | None = None) -> TwinParallelEnv:
+def parallel_env(
+    scenario: str | Path | Scenario,
+    *,
+    targets: Any = None,
+    observation: Any = None,
+    action: Any = None,
+    reward_scope: str | None = None,
+) -> TwinParallelEnv:
     """A PettingZoo ``ParallelEnv`` over ``scenario`` (a file or a :class:`Scenario`)."""
-    return TwinParallelEnv(scenario, targets=targets, observation=observation, action=action,
-                           reward_scope=reward_scope)
+    return TwinParallelEnv(
+        scenario, targets=targets, observation=observation, action=action, reward_scope=reward_scope
+    )
 
 
-def gym_env(scenario: str | Path | Scenario, *, targets: Any = None, observation: Any = None,
-            action: Any = None, reward_scope: str | None = None) -> TwinGymEnv:
+def gym_env(
+    scenario: str | Path | Scenario,
+    *,
+    targets: Any = None,
+    observation: Any = None,
+    action: Any = None,
+    reward_scope: str | None = None,
+) -> TwinGymEnv:
     """A Gymnasium ``Env`` over ``scenario``: one learning node, or all of them flattened."""
-    return TwinGymEnv(parallel_env(scenario, targets=targets, observation=observation,
-                                   action=action, reward_scope=reward_scope))
+    return TwinGymEnv(
+        parallel_env(
+            scenario, targets=targets, observation=observation, action=action, reward_scope=reward_scope
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,9 +135,11 @@ def _load(scenario: str | Path | Scenario) -> Scenario:
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a path or a Scenario, got {type(scenario).__name__}")
     if scenario.skus:
-        raise TwinError(f"{scenario.name}: the RL environments do not support multi-SKU scenarios "
-                        f"(top-level 'skus' lists {len(scenario.skus)} SKUs); observations and "
-                        "actions are per node")
+        raise TwinError(
+            f"{scenario.name}: the RL environments do not support multi-SKU scenarios "
+            f"(top-level 'skus' lists {len(scenario.skus)} SKUs); observations and "
+            "actions are per node"
+        )
     return scenario
 
 
@@ -131,14 +148,19 @@ def resolve_targets(scenario: Scenario, targets: Any) -> list[str]:
     ids = [n.id for n in scenario.nodes]
     tiers = {n.tier_name for n in scenario.nodes}
     if targets is None:
-        chosen = {node for i, a in enumerate(scenario.agents) if a.kind in LEARNING_KINDS
-                  for node in scenario.agent_nodes(i)}
+        chosen = {
+            node
+            for i, a in enumerate(scenario.agents)
+            if a.kind in LEARNING_KINDS
+            for node in scenario.agent_nodes(i)
+        }
         if not chosen:
             example = next((a.tier or (a.nodes or [""])[0] for a in scenario.agents), ids[0])
             raise ScenarioError(
                 f"{scenario.name}: no node is decided by a learning agent (kind "
                 f"{' or '.join(LEARNING_KINDS)}): pass targets=NODE, TIER or a list of them "
-                f"(e.g. targets={example!r}), or give the nodes kind: ppo in the scenario's agents")
+                f"(e.g. targets={example!r}), or give the nodes kind: ppo in the scenario's agents"
+            )
         return [n for n in ids if n in chosen]
     items = [targets] if isinstance(targets, str) else list(targets)
     if not items:
@@ -150,8 +172,10 @@ def resolve_targets(scenario: Scenario, targets: Any) -> list[str]:
         elif item in tiers:
             chosen.update(n.id for n in scenario.nodes if n.tier_name == item)
         else:
-            raise ScenarioError(f"{scenario.name}: targets: {item!r} is not a node or a tier"
-                                f"{_suggest(str(item), [*ids, *sorted(tiers)])}")
+            raise ScenarioError(
+                f"{scenario.name}: targets: {item!r} is not a node or a tier"
+                f"{_suggest(str(item), [*ids, *sorted(tiers)])}"
+            )
     return [n for n in ids if n in chosen]
 
 
@@ -160,15 +184,13 @@ def split_targets(scenario: Scenario, targets: Sequence[str]) -> tuple[Scenario,
     indices of those entries (the ones to drive from outside)."""
     wanted = set(targets)
     owner = {node: i for i in range(len(scenario.agents)) for node in scenario.agent_nodes(i)}
-    mixed = [n for n in targets
-             if n not in owner or not set(scenario.agent_nodes(owner[n])) <= wanted]
+    mixed = [n for n in targets if n not in owner or not set(scenario.agent_nodes(owner[n])) <= wanted]
     if mixed:
         data = scenario.to_yaml_dict()
         for node in mixed:
             data = apply_agent_override(data, node, *_PLACEHOLDER, source=scenario.name)
         scenario = scenario_from_dict(data, source=scenario.name)
-    external = [i for i in range(len(scenario.agents))
-                if set(scenario.agent_nodes(i)) & wanted]
+    external = [i for i in range(len(scenario.agents)) if set(scenario.agent_nodes(i)) & wanted]
     return scenario, external
 
 
@@ -195,8 +217,9 @@ def _named(spec: Any, what: str) -> tuple[str, dict[str, Any]]:
         params = dict(spec.pop("params", None) or {})
         params.update(spec)
         return name, params
-    raise ValueError(f"{what} must be a name, 'name:key=value,...', a mapping or an instance, "
-                     f"got {spec!r}")
+    raise ValueError(
+        f"{what} must be a name, 'name:key=value,...', a mapping or an instance, got {spec!r}"
+    )
 
 
 def _entry_param(scenario: Scenario, targets: Sequence[str], key: str) -> Any:
@@ -236,8 +259,11 @@ def to_space(spec: Mapping[str, Any]) -> spaces.Box | spaces.Discrete | spaces.M
     """A Gymnasium space from a plain spec of :mod:`agents.spaces`."""
     kind = spec["type"]
     if kind == "Box":
-        return spaces.Box(low=np.asarray(spec["low"], np.float32),
-                          high=np.asarray(spec["high"], np.float32), dtype=np.float32)
+        return spaces.Box(
+            low=np.asarray(spec["low"], np.float32),
+            high=np.asarray(spec["high"], np.float32),
+            dtype=np.float32,
+        )
     if kind == "Discrete":
         return spaces.Discrete(int(spec["n"]))
     if kind == "MultiDiscrete":
@@ -254,9 +280,15 @@ class TwinParallelEnv(ParallelEnv):
 
     metadata = {"name": "supply_twin_v0", "render_modes": [], "is_parallelizable": True}
 
-    def __init__(self, scenario: str | Path | Scenario, *, targets: Any = None,
-                 observation: Any = None, action: Any = None,
-                 reward_scope: str | None = None) -> None:
+    def __init__(
+        self,
+        scenario: str | Path | Scenario,
+        *,
+        targets: Any = None,
+        observation: Any = None,
+        action: Any = None,
+        reward_scope: str | None = None,
+    ) -> None:
         original = _load(scenario)
         self.targets = resolve_targets(original, targets)
         self.scenario, self._external = split_targets(original, self.targets)
@@ -271,7 +303,8 @@ class TwinParallelEnv(ParallelEnv):
         infos = {n: node_info(self.scenario, n) for n in self.targets}
         if observation is None:
             observation = _entry_param(original, self.targets, "observation") or (
-                "liu" if original.timing == "liu" else "default")
+                "liu" if original.timing == "liu" else "default"
+            )
         if not isinstance(observation, ObservationBuilder):
             name, params = _named(observation, "observation")
             observation = observation_builder(name, **params)
@@ -288,14 +321,18 @@ class TwinParallelEnv(ParallelEnv):
         self.node_infos = infos
         obs_space = to_space(self.observation_builder.space())
         if not isinstance(obs_space, spaces.Box):
-            raise ValueError(f"observation builder {self.observation_builder!r} must declare a "
-                             f"Box, got {obs_space}")
+            raise ValueError(
+                f"observation builder {self.observation_builder!r} must declare a Box, got {obs_space}"
+            )
         self._observation_spaces = {a: obs_space for a in self.possible_agents}
-        self._action_spaces = {a: to_space(self.action_map.space(infos[a].lanes))
-                               for a in self.possible_agents}
+        self._action_spaces = {
+            a: to_space(self.action_map.space(infos[a].lanes)) for a in self.possible_agents
+        }
         self.state_space = spaces.Box(
             low=np.tile(obs_space.low, len(self.possible_agents)),
-            high=np.tile(obs_space.high, len(self.possible_agents)), dtype=np.float32)
+            high=np.tile(obs_space.high, len(self.possible_agents)),
+            dtype=np.float32,
+        )
         self.featurizer = Featurizer(self.observation_builder)
         self.render_mode = None
         self.sim: Simulation | None = None
@@ -316,14 +353,17 @@ class TwinParallelEnv(ParallelEnv):
 
     def spec(self) -> dict[str, Any]:
         """Observation builder and action map as plain data (for checkpoints' metadata)."""
-        return {"observation": self.observation_builder.spec(), "action": self.action_map.spec(),
-                "agents": {a: {"lanes": list(self.node_infos[a].lanes)}
-                           for a in self.possible_agents}}
+        return {
+            "observation": self.observation_builder.spec(),
+            "action": self.action_map.spec(),
+            "agents": {a: {"lanes": list(self.node_infos[a].lanes)} for a in self.possible_agents},
+        }
 
     # -- episodes ---------------------------------------------------------------------------------
 
-    def reset(self, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict]:
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
                 raise ValueError(f"seed must be an integer >= 0 (the replication), got {seed!r}")
@@ -332,8 +372,9 @@ class TwinParallelEnv(ParallelEnv):
             replication = self._next_replication
         self._next_replication = replication + 1
         self.replication = replication
-        self.sim = Simulation(self.scenario, replication=replication,
-                              agents={i: ExternalAgent() for i in self._external})
+        self.sim = Simulation(
+            self.scenario, replication=replication, agents={i: ExternalAgent() for i in self._external}
+        )
         self.featurizer.reset()
         pending = self.sim.start()
         if pending is None:  # pragma: no cover - periods > 0 is validated
@@ -350,8 +391,9 @@ class TwinParallelEnv(ParallelEnv):
         self._last_obs = out
         return out
 
-    def step(self, actions: Mapping[str, Any]) -> tuple[
-            dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict]:
+    def step(
+        self, actions: Mapping[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict]:
         sim, pending = self.sim, self._pending
         if sim is None or pending is None or not self.agents:
             raise TwinError("step() before reset(), or after the episode ended: call reset()")
@@ -364,18 +406,27 @@ class TwinParallelEnv(ParallelEnv):
         rows = sim.rows[first:]
         self.featurizer.record_rows(rows)
         mine = {r.node: r for r in rows}
-        rewards = rewards_by_scope({a: [mine[a]] for a in self.agents}, self.reward_weights,
-                                   self.reward_scope, self.alpha)
+        rewards = rewards_by_scope(
+            {a: [mine[a]] for a in self.agents}, self.reward_weights, self.reward_scope, self.alpha
+        )
         done = following is None
         if following is None:  # the horizon: the state at the close of the last period
             node_map = sim.network.node_map
-            following = {a: sim.observe_closed(node_map[NodeId(a)], self.scenario.periods)
-                         for a in self.agents}
+            following = {
+                a: sim.observe_closed(node_map[NodeId(a)], self.scenario.periods) for a in self.agents
+            }
         obs = self._observe(following)
         period = rows[0].period
-        infos = {a: {"period": period, "replication": self.replication,
-                     "cost": mine[a].total_cost, "fill_rate": fill_rate([mine[a]]),
-                     "ledger": mine[a]._asdict()} for a in self.agents}
+        infos = {
+            a: {
+                "period": period,
+                "replication": self.replication,
+                "cost": mine[a].total_cost,
+                "fill_rate": fill_rate([mine[a]]),
+                "ledger": mine[a]._asdict(),
+            }
+            for a in self.agents
+        }
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, done)
         if done:
@@ -414,18 +465,23 @@ class TwinGymEnv(gymnasium.Env):
         else:
             self.observation_space = parallel.state_space
             if all(isinstance(s, spaces.Discrete | spaces.MultiDiscrete) for s in act):
-                nvec = [[int(s.n)] if isinstance(s, spaces.Discrete) else list(map(int, s.nvec))
-                        for s in act]
+                nvec = [
+                    [int(s.n)] if isinstance(s, spaces.Discrete) else list(map(int, s.nvec)) for s in act
+                ]
                 self._widths = [len(v) for v in nvec]
                 self.action_space = spaces.MultiDiscrete(np.asarray(sum(nvec, []), np.int64))
             elif all(isinstance(s, spaces.Box) for s in act):
                 self._widths = [int(s.shape[0]) for s in act]
                 self.action_space = spaces.Box(
                     low=np.concatenate([s.low.reshape(-1) for s in act]),
-                    high=np.concatenate([s.high.reshape(-1) for s in act]), dtype=np.float32)
+                    high=np.concatenate([s.high.reshape(-1) for s in act]),
+                    dtype=np.float32,
+                )
             else:
-                raise ValueError("the learning nodes mix discrete and continuous actions; a flat "
-                                 "Gymnasium view needs one kind (use parallel_env instead)")
+                raise ValueError(
+                    "the learning nodes mix discrete and continuous actions; a flat "
+                    "Gymnasium view needs one kind (use parallel_env instead)"
+                )
         self.render_mode = None
 
     def _actions(self, action: Any) -> dict[str, Any]:
@@ -433,13 +489,14 @@ class TwinGymEnv(gymnasium.Env):
             return {self.agents[0]: action}
         flat = np.asarray(action).reshape(-1)
         if flat.size != sum(self._widths):
-            raise ValueError(f"action must have {sum(self._widths)} entries (nodes "
-                             f"{self.agents}), got {action!r}")
+            raise ValueError(
+                f"action must have {sum(self._widths)} entries (nodes {self.agents}), got {action!r}"
+            )
         out, start = {}, 0
-        for agent, width, space in zip(self.agents, self._widths,
-                                       (self.parallel.action_space(a) for a in self.agents),
-                                       strict=True):
-            part = flat[start:start + width]
+        for agent, width, space in zip(
+            self.agents, self._widths, (self.parallel.action_space(a) for a in self.agents), strict=True
+        ):
+            part = flat[start : start + width]
             out[agent] = int(part[0]) if isinstance(space, spaces.Discrete) else part
             start += width
         return out
@@ -457,8 +514,9 @@ class TwinGymEnv(gymnasium.Env):
         info["nodes"] = dict(infos)
         return info
 
-    def reset(self, *, seed: int | None = None,
-              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         obs, infos = self.parallel.reset(seed=seed, options=options)
         return self._flat(obs), self._info(infos)
@@ -466,8 +524,13 @@ class TwinGymEnv(gymnasium.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, rewards, terminations, truncations, infos = self.parallel.step(self._actions(action))
         reward = math.fsum(rewards[a] for a in self.agents)
-        return (self._flat(obs), float(reward), any(terminations.values()),
-                any(truncations.values()), self._info(infos))
+        return (
+            self._flat(obs),
+            float(reward),
+            any(terminations.values()),
+            any(truncations.values()),
+            self._info(infos),
+        )
 
     def close(self) -> None:
         self.parallel.close()

@@ -95,8 +95,9 @@ def run_task(task: Task) -> Outcome:
                 if kind not in known:
                     registry.register(kind, factory)
         result = Simulation(task.scenario, replication=task.replication).run()
-        outcome.kpis = replication_kpis(result, task.scenario.warmup_periods,
-                                        customer_nodes(task.scenario))
+        outcome.kpis = replication_kpis(
+            result, task.scenario.warmup_periods, customer_nodes(task.scenario)
+        )
         if task.keep_ledger:
             outcome.rows = list(result.rows)
     except Exception as exc:  # reported per replication; the study carries on
@@ -107,9 +108,14 @@ def run_task(task: Task) -> Outcome:
 
 
 def _failed(task: Task, exc: BaseException) -> Outcome:
-    return Outcome(task.case, task.name, task.replication, task.seed,
-                   error=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
-                   details="".join(traceback.format_exception(exc)))
+    return Outcome(
+        task.case,
+        task.name,
+        task.replication,
+        task.seed,
+        error=f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+        details="".join(traceback.format_exception(exc)),
+    )
 
 
 def check_executor(executor: str) -> None:
@@ -120,12 +126,12 @@ def check_executor(executor: str) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ExecutorError(f"--executor ray needs Ray, an optional extra: {RAY_INSTALL}"
-                                ) from None
+            raise ExecutorError(f"--executor ray needs Ray, an optional extra: {RAY_INSTALL}") from None
 
 
-def outcomes(tasks: Sequence[Task], *, executor: str = "local", workers: int = 1,
-             address: str | None = None) -> Iterator[Outcome]:
+def outcomes(
+    tasks: Sequence[Task], *, executor: str = "local", workers: int = 1, address: str | None = None
+) -> Iterator[Outcome]:
     """Run ``tasks`` and yield their outcomes as they complete (see the module docstring)."""
     check_executor(executor)
     if workers < 1:
@@ -162,20 +168,22 @@ def _ray(tasks: Sequence[Task], workers: int, address: str | None) -> Iterator[O
 
     started = False
     if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                   "logging_level": "warning"}
+        options: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": "warning",
+        }
         try:
             if address:
                 ray.init(address=address, **options)
             else:  # a local instance; its workers import the project from this checkout
-                path = os.pathsep.join(filter(None, [_project_root(),
-                                                     os.environ.get("PYTHONPATH")]))
-                ray.init(num_cpus=workers, runtime_env={"env_vars": {"PYTHONPATH": path}},
-                         **options)
+                path = os.pathsep.join(filter(None, [_project_root(), os.environ.get("PYTHONPATH")]))
+                ray.init(num_cpus=workers, runtime_env={"env_vars": {"PYTHONPATH": path}}, **options)
         except Exception as exc:
             where = f"at {address!r}" if address else "locally"
-            raise ExecutorError(f"cannot start or reach Ray {where}: "
-                                f"{' '.join(str(exc).split())}") from None
+            raise ExecutorError(
+                f"cannot start or reach Ray {where}: {' '.join(str(exc).split())}"
+            ) from None
         started = True
     remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
     pending: dict[Any, Task] = {}

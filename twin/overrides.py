@@ -153,7 +153,7 @@ def _parse_path(text: str, where: str) -> tuple[Component, ...]:
             close = text.find("]", j)
             if close < 0:
                 raise ScenarioError(f"{where}: unclosed '[' in path {text!r}")
-            key = text[j + 1:close].strip()
+            key = text[j + 1 : close].strip()
             j = close + 1
             if not key:
                 raise ScenarioError(f"{where}: empty [] in path {text!r}")
@@ -177,7 +177,7 @@ def parse_override(text: str, *, where: str | None = None) -> Override:
     if len(pieces) < 2 or not pieces[0][0].strip():
         raise ScenarioError(f"{where}: expected PATH=VALUE, e.g. nodes.S1.capacity=400")
     path_text = pieces[0][0].strip()
-    value_text = text[len(pieces[0][0]) + 1:].strip()
+    value_text = text[len(pieces[0][0]) + 1 :].strip()
     path = _parse_path(path_text, where)
     value = value_text if path[0].name == "agents" else parse_value(value_text, where=where)
     return Override(text, path, value, value_text)
@@ -212,7 +212,8 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 def _is_mapping(annotation: Any) -> bool:
     return typing.get_origin(annotation) is dict or any(
-        typing.get_origin(a) is dict for a in typing.get_args(annotation))
+        typing.get_origin(a) is dict for a in typing.get_args(annotation)
+    )
 
 
 def _distribution_params(dist: str) -> list[str]:
@@ -220,8 +221,9 @@ def _distribution_params(dist: str) -> list[str]:
     return ["mean" if f.name == "mean_" else f.name for f in fields(cls)]
 
 
-def _set_distribution(container: dict[str, Any], name: str, rest: Sequence[Component],
-                      value: Any, where: str, here: str) -> None:
+def _set_distribution(
+    container: dict[str, Any], name: str, rest: Sequence[Component], value: Any, where: str, here: str
+) -> None:
     spec = container.get(name)
     whole = f"{here}={{dist: poisson, mean: 3}}"
     if spec is None:
@@ -240,20 +242,28 @@ def _set_distribution(container: dict[str, Any], name: str, rest: Sequence[Compo
             raise ScenarioError(
                 f"{where}: {dist} has no parameter {param.name!r}{_hint(param.name, allowed)} "
                 f"(its parameters: {', '.join(allowed[1:])}); to change the distribution, give "
-                f"it whole, e.g. {whole}")
+                f"it whole, e.g. {whole}"
+            )
     container[name] = {**spec, param.name: value}
 
 
-def _set_field(container: dict[str, Any], model: type[BaseModel], path: Sequence[Component],
-               value: Any, where: str, prefix: str) -> None:
+def _set_field(
+    container: dict[str, Any],
+    model: type[BaseModel],
+    path: Sequence[Component],
+    value: Any,
+    where: str,
+    prefix: str,
+) -> None:
     """Set ``path`` in ``container`` (data of ``model``), checking names against the schema."""
     first, rest = path[0], path[1:]
     by_name = {(f.alias or n): f for n, f in model.model_fields.items()}
     here = f"{prefix}.{first.name}" if prefix else first.name
     if first.name not in by_name:
         choices = list(by_name)
-        raise ScenarioError(f"{where}: {here!r} is not a known key{_hint(first.name, choices)} "
-                            f"(keys: {_names(choices)})")
+        raise ScenarioError(
+            f"{where}: {here!r} is not a known key{_hint(first.name, choices)} (keys: {_names(choices)})"
+        )
     if first.key is not None:
         raise ScenarioError(f"{where}: {here} is not a list; drop [{first.key}]")
     annotation = by_name[first.name].annotation
@@ -296,10 +306,10 @@ def _node(data: dict[str, Any], override: Override, where: str) -> None:
     if node_id not in ids:
         raise ScenarioError(f"{where}: {node_id!r} is not a node{_hint(node_id, ids)}")
     if not rest:
-        raise ScenarioError(f"{where}: name a field of node {node_id!r}, e.g. "
-                            f"nodes.{node_id}.holding_cost=0.5")
-    _set_field(nodes[ids.index(node_id)], NodeConfig, rest, override.value, where,
-               f"nodes[{node_id}]")
+        raise ScenarioError(
+            f"{where}: name a field of node {node_id!r}, e.g. nodes.{node_id}.holding_cost=0.5"
+        )
+    _set_field(nodes[ids.index(node_id)], NodeConfig, rest, override.value, where, f"nodes[{node_id}]")
 
 
 def _lane(data: dict[str, Any], override: Override, where: str) -> None:
@@ -311,16 +321,18 @@ def _lane(data: dict[str, Any], override: Override, where: str) -> None:
         shape = "" if "->" in key else " (lanes are addressed FROM->TO)"
         raise ScenarioError(f"{where}: {key!r} is not a lane{_hint(key, ids)}{shape}")
     if not rest:
-        raise ScenarioError(f"{where}: name a field of lane {key!r}, e.g. "
-                            f"lanes[{key}].lead_time=2")
+        raise ScenarioError(f"{where}: name a field of lane {key!r}, e.g. lanes[{key}].lead_time=2")
     _set_field(lanes[ids.index(key)], LaneConfig, rest, override.value, where, f"lanes[{key}]")
 
 
 def _members(data: dict[str, Any], agent: dict[str, Any]) -> list[str]:
     if agent.get("nodes") is not None:
         return [str(n) for n in agent["nodes"]]
-    return [str(n.get("id")) for n in data.get("nodes") or []
-            if isinstance(n, dict) and (n.get("tier") or n.get("kind")) == agent.get("tier")]
+    return [
+        str(n.get("id"))
+        for n in data.get("nodes") or []
+        if isinstance(n, dict) and (n.get("tier") or n.get("kind")) == agent.get("tier")
+    ]
 
 
 def _agent(data: dict[str, Any], override: Override, where: str, source: str) -> dict[str, Any]:
@@ -336,8 +348,7 @@ def _agent(data: dict[str, Any], override: Override, where: str, source: str) ->
     elif target in tiers:
         selected = [str(n.get("id")) for n in nodes if (n.get("tier") or n.get("kind")) == target]
     else:
-        raise ScenarioError(f"{where}: {target!r} is not a node or tier"
-                            f"{_hint(target, ids + tiers)}")
+        raise ScenarioError(f"{where}: {target!r} is not a node or tier{_hint(target, ids + tiers)}")
     if not rest:  # agents.TARGET=KIND[:k=v,...]
         _, kind, params = parse_agent_override(f"{target}={override.value_text}")
         if not kind:
@@ -349,8 +360,9 @@ def _agent(data: dict[str, Any], override: Override, where: str, source: str) ->
         return apply_agent_override(data, target, kind, params, source=source)
     # agents.TARGET.PARAM[.NODE]=VALUE: change one parameter of the agent deciding for TARGET.
     if len(rest) > 2 or any(c.key is not None for c in rest):
-        raise ScenarioError(f"{where}: expected agents.{target}.PARAM=VALUE or "
-                            f"agents.{target}.PARAM.NODE=VALUE")
+        raise ScenarioError(
+            f"{where}: expected agents.{target}.PARAM=VALUE or agents.{target}.PARAM.NODE=VALUE"
+        )
     param = rest[0].name
     if param in ("kind", "nodes", "tier", "params"):
         raise ScenarioError(f"{where}: to change the agent, write agents.{target}=KIND[:k=v,...]")
@@ -359,8 +371,10 @@ def _agent(data: dict[str, Any], override: Override, where: str, source: str) ->
     if not holders:
         raise ScenarioError(f"{where}: no agent decides for {target!r}")
     if len(holders) > 1 or not set(selected) <= set(_members(data, holders[0])):
-        raise ScenarioError(f"{where}: the nodes of {target!r} are decided by different agents; "
-                            "set the parameter per node")
+        raise ScenarioError(
+            f"{where}: the nodes of {target!r} are decided by different agents; "
+            "set the parameter per node"
+        )
     holder = holders[0]
     params = dict(holder.get("params") or {})
     value: Any = parse_value(override.value_text, where=where)
@@ -368,25 +382,35 @@ def _agent(data: dict[str, Any], override: Override, where: str, source: str) ->
         node = rest[1].name
         current = params.get(param)
         if not isinstance(current, dict):
-            raise ScenarioError(f"{where}: {param} of {holder.get('kind')} is {current!r}, not a "
-                                "per-node mapping; set it whole with "
-                                f"agents.{target}.{param}=VALUE")
+            raise ScenarioError(
+                f"{where}: {param} of {holder.get('kind')} is {current!r}, not a "
+                "per-node mapping; set it whole with "
+                f"agents.{target}.{param}=VALUE"
+            )
         if node not in selected:
-            raise ScenarioError(f"{where}: {node!r} is not decided through {target!r}"
-                                f"{_hint(node, selected)}")
+            raise ScenarioError(
+                f"{where}: {node!r} is not decided through {target!r}{_hint(node, selected)}"
+            )
         value = {**current, node: value}
     params[param] = value
     if set(_members(data, holder)) == set(selected):  # the whole entry: change it in place
         holder_index = next(i for i, a in enumerate(data["agents"]) if a is holder)
         data["agents"][holder_index] = {**holder, "params": params}
         return data
-    kept = {k: ({n: x for n, x in v.items() if n in selected}
-                if isinstance(v, dict) and set(v) <= set(ids) else v) for k, v in params.items()}
+    kept = {
+        k: (
+            {n: x for n, x in v.items() if n in selected}
+            if isinstance(v, dict) and set(v) <= set(ids)
+            else v
+        )
+        for k, v in params.items()
+    }
     return apply_agent_override(data, target, str(holder.get("kind")), kept, source=source)
 
 
-def apply_override(data: dict[str, Any], override: Override | str, *,
-                   source: str = "<scenario>") -> dict[str, Any]:
+def apply_override(
+    data: dict[str, Any], override: Override | str, *, source: str = "<scenario>"
+) -> dict[str, Any]:
     """Return a copy of scenario ``data`` with one override applied (not validated).
 
     ``scenario=...`` (a file swap) is handled by :func:`apply_overrides`.
@@ -407,26 +431,36 @@ def apply_override(data: dict[str, Any], override: Override | str, *,
     elif head.name in Scenario.model_fields:
         _set_field(data, Scenario, override.path, override.value, where, "")
     else:
-        raise ScenarioError(f"{where}: {head.name!r} is not a known key{_hint(head.name, HEADS)} "
-                            f"(paths begin with: {', '.join(HEADS)})")
+        raise ScenarioError(
+            f"{where}: {head.name!r} is not a known key{_hint(head.name, HEADS)} "
+            f"(paths begin with: {', '.join(HEADS)})"
+        )
     return data
 
 
-def apply_overrides(data: Mapping[str, Any], overrides: Sequence[Override | str], *,
-                    source: str = "<scenario>", base_dir: str | Path = ".",
-                    defaults: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+def apply_overrides(
+    data: Mapping[str, Any],
+    overrides: Sequence[Override | str],
+    *,
+    source: str = "<scenario>",
+    base_dir: str | Path = ".",
+    defaults: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], str]:
     """Apply ``overrides`` in order and return ``(data, source)``.
 
     A ``scenario=FILE`` override (at most one; ``FILE`` relative to ``base_dir``) first replaces
     the data and the source; then ``defaults`` (top-level keys such as a study's ``periods``) are
     merged, then the other overrides are applied. The result is not validated.
     """
-    parsed = [parse_override(o, where=f"{source}: override {o!r}") if isinstance(o, str) else o
-              for o in overrides]
+    parsed = [
+        parse_override(o, where=f"{source}: override {o!r}") if isinstance(o, str) else o
+        for o in overrides
+    ]
     swaps = [o for o in parsed if o.head == SWAP]
     if len(swaps) > 1:
-        raise ScenarioError(f"{source}: more than one scenario=FILE override: "
-                            f"{', '.join(repr(o.text) for o in swaps)}")
+        raise ScenarioError(
+            f"{source}: more than one scenario=FILE override: {', '.join(repr(o.text) for o in swaps)}"
+        )
     out: Any = copy.deepcopy(dict(data))
     if swaps:
         swap = swaps[0]

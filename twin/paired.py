@@ -29,8 +29,10 @@ LEVEL = 0.95
 BETTER, WORSE, SAME, UNDEFINED = "better", "worse", "no significant difference", "n/a"
 
 
-def t_interval(values: Sequence[float | None], level: float = LEVEL,
-               ) -> tuple[int, float | None, float | None]:
+def t_interval(
+    values: Sequence[float | None],
+    level: float = LEVEL,
+) -> tuple[int, float | None, float | None]:
     """``(n, mean, half_width)`` of the finite ``values``; half_width is None when n < 2."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = int(x.size)
@@ -55,8 +57,11 @@ def verdict(better: str, low: float | None, high: float | None, n: int) -> str:
     return SAME
 
 
-def compare(results: Mapping[int, Mapping[int, Mapping[str, float | None]]],
-            cases: Sequence[tuple[int, str, str]], baseline: int = 0) -> list[dict[str, Any]]:
+def compare(
+    results: Mapping[int, Mapping[int, Mapping[str, float | None]]],
+    cases: Sequence[tuple[int, str, str]],
+    baseline: int = 0,
+) -> list[dict[str, Any]]:
     """Rows of the comparison table (``reconciliation.whatif.COMPARISON_COLUMNS``).
 
     ``results[case][replication]`` holds the flat KPIs of each finished replication; ``cases`` is
@@ -78,26 +83,47 @@ def compare(results: Mapping[int, Mapping[int, Mapping[str, float | None]]],
             if n == 0 or mean is None:
                 continue
             row: dict[str, Any] = {
-                "kpi": key, "label": spec.label, "better": spec.better, "case": name,
-                "variant": variant, "n": n, "mean": mean,
+                "kpi": key,
+                "label": spec.label,
+                "better": spec.better,
+                "case": name,
+                "variant": variant,
+                "n": n,
+                "mean": mean,
                 "ci_low": None if half is None else mean - half,
                 "ci_high": None if half is None else mean + half,
-                "diff_n": 0, "diff": None, "diff_ci_low": None, "diff_ci_high": None,
-                "diff_percent": None, "verdict": "baseline" if index == baseline else UNDEFINED}
+                "diff_n": 0,
+                "diff": None,
+                "diff_ci_low": None,
+                "diff_ci_high": None,
+                "diff_percent": None,
+                "verdict": "baseline" if index == baseline else UNDEFINED,
+            }
             if index != baseline:
                 pairs = [(reps[r].get(key), base[r].get(key)) for r in sorted(reps) if r in base]
-                diffs = [a - b for a, b in pairs if a is not None and b is not None
-                         and math.isfinite(a) and math.isfinite(b)]
+                diffs = [
+                    a - b
+                    for a, b in pairs
+                    if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)
+                ]
                 dn, diff, dhalf = t_interval(diffs)
                 low = None if dhalf is None or diff is None else diff - dhalf
                 high = None if dhalf is None or diff is None else diff + dhalf
-                row.update({
-                    "diff_n": dn, "diff": diff, "diff_ci_low": low, "diff_ci_high": high,
-                    # A percentage of a baseline near zero says nothing (+327,322 % backorders):
-                    # given only while the change is at most 10x the baseline.
-                    "diff_percent": (100.0 * diff / abs(base_mean)
-                                     if diff is not None and base_mean
-                                     and abs(diff) <= 10 * abs(base_mean) else None),
-                    "verdict": verdict(spec.better, low, high, dn)})
+                row.update(
+                    {
+                        "diff_n": dn,
+                        "diff": diff,
+                        "diff_ci_low": low,
+                        "diff_ci_high": high,
+                        # A percentage of a baseline near zero says nothing (+327,322 % backorders):
+                        # given only while the change is at most 10x the baseline.
+                        "diff_percent": (
+                            100.0 * diff / abs(base_mean)
+                            if diff is not None and base_mean and abs(diff) <= 10 * abs(base_mean)
+                            else None
+                        ),
+                        "verdict": verdict(spec.better, low, high, dn),
+                    }
+                )
             rows.append(row)
     return rows

@@ -69,8 +69,9 @@ def resolve(name: str) -> Callable[..., Any]:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownAgentError(f"unknown agent kind {name!r}{hint} (known: "
-                                f"{', '.join(sorted(_REGISTRY))})")
+        raise UnknownAgentError(
+            f"unknown agent kind {name!r}{hint} (known: {', '.join(sorted(_REGISTRY))})"
+        )
     target = _REGISTRY[name]
     if isinstance(target, str):
         module_name, _, attr = target.partition(":")
@@ -144,13 +145,15 @@ def _make_hybrid(*, proposal: Any, **params: Any) -> Any:
         if not isinstance(inner, Mapping):
             raise ValueError(f"proposal.params must be a mapping, got {inner!r}")
     else:
-        raise ValueError(f"proposal must be {{kind: KIND, params: {{...}}}} or 'KIND[:k=v;...]', "
-                         f"got {proposal!r}")
+        raise ValueError(
+            f"proposal must be {{kind: KIND, params: {{...}}}} or 'KIND[:k=v;...]', got {proposal!r}"
+        )
     signature = inspect.signature(HybridPlanner).parameters
     accepted = [p for p in signature if p != "proposal"]
     unknown = ", ".join(f"{k}={params[k]!r}" for k in sorted(set(params) - set(accepted)))
-    missing = [p for p in accepted
-               if signature[p].default is inspect.Parameter.empty and p not in params]
+    missing = [
+        p for p in accepted if signature[p].default is inspect.Parameter.empty and p not in params
+    ]
     if unknown or missing:
         problem = f"unknown param(s) {unknown}" if unknown else f"missing param(s) {missing}"
         raise ValueError(f"hybrid: {problem}; accepted params: proposal, {', '.join(accepted)}")

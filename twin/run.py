@@ -42,8 +42,9 @@ from twin.simulation import Simulation, SimulationResult
 EXIT_USAGE = 2
 
 
-def run_scenario(scenario: Scenario, replications: int | None = None, *,
-                 progress: bool = False, trace: bool = True) -> list[SimulationResult]:
+def run_scenario(
+    scenario: Scenario, replications: int | None = None, *, progress: bool = False, trace: bool = True
+) -> list[SimulationResult]:
     """Run replications ``0 .. n-1`` of ``scenario`` (``n`` = ``scenario.replications`` by default).
 
     ``trace`` records the order/shipment trace of replication 0 (only); ``progress`` shows a tqdm
@@ -69,8 +70,9 @@ def run_scenario(scenario: Scenario, replications: int | None = None, *,
     return results
 
 
-def resolve_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None,
-                     agents: Sequence[str] = ()) -> Scenario:
+def resolve_scenario(
+    path: str | Path, *, overrides: dict[str, Any] | None = None, agents: Sequence[str] = ()
+) -> Scenario:
     """Read ``path``, apply top-level ``overrides`` and ``--agent`` texts, validate.
 
     Every mistake is a ScenarioError naming the file (and the YAML path or the ``--agent`` text).
@@ -105,28 +107,44 @@ def default_out(scenario: Scenario, root: Path = Path("runs")) -> Path:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m twin.run",
-        description="Run a supply-chain twin scenario: print KPIs per tier, write a run folder.")
+        description="Run a supply-chain twin scenario: print KPIs per tier, write a run folder.",
+    )
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--out", help="run folder to write (default: runs/<scenario>-<timestamp>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing run folder (only once the new one is complete)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder (only once the new one is complete)",
+    )
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument("--periods", type=int, help="override the number of periods")
     p.add_argument("--warmup", type=int, help="override warmup_periods (excluded from KPIs)")
     p.add_argument("--replications", type=int, help="override the number of replications")
-    p.add_argument("--agent", action="append", default=[], metavar="TARGET=KIND[:k=v,...]",
-                   help="decide for a node or tier with another agent, e.g. "
-                        "W1=s_S:s=600,S=1500 (repeatable)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar and no table; print only the run folder")
+    p.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="TARGET=KIND[:k=v,...]",
+        help="decide for a node or tier with another agent, e.g. W1=s_S:s=600,S=1500 (repeatable)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no table; print only the run folder"
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides = {key: value for key, value in (
-        ("seed", args.seed), ("periods", args.periods), ("warmup_periods", args.warmup),
-        ("replications", args.replications)) if value is not None}
+    overrides = {
+        key: value
+        for key, value in (
+            ("seed", args.seed),
+            ("periods", args.periods),
+            ("warmup_periods", args.warmup),
+            ("replications", args.replications),
+        )
+        if value is not None
+    }
     try:
         scenario = resolve_scenario(args.scenario, overrides=overrides, agents=args.agent)
         out = Path(args.out) if args.out else default_out(scenario)
@@ -147,15 +165,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.quiet:
         n = kpis["replications"]
-        print(f"{scenario.name}: {n} replication(s) x {scenario.periods} periods, KPIs over "
-              f"periods {scenario.warmup_periods}..{scenario.periods - 1}")
+        print(
+            f"{scenario.name}: {n} replication(s) x {scenario.periods} periods, KPIs over "
+            f"periods {scenario.warmup_periods}..{scenario.periods - 1}"
+        )
         print()
         print(kpi_table(kpis))
         print()
         cost = kpis["network"]["cost_per_period"]
         se = f"{cost['se']:,.2f}" if cost["se"] is not None else "n/a (one replication)"
-        print(f"network cost per period: {cost['mean']:,.2f} ± {se} "
-              f"(mean ± standard error over {n} replication(s))")
+        print(
+            f"network cost per period: {cost['mean']:,.2f} ± {se} "
+            f"(mean ± standard error over {n} replication(s))"
+        )
     print(f"run folder: {out}")
     return 0
 

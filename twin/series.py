@@ -49,8 +49,7 @@ def load_series(path: str, column: str, periods: int) -> np.ndarray:
         rows = frame[frame["node"].astype(str) == column]  # type: ignore[index]
         if rows.empty:
             nodes = sorted({str(v) for v in frame["node"]})  # type: ignore[index]
-            raise SeriesError(f"{path}: no rows for node {column!r} (nodes: "
-                              f"{', '.join(nodes[:10])})")
+            raise SeriesError(f"{path}: no rows for node {column!r} (nodes: {', '.join(nodes[:10])})")
         rows = rows.sort_values("period")
         period = rows["period"].to_numpy()
         if not np.array_equal(period, np.arange(len(period))):
@@ -58,8 +57,10 @@ def load_series(path: str, column: str, periods: int) -> np.ndarray:
         values = rows["demand"]
     else:
         if column not in columns:
-            raise SeriesError(f"{path}: no column {column!r} (columns: {', '.join(columns)}; or a "
-                              "long table with columns period, node, demand)")
+            raise SeriesError(
+                f"{path}: no column {column!r} (columns: {', '.join(columns)}; or a "
+                "long table with columns period, node, demand)"
+            )
         if "period" in columns:
             frame = frame.sort_values("period")  # type: ignore[attr-defined]
         values = frame[frame.columns[columns.index(column)]]  # type: ignore[index]
@@ -68,13 +69,17 @@ def load_series(path: str, column: str, periods: int) -> np.ndarray:
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(numbers))
     if len(bad):
-        raise SeriesError(f"{path}: node {column!r}: value {values.iloc[bad[0]]!r} at row "
-                          f"{bad[0]} is not a finite number")
+        raise SeriesError(
+            f"{path}: node {column!r}: value {values.iloc[bad[0]]!r} at row "
+            f"{bad[0]} is not a finite number"
+        )
     negative = np.flatnonzero(numbers < 0)
     if len(negative):
-        raise SeriesError(f"{path}: node {column!r}: negative demand {numbers[negative[0]]:g} at "
-                          f"row {negative[0]}")
+        raise SeriesError(
+            f"{path}: node {column!r}: negative demand {numbers[negative[0]]:g} at row {negative[0]}"
+        )
     if len(numbers) < periods:
-        raise SeriesError(f"{path}: node {column!r} has {len(numbers)} periods of demand, the "
-                          f"scenario runs {periods}")
+        raise SeriesError(
+            f"{path}: node {column!r} has {len(numbers)} periods of demand, the scenario runs {periods}"
+        )
     return numbers[:periods].copy()

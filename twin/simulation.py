@@ -87,45 +87,59 @@ class Simulation:
     each period (on by default; off only for speed measurements).
     """
 
-    def __init__(self, scenario: Scenario, *, replication: int = 0,
-                 agents: Mapping[int, Any] | None = None, trace: bool = False,
-                 audit: bool = True) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        replication: int = 0,
+        agents: Mapping[int, Any] | None = None,
+        trace: bool = False,
+        audit: bool = True,
+    ) -> None:
         self.scenario = scenario
         self.replication = replication
         self.streams = RandomStreams(scenario.seed, replication)
         self.trace: list[Any] = []
-        self.network: Network = build(scenario, self.streams, agents=agents,
-                                      record=self.trace.append if trace else None)
+        self.network: Network = build(
+            scenario, self.streams, agents=agents, record=self.trace.append if trace else None
+        )
         self.audit = audit
         self.rows: list[LedgerRow] = []
         self._gone = 0.0  # cumulative units sold, consumed by production or lost in transit
         self.external_nodes: list[Node] = [
-            n for b in self.network.bindings if getattr(b.agent, "external", False)
-            for n in b.nodes]
+            n for b in self.network.bindings if getattr(b.agent, "external", False) for n in b.nodes
+        ]
         # Agents that, like an RL environment's learners, decide on the information of the epoch's
         # opening (all their nodes observed after demand, before any level decides), so that a
         # policy trained in twin.env sees at deployment exactly what it saw in training.
         self._opening_nodes: list[Node] = [
-            n for b in self.network.bindings
-            if getattr(b.agent, "external", False)
-            or getattr(b.agent, "observe_at_epoch_open", False) for n in b.nodes]
+            n
+            for b in self.network.bindings
+            if getattr(b.agent, "external", False) or getattr(b.agent, "observe_at_epoch_open", False)
+            for n in b.nodes
+        ]
         self._opening: dict[Any, Observation] = {}
         self.liu_timing = scenario.timing == "liu"
         # Demand and forecast of the nodes observed at a period's close (observe_closed): every
         # decided node under liu timing, else the external ones (for an environment's last state).
         self._closing_nodes: list[Node] = (
-            [n for b in self.network.bindings for n in b.nodes] if self.liu_timing
-            else self.external_nodes)
+            [n for b in self.network.bindings for n in b.nodes]
+            if self.liu_timing
+            else self.external_nodes
+        )
         self._closing: dict[Any, tuple[float, float]] = {}
         # -- demand (issue 6): nodes whose customers arrive within the period have seen none of
         # this period's customers at its decision epoch: they observe last period's demand and
         # the forecast over closed periods, as observe_closed gives.
         self._intra: frozenset[Any] = frozenset(
-            d.node.id for d in self.network.demands if isinstance(d, CustomerArrivals))
+            d.node.id for d in self.network.demands if isinstance(d, CustomerArrivals)
+        )
         self._closing_nodes = self._closing_nodes + [  # a new list: it may be external_nodes
-            n for n in self.network.nodes if n.id in self._intra and n not in self._closing_nodes]
-        self._ledger_listeners = [b.agent for b in self.network.bindings
-                                  if callable(getattr(b.agent, "observe_ledger", None))]
+            n for n in self.network.nodes if n.id in self._intra and n not in self._closing_nodes
+        ]
+        self._ledger_listeners = [
+            b.agent for b in self.network.bindings if callable(getattr(b.agent, "observe_ledger", None))
+        ]
         self.pending: dict[Any, Observation] | None = None  # observations awaiting decisions
         self._request: Event | None = None
         self._external_decisions: Mapping[Any, Any] = {}
@@ -147,8 +161,9 @@ class Simulation:
     def run(self) -> SimulationResult:
         """Run all periods and return the ledger rows (and the trace, if recorded)."""
         if self.external_nodes:
-            raise TwinError("this run has externally decided nodes: drive it with start() and "
-                            "step(), not run()")
+            raise TwinError(
+                "this run has externally decided nodes: drive it with start() and step(), not run()"
+            )
         with collector_paused():
             self.network.env.run(until=self._closer)
         return self.result()
@@ -173,8 +188,9 @@ class Simulation:
             raise TwinError("no decision is pending: call start() first, or the run is over")
         missing = [n for n in self.pending if n not in decisions]
         if missing:
-            raise AgentError(f"step() got no decision for node(s) {missing} at period "
-                             f"{self.network.env.now}")
+            raise AgentError(
+                f"step() got no decision for node(s) {missing} at period {self.network.env.now}"
+            )
         request, self._request, self.pending = self._request, None, None
         request.succeed(decisions)
         self._advance()
@@ -232,8 +248,10 @@ class Simulation:
     def _reviewer(self, binding: AgentBinding) -> Callable[[Node, int], None]:
         """Continuous review: when a node's inventory position drops (Node.watch), ask its agent at
         once, with the node's observation now, and place the order now (any time in the period)."""
+
         def review(node: Node, t: int) -> None:
             self._apply(binding, [node], binding.agent.act({node.id: self.observe(node, t)}), t)
+
         return review
 
     def _liu_epochs(self) -> Generator[Event, Any, None]:
@@ -262,8 +280,9 @@ class Simulation:
                     if getattr(binding.agent, "external", False):
                         planned.append({n.id: given.get(n.id) for n in members})
                     else:
-                        planned.append(binding.agent.act(
-                            {n.id: self.observe_closed(n, t) for n in members}))
+                        planned.append(
+                            binding.agent.act({n.id: self.observe_closed(n, t) for n in members})
+                        )
             yield Phase(env, t, DECIDE)
             self._execute(t, _replay(planned))
 
@@ -286,8 +305,9 @@ class Simulation:
             return self._observation(node, t, last_demand, forecast, node.pipeline(t))
         return self._observation(node, t, node.demand, node.forecast(), node.pipeline(t))
 
-    def _observation(self, node: Node, t: int, last_demand: float, forecast: float,
-                     pipeline: tuple[float, ...]) -> Observation:
+    def _observation(
+        self, node: Node, t: int, last_demand: float, forecast: float, pipeline: tuple[float, ...]
+    ) -> Observation:
         """The node's stock positions now, with the given demand signal and pipeline."""
         ip = node.on_hand + node.on_order - node.backorders
         eip = ip
@@ -296,26 +316,45 @@ class Simulation:
         in_transit = 0.0
         for lane in node.inbound:
             in_transit += lane.in_transit
-        return Observation._fast((node.id, node.tier, t, node.on_hand, node.backorders,
-                                  node.on_order, in_transit, ip, eip, last_demand, forecast,
-                                  pipeline, node.lane_ids))
+        return Observation._fast(
+            (
+                node.id,
+                node.tier,
+                t,
+                node.on_hand,
+                node.backorders,
+                node.on_order,
+                in_transit,
+                ip,
+                eip,
+                last_demand,
+                forecast,
+                pipeline,
+                node.lane_ids,
+            )
+        )
 
     def _apply(self, binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
         if type(decisions) is not dict and not isinstance(decisions, Mapping):
-            raise AgentError(f"{binding.name} returned {type(decisions).__name__} at period {t}; "
-                             "act() must return a mapping node -> OrderDecision")
+            raise AgentError(
+                f"{binding.name} returned {type(decisions).__name__} at period {t}; "
+                "act() must return a mapping node -> OrderDecision"
+            )
         if len(decisions) != len(members):
             extra = sorted(set(decisions) - {m.id for m in members})
             if extra:
-                raise AgentError(f"{binding.name} returned decisions for {extra}, which it does "
-                                 f"not decide for, at period {t}")
+                raise AgentError(
+                    f"{binding.name} returned decisions for {extra}, which it does "
+                    f"not decide for, at period {t}"
+                )
         for node in members:
             decision = decisions.get(node.id)
             if type(decision) is OrderDecision:  # the common case first (checked in full below)
                 items = decision.quantities.items()
             elif decision is None:
-                raise AgentError(f"{binding.name} returned no decision for node {node.id!r} at "
-                                 f"period {t}")
+                raise AgentError(
+                    f"{binding.name} returned no decision for node {node.id!r} at period {t}"
+                )
             elif isinstance(decision, OrderDecision):
                 items = decision.quantities.items()
             else:
@@ -326,15 +365,19 @@ class Simulation:
             for lane_key, quantity in items:
                 lane = lanes.get(lane_key)
                 if lane is None:
-                    raise AgentError(f"{binding.name}: node {node.id!r} has no lane {lane_key!r} "
-                                     f"(its lanes: {list(lanes)}) at period {t}")
+                    raise AgentError(
+                        f"{binding.name}: node {node.id!r} has no lane {lane_key!r} "
+                        f"(its lanes: {list(lanes)}) at period {t}"
+                    )
                 try:
                     q = float(quantity)
                 except (TypeError, ValueError):
                     q = math.nan
                 if not 0.0 <= q < math.inf:
-                    raise AgentError(f"{binding.name}: order {quantity!r} on {lane_key!r} for "
-                                     f"node {node.id!r} at period {t} is not a finite number >= 0")
+                    raise AgentError(
+                        f"{binding.name}: order {quantity!r} on {lane_key!r} for "
+                        f"node {node.id!r} at period {t} is not a finite number >= 0"
+                    )
                 if q > 0.0:
                     if sourcing is None:
                         lane.place_order(q, t)
@@ -366,16 +409,40 @@ class Simulation:
             holding = node.holding_cost * closing
             stockout = node.stockout_cost * (node.backorders + node.lost_sales)
             cap = node.storage_capacity
-            overflow = (node.overflow_cost_rate * (closing - cap)
-                        if cap is not None and closing > cap else 0.0)
-            period_rows.append(LedgerRow(
-                t, node.location, node.sku, node.tier, node.echelon, node.opening_on_hand,
-                node.receipts, node.produced, node.shipped, node.sold, node.consumed, node.demand,
-                node.filled, node.backorders, node.lost_sales, node.lost_in_transit, node.refused,
-                closing, in_transit, node.on_order, node.ordered, holding, transit_cost, stockout,
-                overflow,
-                node.ordering_cost, holding + transit_cost + stockout + overflow
-                + node.ordering_cost))
+            overflow = (
+                node.overflow_cost_rate * (closing - cap) if cap is not None and closing > cap else 0.0
+            )
+            period_rows.append(
+                LedgerRow(
+                    t,
+                    node.location,
+                    node.sku,
+                    node.tier,
+                    node.echelon,
+                    node.opening_on_hand,
+                    node.receipts,
+                    node.produced,
+                    node.shipped,
+                    node.sold,
+                    node.consumed,
+                    node.demand,
+                    node.filled,
+                    node.backorders,
+                    node.lost_sales,
+                    node.lost_in_transit,
+                    node.refused,
+                    closing,
+                    in_transit,
+                    node.on_order,
+                    node.ordered,
+                    holding,
+                    transit_cost,
+                    stockout,
+                    overflow,
+                    node.ordering_cost,
+                    holding + transit_cost + stockout + overflow + node.ordering_cost,
+                )
+            )
             self._gone += node.sold + node.consumed + node.lost_in_transit
         if self.audit:
             _audit.check_period(t, period_rows, self.network.nodes, self.network.lanes, self._gone)

@@ -105,9 +105,17 @@ class Study:
             "warmup_periods": self.warmup_periods,
             "variants": {k: list(v) for k, v in self.variants.items()},
             "sweeps": {k: list(v) for k, v in self.sweeps.items()},
-            "cases": [{"name": c.name, "variant": c.variant, "overrides": list(c.overrides),
-                       "point": [[p, v] for p, v in c.point], "source": c.source,
-                       "scenario": c.scenario.to_yaml_dict()} for c in self.cases],
+            "cases": [
+                {
+                    "name": c.name,
+                    "variant": c.variant,
+                    "overrides": list(c.overrides),
+                    "point": [[p, v] for p, v in c.point],
+                    "source": c.source,
+                    "scenario": c.scenario.to_yaml_dict(),
+                }
+                for c in self.cases
+            ],
         }
 
 
@@ -119,8 +127,9 @@ def check_name(name: str, where: str) -> str:
     if not _NAME.match(name):
         raise ScenarioError(f"{where}: variant name {name!r} must be letters, digits, _ . + or -")
     if name == BASELINE:
-        raise ScenarioError(f"{where}: {BASELINE!r} is the unmodified scenario; choose another "
-                            "variant name")
+        raise ScenarioError(
+            f"{where}: {BASELINE!r} is the unmodified scenario; choose another variant name"
+        )
     return name
 
 
@@ -129,8 +138,9 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     name, sep, rest = text.partition("=")
     where = f"--variant {text!r}"
     if not sep or not name.strip() or not rest.strip():
-        raise ScenarioError(f"{where}: expected NAME=OVERRIDE[,OVERRIDE...], e.g. "
-                            "fast=lanes[W1->S1].lead_time=1")
+        raise ScenarioError(
+            f"{where}: expected NAME=OVERRIDE[,OVERRIDE...], e.g. fast=lanes[W1->S1].lead_time=1"
+        )
     return check_name(name.strip(), where), split_overrides(rest)
 
 
@@ -166,7 +176,7 @@ def _split_path_value(text: str) -> tuple[str, str, str]:
         elif ch == "]":
             depth = max(0, depth - 1)
         elif ch == "=" and depth == 0:
-            return text[:i].strip(), "=", text[i + 1:]
+            return text[:i].strip(), "=", text[i + 1 :]
     return text.strip(), "", ""
 
 
@@ -248,8 +258,16 @@ def read_study_file(path: str | Path, data: Any = None) -> StudySpec:
         sweeps.append((_check_sweep_path(str(swept), where), tuple(_sweep_values(texts, where))))
     base_dir = Path(source).parent
     scenario = os.path.normpath(base_dir / spec.scenario)
-    return StudySpec(scenario, str(base_dir), spec.seed, spec.replications,
-                     spec.periods, spec.warmup_periods, tuple(variants), tuple(sweeps))
+    return StudySpec(
+        scenario,
+        str(base_dir),
+        spec.seed,
+        spec.replications,
+        spec.periods,
+        spec.warmup_periods,
+        tuple(variants),
+        tuple(sweeps),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,8 +284,11 @@ def build_study(spec: StudySpec) -> Study:
     base = read_yaml(source)
     if not isinstance(base, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
-    defaults = {k: v for k, v in (("periods", spec.periods),
-                                  ("warmup_periods", spec.warmup_periods)) if v is not None}
+    defaults = {
+        k: v
+        for k, v in (("periods", spec.periods), ("warmup_periods", spec.warmup_periods))
+        if v is not None
+    }
     data, _ = apply_overrides(base, [], source=source, defaults=defaults)
     own = scenario_from_dict(data, source=source)
     seed = own.seed if spec.seed is None else spec.seed
@@ -284,25 +305,31 @@ def build_study(spec: StudySpec) -> Study:
     variants: list[tuple[str, tuple[str, ...]]] = [(BASELINE, ()), *spec.variants]
     paths = [p for p, _ in spec.sweeps]
     if len(set(paths)) != len(paths):
-        raise ScenarioError(f"--sweep {sorted({p for p in paths if paths.count(p) > 1})[0]!r} "
-                            "is given twice")
+        raise ScenarioError(
+            f"--sweep {sorted({p for p in paths if paths.count(p) > 1})[0]!r} is given twice"
+        )
     grid = list(itertools.product(*(values for _, values in spec.sweeps))) if spec.sweeps else []
 
     cases: list[Case] = []
 
-    def add(name: str, variant: str, overrides: Sequence[str | Override],
-            point: tuple[tuple[str, Any], ...]) -> None:
+    def add(
+        name: str, variant: str, overrides: Sequence[str | Override], point: tuple[tuple[str, Any], ...]
+    ) -> None:
         texts = tuple(o if isinstance(o, str) else o.text for o in overrides)
         label = f"{source} (variant {name!r})" if name != BASELINE else source
         for o in overrides:
-            parsed = o if isinstance(o, Override) else parse_override(
-                o, where=f"{label}: override {o!r}")
+            parsed = (
+                o if isinstance(o, Override) else parse_override(o, where=f"{label}: override {o!r}")
+            )
             if parsed.head in STUDY_KEYS:
-                raise ScenarioError(f"{label}: override {parsed.text!r}: the study sets "
-                                    f"{parsed.head} for every variant (common random numbers); "
-                                    f"use --{parsed.head}")
-        data, case_source = apply_overrides(base, overrides, source=label,
-                                            base_dir=spec.base_dir, defaults=defaults)
+                raise ScenarioError(
+                    f"{label}: override {parsed.text!r}: the study sets "
+                    f"{parsed.head} for every variant (common random numbers); "
+                    f"use --{parsed.head}"
+                )
+        data, case_source = apply_overrides(
+            base, overrides, source=label, base_dir=spec.base_dir, defaults=defaults
+        )
         if case_source != label:
             label = f"{case_source} (variant {name!r})"
         scenario = _validate(data, seed, replications, label)
@@ -315,24 +342,42 @@ def build_study(spec: StudySpec) -> Study:
             sweep = [f"{p}={v}" for p, v in zip(paths, values, strict=True)]
             point = tuple((p, parse_value(v)) for p, v in zip(paths, values, strict=True))
             add(f"{name} | {', '.join(sweep)}", name, [*overrides, *sweep], point)
-    return Study(source, seed, replications, spec.periods, spec.warmup_periods,
-                 {n: tuple(o) for n, o in spec.variants},
-                 {p: tuple(v) for p, v in spec.sweeps}, tuple(cases))
+    return Study(
+        source,
+        seed,
+        replications,
+        spec.periods,
+        spec.warmup_periods,
+        {n: tuple(o) for n, o in spec.variants},
+        {p: tuple(v) for p, v in spec.sweeps},
+        tuple(cases),
+    )
 
 
 def study_from_definition(definition: Mapping[str, Any], source: str) -> Study:
     """Rebuild a study from :meth:`Study.definition` (``study.json`` of a study folder)."""
     try:
         cases = tuple(
-            Case(i, c["name"], c["variant"], tuple(c["overrides"]),
-                 tuple((p, v) for p, v in c["point"]),
-                 scenario_from_dict(c["scenario"], source=f"{source}: cases[{i}]"), c["source"])
-            for i, c in enumerate(definition["cases"]))
-        return Study(definition["scenario"], int(definition["seed"]),
-                     int(definition["replications"]), definition.get("periods"),
-                     definition.get("warmup_periods"),
-                     {k: tuple(v) for k, v in definition["variants"].items()},
-                     {k: tuple(v) for k, v in definition["sweeps"].items()}, cases)
+            Case(
+                i,
+                c["name"],
+                c["variant"],
+                tuple(c["overrides"]),
+                tuple((p, v) for p, v in c["point"]),
+                scenario_from_dict(c["scenario"], source=f"{source}: cases[{i}]"),
+                c["source"],
+            )
+            for i, c in enumerate(definition["cases"])
+        )
+        return Study(
+            definition["scenario"],
+            int(definition["seed"]),
+            int(definition["replications"]),
+            definition.get("periods"),
+            definition.get("warmup_periods"),
+            {k: tuple(v) for k, v in definition["variants"].items()},
+            {k: tuple(v) for k, v in definition["sweeps"].items()},
+            cases,
+        )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ScenarioError(f"{source}: not a study definition ({type(exc).__name__}: {exc})"
-                            ) from None
+        raise ScenarioError(f"{source}: not a study definition ({type(exc).__name__}: {exc})") from None

@@ -75,7 +75,7 @@ def find_cycle(nodes: Sequence[str], successors: dict[str, list[str]]) -> list[s
         while iters:
             for nxt in iters[-1]:
                 if colour[nxt] == grey:
-                    return path[path.index(nxt):] + [nxt]
+                    return path[path.index(nxt) :] + [nxt]
                 if colour[nxt] == white:
                     colour[nxt] = grey
                     path.append(nxt)

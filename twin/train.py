@@ -84,8 +84,9 @@ def scenario_hash(scenario: Scenario) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def assign_agent(data: dict[str, Any], nodes: Sequence[str], kind: str,
-                 params: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+def assign_agent(
+    data: dict[str, Any], nodes: Sequence[str], kind: str, params: Mapping[str, Any], *, source: str
+) -> dict[str, Any]:
     """Scenario data in which ``nodes`` are decided by one new entry ``kind`` with ``params``."""
     for node in nodes:  # take each node out of the entry that held it
         data = apply_agent_override(data, node, "constant", {"quantity": 0.0}, source=source)
@@ -134,28 +135,39 @@ def evaluate(env: Any, act: Any, replications: Sequence[int], scenario: Scenario
     return _kpis(results, scenario, returns, compute_kpis, ledger_frame, customer_nodes)
 
 
-def _kpis(results: list[Any], scenario: Scenario, returns: list[float] | None,
-          compute_kpis: Any, ledger_frame: Any, customer_nodes: Any) -> dict[str, float]:
-    kpis = compute_kpis(ledger_frame(results), scenario.warmup_periods,
-                        customer_nodes=customer_nodes(scenario))
+def _kpis(
+    results: list[Any],
+    scenario: Scenario,
+    returns: list[float] | None,
+    compute_kpis: Any,
+    ledger_frame: Any,
+    customer_nodes: Any,
+) -> dict[str, float]:
+    kpis = compute_kpis(
+        ledger_frame(results), scenario.warmup_periods, customer_nodes=customer_nodes(scenario)
+    )
     net = kpis["network"]
-    out = {"eval_cost": float(net["cost_per_period"]["mean"]),
-           "eval_cost_se": float(net["cost_per_period"]["se"] or 0.0),
-           "eval_fill_rate": float((net.get("fill_rate") or {}).get("mean") or math.nan)}
+    out = {
+        "eval_cost": float(net["cost_per_period"]["mean"]),
+        "eval_cost_se": float(net["cost_per_period"]["se"] or 0.0),
+        "eval_fill_rate": float((net.get("fill_rate") or {}).get("mean") or math.nan),
+    }
     if returns is not None:
         out["eval_return"] = float(sum(returns) / len(returns))
     return out
 
 
-def evaluate_deployed(scenario: Scenario, nodes: Sequence[str], kind: str, checkpoint: Path,
-                      replications: Sequence[int]) -> dict[str, float]:
+def evaluate_deployed(
+    scenario: Scenario, nodes: Sequence[str], kind: str, checkpoint: Path, replications: Sequence[int]
+) -> dict[str, float]:
     """The checkpoint as a plain twin run: ``kind`` agent with ``checkpoint`` for ``nodes``."""
     from reconciliation.kpis import compute_kpis, ledger_frame
     from reconciliation.report import customer_nodes
     from twin.simulation import Simulation
 
-    data = assign_agent(scenario.to_yaml_dict(), nodes, kind, {"checkpoint": str(checkpoint)},
-                        source=scenario.name)
+    data = assign_agent(
+        scenario.to_yaml_dict(), nodes, kind, {"checkpoint": str(checkpoint)}, source=scenario.name
+    )
     deployed = scenario_from_dict(data, source=scenario.name)
     results = [Simulation(deployed, replication=int(r)).run() for r in replications]
     return _kpis(results, deployed, None, compute_kpis, ledger_frame, customer_nodes)
@@ -204,8 +216,9 @@ def _make_args(algo: str, spec: RunSpec) -> Any:
 
             close = difflib.get_close_matches(key, list(names), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TrainError(f"--set {key}: not a hyper-parameter of {algo}{hint} "
-                             f"(known: {', '.join(names)})")
+            raise TrainError(
+                f"--set {key}: not a hyper-parameter of {algo}{hint} (known: {', '.join(names)})"
+            )
         values[key] = value
     try:
         args = Args(**values)
@@ -234,8 +247,9 @@ def _plot(out: Path) -> None:
     axes[0].plot(train["global_step"], train["episode_return"], lw=1)
     axes[0].set(title="training episodes", xlabel="decision epochs", ylabel="mean episode return")
     ev = frame.dropna(subset=["eval_cost"])
-    axes[1].errorbar(ev["global_step"], ev["eval_cost"], yerr=ev["eval_cost_se"], marker="o",
-                     ms=3, capsize=2)
+    axes[1].errorbar(
+        ev["global_step"], ev["eval_cost"], yerr=ev["eval_cost_se"], marker="o", ms=3, capsize=2
+    )
     if len(ev):
         axes[1].axhline(ev["eval_cost"].iloc[0], ls="--", c="gray", label="untrained")
         axes[1].legend()
@@ -259,24 +273,36 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     from twin.env import parallel_env
 
     out = spec.out
-    settings = {"scenario": spec.source, "scenario_name": spec.scenario.name,
-                "scenario_hash": scenario_hash(spec.scenario), "algo": spec.algo,
-                "targets": spec.targets, "groups": spec.groups, "phase": spec.phase}
+    settings = {
+        "scenario": spec.source,
+        "scenario_name": spec.scenario.name,
+        "scenario_hash": scenario_hash(spec.scenario),
+        "algo": spec.algo,
+        "targets": spec.targets,
+        "groups": spec.groups,
+        "phase": spec.phase,
+    }
     run_file, state_file = out / "run.json", out / "trainer_state.pt"
     if spec.resume and run_file.is_file():
         previous = json.loads(run_file.read_text(encoding="utf-8"))
         for key, value in settings.items():
             if previous.get(key) != json.loads(json.dumps(value)):
-                raise TrainError(f"{out}: cannot resume: {key} was {previous.get(key)!r}, now "
-                                 f"{value!r}")
+                raise TrainError(f"{out}: cannot resume: {key} was {previous.get(key)!r}, now {value!r}")
     elif out.exists() and any(out.iterdir()):
-        raise TrainError(f"{out} already exists and is not empty; use --resume to continue it "
-                         "or --out for a new folder")
+        raise TrainError(
+            f"{out} already exists and is not empty; use --resume to continue it "
+            "or --out for a new folder"
+        )
     out.mkdir(parents=True, exist_ok=True)
 
     def make_env() -> Any:
-        return parallel_env(spec.scenario, targets=spec.targets, observation=spec.observation,
-                            action=spec.action, reward_scope=spec.reward_scope)
+        return parallel_env(
+            spec.scenario,
+            targets=spec.targets,
+            observation=spec.observation,
+            action=spec.action,
+            reward_scope=spec.reward_scope,
+        )
 
     args = _make_args(spec.algo, spec)
     envs = make_vec(make_env, args.num_envs, first_replication=args.first_replication)
@@ -307,34 +333,73 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     elif spec.init_policies:
         for group, path in spec.init_policies.items():
             payload, meta = load_checkpoint(path)
-            k = next(i for i, p in enumerate(meta["policies"]) if p["name"] == group or
-                     set(p["nodes"]) == set((spec.groups or {}).get(group, [])))
+            k = next(
+                i
+                for i, p in enumerate(meta["policies"])
+                if p["name"] == group or set(p["nodes"]) == set((spec.groups or {}).get(group, []))
+            )
             prefix = f"{k}."
-            trainer.load_policy(group, {n[len(prefix):]: v for n, v in
-                                        payload["state_dict"].items() if n.startswith(prefix)},
-                                (payload.get("obs_rms") or {}).get(str(k)))
-    _write_json(run_file, {**settings, "args": args.to_dict(), "env": env_spec,
-                           "timesteps": spec.timesteps, "seed": spec.seed})
+            trainer.load_policy(
+                group,
+                {n[len(prefix) :]: v for n, v in payload["state_dict"].items() if n.startswith(prefix)},
+                (payload.get("obs_rms") or {}).get(str(k)),
+            )
+    _write_json(
+        run_file,
+        {
+            **settings,
+            "args": args.to_dict(),
+            "env": env_spec,
+            "timesteps": spec.timesteps,
+            "seed": spec.seed,
+        },
+    )
 
     def checkpoint_metadata() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         state_dict, rms, policies = trainer.policy_state()
-        meta = {"algo": spec.algo, "observation": env_spec["observation"],
-                "action": env_spec["action"], "agents": env_spec["agents"], "policies": policies,
-                "scenario": {"name": spec.scenario.name, "hash": scenario_hash(spec.scenario),
-                             "source": spec.source},
-                "training": {"timesteps": trainer.global_step, "seed": spec.seed,
-                             "targets": spec.targets, "phase": spec.phase,
-                             "args": args.to_dict()}}
+        meta = {
+            "algo": spec.algo,
+            "observation": env_spec["observation"],
+            "action": env_spec["action"],
+            "agents": env_spec["agents"],
+            "policies": policies,
+            "scenario": {
+                "name": spec.scenario.name,
+                "hash": scenario_hash(spec.scenario),
+                "source": spec.source,
+            },
+            "training": {
+                "timesteps": trainer.global_step,
+                "seed": spec.seed,
+                "targets": spec.targets,
+                "phase": spec.phase,
+                "args": args.to_dict(),
+            },
+        }
         return state_dict, rms, meta
 
     def act(obs: Mapping[str, Any]) -> dict[str, Any]:
         return trainer.act_deterministic(obs)
 
     metrics_file = out / "metrics.csv"
-    fields = ["iteration", "global_step", "episode_return", "episodes", "learning_rate",
-              "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac",
-              "explained_variance", "seconds", "eval_cost", "eval_cost_se", "eval_fill_rate",
-              "eval_return"]
+    fields = [
+        "iteration",
+        "global_step",
+        "episode_return",
+        "episodes",
+        "learning_rate",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clipfrac",
+        "explained_variance",
+        "seconds",
+        "eval_cost",
+        "eval_cost_se",
+        "eval_fill_rate",
+        "eval_return",
+    ]
     new_file = not (resumed and metrics_file.is_file())
     handle = metrics_file.open("w" if new_file else "a", newline="", encoding="utf-8")
     writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
@@ -358,9 +423,15 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
 
     from tqdm import tqdm
 
-    bar = tqdm(total=spec.timesteps, initial=min(trainer.global_step, spec.timesteps),
-               desc=spec.phase or spec.algo, unit="epoch", file=sys.stderr, disable=spec.quiet,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=spec.timesteps,
+        initial=min(trainer.global_step, spec.timesteps),
+        desc=spec.phase or spec.algo,
+        unit="epoch",
+        file=sys.stderr,
+        disable=spec.quiet,
+        dynamic_ncols=True,
+    )
     start = time.perf_counter()
     try:
         if not resumed:
@@ -370,22 +441,31 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
             last = trainer.global_step >= spec.timesteps
             record(metrics, last or trainer.iteration_count % eval_every == 0)
             bar.update(min(trainer.global_step, spec.timesteps) - bar.n)
-            bar.set_postfix(ret=f"{metrics['episode_return']:.1f}",
-                            best=f"{best['eval_cost']:.2f}")
+            bar.set_postfix(ret=f"{metrics['episode_return']:.1f}", best=f"{best['eval_cost']:.2f}")
             if last or trainer.iteration_count % eval_every == 0:
-                save_trainer_state(state_file, {"trainer": trainer.state_dict(),
-                                                "best_json": json.dumps(best),
-                                                "summary_json": json.dumps(summary)})
+                save_trainer_state(
+                    state_file,
+                    {
+                        "trainer": trainer.state_dict(),
+                        "best_json": json.dumps(best),
+                        "summary_json": json.dumps(summary),
+                    },
+                )
     finally:
         bar.close()
         handle.close()
         envs.close()
     _plot(out)
-    summary.update(best=best, seconds=summary.get("seconds", 0.0) + time.perf_counter() - start,
-                   timesteps=trainer.global_step, checkpoint=str(out / "policy.pt"))
+    summary.update(
+        best=best,
+        seconds=summary.get("seconds", 0.0) + time.perf_counter() - start,
+        timesteps=trainer.global_step,
+        checkpoint=str(out / "policy.pt"),
+    )
     if (out / "policy.pt").is_file():
-        summary["deployed"] = evaluate_deployed(spec.scenario, spec.targets, spec.algo,
-                                                out / "policy.pt", replications)
+        summary["deployed"] = evaluate_deployed(
+            spec.scenario, spec.targets, spec.algo, out / "policy.pt", replications
+        )
     _write_json(out / "summary.json", summary)
     return summary
 
@@ -405,8 +485,9 @@ def phase_list(text: str) -> list[str]:
     return names
 
 
-def run_phases(base: RunSpec, data: dict[str, Any], phases: list[str], only: int | None,
-               joint_lr_scale: float) -> dict[str, Any]:
+def run_phases(
+    base: RunSpec, data: dict[str, Any], phases: list[str], only: int | None, joint_lr_scale: float
+) -> dict[str, Any]:
     """Train the phases in order (or phase ``only``); see the module docstring."""
     if base.algo != "ppo":
         raise TrainError("--phases trains ppo policies (use --algo ppo)")
@@ -429,8 +510,9 @@ def run_phases(base: RunSpec, data: dict[str, Any], phases: list[str], only: int
         earlier = results[:-1]
         missing = [str(p) for p in earlier if not p.is_file()]
         if missing:
-            raise TrainError(f"phase {k} ({name}) needs the policies of the earlier phases: "
-                             f"missing {missing}")
+            raise TrainError(
+                f"phase {k} ({name}) needs the policies of the earlier phases: missing {missing}"
+            )
         done = out / "summary.json"
         if done.is_file() and base.resume and only is None:
             summaries[name] = json.loads(done.read_text(encoding="utf-8"))
@@ -439,16 +521,26 @@ def run_phases(base: RunSpec, data: dict[str, Any], phases: list[str], only: int
         if name == JOINT:
             targets = [n for _, nodes in groups for n in nodes]
             spec = dataclasses.replace(
-                base, targets=targets, out=out, phase=f"{k}-{name}",
+                base,
+                targets=targets,
+                out=out,
+                phase=f"{k}-{name}",
                 groups={g: nodes for g, nodes in groups},
                 init_policies={g: results[i] for i, (g, _) in enumerate(groups)},
-                lr_scale=joint_lr_scale)
+                lr_scale=joint_lr_scale,
+            )
         else:
-            for j, (_, nodes) in enumerate(groups[:k - 1]):
-                phase_data = assign_agent(phase_data, nodes, "ppo",
-                                          {"checkpoint": str(results[j])}, source=base.source)
-            spec = dataclasses.replace(base, targets=groups[k - 1][1], out=out,
-                                       phase=f"{k}-{name}", groups={name: groups[k - 1][1]})
+            for j, (_, nodes) in enumerate(groups[: k - 1]):
+                phase_data = assign_agent(
+                    phase_data, nodes, "ppo", {"checkpoint": str(results[j])}, source=base.source
+                )
+            spec = dataclasses.replace(
+                base,
+                targets=groups[k - 1][1],
+                out=out,
+                phase=f"{k}-{name}",
+                groups={name: groups[k - 1][1]},
+            )
         spec.scenario = scenario_from_dict(phase_data, source=base.source)
         summaries[name] = train_run(spec)
     final = results[-1]
@@ -464,36 +556,66 @@ def run_phases(base: RunSpec, data: dict[str, Any], phases: list[str], only: int
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m twin.train",
-                                description="Train a PPO or HAPPO policy on a twin scenario.")
+    p = argparse.ArgumentParser(
+        prog="python -m twin.train", description="Train a PPO or HAPPO policy on a twin scenario."
+    )
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--algo", choices=("ppo", "happo"), default="ppo")
-    p.add_argument("--targets", help="learning nodes: node, tier or comma-separated list "
-                                     "(default: the scenario's ppo/happo entries)")
+    p.add_argument(
+        "--targets",
+        help="learning nodes: node, tier or comma-separated list "
+        "(default: the scenario's ppo/happo entries)",
+    )
     p.add_argument("--observation", help="observation builder, e.g. hmarl or liu:scale=10")
     p.add_argument("--action", help="action map, e.g. hmarl_multiples or integer:n=20")
-    p.add_argument("--reward-scope", choices=("own", "team", "mix"),
-                   help="override the scenario's reward.scope")
-    p.add_argument("--timesteps", type=int, default=100_000,
-                   help="decision epochs to simulate (per phase), over all vectorised twins")
+    p.add_argument(
+        "--reward-scope", choices=("own", "team", "mix"), help="override the scenario's reward.scope"
+    )
+    p.add_argument(
+        "--timesteps",
+        type=int,
+        default=100_000,
+        help="decision epochs to simulate (per phase), over all vectorised twins",
+    )
     p.add_argument("--out", help="output folder (default: runs/train-<scenario>-<algo>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--seed", type=int, default=1, help="trainer seed (torch, sampling)")
     p.add_argument("--periods", type=int, help="override the scenario's periods (episode length)")
-    p.add_argument("--eval-replications", type=int, default=None,
-                   help="fixed evaluation replications 0..n-1 (default: min(5, scenario's))")
-    p.add_argument("--eval-every", type=int, help="iterations between evaluations "
-                                                  "(default: a tenth of the run)")
-    p.add_argument("--best-by", choices=("cost", "return"), default="cost",
-                   help="keep the policy with the lowest evaluation cost (default) or the highest "
-                        "evaluation return (the training reward)")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="trainer hyper-parameter, e.g. learning_rate=1e-4 (repeatable)")
-    p.add_argument("--phases", help="phased training: groups separated by ';' ending optionally "
-                                    "with 'joint', or 'hmarl' (store;warehouse;supplier;joint)")
+    p.add_argument(
+        "--eval-replications",
+        type=int,
+        default=None,
+        help="fixed evaluation replications 0..n-1 (default: min(5, scenario's))",
+    )
+    p.add_argument(
+        "--eval-every", type=int, help="iterations between evaluations (default: a tenth of the run)"
+    )
+    p.add_argument(
+        "--best-by",
+        choices=("cost", "return"),
+        default="cost",
+        help="keep the policy with the lowest evaluation cost (default) or the highest "
+        "evaluation return (the training reward)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="trainer hyper-parameter, e.g. learning_rate=1e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--phases",
+        help="phased training: groups separated by ';' ending optionally "
+        "with 'joint', or 'hmarl' (store;warehouse;supplier;joint)",
+    )
     p.add_argument("--phase", type=int, help="run only this phase (1-based) of --phases")
-    p.add_argument("--joint-lr-scale", type=float, default=1 / 3,
-                   help="learning-rate factor of the joint fine-tuning phase (default 1/3)")
+    p.add_argument(
+        "--joint-lr-scale",
+        type=float,
+        default=1 / 3,
+        help="learning-rate factor of the joint fine-tuning phase (default 1/3)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -523,9 +645,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(data, dict):
             raise ScenarioError(f"{args.scenario}: a scenario must be a YAML mapping")
         if args.periods is not None:
-            data = {**data, "periods": args.periods,
-                    "warmup_periods": min(int(data.get("warmup_periods", 0)),
-                                          max(0, args.periods - 1))}
+            data = {
+                **data,
+                "periods": args.periods,
+                "warmup_periods": min(int(data.get("warmup_periods", 0)), max(0, args.periods - 1)),
+            }
         scenario = scenario_from_dict(data, source=args.scenario)
         n_eval = args.eval_replications or min(5, scenario.replications)
         out = Path(args.out or f"runs/train-{scenario.name}-{args.algo}")
@@ -537,12 +661,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     _named(value, what)
                 except ValueError as exc:
                     raise TrainError(f"--{what}: {exc}") from None
-        base = RunSpec(scenario=scenario, source=args.scenario, algo=args.algo, targets=[],
-                       out=out, timesteps=args.timesteps, seed=args.seed,
-                       observation=args.observation, action=args.action,
-                       reward_scope=args.reward_scope, overrides=_overrides(args.set),
-                       eval_replications=n_eval, eval_every=args.eval_every,
-                       resume=args.resume, quiet=args.quiet, best_by=args.best_by)
+        base = RunSpec(
+            scenario=scenario,
+            source=args.scenario,
+            algo=args.algo,
+            targets=[],
+            out=out,
+            timesteps=args.timesteps,
+            seed=args.seed,
+            observation=args.observation,
+            action=args.action,
+            reward_scope=args.reward_scope,
+            overrides=_overrides(args.set),
+            eval_replications=n_eval,
+            eval_every=args.eval_every,
+            resume=args.resume,
+            quiet=args.quiet,
+            best_by=args.best_by,
+        )
         if args.phases:
             run_phases(base, data, phase_list(args.phases), args.phase, args.joint_lr_scale)
             summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -569,12 +705,14 @@ def _print_summary(summary: Mapping[str, Any]) -> None:
     for name, s in runs.items():
         un, best = s.get("untrained", {}), s.get("best", {})
         dep = s.get("deployed", {})
-        print(f"{name}: evaluation cost per period untrained {un.get('eval_cost', math.nan):.2f}"
-              f" -> best {best.get('eval_cost', math.nan):.2f} +- "
-              f"{best.get('eval_cost_se', math.nan):.2f} (fill rate "
-              f"{best.get('eval_fill_rate', math.nan):.3f}; as a twin run "
-              f"{dep.get('eval_cost', math.nan):.2f}), {s.get('timesteps')} epochs in "
-              f"{s.get('seconds', 0.0):.0f} s")
+        print(
+            f"{name}: evaluation cost per period untrained {un.get('eval_cost', math.nan):.2f}"
+            f" -> best {best.get('eval_cost', math.nan):.2f} +- "
+            f"{best.get('eval_cost_se', math.nan):.2f} (fill rate "
+            f"{best.get('eval_fill_rate', math.nan):.3f}; as a twin run "
+            f"{dep.get('eval_cost', math.nan):.2f}), {s.get('timesteps')} epochs in "
+            f"{s.get('seconds', 0.0):.0f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -138,8 +138,7 @@ def _analytical_serial(scenario: Scenario, nodes: list[str]) -> dict[str, float]
     else:
         return None
     local = [cfg[n].holding_cost for n in chain]
-    echelon_h = [local[i] - (local[i + 1] if i + 1 < len(local) else 0.0)
-                 for i in range(len(local))]
+    echelon_h = [local[i] - (local[i + 1] if i + 1 < len(local) else 0.0) for i in range(len(local))]
     if any(h < 0 for h in echelon_h):
         return None
     result = optimize_echelon_base_stock(echelon_h, lead_times, first.stockout_cost, dist)
@@ -152,8 +151,13 @@ def start_point(scenario: Scenario, kind: str, nodes: list[str]) -> dict[str, di
     for i, a in enumerate(scenario.agents):
         if a.kind == kind and set(nodes) <= set(scenario.agent_nodes(i)):
             try:
-                return {p: {n: float(a.params[p][n] if isinstance(a.params[p], dict)
-                                     else a.params[p]) for n in nodes} for p in names}
+                return {
+                    p: {
+                        n: float(a.params[p][n] if isinstance(a.params[p], dict) else a.params[p])
+                        for n in nodes
+                    }
+                    for p in names
+                }
             except (KeyError, TypeError, ValueError):
                 break
     if kind == "echelon_base_stock":
@@ -163,8 +167,9 @@ def start_point(scenario: Scenario, kind: str, nodes: list[str]) -> dict[str, di
     out: dict[str, dict[str, float]] = {p: {} for p in names}
     for n in nodes:
         mean, var = _demand_rate(scenario, n)
-        lead = _echelon_lead_time(scenario, n) if kind == "echelon_base_stock" \
-            else _lead_time(scenario, n)
+        lead = (
+            _echelon_lead_time(scenario, n) if kind == "echelon_base_stock" else _lead_time(scenario, n)
+        )
         cover = lead + 1.0
         level = mean * cover + 1.5 * math.sqrt(max(var, mean, 1e-9) * cover)
         if kind in ("base_stock", "echelon_base_stock"):
@@ -191,14 +196,20 @@ def _feasible(kind: str, params: dict[str, dict[str, float]]) -> bool:
     return True
 
 
-def evaluate(scenario_data: dict[str, Any], target_ids: list[str], kind: str,
-             params: dict[str, dict[str, float]], replications: Sequence[int],
-             source: str) -> tuple[float, float]:
+def evaluate(
+    scenario_data: dict[str, Any],
+    target_ids: list[str],
+    kind: str,
+    params: dict[str, dict[str, float]],
+    replications: Sequence[int],
+    source: str,
+) -> tuple[float, float]:
     """Mean and standard error of the network cost per period after warm-up."""
     data = copy.deepcopy(scenario_data)
     for node in target_ids:
-        data = apply_agent_override(data, node, kind, {p: {node: v[node]} for p, v in
-                                                       params.items()}, source=source)
+        data = apply_agent_override(
+            data, node, kind, {p: {node: v[node]} for p, v in params.items()}, source=source
+        )
     data = _merge_single_node_agents(data, target_ids, kind)
     scenario = scenario_from_dict(data, source=source)
     costs = []
@@ -212,12 +223,18 @@ def evaluate(scenario_data: dict[str, Any], target_ids: list[str], kind: str,
     return float(arr.mean()), se
 
 
-def _merge_single_node_agents(data: dict[str, Any], nodes: list[str], kind: str,
-                              ) -> dict[str, Any]:
+def _merge_single_node_agents(
+    data: dict[str, Any],
+    nodes: list[str],
+    kind: str,
+) -> dict[str, Any]:
     """Collapse the per-node override entries into one agent entry for the target."""
     agents = data.get("agents") or []
-    mine = [a for a in agents if a.get("kind") == kind and a.get("nodes") and
-            len(a["nodes"]) == 1 and a["nodes"][0] in nodes]
+    mine = [
+        a
+        for a in agents
+        if a.get("kind") == kind and a.get("nodes") and len(a["nodes"]) == 1 and a["nodes"][0] in nodes
+    ]
     if len(mine) <= 1:
         return data
     rest = [a for a in agents if not any(a is m for m in mine)]
@@ -225,21 +242,32 @@ def _merge_single_node_agents(data: dict[str, Any], nodes: list[str], kind: str,
     for a in mine:
         for p, v in a["params"].items():
             params.setdefault(p, {}).update(v)
-    return {**data, "agents": [*rest, {"nodes": [a["nodes"][0] for a in mine], "kind": kind,
-                                       "params": params}]}
+    return {
+        **data,
+        "agents": [*rest, {"nodes": [a["nodes"][0] for a in mine], "kind": kind, "params": params}],
+    }
 
 
-def tune(scenario_data: dict[str, Any], target: str, kind: str, *, source: str = "<scenario>",
-         replications: int | None = None, budget: int = 150, integer: bool | None = None,
-         progress: Callable[[int, float], None] | None = None) -> TuneResult:
+def tune(
+    scenario_data: dict[str, Any],
+    target: str,
+    kind: str,
+    *,
+    source: str = "<scenario>",
+    replications: int | None = None,
+    budget: int = 150,
+    integer: bool | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> TuneResult:
     """Coordinate search over the ``TUNABLE[kind]`` parameters of the target's nodes."""
     if kind not in TUNABLE:
-        raise ScenarioError(f"--kind {kind!r} cannot be tuned; tunable kinds: "
-                            f"{', '.join(TUNABLE)}")
+        raise ScenarioError(f"--kind {kind!r} cannot be tuned; tunable kinds: {', '.join(TUNABLE)}")
     base = scenario_from_dict(scenario_data, source=source)
     if base.skus:
-        raise ScenarioError(f"{source}: twin.tune does not support multi-SKU scenarios (top-level "
-                            "'skus'); tune a single-SKU scenario of one product")
+        raise ScenarioError(
+            f"{source}: twin.tune does not support multi-SKU scenarios (top-level "
+            "'skus'); tune a single-SKU scenario of one product"
+        )
     nodes = target_nodes(base, target, source)
     reps = list(range(replications or base.replications))
     if integer is None:
@@ -284,8 +312,9 @@ def tune(scenario_data: dict[str, Any], target: str, kind: str, *, source: str =
         if not improved:
             if all(s <= resolution for s in steps.values()):
                 break
-            steps = {k: max(resolution, math.floor(s / 2) if integer else s / 2)
-                     for k, s in steps.items()}
+            steps = {
+                k: max(resolution, math.floor(s / 2) if integer else s / 2) for k, s in steps.items()
+            }
     mean, se = cache[tuple(x[p][n] for p, n in keys)]
     return TuneResult(kind, nodes, x, mean, se, start, start_cost, len(cache), history)
 
@@ -294,23 +323,29 @@ def tuned_scenario_data(data: dict[str, Any], result: TuneResult, source: str) -
     """The scenario data with the target decided by the tuned agent (one entry)."""
     out = copy.deepcopy(data)
     for node in result.nodes:
-        out = apply_agent_override(out, node, result.kind,
-                                   {p: {node: v[node]} for p, v in result.params.items()},
-                                   source=source)
+        out = apply_agent_override(
+            out, node, result.kind, {p: {node: v[node]} for p, v in result.params.items()}, source=source
+        )
     return _merge_single_node_agents(out, result.nodes, result.kind)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m twin.tune", description=__doc__.split("\n")[0])
     parser.add_argument("scenario")
-    parser.add_argument("--target", required=True,
-                        help="node id or tier (or a comma-separated list) whose agent is tuned")
+    parser.add_argument(
+        "--target",
+        required=True,
+        help="node id or tier (or a comma-separated list) whose agent is tuned",
+    )
     parser.add_argument("--kind", required=True, choices=sorted(TUNABLE))
     parser.add_argument("--replications", type=int, default=None)
     parser.add_argument("--periods", type=int, default=None)
     parser.add_argument("--budget", type=int, default=150, help="maximum candidate evaluations")
-    parser.add_argument("--out", default=None, help="tuned scenario file (default: "
-                        "<scenario>.tuned.yaml beside the input)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="tuned scenario file (default: <scenario>.tuned.yaml beside the input)",
+    )
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -338,8 +373,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bar.update(1)
                 bar.set_postfix(best=f"{best[0]:.3f}")
 
-        result = tune(data, args.target, args.kind, source=source,
-                      replications=args.replications, budget=args.budget, progress=progress)
+        result = tune(
+            data,
+            args.target,
+            args.kind,
+            source=source,
+            replications=args.replications,
+            budget=args.budget,
+            progress=progress,
+        )
         if bar is not None:
             bar.close()
         tuned = tuned_scenario_data(data, result, source)
@@ -354,8 +396,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p, values in result.params.items():
         for n, v in values.items():
             print(f"  {p}[{n}] = {v:.4g}   (start {result.start_params[p][n]:.4g})")
-    print(f"cost per period {result.cost:.4f} +- {result.standard_error:.4f} "
-          f"(start {result.start_cost:.4f})")
+    print(
+        f"cost per period {result.cost:.4f} +- {result.standard_error:.4f} "
+        f"(start {result.start_cost:.4f})"
+    )
     print(f"wrote {out}")
     return 0
 

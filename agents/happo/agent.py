@@ -24,10 +24,25 @@ class HAPPOAgent(PPOAgent):
 
     algo = "happo"
 
-    def __init__(self, *, checkpoint: str | None = None, observation: Any = None,
-                 action: Any = None, stochastic: bool = False, strict: bool = True,
-                 hidden_sizes: Sequence[int] = (128, 128), obs_dim: int | None = None,
-                 init_seed: int = 0) -> None:
-        super().__init__(checkpoint=checkpoint, observation=observation, action=action,
-                         stochastic=stochastic, strict=strict, hidden_sizes=hidden_sizes,
-                         obs_dim=obs_dim, init_seed=init_seed)
+    def __init__(
+        self,
+        *,
+        checkpoint: str | None = None,
+        observation: Any = None,
+        action: Any = None,
+        stochastic: bool = False,
+        strict: bool = True,
+        hidden_sizes: Sequence[int] = (128, 128),
+        obs_dim: int | None = None,
+        init_seed: int = 0,
+    ) -> None:
+        super().__init__(
+            checkpoint=checkpoint,
+            observation=observation,
+            action=action,
+            stochastic=stochastic,
+            strict=strict,
+            hidden_sizes=hidden_sizes,
+            obs_dim=obs_dim,
+            init_seed=init_seed,
+        )

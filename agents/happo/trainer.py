@@ -89,8 +89,7 @@ class Args:
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches",
-                     "update_epochs"):
+        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -112,8 +111,9 @@ class CentralCritic(nn.Module):
         return self.net(state)
 
 
-def happo_policy_loss(ratio: torch.Tensor, factor: torch.Tensor, advantages: torch.Tensor,
-                      clip_coef: float) -> torch.Tensor:
+def happo_policy_loss(
+    ratio: torch.Tensor, factor: torch.Tensor, advantages: torch.Tensor, clip_coef: float
+) -> torch.Tensor:
     """HAPPO's clipped surrogate (to minimise): ``-mean(min(r M A, clip(r) M A))``.
 
     ``factor`` M is the product of the probability ratios of the agents updated earlier in this
@@ -138,14 +138,19 @@ class HAPPOTrainer:
         self.obs_dims = [envs.obs_dims[a] for a in self.agents]
         self.action_specs = [envs.action_specs[a] for a in self.agents]
         self.state_dim = sum(self.obs_dims)
-        self.actors = nn.ModuleList([
-            ActorCritic(d, spec, hidden_sizes=args.hidden_sizes, critic=False)
-            for d, spec in zip(self.obs_dims, self.action_specs, strict=True)])
+        self.actors = nn.ModuleList(
+            [
+                ActorCritic(d, spec, hidden_sizes=args.hidden_sizes, critic=False)
+                for d, spec in zip(self.obs_dims, self.action_specs, strict=True)
+            ]
+        )
         self.critic = CentralCritic(self.state_dim, self.num_agents, args.hidden_sizes)
-        self.actor_optimizers = [optim.Adam(a.parameters(), lr=args.learning_rate, eps=1e-5)
-                                 for a in self.actors]
-        self.critic_optimizer = optim.Adam(self.critic.parameters(),
-                                           lr=args.critic_learning_rate, eps=1e-5)
+        self.actor_optimizers = [
+            optim.Adam(a.parameters(), lr=args.learning_rate, eps=1e-5) for a in self.actors
+        ]
+        self.critic_optimizer = optim.Adam(
+            self.critic.parameters(), lr=args.critic_learning_rate, eps=1e-5
+        )
         self.obs_rms = [RunningMeanStd(d) for d in self.obs_dims]
         self.return_rms = RunningMeanStd(())
         self.discounted_return = np.zeros((envs.num_envs, self.num_agents))
@@ -240,13 +245,18 @@ class HAPPOTrainer:
                     nextnonterminal, nextvalues = 1.0 - dones[t + 1], values[t + 1]
                 delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
                 advantages[t] = lastgaelam = (
-                    delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam)
+                    delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                )
             returns = advantages + values
-        batch = {"obs": [o.reshape(T * E, -1) for o in obs],
-                 "actions": [a.reshape(T * E, -1) for a in actions],
-                 "logprobs": logprobs.reshape(T * E, N), "states": states.reshape(T * E, -1),
-                 "advantages": advantages.reshape(T * E, N), "returns": returns.reshape(T * E, N),
-                 "values": values.reshape(T * E, N)}
+        batch = {
+            "obs": [o.reshape(T * E, -1) for o in obs],
+            "actions": [a.reshape(T * E, -1) for a in actions],
+            "logprobs": logprobs.reshape(T * E, N),
+            "states": states.reshape(T * E, -1),
+            "advantages": advantages.reshape(T * E, N),
+            "returns": returns.reshape(T * E, N),
+            "values": values.reshape(T * E, N),
+        }
         return batch, returns_seen
 
     # -- update ------------------------------------------------------------------------------
@@ -268,9 +278,8 @@ class HAPPOTrainer:
             for _epoch in range(args.update_epochs):
                 b_inds = torch.randperm(self.batch_size, generator=self.sampler)
                 for start in range(0, self.batch_size, self.minibatch_size):
-                    mb = b_inds[start:start + self.minibatch_size]
-                    newlogprob, entropy = actor.log_prob_entropy(b["obs"][i][mb],
-                                                                 b["actions"][i][mb])
+                    mb = b_inds[start : start + self.minibatch_size]
+                    newlogprob, entropy = actor.log_prob_entropy(b["obs"][i][mb], b["actions"][i][mb])
                     ratio = (newlogprob - old_logprob[mb]).exp()
                     # ALGO LOGIC: HAPPO's surrogate, advantage weighted by the factor M
                     pg_loss = happo_policy_loss(ratio, factor[mb], advantages[mb], args.clip_coef)
@@ -286,8 +295,11 @@ class HAPPOTrainer:
             with torch.no_grad():
                 newlogprob, _ = actor.log_prob_entropy(b["obs"][i], b["actions"][i])
                 factor = factor * (newlogprob - old_logprob).exp()
-        return {"policy_loss": float(np.mean(pg_losses)), "entropy": float(np.mean(entropies)),
-                "clipfrac": float(np.mean(clipfracs))}
+        return {
+            "policy_loss": float(np.mean(pg_losses)),
+            "entropy": float(np.mean(entropies)),
+            "clipfrac": float(np.mean(clipfracs)),
+        }
 
     def update_critic(self, b: Mapping[str, Any]) -> dict[str, float]:
         args = self.args
@@ -295,14 +307,15 @@ class HAPPOTrainer:
         for _epoch in range(args.update_epochs):
             b_inds = torch.randperm(self.batch_size, generator=self.sampler)
             for start in range(0, self.batch_size, self.minibatch_size):
-                mb = b_inds[start:start + self.minibatch_size]
+                mb = b_inds[start : start + self.minibatch_size]
                 newvalue = self.critic(b["states"][mb])
                 returns, old_values = b["returns"][mb], b["values"][mb]
                 # ALGO LOGIC: value loss, clipped around the rollout's values (Huber or squared)
                 err = newvalue - returns
                 if args.clip_vloss:
-                    clipped = old_values + torch.clamp(newvalue - old_values, -args.clip_coef,
-                                                       args.clip_coef)
+                    clipped = old_values + torch.clamp(
+                        newvalue - old_values, -args.clip_coef, args.clip_coef
+                    )
                     err_clipped = clipped - returns
                     v_loss = torch.max(self._value_error(err), self._value_error(err_clipped))
                 else:
@@ -333,13 +346,15 @@ class HAPPOTrainer:
         metrics = self.update_actors(batch)
         metrics.update(self.update_critic(batch))
         self.iteration_count += 1
-        metrics.update(global_step=self.global_step, iteration=self.iteration_count,
-                       learning_rate=self.actor_optimizers[0].param_groups[0]["lr"],
-                       episodes=len(returns_seen),
-                       episode_return=float(np.mean(returns_seen)) if returns_seen
-                       else float("nan"),
-                       update_order=" ".join(self.agents[i] for i in self.last_order),
-                       seconds=time.perf_counter() - start)
+        metrics.update(
+            global_step=self.global_step,
+            iteration=self.iteration_count,
+            learning_rate=self.actor_optimizers[0].param_groups[0]["lr"],
+            episodes=len(returns_seen),
+            episode_return=float(np.mean(returns_seen)) if returns_seen else float("nan"),
+            update_order=" ".join(self.agents[i] for i in self.last_order),
+            seconds=time.perf_counter() - start,
+        )
         return metrics
 
     def act_deterministic(self, obs: Mapping[str, Any]) -> dict[str, Any]:
@@ -364,20 +379,33 @@ class HAPPOTrainer:
             state.update({f"{k}.{name}": v for name, v in actor.state_dict().items()})
             if self.args.norm_obs:
                 rms[str(k)] = self.obs_rms[k].state_dict()
-            policies.append({"name": a, "nodes": [a], "obs_dim": self.obs_dims[k],
-                             "action_space": self.action_specs[k],
-                             "hidden_sizes": list(self.args.hidden_sizes), "critic_dim": None,
-                             "centralized_critic": True})
+            policies.append(
+                {
+                    "name": a,
+                    "nodes": [a],
+                    "obs_dim": self.obs_dims[k],
+                    "action_space": self.action_specs[k],
+                    "hidden_sizes": list(self.args.hidden_sizes),
+                    "critic_dim": None,
+                    "centralized_critic": True,
+                }
+            )
         return state, rms, policies
 
     def state_dict(self) -> dict[str, Any]:
-        return {"actors": self.actors.state_dict(), "critic": self.critic.state_dict(),
-                "actor_optimizers": [o.state_dict() for o in self.actor_optimizers],
-                "critic_optimizer": self.critic_optimizer.state_dict(),
-                "obs_rms": [r.state_dict() for r in self.obs_rms],
-                "return_rms": self.return_rms.state_dict(), "global_step": self.global_step,
-                "iteration": self.iteration_count, "next_replication": self.envs.next_replication,
-                "torch_rng": torch.get_rng_state(), "sampler_rng": self.sampler.get_state()}
+        return {
+            "actors": self.actors.state_dict(),
+            "critic": self.critic.state_dict(),
+            "actor_optimizers": [o.state_dict() for o in self.actor_optimizers],
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "obs_rms": [r.state_dict() for r in self.obs_rms],
+            "return_rms": self.return_rms.state_dict(),
+            "global_step": self.global_step,
+            "iteration": self.iteration_count,
+            "next_replication": self.envs.next_replication,
+            "torch_rng": torch.get_rng_state(),
+            "sampler_rng": self.sampler.get_state(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.actors.load_state_dict(state["actors"])

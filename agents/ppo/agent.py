@@ -79,15 +79,20 @@ def _same_spec(given: Mapping[str, Any], trained: Mapping[str, Any]) -> bool:
     if given["name"] != trained["name"]:
         return False
     theirs = trained.get("params", {})
-    return all(v is None or theirs.get(k) == v or (isinstance(v, list | tuple)
-               and list(v) == list(theirs.get(k) or [])) for k, v in given["params"].items())
+    return all(
+        v is None
+        or theirs.get(k) == v
+        or (isinstance(v, list | tuple) and list(v) == list(theirs.get(k) or []))
+        for k, v in given["params"].items()
+    )
 
 
 class _Policy:
     """The actor of one policy, its observation normaliser and the nodes it decides for."""
 
-    def __init__(self, network: ActorCritic, rms: RunningMeanStd | None,
-                 nodes: Sequence[str] | None) -> None:
+    def __init__(
+        self, network: ActorCritic, rms: RunningMeanStd | None, nodes: Sequence[str] | None
+    ) -> None:
         self.network, self.rms = network, rms
         self.nodes = None if nodes is None else list(nodes)
         self.obs_dim = network.obs_dim
@@ -102,15 +107,25 @@ class PPOAgent:
     #: any level orders), as twin.env shows them to learners: deployment sees what training saw.
     observe_at_epoch_open = True
 
-    def __init__(self, *, checkpoint: str | None = None, observation: Any = None,
-                 action: Any = None, stochastic: bool = False, strict: bool = True,
-                 hidden_sizes: Sequence[int] = (64, 64), obs_dim: int | None = None,
-                 init_seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        checkpoint: str | None = None,
+        observation: Any = None,
+        action: Any = None,
+        stochastic: bool = False,
+        strict: bool = True,
+        hidden_sizes: Sequence[int] = (64, 64),
+        obs_dim: int | None = None,
+        init_seed: int = 0,
+    ) -> None:
         if not isinstance(stochastic, bool) or not isinstance(strict, bool):
-            raise ValueError(f"stochastic and strict must be true or false, got {stochastic!r}, "
-                             f"{strict!r}")
-        if obs_dim is not None and (isinstance(obs_dim, bool) or not isinstance(obs_dim, int)
-                                    or obs_dim < 1):
+            raise ValueError(
+                f"stochastic and strict must be true or false, got {stochastic!r}, {strict!r}"
+            )
+        if obs_dim is not None and (
+            isinstance(obs_dim, bool) or not isinstance(obs_dim, int) or obs_dim < 1
+        ):
             raise ValueError(f"obs_dim must be an integer >= 1, got {obs_dim!r}")
         if isinstance(init_seed, bool) or not isinstance(init_seed, int) or init_seed < 0:
             raise ValueError(f"init_seed must be an integer >= 0, got {init_seed!r}")
@@ -127,17 +142,20 @@ class PPOAgent:
             payload, self.metadata = load_checkpoint(checkpoint)
             self._check_algo(checkpoint)
             trained_obs, trained_act = self.metadata["observation"], self.metadata["action"]
-            for what, given, trained in (("observation", given_obs, trained_obs),
-                                         ("action", given_act, trained_act)):
-                if given is not None and not _same_spec({"name": given[0], "params": given[1]},
-                                                        trained):
-                    raise ValueError(f"checkpoint {checkpoint!r} was trained with {what} "
-                                     f"{trained}, but the agent was given {what} "
-                                     f"{{'name': {given[0]!r}, 'params': {given[1]}}}")
+            for what, given, trained in (
+                ("observation", given_obs, trained_obs),
+                ("action", given_act, trained_act),
+            ):
+                if given is not None and not _same_spec({"name": given[0], "params": given[1]}, trained):
+                    raise ValueError(
+                        f"checkpoint {checkpoint!r} was trained with {what} "
+                        f"{trained}, but the agent was given {what} "
+                        f"{{'name': {given[0]!r}, 'params': {given[1]}}}"
+                    )
             self.builder: ObservationBuilder = observation_builder(
-                trained_obs["name"], **trained_obs.get("params", {}))
-            self.action_map: ActionMap = action_map(trained_act["name"],
-                                                    **trained_act.get("params", {}))
+                trained_obs["name"], **trained_obs.get("params", {})
+            )
+            self.action_map: ActionMap = action_map(trained_act["name"], **trained_act.get("params", {}))
             self._load_policies(payload, checkpoint)
         else:
             name, params = given_obs or ("default", {})
@@ -153,8 +171,10 @@ class PPOAgent:
     def _check_algo(self, checkpoint: str) -> None:
         algo = self.metadata.get("algo")
         if algo != self.algo:
-            raise ValueError(f"checkpoint {checkpoint!r} holds a {algo!r} policy; use kind "
-                             f"{algo!r} for it, not {self.algo!r}")
+            raise ValueError(
+                f"checkpoint {checkpoint!r} holds a {algo!r} policy; use kind "
+                f"{algo!r} for it, not {self.algo!r}"
+            )
 
     def _load_policies(self, payload: Mapping[str, Any], checkpoint: str) -> None:
         policies = self.metadata.get("policies")
@@ -164,26 +184,34 @@ class PPOAgent:
         rms_states = payload.get("obs_rms") or {}
         for k, meta in enumerate(policies):
             with torch.random.fork_rng(devices=[]):  # building modules must not move torch's RNG
-                network = ActorCritic(int(meta["obs_dim"]), check_spec(meta["action_space"]),
-                                      hidden_sizes=meta["hidden_sizes"], critic=False)
+                network = ActorCritic(
+                    int(meta["obs_dim"]),
+                    check_spec(meta["action_space"]),
+                    hidden_sizes=meta["hidden_sizes"],
+                    critic=False,
+                )
             prefix = f"{k}."
-            actor = {name[len(prefix):]: v for name, v in state.items()
-                     if name.startswith(prefix) and not name[len(prefix):].startswith("critic.")}
+            actor = {
+                name[len(prefix) :]: v
+                for name, v in state.items()
+                if name.startswith(prefix) and not name[len(prefix) :].startswith("critic.")
+            }
             try:
                 network.load_state_dict(actor)
             except RuntimeError as exc:
                 first = str(exc).strip().splitlines()[0]
-                raise ValueError(f"checkpoint {checkpoint!r}: policy {k} does not match its "
-                                 f"metadata ({first})") from None
+                raise ValueError(
+                    f"checkpoint {checkpoint!r}: policy {k} does not match its metadata ({first})"
+                ) from None
             network.eval()
-            rms = (RunningMeanStd.from_state_dict(rms_states[str(k)])
-                   if str(k) in rms_states else None)
+            rms = RunningMeanStd.from_state_dict(rms_states[str(k)]) if str(k) in rms_states else None
             policy = _Policy(network, rms, meta.get("nodes"))
             self.policies.append(policy)
             for node in policy.nodes or []:
                 self._policy_of[node] = policy
-        self._lanes = {n: list(v.get("lanes", [])) for n, v in
-                       (self.metadata.get("agents") or {}).items()}
+        self._lanes = {
+            n: list(v.get("lanes", [])) for n, v in (self.metadata.get("agents") or {}).items()
+        }
 
     # -- the agent protocol ------------------------------------------------------------------
 
@@ -197,8 +225,13 @@ class PPOAgent:
             raise ValueError(
                 f"checkpoint {self.checkpoint!r} was trained for nodes {sorted(self._policy_of)} "
                 f"of scenario {scenario.get('name')!r} ({scenario.get('hash')}); it cannot decide "
-                f"for {unknown}" + (" (strict=false applies its one policy to any node)"
-                                    if len(self.policies) == 1 else ""))
+                f"for {unknown}"
+                + (
+                    " (strict=false applies its one policy to any node)"
+                    if len(self.policies) == 1
+                    else ""
+                )
+            )
 
     def reset(self, *, seed: int | None = None) -> None:
         self.featurizer.reset()
@@ -225,9 +258,9 @@ class PPOAgent:
             if policy.rms is not None:
                 x = policy.rms.normalize(x)
             with torch.no_grad():
-                actions = policy.network.sample(torch.as_tensor(x),
-                                                deterministic=not self.stochastic,
-                                                generator=self.generator).numpy()
+                actions = policy.network.sample(
+                    torch.as_tensor(x), deterministic=not self.stochastic, generator=self.generator
+                ).numpy()
             for (node, obs, _), a in zip(items, actions, strict=True):
                 decisions[node] = self.action_map.decision(env_action(a, policy.spec), obs)
         return decisions
@@ -243,8 +276,10 @@ class PPOAgent:
         if self.policies and len(self.policies) == 1:
             return self.policies[0]
         if self.policies:
-            raise ValueError(f"checkpoint {self.checkpoint!r} has {len(self.policies)} policies "
-                             f"and none for node {obs.node!r}")
+            raise ValueError(
+                f"checkpoint {self.checkpoint!r} has {len(self.policies)} policies "
+                f"and none for node {obs.node!r}"
+            )
         return self._random_policy(obs, x)
 
     def _random_policy(self, obs: Observation, x: np.ndarray) -> _Policy:
@@ -256,8 +291,13 @@ class PPOAgent:
         if policy is None:
             seed = self.init_seed + (zlib.crc32(key.encode()) if self.algo == "happo" else 0)
             with torch.random.fork_rng(devices=[]):
-                network = ActorCritic(len(x), spec, hidden_sizes=self.hidden_sizes, critic=False,
-                                      generator=torch.Generator().manual_seed(seed))
+                network = ActorCritic(
+                    len(x),
+                    spec,
+                    hidden_sizes=self.hidden_sizes,
+                    critic=False,
+                    generator=torch.Generator().manual_seed(seed),
+                )
             network.eval()
             policy = self._policy_of[key] = _Policy(network, None, None)
         return policy
@@ -265,10 +305,14 @@ class PPOAgent:
     def _check(self, policy: _Policy, obs: Observation, x: np.ndarray) -> None:
         expected = self.obs_dim if self.obs_dim is not None else policy.obs_dim
         if x.shape != (expected,) or policy.obs_dim != x.shape[0]:
-            raise ValueError(f"node {obs.node!r}: observation builder {self.builder!r} gives "
-                             f"{x.shape[0]} values, the policy expects {policy.obs_dim}"
-                             + (f" (obs_dim={self.obs_dim})" if self.obs_dim is not None else ""))
+            raise ValueError(
+                f"node {obs.node!r}: observation builder {self.builder!r} gives "
+                f"{x.shape[0]} values, the policy expects {policy.obs_dim}"
+                + (f" (obs_dim={self.obs_dim})" if self.obs_dim is not None else "")
+            )
         lanes = self._lanes.get(obs.node)
         if lanes and list(obs.lanes) != lanes:
-            raise ValueError(f"node {obs.node!r} orders on lanes {list(obs.lanes)}, but checkpoint "
-                             f"{self.checkpoint!r} was trained with lanes {lanes}")
+            raise ValueError(
+                f"node {obs.node!r} orders on lanes {list(obs.lanes)}, but checkpoint "
+                f"{self.checkpoint!r} was trained with lanes {lanes}"
+            )

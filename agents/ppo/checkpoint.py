@@ -46,8 +46,12 @@ def versions() -> dict[str, str]:
         project = version("supply-twin")
     except Exception:  # noqa: BLE001 - not installed (run from a checkout)
         project = "unknown"
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "supply_twin": project}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "supply_twin": project,
+    }
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -62,19 +66,27 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def save_checkpoint(path: str | Path, state_dict: Mapping[str, torch.Tensor],
-                    metadata: Mapping[str, Any], *,
-                    obs_rms: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    state_dict: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, Any],
+    *,
+    obs_rms: Mapping[str, Any] | None = None,
+) -> Path:
     """Write ``path`` (``.pt``) and the metadata beside it (``.json``), each atomically."""
     path = Path(path)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **dict(metadata)}
     meta.setdefault("versions", versions())
     text = json.dumps(meta, indent=2, sort_keys=True)
-    payload = {"state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-               "obs_rms": dict(obs_rms or {}), "metadata_json": text}
+    payload = {
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "obs_rms": dict(obs_rms or {}),
+        "metadata_json": text,
+    }
     _atomic_write(path, lambda tmp: torch.save(payload, tmp))
-    _atomic_write(path.with_suffix(".json"),
-                  lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    _atomic_write(
+        path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8")
+    )
     return path
 
 
@@ -107,23 +119,28 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"checkpoint {str(path)!r} cannot be loaded with weights_only=True: "
-                         f"{first}") from None
-    if not isinstance(payload, dict) or "metadata_json" not in payload \
-            or "state_dict" not in payload:
-        raise ValueError(f"checkpoint {str(path)!r} is not a supply-twin policy (expected a dict "
-                         "with state_dict and metadata_json)")
+        raise ValueError(
+            f"checkpoint {str(path)!r} cannot be loaded with weights_only=True: {first}"
+        ) from None
+    if not isinstance(payload, dict) or "metadata_json" not in payload or "state_dict" not in payload:
+        raise ValueError(
+            f"checkpoint {str(path)!r} is not a supply-twin policy (expected a dict "
+            "with state_dict and metadata_json)"
+        )
     try:
         metadata = json.loads(payload["metadata_json"])
     except (TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"checkpoint {str(path)!r}: metadata is not JSON ({exc})") from None
     if metadata.get("format") != FORMAT:
-        raise ValueError(f"checkpoint {str(path)!r}: format {metadata.get('format')!r}, expected "
-                         f"{FORMAT!r}")
+        raise ValueError(
+            f"checkpoint {str(path)!r}: format {metadata.get('format')!r}, expected {FORMAT!r}"
+        )
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"checkpoint {str(path)!r}: format version "
-                         f"{metadata.get('format_version')!r}; this version reads "
-                         f"{FORMAT_VERSION}")
+        raise ValueError(
+            f"checkpoint {str(path)!r}: format version "
+            f"{metadata.get('format_version')!r}; this version reads "
+            f"{FORMAT_VERSION}"
+        )
     return payload, metadata
 
 

@@ -58,8 +58,10 @@ def space_spec(space: Any) -> dict[str, Any]:
         if low.ndim != 1:
             raise ValueError(f"Box action spaces must be one-dimensional, got shape {low.shape}")
         if not (np.isfinite(low).all() and np.isfinite(high).all()):
-            raise ValueError("Box action spaces must be bounded (the Gaussian head is clipped to "
-                             f"[low, high]), got low={low.tolist()}, high={high.tolist()}")
+            raise ValueError(
+                "Box action spaces must be bounded (the Gaussian head is clipped to "
+                f"[low, high]), got low={low.tolist()}, high={high.tolist()}"
+            )
         return {"type": "Box", "low": low.tolist(), "high": high.tolist()}
     raise ValueError(f"unsupported action space {space!r}: use Discrete, MultiDiscrete or Box")
 
@@ -67,8 +69,9 @@ def space_spec(space: Any) -> dict[str, Any]:
 def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Validate an action-space spec; return it as a plain dict (ValueError names the problem)."""
     if not isinstance(spec, Mapping) or spec.get("type") not in ("Discrete", "MultiDiscrete", "Box"):
-        raise ValueError(f"action spec must be a mapping with type Discrete, MultiDiscrete or Box, "
-                         f"got {spec!r}")
+        raise ValueError(
+            f"action spec must be a mapping with type Discrete, MultiDiscrete or Box, got {spec!r}"
+        )
     kind = spec["type"]
     if kind == "Discrete":
         n = spec.get("n")
@@ -77,14 +80,23 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         return {"type": kind, "n": n}
     if kind == "MultiDiscrete":
         nvec = spec.get("nvec")
-        if not isinstance(nvec, Sequence) or not nvec or any(
-                isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in nvec):
+        if (
+            not isinstance(nvec, Sequence)
+            or not nvec
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in nvec)
+        ):
             raise ValueError(f"MultiDiscrete action spec needs nvec, integers >= 1, got {spec!r}")
         return {"type": kind, "nvec": list(nvec)}
     low, high = spec.get("low"), spec.get("high")
-    if not isinstance(low, Sequence) or not isinstance(high, Sequence) or len(low) != len(high) \
-            or not low or any(not math.isfinite(a) or not math.isfinite(b) or a > b
-                              for a, b in zip(low, high, strict=True)):
+    if (
+        not isinstance(low, Sequence)
+        or not isinstance(high, Sequence)
+        or len(low) != len(high)
+        or not low
+        or any(
+            not math.isfinite(a) or not math.isfinite(b) or a > b for a, b in zip(low, high, strict=True)
+        )
+    ):
         raise ValueError(f"Box action spec needs finite low <= high of equal length, got {spec!r}")
     return {"type": kind, "low": [float(x) for x in low], "high": [float(x) for x in high]}
 
@@ -116,8 +128,11 @@ def action_width(spec: Mapping[str, Any]) -> int:
 def clip_action(action: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
     """An action as the environment takes it: integers for discrete specs, clipped for Box."""
     if spec["type"] == "Box":
-        return np.clip(np.asarray(action, np.float32), np.asarray(spec["low"], np.float32),
-                       np.asarray(spec["high"], np.float32))
+        return np.clip(
+            np.asarray(action, np.float32),
+            np.asarray(spec["low"], np.float32),
+            np.asarray(spec["high"], np.float32),
+        )
     return np.asarray(action, np.int64)
 
 
@@ -129,24 +144,38 @@ def env_action(action: np.ndarray, spec: Mapping[str, Any]) -> Any:
         return int(a.reshape(-1)[0])
     if spec["type"] == "MultiDiscrete":
         return a.astype(np.int64).reshape(-1)
-    return np.clip(a.astype(np.float32).reshape(-1), np.asarray(spec["low"], np.float32),
-                   np.asarray(spec["high"], np.float32))
+    return np.clip(
+        a.astype(np.float32).reshape(-1),
+        np.asarray(spec["low"], np.float32),
+        np.asarray(spec["high"], np.float32),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # The network.
 
 
-def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias_const: float = 0.0, *,
-               generator: torch.Generator | None = None) -> nn.Linear:
+def layer_init(
+    layer: nn.Linear,
+    std: float = math.sqrt(2),
+    bias_const: float = 0.0,
+    *,
+    generator: torch.Generator | None = None,
+) -> nn.Linear:
     """Orthogonal weights with gain ``std``, constant bias (CleanRL)."""
     nn.init.orthogonal_(layer.weight, std, generator=generator)
     nn.init.constant_(layer.bias, bias_const)
     return layer
 
 
-def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int, out_std: float, *,
-        generator: torch.Generator | None = None) -> nn.Sequential:
+def mlp(
+    in_dim: int,
+    hidden_sizes: Sequence[int],
+    out_dim: int,
+    out_std: float,
+    *,
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
     """Linear-tanh layers of ``hidden_sizes``, then a linear head initialised with gain ``out_std``."""
     layers: list[nn.Module] = []
     last = in_dim
@@ -167,10 +196,17 @@ class ActorCritic(nn.Module):
     random state).
     """
 
-    def __init__(self, obs_dim: int, action: Mapping[str, Any], *,
-                 hidden_sizes: Sequence[int] = (64, 64), critic_dim: int | None = None,
-                 actor: bool = True, critic: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        action: Mapping[str, Any],
+        *,
+        hidden_sizes: Sequence[int] = (64, 64),
+        critic_dim: int | None = None,
+        actor: bool = True,
+        critic: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(obs_dim, bool) or not isinstance(obs_dim, int) or obs_dim < 1:
             raise ValueError(f"obs_dim must be an integer >= 1, got {obs_dim!r}")
@@ -179,13 +215,13 @@ class ActorCritic(nn.Module):
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.critic_dim = obs_dim if critic_dim is None else int(critic_dim)
         self.nvec = action_nvec(self.action_spec)
-        self.critic = (mlp(self.critic_dim, self.hidden_sizes, 1, 1.0, generator=generator)
-                       if critic else None)
+        self.critic = (
+            mlp(self.critic_dim, self.hidden_sizes, 1, 1.0, generator=generator) if critic else None
+        )
         self.actor: nn.Sequential | None = None
         if actor:
             if self.nvec is not None:
-                self.actor = mlp(obs_dim, self.hidden_sizes, sum(self.nvec), 0.01,
-                                 generator=generator)
+                self.actor = mlp(obs_dim, self.hidden_sizes, sum(self.nvec), 0.01, generator=generator)
             else:
                 dim = len(self.action_spec["low"])
                 self.actor = mlp(obs_dim, self.hidden_sizes, dim, 0.01, generator=generator)
@@ -196,8 +232,9 @@ class ActorCritic(nn.Module):
                 mid = (np.asarray(self.action_spec["high"]) + np.asarray(self.action_spec["low"])) / 2
                 # The mean head outputs offsets from the middle of the range, in units of half-range.
                 self.register_buffer("action_mid", torch.as_tensor(mid, dtype=torch.float32))
-                self.register_buffer("action_half", torch.as_tensor(
-                    np.maximum(span / 2.0, 1e-6), dtype=torch.float32))
+                self.register_buffer(
+                    "action_half", torch.as_tensor(np.maximum(span / 2.0, 1e-6), dtype=torch.float32)
+                )
 
     # -- values ------------------------------------------------------------------------------
 
@@ -217,8 +254,11 @@ class ActorCritic(nn.Module):
         mean = self.action_mid + self.action_half * out
         return Normal(mean, self.actor_logstd.expand_as(mean).exp())
 
-    def log_prob_entropy(self, x: torch.Tensor, action: torch.Tensor,
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_prob_entropy(
+        self,
+        x: torch.Tensor,
+        action: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``action`` and entropy of the policy at ``x`` (summed over components)."""
         dist = self.distribution(x)
         if isinstance(dist, list):
@@ -229,8 +269,9 @@ class ActorCritic(nn.Module):
         return dist.log_prob(action).sum(1), dist.entropy().sum(1)
 
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, *, deterministic: bool = False,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, x: torch.Tensor, *, deterministic: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Actions at ``x``: sampled (with ``generator`` if given), or the mode when deterministic.
 
         Discrete actions have shape ``(batch, components)``; Box actions ``(batch, dim)``, not clipped.
@@ -239,16 +280,20 @@ class ActorCritic(nn.Module):
         if isinstance(dist, list):
             if deterministic:
                 return torch.stack([d.logits.argmax(-1) for d in dist], 1)
-            return torch.stack([torch.multinomial(d.probs, 1, generator=generator).squeeze(-1)
-                                for d in dist], 1)
+            return torch.stack(
+                [torch.multinomial(d.probs, 1, generator=generator).squeeze(-1) for d in dist], 1
+            )
         if deterministic:
             return dist.mean
         noise = torch.randn(dist.mean.shape, generator=generator)
         return dist.mean + dist.stddev * noise
 
-    def get_action_and_value(self, x: torch.Tensor, action: torch.Tensor | None = None,
-                             critic_x: torch.Tensor | None = None,
-                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def get_action_and_value(
+        self,
+        x: torch.Tensor,
+        action: torch.Tensor | None = None,
+        critic_x: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """CleanRL's one call: ``(action, log_prob, entropy, value)`` at observations ``x``.
 
         A new action is sampled when ``action`` is None. ``critic_x`` is the critic's input (default
@@ -275,8 +320,9 @@ class RunningMeanStd:
     ``var``, ``count``) is saved in checkpoints so inference sees inputs scaled as in training.
     """
 
-    def __init__(self, shape: tuple[int, ...] | int, *, epsilon: float = 1e-4,
-                 clip: float = 10.0) -> None:
+    def __init__(
+        self, shape: tuple[int, ...] | int, *, epsilon: float = 1e-4, clip: float = 10.0
+    ) -> None:
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         self.mean = np.zeros(shape, np.float64)
         self.var = np.ones(shape, np.float64)
@@ -289,8 +335,9 @@ class RunningMeanStd:
         delta = batch_mean - self.mean
         total = self.count + batch_count
         self.mean = self.mean + delta * batch_count / total
-        m2 = (self.var * self.count + batch_var * batch_count
-              + delta**2 * self.count * batch_count / total)
+        m2 = (
+            self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        )
         self.var = m2 / total
         self.count = total
 
@@ -299,8 +346,12 @@ class RunningMeanStd:
         return np.clip(out, -self.clip, self.clip).astype(np.float32)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"mean": torch.as_tensor(self.mean), "var": torch.as_tensor(self.var),
-                "count": float(self.count), "clip": self.clip}
+        return {
+            "mean": torch.as_tensor(self.mean),
+            "var": torch.as_tensor(self.var),
+            "count": float(self.count),
+            "clip": self.clip,
+        }
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> RunningMeanStd:

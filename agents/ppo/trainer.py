@@ -105,14 +105,14 @@ class Args:
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches",
-                     "update_epochs"):
+        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError(f"gamma and gae_lambda must be in [0, 1], got {self.gamma}, "
-                             f"{self.gae_lambda}")
+            raise ValueError(
+                f"gamma and gae_lambda must be in [0, 1], got {self.gamma}, {self.gae_lambda}"
+            )
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
@@ -134,19 +134,34 @@ class PolicyGroup:
     """One shared policy and the agents (nodes) it decides for, with its optimiser and its
     observation normaliser."""
 
-    def __init__(self, name: str, agents: list[str], index: list[int], obs_dim: int,
-                 action_spec: dict[str, Any], critic_dim: int, args: Args) -> None:
+    def __init__(
+        self,
+        name: str,
+        agents: list[str],
+        index: list[int],
+        obs_dim: int,
+        action_spec: dict[str, Any],
+        critic_dim: int,
+        args: Args,
+    ) -> None:
         self.name, self.agents, self.index = name, agents, index
         self.obs_dim, self.action_spec, self.critic_dim = obs_dim, action_spec, critic_dim
-        self.policy = ActorCritic(obs_dim, action_spec, hidden_sizes=args.hidden_sizes,
-                                  critic_dim=critic_dim)
+        self.policy = ActorCritic(
+            obs_dim, action_spec, hidden_sizes=args.hidden_sizes, critic_dim=critic_dim
+        )
         self.optimizer = optim.Adam(self.policy.parameters(), lr=args.learning_rate, eps=1e-5)
         self.obs_rms = RunningMeanStd(obs_dim)
 
     def metadata(self, args: Args) -> dict[str, Any]:
-        return {"name": self.name, "nodes": list(self.agents), "obs_dim": self.obs_dim,
-                "action_space": self.action_spec, "hidden_sizes": list(args.hidden_sizes),
-                "critic_dim": self.critic_dim, "centralized_critic": args.centralized_critic}
+        return {
+            "name": self.name,
+            "nodes": list(self.agents),
+            "obs_dim": self.obs_dim,
+            "action_space": self.action_spec,
+            "hidden_sizes": list(args.hidden_sizes),
+            "critic_dim": self.critic_dim,
+            "centralized_critic": args.centralized_critic,
+        }
 
 
 class PPOTrainer:
@@ -159,8 +174,9 @@ class PPOTrainer:
 
     algo = "ppo"
 
-    def __init__(self, envs: VecParallelEnv, args: Args,
-                 groups: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, envs: VecParallelEnv, args: Args, groups: Mapping[str, list[str]] | None = None
+    ) -> None:
         set_num_threads()
         torch.manual_seed(args.seed)  # the trainer's entry point: the one place that seeds torch
         self.args, self.envs = args, envs
@@ -180,12 +196,21 @@ class PPOTrainer:
                 raise ValueError(
                     f"a shared policy needs one observation size and one action space for all "
                     f"its agents; group {name!r} has {[envs.obs_dims[a] for a in members]} and "
-                    f"{[envs.action_specs[a] for a in members]}")
+                    f"{[envs.action_specs[a] for a in members]}"
+                )
             obs_dim = dims.pop()
             critic_dim = total_obs + self.num_agents if args.centralized_critic else obs_dim
-            self.groups.append(PolicyGroup(name, list(members), [agents.index(a) for a in members],
-                                           obs_dim, envs.action_specs[members[0]], critic_dim,
-                                           args))
+            self.groups.append(
+                PolicyGroup(
+                    name,
+                    list(members),
+                    [agents.index(a) for a in members],
+                    obs_dim,
+                    envs.action_specs[members[0]],
+                    critic_dim,
+                    args,
+                )
+            )
         self.return_rms = RunningMeanStd(())
         self.discounted_return = np.zeros((envs.num_envs, self.num_agents))
         self.num_iterations = max(1, args.total_timesteps // (args.num_envs * args.num_steps))
@@ -201,8 +226,9 @@ class PPOTrainer:
         """Per group, ``(envs, group agents, obs_dim)`` observations, normalised."""
         out = []
         for g in self.groups:
-            raw = np.stack([np.asarray(obs[a], np.float32).reshape(-1, g.obs_dim)
-                            for a in g.agents], axis=1)
+            raw = np.stack(
+                [np.asarray(obs[a], np.float32).reshape(-1, g.obs_dim) for a in g.agents], axis=1
+            )
             if self.args.norm_obs:
                 if update:
                     g.obs_rms.update(raw.reshape(-1, g.obs_dim))
@@ -222,10 +248,16 @@ class PPOTrainer:
                 by_agent[i] = x[:, k]
         joint = np.concatenate(by_agent, axis=1)  # (envs, total obs)
         eye = np.eye(self.num_agents, dtype=np.float32)
-        return [np.concatenate([np.repeat(joint[:, None], len(g.index), axis=1),
-                                np.broadcast_to(eye[g.index], (envs, len(g.index),
-                                                               self.num_agents))], axis=2)
-                for g in self.groups]
+        return [
+            np.concatenate(
+                [
+                    np.repeat(joint[:, None], len(g.index), axis=1),
+                    np.broadcast_to(eye[g.index], (envs, len(g.index), self.num_agents)),
+                ],
+                axis=2,
+            )
+            for g in self.groups
+        ]
 
     def _scale_rewards(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
         if not self.args.norm_reward:
@@ -253,10 +285,15 @@ class PPOTrainer:
         buffers = []
         for g in self.groups:
             n = len(g.agents)
-            buffers.append({"obs": torch.zeros(T, E, n, g.obs_dim),
-                            "critic_obs": torch.zeros(T, E, n, g.critic_dim),
-                            "actions": torch.zeros(T, E, n, action_width(g.action_spec)),
-                            "logprobs": torch.zeros(T, E, n), "values": torch.zeros(T, E, n)})
+            buffers.append(
+                {
+                    "obs": torch.zeros(T, E, n, g.obs_dim),
+                    "critic_obs": torch.zeros(T, E, n, g.critic_dim),
+                    "actions": torch.zeros(T, E, n, action_width(g.action_spec)),
+                    "logprobs": torch.zeros(T, E, n),
+                    "values": torch.zeros(T, E, n),
+                }
+            )
         rewards = torch.zeros(T, E, self.num_agents)
         dones = torch.zeros(T, E, 1)
         stats = RolloutStats()
@@ -276,7 +313,8 @@ class PPOTrainer:
                 with torch.no_grad():
                     action, logprob, _, value = g.policy.get_action_and_value(
                         buf["obs"][step].reshape(E * n, -1),
-                        critic_x=buf["critic_obs"][step].reshape(E * n, -1))
+                        critic_x=buf["critic_obs"][step].reshape(E * n, -1),
+                    )
                 action = action.reshape(E, n, -1)
                 buf["actions"][step] = action.float()
                 buf["logprobs"][step] = logprob.reshape(E, n)
@@ -291,8 +329,7 @@ class PPOTrainer:
             # chain) bootstraps the value of its last observation into its last reward.
             for i, last in final_obs.items():
                 if truncated[i]:
-                    last_norm = self._normalize({a: v[None] for a, v in last.items()},
-                                                update=False)
+                    last_norm = self._normalize({a: v[None] for a, v in last.items()}, update=False)
                     scaled[i] += args.gamma * self._values(last_norm)[0]
             rewards[step] = torch.as_tensor(scaled, dtype=torch.float32)
             self.next_norm = self._normalize(next_obs, update=True)
@@ -318,19 +355,24 @@ class PPOTrainer:
                     nextvalues = values[t + 1]
                 delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
                 advantages[t] = lastgaelam = (
-                    delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam)
+                    delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+                )
             returns = advantages + values
 
         # Pool the experience of every agent of a group (parameter sharing).
         batches = []
         for g, buf in zip(self.groups, buffers, strict=True):
-            batches.append({"obs": buf["obs"].reshape(-1, g.obs_dim),
-                            "critic_obs": buf["critic_obs"].reshape(-1, g.critic_dim),
-                            "actions": buf["actions"].reshape(-1, action_width(g.action_spec)),
-                            "logprobs": buf["logprobs"].reshape(-1),
-                            "advantages": advantages[:, :, g.index].reshape(-1),
-                            "returns": returns[:, :, g.index].reshape(-1),
-                            "values": buf["values"].reshape(-1)})
+            batches.append(
+                {
+                    "obs": buf["obs"].reshape(-1, g.obs_dim),
+                    "critic_obs": buf["critic_obs"].reshape(-1, g.critic_dim),
+                    "actions": buf["actions"].reshape(-1, action_width(g.action_spec)),
+                    "logprobs": buf["logprobs"].reshape(-1),
+                    "advantages": advantages[:, :, g.index].reshape(-1),
+                    "returns": returns[:, :, g.index].reshape(-1),
+                    "values": buf["values"].reshape(-1),
+                }
+            )
         return batches, stats
 
     # -- update ------------------------------------------------------------------------------
@@ -345,9 +387,10 @@ class PPOTrainer:
         for _epoch in range(args.update_epochs):
             b_inds = torch.randperm(batch_size, generator=self.sampler)
             for start in range(0, batch_size, minibatch_size):
-                mb = b_inds[start:start + minibatch_size]
+                mb = b_inds[start : start + minibatch_size]
                 _, newlogprob, entropy, newvalue = g.policy.get_action_and_value(
-                    b["obs"][mb], b["actions"][mb], critic_x=b["critic_obs"][mb])
+                    b["obs"][mb], b["actions"][mb], critic_x=b["critic_obs"][mb]
+                )
                 logratio = newlogprob - b["logprobs"][mb]
                 ratio = logratio.exp()
                 with torch.no_grad():
@@ -358,13 +401,11 @@ class PPOTrainer:
 
                 mb_advantages = b["advantages"][mb]
                 if args.norm_adv and len(mb) > 1:
-                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (
-                        mb_advantages.std() + 1e-8)
+                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
 
                 # ALGO LOGIC: clipped surrogate policy loss
                 pg_loss1 = -mb_advantages * ratio
-                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef,
-                                                        1 + args.clip_coef)
+                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
                 pg_loss = torch.max(pg_loss1, pg_loss2).mean()
 
                 # ALGO LOGIC: value loss, clipped around the rollout's values
@@ -372,7 +413,8 @@ class PPOTrainer:
                 if args.clip_vloss:
                     v_loss_unclipped = (newvalue - b["returns"][mb]) ** 2
                     v_clipped = b["values"][mb] + torch.clamp(
-                        newvalue - b["values"][mb], -args.clip_coef, args.clip_coef)
+                        newvalue - b["values"][mb], -args.clip_coef, args.clip_coef
+                    )
                     v_loss_clipped = (v_clipped - b["returns"][mb]) ** 2
                     v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
                 else:
@@ -392,11 +434,16 @@ class PPOTrainer:
         y_pred, y_true = b["values"].numpy(), b["returns"].numpy()
         var_y = np.var(y_true)
         explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
-        return {"learning_rate": g.optimizer.param_groups[0]["lr"],
-                "value_loss": v_loss.item(), "policy_loss": pg_loss.item(),
-                "entropy": entropy_loss.item(), "old_approx_kl": old_approx_kl.item(),
-                "approx_kl": approx_kl.item(), "clipfrac": float(np.mean(clipfracs)),
-                "explained_variance": float(explained_var)}
+        return {
+            "learning_rate": g.optimizer.param_groups[0]["lr"],
+            "value_loss": v_loss.item(),
+            "policy_loss": pg_loss.item(),
+            "entropy": entropy_loss.item(),
+            "old_approx_kl": old_approx_kl.item(),
+            "approx_kl": approx_kl.item(),
+            "clipfrac": float(np.mean(clipfracs)),
+            "explained_variance": float(explained_var),
+        }
 
     def iteration(self) -> dict[str, float]:
         """Anneal the learning rate, collect one rollout, update every group; return metrics
@@ -411,11 +458,14 @@ class PPOTrainer:
         metrics = {k: float(np.mean([m[k] for m in per_group])) for k in per_group[0]}
         self.iteration_count += 1
         metrics.update(
-            global_step=self.global_step, iteration=self.iteration_count,
+            global_step=self.global_step,
+            iteration=self.iteration_count,
             episodes=len(stats.episode_returns),
-            episode_return=float(np.mean(stats.episode_returns)) if stats.episode_returns
+            episode_return=float(np.mean(stats.episode_returns))
+            if stats.episode_returns
             else float("nan"),
-            seconds=time.perf_counter() - start)
+            seconds=time.perf_counter() - start,
+        )
         return metrics
 
     def act_deterministic(self, obs: Mapping[str, Any]) -> dict[str, Any]:
@@ -443,8 +493,12 @@ class PPOTrainer:
                 rms[str(k)] = g.obs_rms.state_dict()
         return state, rms, [g.metadata(self.args) for g in self.groups]
 
-    def load_policy(self, group: str, state_dict: Mapping[str, torch.Tensor],
-                    obs_rms: Mapping[str, Any] | None = None) -> None:
+    def load_policy(
+        self,
+        group: str,
+        state_dict: Mapping[str, torch.Tensor],
+        obs_rms: Mapping[str, Any] | None = None,
+    ) -> None:
         """Start ``group`` from a trained policy (fine-tuning). The critic is kept as built when
         its input size differs (e.g. a centralised critic now sees more agents)."""
         g = next((g for g in self.groups if g.name == group), None)
@@ -454,19 +508,32 @@ class PPOTrainer:
         compatible = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
         missing_actor = [k for k in own if k.startswith("actor") and k not in compatible]
         if missing_actor:
-            raise ValueError(f"group {group!r}: the trained actor does not fit this network "
-                             f"(parameters {missing_actor[:3]} differ in shape or are missing)")
+            raise ValueError(
+                f"group {group!r}: the trained actor does not fit this network "
+                f"(parameters {missing_actor[:3]} differ in shape or are missing)"
+            )
         g.policy.load_state_dict({**own, **compatible})
         if obs_rms:
             g.obs_rms = RunningMeanStd.from_state_dict(obs_rms)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume training (environments restart on new episodes)."""
-        return {"groups": [{"policy": g.policy.state_dict(), "optimizer": g.optimizer.state_dict(),
-                            "obs_rms": g.obs_rms.state_dict()} for g in self.groups],
-                "return_rms": self.return_rms.state_dict(), "global_step": self.global_step,
-                "iteration": self.iteration_count, "next_replication": self.envs.next_replication,
-                "torch_rng": torch.get_rng_state(), "sampler_rng": self.sampler.get_state()}
+        return {
+            "groups": [
+                {
+                    "policy": g.policy.state_dict(),
+                    "optimizer": g.optimizer.state_dict(),
+                    "obs_rms": g.obs_rms.state_dict(),
+                }
+                for g in self.groups
+            ],
+            "return_rms": self.return_rms.state_dict(),
+            "global_step": self.global_step,
+            "iteration": self.iteration_count,
+            "next_replication": self.envs.next_replication,
+            "torch_rng": torch.get_rng_state(),
+            "sampler_rng": self.sampler.get_state(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for g, s in zip(self.groups, state["groups"], strict=True):

@@ -32,8 +32,9 @@ class VecParallelEnv:
             raise ValueError("the environment has no learning agents (possible_agents is empty)")
         for e in self.envs[1:]:
             if list(e.possible_agents) != self.agents:
-                raise ValueError(f"environments disagree on their agents: {self.agents} vs "
-                                 f"{list(e.possible_agents)}")
+                raise ValueError(
+                    f"environments disagree on their agents: {self.agents} vs {list(e.possible_agents)}"
+                )
         env = self.envs[0]
         self.obs_dims = {a: int(np.prod(env.observation_space(a).shape)) for a in self.agents}
         self.action_specs = {a: space_spec(env.action_space(a)) for a in self.agents}
@@ -47,8 +48,10 @@ class VecParallelEnv:
         return len(self.agents)
 
     def _stack(self, obs_dicts: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
-        return {a: np.stack([np.asarray(o[a], np.float32).reshape(-1) for o in obs_dicts])
-                for a in self.agents}
+        return {
+            a: np.stack([np.asarray(o[a], np.float32).reshape(-1) for o in obs_dicts])
+            for a in self.agents
+        }
 
     def _reset_one(self, i: int) -> dict[str, Any]:
         seed = self.next_replication
@@ -62,9 +65,16 @@ class VecParallelEnv:
         self.episode_lengths[:] = 0
         return self._stack([self._reset_one(i) for i in range(self.num_envs)])
 
-    def step(self, actions: dict[str, np.ndarray]) -> tuple[
-            dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray,
-            dict[int, dict[str, np.ndarray]], list[dict[str, Any]]]:
+    def step(
+        self, actions: dict[str, np.ndarray]
+    ) -> tuple[
+        dict[str, np.ndarray],
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        dict[int, dict[str, np.ndarray]],
+        list[dict[str, Any]],
+    ]:
         """Step every environment with ``actions[agent][env]``.
 
         Returns ``(next_obs, rewards, terminated, truncated, final_obs, episodes)``: ``rewards``
@@ -80,10 +90,13 @@ class VecParallelEnv:
         final_obs: dict[int, dict[str, np.ndarray]] = {}
         episodes: list[dict[str, Any]] = []
         for i, env in enumerate(self.envs):
-            act = {a: clip_action(actions[a][i], self.action_specs[a]).reshape(
-                action_shape(self.action_specs[a])) for a in self.agents}
-            act = {a: (int(v) if v.shape == () and v.dtype.kind == "i" else v)
-                   for a, v in act.items()}
+            act = {
+                a: clip_action(actions[a][i], self.action_specs[a]).reshape(
+                    action_shape(self.action_specs[a])
+                )
+                for a in self.agents
+            }
+            act = {a: (int(v) if v.shape == () and v.dtype.kind == "i" else v) for a, v in act.items()}
             obs, rew, term, trunc, _infos = env.step(act)
             rewards[i] = [float(rew[a]) for a in self.agents]
             terminated[i] = any(bool(term.get(a, False)) for a in self.agents)
@@ -92,8 +105,12 @@ class VecParallelEnv:
             self.episode_lengths[i] += 1
             if terminated[i] or truncated[i]:
                 final_obs[i] = {a: np.asarray(obs[a], np.float32).reshape(-1) for a in self.agents}
-                episodes.append({"return": float(self.episode_returns[i].mean()),
-                                 "length": int(self.episode_lengths[i])})
+                episodes.append(
+                    {
+                        "return": float(self.episode_returns[i].mean()),
+                        "length": int(self.episode_lengths[i]),
+                    }
+                )
                 self.episode_returns[i] = 0.0
                 self.episode_lengths[i] = 0
                 obs = self._reset_one(i)
@@ -107,10 +124,10 @@ class VecParallelEnv:
                 close()
 
 
-def make_vec(make_env: Callable[[], Any], num_envs: int, *,
-             first_replication: int = 10_000) -> VecParallelEnv:
+def make_vec(
+    make_env: Callable[[], Any], num_envs: int, *, first_replication: int = 10_000
+) -> VecParallelEnv:
     """``num_envs`` environments from ``make_env()``, wrapped in :class:`VecParallelEnv`."""
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-    return VecParallelEnv([make_env() for _ in range(num_envs)],
-                          first_replication=first_replication)
+    return VecParallelEnv([make_env() for _ in range(num_envs)], first_replication=first_replication)
