@@ -17,7 +17,7 @@ Writing an agent::
         def act(self, observations):
             return {n: order(o, self.fraction * o.last_demand) for n, o in observations.items()}
 
-and register it: ``twin.registry.register("half_demand", "mypackage.agents:HalfDemand")``, or from
+and register it: ``agents.registry.register("half_demand", "mypackage.agents:HalfDemand")``, or from
 another package through the ``twin.agents`` entry-point group.
 """
 

@@ -603,7 +603,7 @@ class HybridPlanner(_Forecasting):
     A multi-lane proposal is scaled by ``(q + n * f) / q`` on every lane. ``validate_nodes`` and
     ``reset`` (with the same seed) are forwarded to the proposal agent. Registered as
     ``hybrid``; in a scenario ``proposal`` is ``{kind: KIND, params: {...}}`` or the text
-    ``"KIND[:key=value;...]"`` (see ``twin.registry``).
+    ``"KIND[:key=value;...]"`` (see ``agents.registry``).
 
     Example: constant proposal 10, known mean 10, K = 25, h = 1, horizon 4: Silver-Meal's cost per
     period for a lot covering 1, 2, 3 periods is 25, 17.5, 18.3, so the lot covers 2 periods and

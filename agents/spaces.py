@@ -4,7 +4,7 @@ An **observation builder** turns a node's :class:`~agents.base.Observation` (plu
 :class:`NodeHistory`: its recent demand and the ledger rows of closed periods) into a ``float32``
 vector inside a declared box. An **action map** turns a policy's action (an integer, a vector of
 integers, a real number) into an :class:`~agents.base.OrderDecision`, and declares the action
-space. The RL environments (``twin.env``) and the inference agents (``agents.ppo``) use the same
+space. The RL environments (``twin.rl.env``) and the inference agents (``agents.ppo``) use the same
 objects, so a trained policy sees at run time exactly what it saw in training.
 
 Spaces are plain data, so that nothing here imports gymnasium and checkpoints can store them::

@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from twin import load_scenario  # noqa: E402
-from twin.config import read_yaml, scenario_from_dict  # noqa: E402
-from twin.env import parallel_env  # noqa: E402
-from twin.simulation import Simulation  # noqa: E402
+from twin.engine.simulation import Simulation  # noqa: E402
+from twin.rl.env import parallel_env  # noqa: E402
+from twin.scenario import read_yaml, scenario_from_dict  # noqa: E402
 
 LIU_EVAL = ROOT.parent / "shared" / "data" / "liu_eval" / "test_demand_merton"
 OPTIMUM_SERIAL = 47.66
@@ -125,11 +125,11 @@ def _liu_paths(n: int) -> list[np.ndarray]:
 
 
 class _Replay:
-    """Replays fixed demand paths: patches twin.env's Simulation so that replication r uses
+    """Replays fixed demand paths: patches twin.rl.env's Simulation so that replication r uses
     path r at the customer-facing node (benchmark-only plumbing)."""
 
     def __init__(self, paths: list[np.ndarray]) -> None:
-        import twin.env as env_module
+        import twin.rl.env as env_module
 
         self.paths, self.module, self.original = paths, env_module, env_module.Simulation
         paths_ = paths
@@ -157,8 +157,8 @@ def _per_agent_cost(rows, agents: int = 3) -> float:
 
 
 def bench_liu(work: Path, timesteps: int, quick: bool) -> None:
-    from twin.train import assign_agent
-    from twin.tune import tune, tuned_scenario_data
+    from twin.rl.train import assign_agent
+    from twin.studies.tune import tune, tuned_scenario_data
 
     data = read_yaml(ROOT / "scenarios" / "liu_serial.yaml")
     data["nodes"][0]["demand"] = {"dist": "merton"}
@@ -226,7 +226,7 @@ def bench_liu(work: Path, timesteps: int, quick: bool) -> None:
 
 def bench_hmarl(work: Path, timesteps: int, quick: bool) -> None:
     from reconciliation.rewards import rewards_by_scope
-    from twin.train import assign_agent
+    from twin.rl.train import assign_agent
 
     data = read_yaml(ROOT / "scenarios" / "hmarl_3store.yaml")
     if quick:

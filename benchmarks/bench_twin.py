@@ -209,7 +209,7 @@ def scaling(
 @contextlib.contextmanager
 def _collector_on() -> Iterator[None]:
     """Make ``twin.simulation.collector_paused`` a no-op (for ``--collector``)."""
-    from twin import simulation
+    from twin.engine import simulation
 
     paused = simulation.collector_paused
     simulation.collector_paused = contextlib.nullcontext  # type: ignore[assignment]

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from twin.compare import StudyFolder, finish, run_pending  # noqa: E402
-from twin.study import StudySpec, build_study  # noqa: E402
+from twin.studies.runner import StudyFolder, finish, run_pending  # noqa: E402
+from twin.studies.study import StudySpec, build_study  # noqa: E402
 
 VARIANT = ("tuned_sS", ("agents.warehouse_1=s_S:s=522,S=534",))
 

@@ -34,15 +34,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from entities.lanes import Lane
-    from entities.nodes import Node
+    from entities.stockpoint import StockPoint
 
 RULES = ("fifo", "proportional", "priority", "fair_share")
 CUSTOMERS = "customers"
 """The name of a node's external customers in a ``priority`` list."""
 
 
-def fill(node: Node, supply: float, t: int) -> tuple[float, float, dict[Lane, float]]:
-    """:meth:`Node._fill` under the node's allocation rule and its lanes' room this period.
+def fill(node: StockPoint, supply: float, t: int) -> tuple[float, float, dict[Lane, float]]:
+    """:meth:`entities.nodes.Node._fill` under the allocation rule and the lanes' room this period.
 
     Returns what is left of ``supply``, the units filled and the units to ship per lane.
     """
@@ -83,7 +83,7 @@ def _in_order(entries: list[list], order: Any, supply: float, room: dict[Any, fl
 
 
 def _by_claimant(
-    node: Node, entries: list[list], supply: float, room: dict[Any, float], t: int
+    node: StockPoint, entries: list[list], supply: float, room: dict[Any, float], t: int
 ) -> list[float]:
     """Proportional or fair-share shares per claimant, then oldest first within each."""
     owed: dict[Any, float] = {}
@@ -173,7 +173,7 @@ def _round_shares(shares: dict[Any, float], cap: dict[Any, float], supply: float
 
 
 def _apply(
-    node: Node, entries: list[list], take: list[float], supply: float, t: int
+    node: StockPoint, entries: list[list], take: list[float], supply: float, t: int
 ) -> tuple[float, float, dict[Lane, float]]:
     """Book the fills ``take[i]`` of ``entries`` on the node, as the FIFO path does."""
     sends: dict[Lane, float] = {}

@@ -41,7 +41,7 @@ from entities.disruptions import units_lost
 from entities.messages import LaneId, Order, Shipment
 
 if TYPE_CHECKING:
-    from entities.nodes import Node
+    from entities.stockpoint import StockPoint
 
 
 class Receipts:
@@ -116,8 +116,8 @@ class Lane:
     def __init__(
         self,
         lane_id: LaneId,
-        origin: Node | None,
-        destination: Node,
+        origin: StockPoint | None,
+        destination: StockPoint,
         *,
         env: simpy.Environment,
         lead_times: np.ndarray,

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from entities.lanes import Lane
 
 if TYPE_CHECKING:
-    from entities.nodes import Node
+    from entities.stockpoint import StockPoint
 
-Bom = Sequence[tuple["Node", float]]
+Bom = Sequence[tuple["StockPoint", float]]
 """``(input stock point, units of it per unit of output)`` pairs."""
 
 

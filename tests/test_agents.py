@@ -13,9 +13,9 @@ from agents.rules import (
     RQPolicy,
     SSPolicy,
 )
-from twin import registry
-from twin.checks import check_agent
-from twin.errors import UnknownAgentError
+from entities.errors import UnknownAgentError
+from agents import registry
+from twin.engine.checks import check_agent
 
 NODES = ("n1", "n2", "n3")
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from twin.config import scenario_from_dict
-from twin.errors import ScenarioError
-from twin.simulation import Simulation, simulate
+from entities.errors import ScenarioError
+from twin.engine.simulation import Simulation, simulate
+from twin.scenario import scenario_from_dict
 
 
 def factory(

@@ -18,12 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import twin.executors
+import twin.studies.executors
 from agents.base import order
-from twin import registry
+from agents import registry
 from twin.compare import main
-from twin.overrides import apply_override, split_overrides
-from twin.paired import BETTER, SAME, WORSE, t_interval, verdict
+from twin.scenario.edit import apply_override, split_overrides
+from twin.studies.paired import BETTER, SAME, WORSE, t_interval, verdict
 
 REPO = Path(__file__).resolve().parents[1]
 HMARL = str(REPO / "scenarios" / "hmarl_3store.yaml")
@@ -180,7 +180,7 @@ def test_missing_ray_says_how_to_install(tmp_path, monkeypatch, capsys):
 
 
 def test_resume_after_interruption_gives_the_same_table(reference, tmp_path, monkeypatch):
-    real, calls = twin.executors.run_task, []
+    real, calls = twin.studies.executors.run_task, []
 
     def interrupted(task):
         calls.append(task)
@@ -188,12 +188,12 @@ def test_resume_after_interruption_gives_the_same_table(reference, tmp_path, mon
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(twin.executors, "run_task", interrupted)
+    monkeypatch.setattr(twin.studies.executors, "run_task", interrupted)
     out = tmp_path / "study"
     assert study(out, *STUDY, "--workers", "1") == 130
     assert not (out / "summary.json").exists()
     assert len(list((out / "replications").rglob("r*.json"))) == 4
-    monkeypatch.setattr(twin.executors, "run_task", real)
+    monkeypatch.setattr(twin.studies.executors, "run_task", real)
     leftover = next((out / "replications").iterdir()) / "r0002.json.tmp-99999"
     leftover.write_text("{partial")  # a write cut short
     assert main(["--resume", str(out), "--workers", "2", "--quiet", "--no-plots"]) == 0
@@ -313,7 +313,7 @@ def test_override_grammar():
     assert split_overrides(
         "agents.W1=s_S:s=600,S=1500;lanes[A->B].lead_time={dist: poisson, mean: 3},periods=90"
     ) == ["agents.W1=s_S:s=600,S=1500", "lanes[A->B].lead_time={dist: poisson, mean: 3}", "periods=90"]
-    from twin.config import read_yaml
+    from twin.scenario import read_yaml
 
     data = read_yaml(HMARL)
     out = apply_override(data, "agents.store.base_stock_level.store_1=140")

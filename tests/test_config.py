@@ -7,8 +7,9 @@ import copy
 import pytest
 import yaml
 
-from twin.config import apply_agent_override, parse_agent_override, scenario_from_dict
-from twin.errors import ScenarioError
+from entities.errors import ScenarioError
+from twin.scenario import scenario_from_dict
+from twin.scenario.edit import apply_agent_override, parse_agent_override
 
 BASE = yaml.safe_load("""
 name: tiny

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agents.registry import BUILTIN
 from entities.messages import Order, Shipment
 from reconciliation.kpis import compute_kpis, ledger_frame
 from reconciliation.ledger import COST_COLUMNS, QUANTITY_START, LedgerRow
 from twin import Simulation, scenario_from_dict
-from twin.registry import BUILTIN
 
 TOL = 1e-7
 EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "200"))  # raise it for a deeper search

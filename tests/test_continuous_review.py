@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from entities.clock import DEMAND, Phase
-from twin.config import scenario_from_dict
-from twin.errors import ScenarioError
-from twin.simulation import Simulation
+from entities.errors import ScenarioError
+from twin.engine.simulation import Simulation
+from twin.scenario import scenario_from_dict
 
 
 def network(review: str, *, kind: str = "s_S", lost: bool = False) -> dict[str, Any]:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from entities.demand import DemandEffects, Goodwill, Shock, stochastic_round
+from entities.errors import ScenarioError
 from entities.nodes import Node
 from twin import Simulation, scenario_from_dict
-from twin.build import _demand_process
-from twin.errors import ScenarioError
-from twin.rng import RandomStreams
+from twin.engine.build import _demand_process
+from twin.engine.rng import RandomStreams
 
 REPLICATIONS = 3000
 PERIODS = 28

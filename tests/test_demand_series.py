@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from entities.errors import ScenarioError
 from twin import Simulation, load_scenario
-from twin.errors import ScenarioError
 
 
 def write_scenario(

@@ -1,6 +1,6 @@
-"""A policy deployed in the twin decides on the same information it was trained on in twin.env.
+"""A policy deployed in the twin decides on the same information it was trained on in twin.rl.env.
 
-twin.env observes every learning node at the opening of the decision epoch (after customer demand,
+twin.rl.env observes every learning node at the opening of the decision epoch (after customer demand,
 before any level orders). A rule agent is called at its own level's turn; a PPO/HAPPO agent
 declares ``observe_at_epoch_open`` and is called with the epoch-opening observations, so a
 multi-level policy deployed with ``--agent`` behaves exactly as it did when driven by the env.
@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 
 from agents.ppo.agent import PPOAgent  # noqa: E402
 from twin import load_scenario  # noqa: E402
-from twin.simulation import ExternalAgent, Simulation  # noqa: E402
+from twin.engine.simulation import ExternalAgent, Simulation  # noqa: E402
 
 
 def test_multi_level_policy_deployed_equals_the_policy_stepped_from_outside():

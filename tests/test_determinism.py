@@ -22,7 +22,8 @@ import pytest
 
 from entities.messages import Shipment
 from twin import Simulation, scenario_from_dict
-from twin.config import apply_agent_override, read_yaml
+from twin.scenario import read_yaml
+from twin.scenario.edit import apply_agent_override
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"

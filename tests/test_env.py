@@ -1,4 +1,4 @@
-"""The RL environments (twin.env): API conformance, rewards from ledger rows, seeding, CRN."""
+"""The RL environments (twin.rl.env): API conformance, rewards from ledger rows, seeding, CRN."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from agents.spaces import (
     available_observations,
     observation_builder,
 )
+from entities.errors import ScenarioError
 from reconciliation.rewards import reward_from_rows
 from twin import load_scenario
-from twin.env import gym_env, parallel_env
-from twin.errors import ScenarioError
+from twin.rl.env import gym_env, parallel_env
 
 ROOT = Path(__file__).resolve().parents[1]
 LIU_LEVELS = ["retailer", "distributor", "manufacturer"]
@@ -92,8 +92,8 @@ def test_gymnasium_check_env_passes(make):
 
 def test_import_twin_env_does_not_import_torch():
     code = (
-        "import sys, twin.env, agents.spaces\n"
-        "e = twin.env.parallel_env('scenarios/liu_serial.yaml', targets='retailer')\n"
+        "import sys, twin.rl.env, agents.spaces\n"
+        "e = twin.rl.env.parallel_env('scenarios/liu_serial.yaml', targets='retailer')\n"
         "e.reset(seed=0); e.step({'retailer': 3})\n"
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
         "assert not bad, bad[:3]\nprint('ok')"
@@ -337,7 +337,7 @@ class FeaturizedAgent:
 @pytest.mark.parametrize("scenario", ["hmarl", "liu"])
 def test_an_agent_inside_the_twin_sees_what_the_env_showed(scenario):
     """Train/run consistency: observation vectors (ledger features included) and the run agree."""
-    from twin.simulation import Simulation
+    from twin.engine.simulation import Simulation
 
     if scenario == "hmarl":
         sc, targets, options = hmarl(), "store", {"observation": "hmarl", "action": "hmarl_multiples"}

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from entities.errors import ReconciliationError
 from reconciliation.kpis import (
     COMPONENTS,
     compute_kpis,
@@ -29,9 +30,8 @@ from reconciliation.rewards import (
     rewards_by_scope,
     team_reward,
 )
-from twin.config import load_scenario
-from twin.errors import ReconciliationError
-from twin.run import run_scenario
+from twin.engine import run_scenario
+from twin.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 

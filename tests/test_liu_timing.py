@@ -17,7 +17,7 @@ import yaml
 from agents.base import OrderDecision
 from entities.distributions import Merton, from_spec
 from twin import load_scenario, scenario_from_dict
-from twin.simulation import ExternalAgent, Simulation
+from twin.engine.simulation import ExternalAgent, Simulation
 
 LEVELS = ["retailer", "distributor", "manufacturer"]
 UPSTREAM = {"retailer": "distributor", "distributor": "manufacturer", "manufacturer": "outside"}

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from entities.errors import ScenarioError, TwinError
 from reconciliation.kpis import compute_kpis, ledger_frame
 from reconciliation.report import customer_nodes
-from twin.config import load_scenario, scenario_from_dict
-from twin.errors import ScenarioError, TwinError
-from twin.simulation import Simulation, simulate
+from twin.engine.simulation import Simulation, simulate
+from twin.scenario import load_scenario, scenario_from_dict, stock_view
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -66,7 +66,7 @@ def restricted(data: dict[str, Any], skus: list[str]) -> dict[str, Any]:
 
 
 def test_stock_points_and_lanes_per_sku() -> None:
-    s = scenario_from_dict(two_sku()).stock_view()
+    s = stock_view(scenario_from_dict(two_sku()))
     assert [n.id for n in s.nodes] == ["SUP/A", "SUP/B", "W/A", "W/B", "S1/A", "S1/B", "S2/A", "S2/B"]
     assert [ln.id for ln in s.lanes] == [
         "SUP/A->W/A",
@@ -86,7 +86,7 @@ def test_stock_points_and_lanes_per_sku() -> None:
 
 def test_single_sku_scenarios_are_their_own_view() -> None:
     s = load_scenario(SCENARIOS / "serial_3stage.yaml")
-    assert s.stock_view() is s
+    assert stock_view(s) is s
     rows = simulate(s.model_copy(update={"periods": 5, "replications": 1})).rows
     assert {r.sku for r in rows} == {"default"}
 
@@ -104,8 +104,8 @@ def test_independent_skus_give_the_ledgers_of_separate_runs() -> None:
 
 
 def test_skus_on_one_lane_share_the_lead_time_of_a_period() -> None:
-    from twin.build import build
-    from twin.rng import RandomStreams
+    from twin.engine.build import build
+    from twin.engine.rng import RandomStreams
 
     net = build(scenario_from_dict(two_sku()), RandomStreams(3))
     lanes = {ln.id: ln for ln in net.lanes}
@@ -173,7 +173,7 @@ def test_agent_selectors_by_sku_and_stock_point() -> None:
         },
         {"nodes": ["W"], "sku": ["A", "B"], "kind": "s_S", "params": {"s": 20, "S": 45}},
     ]
-    s = scenario_from_dict(data).stock_view()
+    s = stock_view(scenario_from_dict(data))
     assert [a.nodes for a in s.agents] == [["S1/A", "S2/A"], ["S1/B", "S2/B"], ["W/A", "W/B"]]
     assert simulate(scenario_from_dict(data)).rows
 
@@ -185,7 +185,7 @@ def test_lane_sku_subset() -> None:
     with pytest.raises(ScenarioError, match=r"nodes\[3\]: store 'S2/B' has no supply path"):
         scenario_from_dict(data)
     data["nodes"][3]["skus"] = ["A"]
-    s = scenario_from_dict(data).stock_view()
+    s = stock_view(scenario_from_dict(data))
     assert [ln.id for ln in s.lanes if ln.destination.startswith("S2")] == ["W/A->S2/A"]
 
 
@@ -258,7 +258,7 @@ def test_sku_keys_without_skus_are_rejected() -> None:
 def test_resolved_scenario_round_trips() -> None:
     s = scenario_from_dict(two_sku())
     again = scenario_from_dict(s.to_yaml_dict())
-    assert again.stock_view().nodes == s.stock_view().nodes
+    assert stock_view(again).nodes == stock_view(s).nodes
     assert simulate(again).rows == simulate(s).rows
 
 
@@ -267,25 +267,25 @@ def test_copies_and_pickles_rebuild_their_stock_view() -> None:
 
     s = scenario_from_dict(two_sku())
     short = s.model_copy(update={"periods": 7})
-    assert short.stock_view().periods == 7 and s.stock_view().periods == 60
+    assert stock_view(short).periods == 7 and stock_view(s).periods == 60
     assert len(simulate(short).rows) == 7 * 8
     again = pickle.loads(pickle.dumps(s))
-    assert again.stock_view().nodes == s.stock_view().nodes
+    assert stock_view(again).nodes == stock_view(s).nodes
 
 
 def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
-    from twin.config import apply_agent_override
+    from twin.scenario.edit import apply_agent_override
 
     data = two_sku()
     out = apply_agent_override(data, "W/B", "base_stock", {"base_stock_level": 30}, source="x")
-    s = scenario_from_dict(out).stock_view()
+    s = stock_view(scenario_from_dict(out))
     assert [(a.nodes, a.kind) for a in s.agents] == [
         (["S1/A", "S1/B", "S2/A", "S2/B"], "base_stock"),
         (["W/A"], "s_S"),
         (["W/B"], "base_stock"),
     ]
     out = apply_agent_override(out, "store", "s_S", {"s": 3, "S": 9}, source="x")
-    assert [a.nodes for a in scenario_from_dict(out).stock_view().agents] == [
+    assert [a.nodes for a in stock_view(scenario_from_dict(out)).agents] == [
         ["W/A"],
         ["W/B"],
         ["S1/A", "S1/B", "S2/A", "S2/B"],
@@ -299,7 +299,7 @@ def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
 
 
 def test_what_if_override_of_one_stock_point() -> None:
-    from twin.overrides import apply_overrides
+    from twin.scenario.edit import apply_overrides
 
     out, _ = apply_overrides(
         two_sku(),
@@ -309,20 +309,20 @@ def test_what_if_override_of_one_stock_point() -> None:
         ],
         source="x",
     )
-    s = scenario_from_dict(out).stock_view()
+    s = stock_view(scenario_from_dict(out))
     assert [(a.nodes, a.kind) for a in s.agents][-2:] == [(["W/B"], "s_S"), (["W/A"], "base_stock")]
     assert s.node_map["S1/A"].holding_cost == 3
 
 
 def test_tune_rejects_multi_sku() -> None:
-    from twin.tune import tune
+    from twin.studies.tune import tune
 
     with pytest.raises(ScenarioError, match="does not support multi-SKU"):
         tune(two_sku(), "W", "s_S", source="x")
 
 
 def test_rl_environment_rejects_multi_sku() -> None:
-    from twin.env import TwinParallelEnv
+    from twin.rl.env import TwinParallelEnv
 
     with pytest.raises(TwinError, match="multi-SKU"):
         TwinParallelEnv(scenario_from_dict(two_sku()))

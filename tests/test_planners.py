@@ -19,10 +19,10 @@ from agents.planners import (
 )
 from agents.rules import ConstantPolicy
 from heuristics.lot_sizing import wagner_whitin
-from twin import registry
-from twin.checks import check_agent, sample_observations
+from agents import registry
+from twin.engine.checks import check_agent, sample_observations
+from twin.engine.simulation import Simulation
 from twin.run import resolve_scenario
-from twin.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "lot_sizing.yaml"

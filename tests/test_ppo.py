@@ -29,8 +29,8 @@ from agents.ppo.network import ActorCritic, env_action  # noqa: E402
 from agents.ppo.trainer import Args, PPOTrainer  # noqa: E402
 from agents.ppo.vec import make_vec  # noqa: E402
 from twin import load_scenario  # noqa: E402
-from twin.checks import check_agent  # noqa: E402
-from twin.env import parallel_env  # noqa: E402
+from twin.engine.checks import check_agent  # noqa: E402
+from twin.rl.env import parallel_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HMARL = str(ROOT / "scenarios" / "hmarl_3store.yaml")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from twin import Simulation, load_scenario
+from twin.scenario import stock_view
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
 PERIODS = 40
@@ -25,7 +26,7 @@ def test_shipped_scenario_runs_audited(path: Path) -> None:
     scenario = load_scenario(path, {"periods": periods, "warmup_periods": 0, "replications": 1})
     sim = Simulation(scenario)  # the audit checks every ledger identity every period
     rows = sim.run().rows
-    points = scenario.stock_view().nodes
+    points = stock_view(scenario).nodes
     assert len(rows) == periods * len(points)
     assert {r.period for r in rows} == set(range(periods))
     assert sum(r.demand for r in rows) > 0

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from twin import Simulation, scenario_from_dict
-from twin.config import read_yaml
+from twin.scenario import read_yaml
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "serial_3stage.yaml"
 REPLICATIONS = 100

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_conservation import amounts, outages, supply_side_lane
-from twin.config import scenario_from_dict
-from twin.simulation import Simulation
+from twin.engine.simulation import Simulation
+from twin.scenario import scenario_from_dict, stock_view
 
 EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "150"))
 PERIODS = 30
@@ -180,7 +180,7 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 def check_laws(sim: Simulation, data: dict[str, Any]) -> None:
     rows = sim.rows
-    view = sim.scenario.stock_view()
+    view = stock_view(sim.scenario)
     assert len(rows) == PERIODS * len(view.nodes)
     cfg = {(view.stock_point(n.id)): n for n in view.nodes}
     bom = next((n.get("bom", {}) for n in data["nodes"] if n["id"] == "F"), {})

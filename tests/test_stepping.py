@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agents.rules import BaseStockPolicy, EchelonBaseStockPolicy
+from entities.errors import TwinError
 from twin import load_scenario
-from twin.errors import TwinError
-from twin.simulation import AgentError, ExternalAgent, Simulation
+from twin.engine.simulation import AgentError, ExternalAgent, Simulation
 
 
 def hmarl(periods: int = 40):

@@ -19,10 +19,10 @@ import pytest
 from entities.allocation import _water_fill
 from entities.disruptions import Outage, units_lost
 from entities.distributions import Constant
+from entities.errors import ScenarioError
 from entities.messages import Order, Shipment
 from reconciliation.ledger import LedgerRow
 from twin import Simulation, load_scenario, scenario_from_dict
-from twin.errors import ScenarioError
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 

@@ -7,9 +7,10 @@ import copy
 import pytest
 import yaml
 
-from twin.config import read_yaml, scenario_from_dict
-from twin.errors import ScenarioError
-from twin.tune import evaluate, main, start_point, tune
+from entities.errors import ScenarioError
+from twin.scenario import read_yaml, scenario_from_dict
+from twin.studies.tune import evaluate, start_point, tune
+from twin.tune import main
 
 SERIAL = "scenarios/serial_3stage.yaml"
 STAGES = ["stage1", "stage2", "stage3"]

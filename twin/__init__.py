@@ -1,11 +1,15 @@
-"""The supply-chain twin: scenarios, the simulation kernel, the agent registry and the CLIs.
+"""The supply-chain twin: scenarios, the simulation engine, studies, RL and the commands.
+
+Layers, top to bottom (DESIGN.md, Layout; the import-linter contracts in ``pyproject.toml``):
+the commands (:mod:`twin.run`, :mod:`twin.compare`, :mod:`twin.tune`, :mod:`twin.train`) ->
+:mod:`twin.studies` and :mod:`twin.rl` -> :mod:`twin.engine` -> :mod:`twin.scenario`.
 
 ``import twin`` is light: it never imports torch (RL agents load it lazily when made).
 """
 
-from twin.config import Scenario, load_scenario, scenario_from_dict
-from twin.errors import ReconciliationError, ScenarioError, TwinError, UnknownAgentError
-from twin.simulation import Simulation, SimulationResult, simulate
+from entities.errors import ReconciliationError, ScenarioError, TwinError, UnknownAgentError
+from twin.engine import Simulation, SimulationResult, simulate
+from twin.scenario import Scenario, load_scenario, scenario_from_dict
 
 __all__ = [
     "ReconciliationError",

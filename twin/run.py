@@ -14,7 +14,7 @@ also records the order/shipment trace. The run folder (default
 Mistakes (a bad scenario or override, an unknown agent, a failed ledger identity, an existing
 folder) print one line ``error: ...`` to stderr and exit with status 2.
 
-As a library: :func:`run_scenario` runs the replications and returns their results.
+As a library: :func:`twin.engine.run_scenario` runs the replications and returns their results.
 """
 
 from __future__ import annotations
@@ -26,48 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents import registry
+from entities.errors import ScenarioError, TwinError
 from reconciliation.kpis import compute_kpis, kpi_table, ledger_frame
 from reconciliation.report import check_target, customer_nodes, write_run
-from twin import registry
-from twin.config import (
-    Scenario,
-    apply_agent_override,
-    parse_agent_override,
-    read_yaml,
-    scenario_from_dict,
-)
-from twin.errors import ScenarioError, TwinError
-from twin.simulation import Simulation, SimulationResult
+from twin.engine import run_scenario
+from twin.scenario import Scenario, read_yaml, scenario_from_dict
+from twin.scenario.edit import apply_agent_override, parse_agent_override
 
 EXIT_USAGE = 2
-
-
-def run_scenario(
-    scenario: Scenario, replications: int | None = None, *, progress: bool = False, trace: bool = True
-) -> list[SimulationResult]:
-    """Run replications ``0 .. n-1`` of ``scenario`` (``n`` = ``scenario.replications`` by default).
-
-    ``trace`` records the order/shipment trace of replication 0 (only); ``progress`` shows a tqdm
-    bar on stderr.
-    """
-    n = scenario.replications if replications is None else replications
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"replications must be an integer >= 1, got {replications!r}")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, desc=scenario.name, unit="replication", file=sys.stderr)
-    results = []
-    try:
-        for r in range(n):
-            results.append(Simulation(scenario, replication=r, trace=trace and r == 0).run())
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return results
 
 
 def resolve_scenario(

@@ -104,7 +104,7 @@ class PPOAgent:
 
     algo = "ppo"
     #: Observe all of the agent's nodes at the opening of each decision epoch (after demand, before
-    #: any level orders), as twin.env shows them to learners: deployment sees what training saw.
+    #: any level orders), as twin.rl.env shows them to learners: deployment sees what training saw.
     observe_at_epoch_open = True
 
     def __init__(

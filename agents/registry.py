@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from twin.errors import UnknownAgentError
+from entities.errors import UnknownAgentError
 
 _REGISTRY: dict[str, str | Callable[..., Any]] = {}
 _ENTRY_POINTS_LOADED = False
@@ -33,7 +33,7 @@ BUILTIN = {
     "silver_meal": "agents.planners:SilverMealPlanner",
     "ga": "agents.planners:GAPlanner",
     "dalsa": "agents.planners:DalsaPlanner",
-    "hybrid": "twin.registry:_make_hybrid",
+    "hybrid": "agents.registry:_make_hybrid",
     "ppo": "agents.ppo.agent:PPOAgent",
     "happo": "agents.happo.agent:HAPPOAgent",
 }
@@ -164,6 +164,12 @@ def _make_hybrid(*, proposal: Any, **params: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"proposal ({kind}): {exc}") from None
     return HybridPlanner(proposal=agent, **params)
+
+
+def check(name: str, params: dict[str, Any], nodes: Sequence[str]) -> None:
+    """Check ``params`` of kind ``name`` for ``nodes`` (scenario validation); raises ``ValueError``,
+    ``TypeError`` or :class:`UnknownAgentError` naming the problem."""
+    validate(name, params, nodes)
 
 
 def validate(name: str, params: dict[str, Any], nodes: Sequence[str]) -> Any:

@@ -4,7 +4,7 @@ Creates the SimPy environment, nodes, lanes (with their lead times drawn up fron
 random streams), customer-demand processes and the agents (through the registry). Decision order:
 ``Network.levels`` lists the nodes level by level, customer-facing level first (DESIGN.md).
 
-A multi-SKU scenario is built from its stock-point view (:meth:`twin.config.Scenario.stock_view`):
+A multi-SKU scenario is built from its stock-point view (:func:`twin.scenario.skus.stock_view`):
 one Node per (location, sku) with id ``location/sku``, one Lane per (lane, sku) drawing its lead
 times from the location lane's stream, and factories' output lines as
 :class:`entities.production.ProductionLane` (bill of materials).
@@ -21,19 +21,21 @@ from typing import Any
 import numpy as np
 import simpy
 
+from agents import registry
 from entities.customers import CustomerArrivals, arrival_times
 from entities.demand import CustomerDemand, DemandEffects, Goodwill, Shock, stochastic_round
 from entities.disruptions import Outage, ShipmentLoss
+from entities.errors import ScenarioError
 from entities.lanes import Lane, Receipts
 from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
 from entities.nodes import Node
 from entities.production import ProductionLane
 from entities.sourcing import Sourcing
-from twin import registry
-from twin.config import LaneConfig, NodeConfig, OutageConfig, Scenario
-from twin.errors import ScenarioError
-from twin.rng import RandomStreams
-from twin.topology import Topology
+from twin.engine.rng import RandomStreams
+from twin.scenario.schema import LaneConfig, NodeConfig, OutageConfig, Scenario
+from twin.scenario.series import load_series
+from twin.scenario.skus import stock_view
+from twin.scenario.topology import Topology
 
 
 @dataclass
@@ -80,7 +82,7 @@ def build(
     env = simpy.Environment()
     ids = itertools.count(1)  # one sequence of order and shipment ids per replication
     receipts = Receipts(env)  # one receive event per period with arrivals, for all lanes
-    scenario = scenario.stock_view()  # one node per (location, sku) in a multi-SKU scenario
+    scenario = stock_view(scenario)  # one node per (location, sku) in a multi-SKU scenario
     topo = scenario.topology()
     # Decision levels also put a factory's input stock points above its outputs (bill of materials).
     bom_edges = [
@@ -372,8 +374,6 @@ def _demand_process(
             node, counts, times, sizes, patience=patience, goodwill=goodwill, accept=accept
         )
     if cfg.demand_series is not None:
-        from twin.series import load_series
-
         paths = cfg.demand_series.paths
         r = streams.replication if cfg.demand_series.files is not None else 0
         if r >= len(paths):

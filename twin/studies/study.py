@@ -16,7 +16,7 @@ A study is defined on the command line (``python -m twin.compare SCENARIO.yaml -
       nodes.supplier_1.capacity: [200, 250, 300]
 
 The **baseline** is the unmodified scenario. Every variant is the baseline with its overrides
-(:mod:`twin.overrides`) applied in order. Sweeps form the full grid of their values; every grid
+(:mod:`twin.scenario.edit`) applied in order. Sweeps form the full grid of their values; every grid
 point is applied on top of the baseline and of every variant (after the variant's own overrides),
 giving cases named ``VARIANT | PATH=VALUE, ...``. Each case is validated like a scenario before
 anything runs. Every case runs with the study's seed and replications ``0 .. n-1``: replication
@@ -38,9 +38,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from twin.config import Scenario, _first_error, read_yaml, scenario_from_dict
-from twin.errors import ScenarioError
-from twin.overrides import (
+from entities.errors import ScenarioError
+from twin.scenario import Scenario, read_yaml, scenario_from_dict
+from twin.scenario.edit import (
     Override,
     apply_overrides,
     parse_override,
@@ -49,6 +49,7 @@ from twin.overrides import (
     split_values,
     starts_path,
 )
+from twin.scenario.errors import first_error
 
 BASELINE = "baseline"
 STUDY_KEYS = ("seed", "replications")
@@ -243,7 +244,7 @@ def read_study_file(path: str | Path, data: Any = None) -> StudySpec:
     try:
         spec = _StudyFile.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {_first_error(exc)}") from None
+        raise ScenarioError(f"{source}: {first_error(exc)}") from None
     variants = []
     for name, overrides in spec.variants.items():
         where = f"{source}: variants.{name}"

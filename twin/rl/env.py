@@ -70,17 +70,13 @@ from agents.spaces import (
     observation_builder,
 )
 from entities.distributions import Constant, Distribution, Empirical, Uniform, UniformInt
+from entities.errors import ScenarioError, TwinError
 from entities.messages import NodeId
 from reconciliation.rewards import fill_rate, rewards_by_scope
-from twin.config import (
-    Scenario,
-    _suggest,
-    apply_agent_override,
-    load_scenario,
-    scenario_from_dict,
-)
-from twin.errors import ScenarioError, TwinError
-from twin.simulation import ExternalAgent, Simulation
+from twin.engine import ExternalAgent, Simulation
+from twin.scenario import Scenario, load_scenario, scenario_from_dict
+from twin.scenario.edit import apply_agent_override
+from twin.scenario.errors import suggest
 
 __all__ = ["LEARNING_KINDS", "TwinGymEnv", "TwinParallelEnv", "gym_env", "parallel_env"]
 
@@ -174,7 +170,7 @@ def resolve_targets(scenario: Scenario, targets: Any) -> list[str]:
         else:
             raise ScenarioError(
                 f"{scenario.name}: targets: {item!r} is not a node or a tier"
-                f"{_suggest(str(item), [*ids, *sorted(tiers)])}"
+                f"{suggest(str(item), [*ids, *sorted(tiers)])}"
             )
     return [n for n in ids if n in chosen]
 

@@ -33,13 +33,13 @@ from simpy.events import Event
 from agents.base import Observation, OrderDecision
 from entities.clock import CLOSE, DECIDE, OBSERVE, Phase
 from entities.customers import CustomerArrivals
+from entities.errors import TwinError
 from entities.nodes import Node
 from reconciliation import audit as _audit
 from reconciliation.ledger import LedgerRow
-from twin.build import AgentBinding, Network, build
-from twin.config import Scenario
-from twin.errors import TwinError
-from twin.rng import RandomStreams
+from twin.engine.build import AgentBinding, Network, build
+from twin.engine.rng import RandomStreams
+from twin.scenario.schema import Scenario
 
 
 class AgentError(TwinError):
@@ -486,3 +486,33 @@ def _replay(planned: list[Any]) -> Callable[[AgentBinding, list[Node], int], Any
 def simulate(scenario: Scenario, *, replication: int = 0, **options: Any) -> SimulationResult:
     """Run one replication: ``Simulation(scenario, replication=r, **options).run()``."""
     return Simulation(scenario, replication=replication, **options).run()
+
+
+def run_scenario(
+    scenario: Scenario, replications: int | None = None, *, progress: bool = False, trace: bool = True
+) -> list[SimulationResult]:
+    """Run replications ``0 .. n-1`` of ``scenario`` (``n`` = ``scenario.replications`` by default).
+
+    ``trace`` records the order/shipment trace of replication 0 (only); ``progress`` shows a tqdm
+    bar on stderr.
+    """
+    n = scenario.replications if replications is None else replications
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"replications must be an integer >= 1, got {replications!r}")
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc=scenario.name, unit="replication", file=sys.stderr)
+    results = []
+    try:
+        for r in range(n):
+            results.append(Simulation(scenario, replication=r, trace=trace and r == 0).run())
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results

@@ -43,17 +43,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agents import registry
 from entities.distributions import KINDS, Distribution
-from twin import registry
-from twin.config import (
-    LaneConfig,
-    NodeConfig,
-    Scenario,
-    apply_agent_override,
-    parse_agent_override,
-    read_yaml,
-)
-from twin.errors import ScenarioError
+from entities.errors import ScenarioError
+from twin.scenario.errors import suggest
+from twin.scenario.load import read_yaml, scenario_from_dict
+from twin.scenario.schema import LaneConfig, NodeConfig, Scenario
+from twin.scenario.skus import stock_view
 
 SWAP = "scenario"
 COLLECTIONS = ("nodes", "lanes", "agents")
@@ -476,3 +472,116 @@ def apply_overrides(
         if o.head != SWAP:
             out = apply_override(out, o, source=source)
     return out, source
+
+
+# --------------------------------------------------------------------------------------------------
+# Agents.
+
+
+def parse_agent_override(text: str) -> tuple[str, str, dict[str, Any]]:
+    """Parse ``TARGET=KIND[:k=v,...]`` (the CLI's ``--agent``); values are read as YAML scalars.
+
+    >>> parse_agent_override("W1=s_S:s=600,S=1500")
+    ('W1', 's_S', {'s': 600, 'S': 1500})
+    """
+    target, sep, rest = text.partition("=")
+    if not sep or not target or not rest:
+        raise ScenarioError(f"--agent {text!r}: expected TARGET=KIND[:key=value,...]")
+    kind, _, params_text = rest.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, params_text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ScenarioError(f"--agent {text!r}: parameter {item!r} is not key=value")
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            params[key.strip()] = value
+    return target.strip(), kind.strip(), params
+
+
+def apply_agent_override(
+    data: dict[str, Any], target: str, kind: str, params: dict[str, Any], *, source: str
+) -> dict[str, Any]:
+    """Return scenario data in which ``target`` (a node id or a tier) is decided by a new agent.
+
+    The target's nodes are removed from the assignments that held them; entries left empty go.
+    """
+    if data.get("skus"):
+        return _apply_agent_override_skus(data, target, kind, params, source=source)
+    nodes = data.get("nodes") or []
+    ids = [n.get("id") for n in nodes if isinstance(n, dict)]
+    tiers = {n.get("tier") or n.get("kind") for n in nodes if isinstance(n, dict)}
+    if target in ids:
+        selected = [target]
+    elif target in tiers:
+        selected = [n.get("id") for n in nodes if (n.get("tier") or n.get("kind")) == target]
+    else:
+        choices = [str(c) for c in [*ids, *tiers] if c]
+        raise ScenarioError(f"{source}: --agent {target}: not a node or tier{suggest(target, choices)}")
+    agents = []
+    for a in data.get("agents") or []:
+        if not isinstance(a, dict):
+            agents.append(a)
+            continue
+        members = a.get("nodes")
+        if members is None and a.get("tier") is not None:
+            members = [n.get("id") for n in nodes if (n.get("tier") or n.get("kind")) == a["tier"]]
+        remaining = [m for m in (members or []) if m not in selected]
+        if remaining == members:
+            agents.append(a)
+        elif remaining:
+            kept = {
+                k: (
+                    {n: x for n, x in v.items() if n not in selected}
+                    if isinstance(v, dict) and set(v) <= set(ids)
+                    else v
+                )
+                for k, v in (a.get("params") or {}).items()
+            }
+            agents.append(
+                {k: v for k, v in a.items() if k != "tier"} | {"nodes": remaining, "params": kept}
+            )
+    agents.append({"nodes": selected, "kind": kind, "params": params})
+    return {**data, "agents": agents}
+
+
+def _apply_agent_override_skus(
+    data: dict[str, Any], target: str, kind: str, params: dict[str, Any], *, source: str
+) -> dict[str, Any]:
+    """:func:`apply_agent_override` for a multi-SKU scenario: ``target`` is a location (all its
+    stock points), a tier or one stock point (``W/P``). The assignments are rewritten on stock
+    points: those that held a selected stock point keep the others (and their per-node params)."""
+    view = stock_view(scenario_from_dict(data, source=source))
+    points = [n.id for n in view.nodes]
+    locations = list(dict.fromkeys(view.stock_point(p)[0] for p in points))
+    tiers = {n.tier_name for n in view.nodes}
+    if target in points:
+        selected = [target]
+    elif target in locations:
+        selected = [p for p in points if view.stock_point(p)[0] == target]
+    elif target in tiers:
+        selected = [n.id for n in view.nodes if n.tier_name == target]
+    else:
+        raise ScenarioError(
+            f"{source}: --agent {target}: not a node, stock point or tier"
+            f"{suggest(target, [*locations, *points, *sorted(tiers)])}"
+        )
+    agents: list[Any] = []
+    for original, a in zip(data.get("agents") or [], view.agents, strict=True):
+        members = list(a.nodes or [])
+        remaining = [m for m in members if m not in selected]
+        if remaining == members:
+            agents.append(original)
+        elif remaining:
+            kept = {
+                k: (
+                    {n: x for n, x in v.items() if n in remaining}
+                    if isinstance(v, dict) and set(v) <= set(members)
+                    else v
+                )
+                for k, v in a.params.items()
+            }
+            agents.append({"nodes": remaining, "kind": a.kind, "params": kept})
+    agents.append({"nodes": selected, "kind": kind, "params": params})
+    return {**data, "agents": agents}

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents import registry
+from entities.errors import TwinError
 from reconciliation.report import customer_nodes
 from reconciliation.whatif import replication_kpis
-from twin import registry
-from twin.config import Scenario
-from twin.errors import TwinError
-from twin.simulation import Simulation
+from twin.engine import Simulation
+from twin.scenario import Scenario
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL = 'pip install -e ".[ray]"'
