@@ -1,19 +1,19 @@
 """The agent protocol: observations in, order decisions out (DESIGN.md, Agents).
 
-At each decision epoch (period ``t``, after receipts and customer demand) the twin calls every agent
-once per tier, customer-facing tier first, with the observations of the nodes it decides for in that
-tier. The agent returns, for each of those nodes, an :class:`OrderDecision`: units to order on each of
-the node's ordering lanes (its inbound lanes, or its production lane if it is a source). A bare
-number is accepted for a node and goes on its first ordering lane.
+This module is the one place that says what the twin asks of an agent and when: :class:`Agent`
+declares every hook with its default and its moment in the order of events. At each decision
+epoch the twin calls every agent once per level, customer-facing level first, with the
+observations of the nodes it decides for in that level. The agent returns, for each of those
+nodes, an :class:`OrderDecision`: units to order on each of the node's ordering lanes (its inbound
+lanes, or its production lane if it is a source). A bare number is accepted for a node and goes on
+its first ordering lane.
 
 Writing an agent::
 
-    class HalfDemand:
+    class HalfDemand(Agent):
         def __init__(self, *, fraction: float = 0.5) -> None:
             if not 0 <= fraction: raise ValueError(f"fraction must be >= 0, got {fraction}")
             self.fraction = fraction
-        def reset(self, *, seed: int | None = None) -> None:
-            pass
         def act(self, observations):
             return {n: order(o, self.fraction * o.last_demand) for n, o in observations.items()}
 
@@ -23,9 +23,9 @@ another package through the ``twin.agents`` entry-point group.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from entities.messages import LaneId, NodeId
 
@@ -85,16 +85,67 @@ def order(observation: Observation, quantity: float) -> OrderDecision:
     return OrderDecision({observation.lanes[0]: quantity})
 
 
-@runtime_checkable
-class Agent(Protocol):
-    """Decides orders for a set of nodes. Construct with keyword ``params``; validate them there."""
+class Agent:
+    """Decides orders for a set of nodes: the one agent protocol, with every hook the twin calls.
+
+    Construct with keyword ``params`` and validate them there (a ``ValueError`` naming the
+    parameter). :meth:`act` is required; every other hook has the default below. The twin calls,
+    in the order of events (README, "Order of events"; :mod:`entities.clock`):
+
+    * :meth:`validate_nodes` once, when the scenario is validated and when the run is built;
+    * :meth:`reset` before each replication;
+    * :meth:`act` at each decision epoch, once per level with the observations of the agent's nodes
+      in that level (customer-facing level first). *When* the observations are taken is the
+      class attribute :attr:`observes`: ``"turn"`` (default) at the node's own turn of the
+      ``DECIDE`` step, after the levels below have ordered; ``"epoch_open"`` all of the agent's
+      nodes at the opening of the epoch, after demand and before any level orders (what an RL
+      environment shows its learners, so a trained policy sees at deployment what it saw in
+      training). Under ``timing: liu`` every agent is asked at the ``OBSERVE`` step with the state
+      at the last close, whatever :attr:`observes` says;
+    * :meth:`act` again, for one node, whenever that node's inventory position drops within the
+      period, if :attr:`review` is ``"continuous"`` (continuous review);
+    * :meth:`observe_ledger` after each period close with that period's ledger rows of every node,
+      if :attr:`observes_ledger` is true (agents whose observations use recent ledger rows).
+
+    The engine calls these and never probes an agent for other attributes. An object that only
+    has ``reset`` and ``act`` (duck typing) is given the defaults by :func:`conform`.
+    """
+
+    observes: Literal["turn", "epoch_open"] = "turn"
+    observes_ledger: bool = False
+    review: Literal["periodic", "continuous"] = "periodic"
 
     def reset(self, *, seed: int | None = None) -> None:
         """Called before each replication; ``seed`` seeds any randomness of the agent."""
 
     def act(self, observations: Mapping[NodeId, Observation]) -> Mapping[NodeId, Any]:
         """Return an :class:`OrderDecision` (or a number) for every observed node."""
-        ...
+        raise NotImplementedError(f"{type(self).__name__} must define act()")
+
+    def validate_nodes(self, nodes: Sequence[str]) -> None:
+        """Check the parameters against the nodes the agent will decide for (``ValueError``)."""
+
+    def observe_ledger(self, rows: Sequence[Any]) -> None:
+        """The ledger rows of every node for the period just closed (if :attr:`observes_ledger`)."""
+
+
+class _Conformed(Agent):
+    """An object with only ``reset`` and ``act``, given the protocol's defaults for the rest."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def reset(self, *, seed: int | None = None) -> None:
+        self.inner.reset(seed=seed)
+
+    def act(self, observations: Mapping[NodeId, Observation]) -> Mapping[NodeId, Any]:
+        return self.inner.act(observations)
+
+
+def conform(agent: Any) -> Agent:
+    """``agent`` itself if it derives from :class:`Agent`, else a wrapper that gives a duck-typed
+    agent (``reset`` and ``act`` only) the default hooks."""
+    return agent if isinstance(agent, Agent) else _Conformed(agent)
 
 
 def per_node(value: Any, node: str, name: str) -> Any:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.base import Observation, OrderDecision, order, per_node
+from agents.base import Observation, OrderDecision, conform, order, per_node
 from agents.rules import _number, _Rule, _values
 from entities.messages import LaneId, NodeId
 from heuristics.dalsa import PlanningNode, SupplyLane, net_requirements, plan_node
@@ -600,8 +600,9 @@ class HybridPlanner(_Forecasting):
       periods to cover*): with a large K it batches the next periods' demand into this order,
       with K = 0 it returns ``q`` unchanged.
 
-    A multi-lane proposal is scaled by ``(q + n * f) / q`` on every lane. ``validate_nodes`` and
-    ``reset`` (with the same seed) are forwarded to the proposal agent. Registered as
+    A multi-lane proposal is scaled by ``(q + n * f) / q`` on every lane. ``validate_nodes``,
+    ``reset`` (with the same seed) and ``observe_ledger`` are forwarded to the proposal agent, and
+    the hybrid observes when the proposal does (:attr:`agents.base.Agent.observes`). Registered as
     ``hybrid``; in a scenario ``proposal`` is ``{kind: KIND, params: {...}}`` or the text
     ``"KIND[:key=value;...]"`` (see ``agents.registry``).
 
@@ -631,6 +632,7 @@ class HybridPlanner(_Forecasting):
             raise ValueError(
                 f"proposal must be an agent instance (with act() and reset()), got {proposal!r}"
             )
+        proposal = conform(proposal)
         super().__init__(
             setup_cost=setup_cost,
             holding_cost=holding_cost,
@@ -642,12 +644,17 @@ class HybridPlanner(_Forecasting):
         )
         self.method = _choice(method, "method", tuple(LOT_SIZERS))
         self.proposal = proposal
+        # The proposal decides on the information it was made for (a PPO policy: the epoch's
+        # opening, and each period's ledger rows), so the hybrid observes as it does.
+        self.observes = proposal.observes
+        self.observes_ledger = proposal.observes_ledger
 
     def validate_nodes(self, nodes: Sequence[str]) -> None:
         super().validate_nodes(nodes)
-        check = getattr(self.proposal, "validate_nodes", None)
-        if callable(check):
-            check(nodes)
+        self.proposal.validate_nodes(nodes)
+
+    def observe_ledger(self, rows: Sequence[Any]) -> None:
+        self.proposal.observe_ledger(rows)
 
     def reset(self, *, seed: int | None = None) -> None:
         super().reset(seed=seed)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
+from agents.base import conform
 from entities.errors import UnknownAgentError
 
 _REGISTRY: dict[str, str | Callable[..., Any]] = {}
@@ -174,10 +175,8 @@ def check(name: str, params: dict[str, Any], nodes: Sequence[str]) -> None:
 
 def validate(name: str, params: dict[str, Any], nodes: Sequence[str]) -> Any:
     """Construct the agent and check it against the nodes it will decide for."""
-    agent = make(name, **params)
-    check = getattr(agent, "validate_nodes", None)
-    if callable(check):
-        check(list(nodes))
+    agent = conform(make(name, **params))
+    agent.validate_nodes(list(nodes))
     return agent
 
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.base import Observation, OrderDecision, order, per_node
+from agents.base import Agent, Observation, OrderDecision, order, per_node
 from entities.messages import NodeId
 
 
@@ -45,7 +45,7 @@ def _review(value: Any) -> str:
     return str(value)
 
 
-class _Rule:
+class _Rule(Agent):
     """Shared plumbing: per-node parameter lookup, validation against nodes, a no-op reset."""
 
     _per_node_params: tuple[str, ...] = ()

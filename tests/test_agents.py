@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents import registry
 from agents.base import Observation, OrderDecision
 from agents.rules import (
     BaseStockPolicy,
@@ -14,7 +15,6 @@ from agents.rules import (
     SSPolicy,
 )
 from entities.errors import UnknownAgentError
-from agents import registry
 from twin.engine.checks import check_agent
 
 NODES = ("n1", "n2", "n3")
@@ -195,3 +195,40 @@ def test_rule_arithmetic():
         5.0,
         0.0,
     ]
+
+
+def test_the_engine_calls_declared_hooks_and_conforms_duck_typed_agents():
+    """agents.base.Agent declares every hook; an object with only reset/act gets the defaults."""
+    from agents.base import Agent, conform, order
+    from twin import Simulation, load_scenario
+
+    class Duck:  # no base class, no hooks: reset and act only
+        def reset(self, *, seed=None):
+            self.resets = getattr(self, "resets", 0) + 1
+
+        def act(self, observations):
+            return {n: order(o, o.last_demand) for n, o in observations.items()}
+
+    duck = Duck()
+    wrapped = conform(duck)
+    assert isinstance(wrapped, Agent) and wrapped.observes == "turn" and not wrapped.observes_ledger
+    assert conform(wrapped) is wrapped
+    scenario = load_scenario("scenarios/serial_3stage.yaml", {"periods": 5, "warmup_periods": 0})
+    rows = Simulation(scenario, agents={0: duck}).run().rows
+    assert duck.resets == 1 and len(rows) == 5 * len(scenario.nodes)
+
+    class Listener(Agent):
+        observes_ledger = True
+
+        def __init__(self):
+            self.periods = []
+
+        def observe_ledger(self, rows):
+            self.periods.append({r.period for r in rows})
+
+        def act(self, observations):
+            return {n: order(o, o.last_demand) for n, o in observations.items()}
+
+    listener = Listener()
+    Simulation(scenario, agents={0: listener}).run()
+    assert listener.periods == [{t} for t in range(5)]

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 import twin.studies.executors
-from agents.base import order
 from agents import registry
+from agents.base import order
 from twin.compare import main
 from twin.scenario.edit import apply_override, split_overrides
 from twin.studies.paired import BETTER, SAME, WORSE, t_interval, verdict

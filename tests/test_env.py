@@ -14,6 +14,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test
 
+from agents.base import Agent
 from agents.spaces import (
     Featurizer,
     action_map,
@@ -312,8 +313,10 @@ def test_stable_baselines3_ppo_trains_on_the_gymnasium_view():
     assert env.action_space.contains(int(action))
 
 
-class FeaturizedAgent:
+class FeaturizedAgent(Agent):
     """An inference-style agent: the env's observation builder and action map, run in the twin."""
+
+    observes_ledger = True  # the twin hands it each period's ledger rows (agents.base.Agent)
 
     def __init__(self, builder, amap, policy):
         self.featurizer, self.amap, self.policy = Featurizer(builder), amap, policy

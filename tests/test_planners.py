@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.base import Observation, OrderDecision
+from agents import registry
+from agents.base import Agent, Observation, OrderDecision, order
 from agents.planners import (
     DalsaPlanner,
     GAPlanner,
@@ -19,7 +20,6 @@ from agents.planners import (
 )
 from agents.rules import ConstantPolicy
 from heuristics.lot_sizing import wagner_whitin
-from agents import registry
 from twin.engine.checks import check_agent, sample_observations
 from twin.engine.simulation import Simulation
 from twin.run import resolve_scenario
@@ -463,3 +463,36 @@ def test_plan_adherence_without_plans():
         agent.act({"n1": _obs(period=t)})
     assert agent.plan_adherence()["compared"] == 0
     assert np.isfinite(agent.plans[-1].released)
+
+
+class _RecordingProposal(Agent):
+    """A proposal that, like a PPO policy, decides at the epoch's opening from ledger history."""
+
+    observes = "epoch_open"
+    observes_ledger = True
+
+    def __init__(self) -> None:
+        self.ledger_periods: list[int] = []
+        self.seen: list[tuple[int, float]] = []
+
+    def observe_ledger(self, rows):
+        self.ledger_periods.append(rows[0].period)
+
+    def act(self, observations):
+        self.seen += [(o.period, o.on_order) for o in observations.values()]
+        return {n: order(o, 20.0) for n, o in observations.items()}
+
+
+def test_hybrid_gives_its_proposal_the_ledger_and_the_epoch_opening():
+    """The hybrid forwards observe_ledger to its proposal and decides when the proposal would:
+    a policy that reads recent ledger rows sees them inside the hybrid as it does alone."""
+    scenario = resolve_scenario(SCENARIO, overrides={"periods": 12, "warmup_periods": 0})
+    alone, inside = _RecordingProposal(), _RecordingProposal()
+    Simulation(scenario, agents={0: alone}).run()
+    hybrid = HybridPlanner(
+        proposal=inside, setup_cost=0.0, holding_cost=1.0, forecast="mean", demand_mean=20
+    )
+    assert hybrid.observes == "epoch_open" and hybrid.observes_ledger
+    Simulation(scenario, agents={0: hybrid}).run()
+    assert inside.ledger_periods == alone.ledger_periods == list(range(12))
+    assert inside.seen == alone.seen  # K = 0: the hybrid orders what the proposal does

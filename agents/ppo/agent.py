@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import Observation, OrderDecision
+from agents.base import Agent, Observation, OrderDecision
 from agents.ppo.checkpoint import load_checkpoint
 from agents.ppo.network import ActorCritic, RunningMeanStd, check_spec, env_action
 from agents.spaces import ActionMap, Featurizer, ObservationBuilder, action_map, observation_builder
@@ -99,13 +99,14 @@ class _Policy:
         self.spec = network.action_spec
 
 
-class PPOAgent:
+class PPOAgent(Agent):
     """Decides orders with a trained (or, without a checkpoint, random) PPO policy."""
 
     algo = "ppo"
     #: Observe all of the agent's nodes at the opening of each decision epoch (after demand, before
     #: any level orders), as twin.rl.env shows them to learners: deployment sees what training saw.
-    observe_at_epoch_open = True
+    observes = "epoch_open"
+    observes_ledger = True
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ import numpy as np
 import simpy
 
 from agents import registry
+from agents.base import Agent, conform
 from entities.customers import CustomerArrivals, arrival_times
 from entities.demand import CustomerDemand, DemandEffects, Goodwill, Shock, stochastic_round
 from entities.disruptions import Outage, ShipmentLoss
@@ -44,7 +45,7 @@ class AgentBinding:
 
     name: str
     """``agents[i]:kind``, used in error messages."""
-    agent: Any
+    agent: Agent
     nodes: list[Node]
 
 
@@ -158,7 +159,7 @@ def build(
     for i, assignment in enumerate(scenario.agents):
         members = [nodes[NodeId(n)] for n in scenario.agent_nodes(i)]
         if agents is not None and i in agents:
-            agent = agents[i]
+            agent = conform(agents[i])
         else:
             agent = registry.validate(assignment.kind, dict(assignment.params), [m.id for m in members])
         agent.reset(seed=streams.agent_seed(f"agents[{i}]"))

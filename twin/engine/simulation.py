@@ -15,8 +15,9 @@ that opens the period, with the state at the close of the last period (:meth:`ob
 their orders are executed at the ``DECIDE`` step in the same level order as above. Everything else
 (receipts, demand, serving oldest first, the close) is the same in both timings.
 
-An agent that has an ``observe_ledger(rows)`` method is given the ledger rows of every node after
-each period close (an inference agent whose observations use recent ledger rows needs them).
+The hooks an agent is called with, and when, are declared in :class:`agents.base.Agent` (``act``
+at its turn or at the epoch's opening, ``act`` on continuous review, ``observe_ledger`` after each
+close); the engine calls them and never probes an agent for other attributes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 from simpy.events import Event
 
-from agents.base import Observation, OrderDecision
+from agents.base import Agent, Observation, OrderDecision
 from entities.clock import CLOSE, DECIDE, OBSERVE, Phase
 from entities.customers import CustomerArrivals
 from entities.errors import TwinError
@@ -46,7 +47,7 @@ class AgentError(TwinError):
     """An agent returned something the twin cannot execute (names agent, node, period, value)."""
 
 
-class ExternalAgent:
+class ExternalAgent(Agent):
     """Stands in for an agent whose decisions come from outside the run (an RL environment).
 
     Put it in ``Simulation(..., agents={i: ExternalAgent()})`` for the ``scenario.agents[i]`` to be
@@ -58,11 +59,6 @@ class ExternalAgent:
     each node's own turn in the usual level order. Under ``timing: liu`` the run pauses at the
     start of each period instead, with observations of the state at the close of the last one.
     """
-
-    external = True
-
-    def reset(self, *, seed: int | None = None) -> None:
-        pass
 
     def act(self, observations: Mapping[Any, Observation]) -> dict:
         raise TwinError("an ExternalAgent's decisions come from Simulation.step(), not act()")
@@ -107,15 +103,15 @@ class Simulation:
         self.rows: list[LedgerRow] = []
         self._gone = 0.0  # cumulative units sold, consumed by production or lost in transit
         self.external_nodes: list[Node] = [
-            n for b in self.network.bindings if getattr(b.agent, "external", False) for n in b.nodes
+            n for b in self.network.bindings if isinstance(b.agent, ExternalAgent) for n in b.nodes
         ]
         # Agents that, like an RL environment's learners, decide on the information of the epoch's
         # opening (all their nodes observed after demand, before any level decides), so that a
-        # policy trained in twin.env sees at deployment exactly what it saw in training.
+        # policy trained in twin.rl.env sees at deployment exactly what it saw in training.
         self._opening_nodes: list[Node] = [
             n
             for b in self.network.bindings
-            if getattr(b.agent, "external", False) or getattr(b.agent, "observe_at_epoch_open", False)
+            if isinstance(b.agent, ExternalAgent) or b.agent.observes == "epoch_open"
             for n in b.nodes
         ]
         self._opening: dict[Any, Observation] = {}
@@ -137,14 +133,12 @@ class Simulation:
         self._closing_nodes = self._closing_nodes + [  # a new list: it may be external_nodes
             n for n in self.network.nodes if n.id in self._intra and n not in self._closing_nodes
         ]
-        self._ledger_listeners = [
-            b.agent for b in self.network.bindings if callable(getattr(b.agent, "observe_ledger", None))
-        ]
+        self._ledger_listeners = [b.agent for b in self.network.bindings if b.agent.observes_ledger]
         self.pending: dict[Any, Observation] | None = None  # observations awaiting decisions
         self._request: Event | None = None
         self._external_decisions: Mapping[Any, Any] = {}
         for binding in self.network.bindings:  # continuous review (agents.rules, review)
-            if getattr(binding.agent, "review", None) == "continuous":
+            if binding.agent.review == "continuous":
                 for node in binding.nodes:
                     node.watch = self._reviewer(binding)
         env = self.network.env
@@ -223,10 +217,10 @@ class Simulation:
     def _decide_now(self, binding: AgentBinding, members: list[Node], t: int) -> Any:
         """Decisions of ``binding`` for its ``members`` at their turn (twin timing)."""
         agent = binding.agent
-        if getattr(agent, "external", False):
+        if isinstance(agent, ExternalAgent):
             given = self._external_decisions
             return {n.id: given.get(n.id) for n in members}
-        if getattr(agent, "observe_at_epoch_open", False):
+        if agent.observes == "epoch_open":
             return agent.act({n.id: self._opening[n.id] for n in members})
         return agent.act({n.id: self.observe(n, t) for n in members})
 
@@ -277,7 +271,7 @@ class Simulation:
             planned: list[Any] = []
             for level in levels:
                 for binding, members in level.agents:
-                    if getattr(binding.agent, "external", False):
+                    if isinstance(binding.agent, ExternalAgent):
                         planned.append({n.id: given.get(n.id) for n in members})
                     else:
                         planned.append(
