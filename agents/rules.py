@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from agents.base import Agent, Observation, OrderDecision, order, per_node
 from entities.messages import NodeId
@@ -36,13 +36,15 @@ def _values(value: Any, name: str, **limits: Any) -> None:
         _number(value, name, **limits)
 
 
-def _review(value: Any) -> str:
+def _review(value: Any) -> Literal["periodic", "continuous"]:
     """``periodic`` (decide at each period's decision epoch) or ``continuous`` (the twin also asks
     the policy whenever the node's inventory position drops: a sale, a backorder, an order from
     downstream, and places its order at once; Axsater 2015, sec. 4.3; Zipkin 2000, ch. 6)."""
-    if value not in ("periodic", "continuous"):
-        raise ValueError(f"review must be 'periodic' or 'continuous', got {value!r}")
-    return str(value)
+    if value == "periodic":
+        return "periodic"
+    if value == "continuous":
+        return "continuous"
+    raise ValueError(f"review must be 'periodic' or 'continuous', got {value!r}")
 
 
 class _Rule(Agent):

@@ -30,17 +30,17 @@ from __future__ import annotations
 from heapq import heappush
 
 import simpy
-from simpy.events import Event
+from simpy.events import Event, EventPriority
 
 # Every phase sorts after SimPy's own priorities (URGENT = 0 for starting processes, NORMAL = 1 for
 # plain events): processes created before the run are running before the first phase of period 0,
 # and an event triggered within a phase is processed before the next phase of the same period.
-CLOSE = 2
-OBSERVE = 3
-ORDER = 4
-RECEIVE = 5
-DEMAND = 6
-DECIDE = 7
+CLOSE = EventPriority(2)
+OBSERVE = EventPriority(3)
+ORDER = EventPriority(4)
+RECEIVE = EventPriority(5)
+DEMAND = EventPriority(6)
+DECIDE = EventPriority(7)
 
 
 class Phase(Event):
@@ -53,11 +53,13 @@ class Phase(Event):
     queue directly, as ``Environment.schedule`` does, but at ``at`` itself.
     """
 
-    def __init__(self, env: simpy.Environment, at: float, priority: int, value: object = None):
+    def __init__(
+        self, env: simpy.Environment, at: float, priority: EventPriority, value: object = None
+    ) -> None:
         self.env = env
         self.callbacks = []
         self._value = value
         self._ok = True
-        if at < env._now:  # type: ignore[attr-defined]
+        if at < env._now:
             raise ValueError(f"cannot schedule an event at {at} before now ({env.now})")
-        heappush(env._queue, (at, priority, next(env._eid), self))  # type: ignore[attr-defined]
+        heappush(env._queue, (at, priority, next(env._eid), self))

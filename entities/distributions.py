@@ -7,13 +7,13 @@ non-negative values; truncation is in the name (:class:`TruncatedNormal`), never
 documented exception (:class:`Normal`, see there).
 
 ``from_spec`` builds one from the mapping written in YAML and raises ``ValueError`` naming the bad
-field and value; :mod:`twin.config` turns that into a ``ScenarioError`` with the YAML path.
+field and value; :mod:`twin.scenario.load` turns that into a ``ScenarioError`` with the YAML path.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -587,7 +587,7 @@ def from_spec(spec: Any) -> Distribution:
         raise ValueError(f"unknown dist {kind!r}{hint}")
     cls = KINDS[kind]
     names = {f.name for f in fields(cls)}
-    required = {f.name for f in fields(cls) if f.default is f.default_factory}  # type: ignore[misc]
+    required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
     kwargs: dict[str, Any] = {}
     for key, value in spec.items():
         if key == "dist":

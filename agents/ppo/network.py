@@ -240,14 +240,16 @@ class ActorCritic(nn.Module):
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
         """State values ``(batch,)`` from critic inputs ``x`` of shape ``(batch, critic_dim)``."""
-        assert self.critic is not None, "this network has no critic"
+        if self.critic is None:
+            raise ValueError("this network has no critic (built with critic=False)")
         return self.critic(x).squeeze(-1)
 
     # -- policy ------------------------------------------------------------------------------
 
     def distribution(self, x: torch.Tensor) -> list[Categorical] | Normal:
         """The policy at observations ``x``: categoricals (one per component) or a Normal."""
-        assert self.actor is not None, "this network has no actor"
+        if self.actor is None:
+            raise ValueError("this network has no actor (built with actor=False)")
         out = self.actor(x)
         if self.nvec is not None:
             return [Categorical(logits=logits) for logits in torch.split(out, self.nvec, dim=-1)]
@@ -293,19 +295,18 @@ class ActorCritic(nn.Module):
         x: torch.Tensor,
         action: torch.Tensor | None = None,
         critic_x: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """CleanRL's one call: ``(action, log_prob, entropy, value)`` at observations ``x``.
 
         A new action is sampled when ``action`` is None. ``critic_x`` is the critic's input (default
-        ``x``); the value is None for a network without a critic.
+        ``x``). The network needs both halves (an actor-only network has ``sample`` and
+        ``log_prob_entropy``).
         """
         if action is None:
             with torch.no_grad():
                 action = self.sample(x)
         logprob, entropy = self.log_prob_entropy(x, action)
-        value = None
-        if self.critic is not None:
-            value = self.get_value(x if critic_x is None else critic_x)
+        value = self.get_value(x if critic_x is None else critic_x)
         return action, logprob, entropy, value
 
 

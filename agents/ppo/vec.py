@@ -59,6 +59,13 @@ class VecParallelEnv:
         obs, _ = self.envs[i].reset(seed=seed)
         return obs
 
+    def _env_action(self, agent: str, action: np.ndarray) -> int | np.ndarray:
+        """One agent's action as its environment takes it: clipped to its space, a plain ``int``
+        for a ``Discrete`` space."""
+        spec = self.action_specs[agent]
+        value = clip_action(action, spec).reshape(action_shape(spec))
+        return int(value) if value.shape == () and value.dtype.kind == "i" else value
+
     def reset(self) -> dict[str, np.ndarray]:
         """Reset every environment (each on a fresh replication); observations per agent."""
         self.episode_returns[:] = 0.0
@@ -90,13 +97,7 @@ class VecParallelEnv:
         final_obs: dict[int, dict[str, np.ndarray]] = {}
         episodes: list[dict[str, Any]] = []
         for i, env in enumerate(self.envs):
-            act = {
-                a: clip_action(actions[a][i], self.action_specs[a]).reshape(
-                    action_shape(self.action_specs[a])
-                )
-                for a in self.agents
-            }
-            act = {a: (int(v) if v.shape == () and v.dtype.kind == "i" else v) for a, v in act.items()}
+            act = {a: self._env_action(a, actions[a][i]) for a in self.agents}
             obs, rew, term, trunc, _infos = env.step(act)
             rewards[i] = [float(rew[a]) for a in self.agents]
             terminated[i] = any(bool(term.get(a, False)) for a in self.agents)

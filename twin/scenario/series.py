@@ -7,8 +7,8 @@ Two layouts are read (by their columns):
   (in file order, or sorted by an optional ``period`` column).
 
 The file is read once per process (cached by path and modification time). Every problem is a
-:class:`SeriesError` naming the file and what is wrong; :mod:`twin.config` adds the YAML path.
-File reading lives here (not in ``entities``, which may import only simpy and numpy).
+:class:`SeriesError` naming the file and what is wrong; :mod:`twin.scenario.validate` adds the YAML
+path. File reading lives here (not in ``entities``, which may import only simpy and numpy).
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class SeriesError(ValueError):
@@ -25,7 +29,8 @@ class SeriesError(ValueError):
 
 
 @lru_cache(maxsize=64)
-def _read(path: str, mtime: float) -> object:
+def _read(path: str, mtime: float) -> pd.DataFrame:
+    """The table at ``path`` (``mtime`` keys the cache: a changed file is read again)."""
     import pandas as pd
 
     suffix = Path(path).suffix.lower()
@@ -44,11 +49,11 @@ def load_series(path: str, column: str, periods: int) -> np.ndarray:
     if not os.path.isfile(path):
         raise SeriesError(f"no such demand series file: {path}")
     frame = _read(path, os.path.getmtime(path))
-    columns = [str(c) for c in frame.columns]  # type: ignore[attr-defined]
+    columns = [str(c) for c in frame.columns]
     if {"period", "node", "demand"} <= set(columns) and column not in columns:
-        rows = frame[frame["node"].astype(str) == column]  # type: ignore[index]
+        rows = frame[frame["node"].astype(str) == column]
         if rows.empty:
-            nodes = sorted({str(v) for v in frame["node"]})  # type: ignore[index]
+            nodes = sorted({str(v) for v in frame["node"]})
             raise SeriesError(f"{path}: no rows for node {column!r} (nodes: {', '.join(nodes[:10])})")
         rows = rows.sort_values("period")
         period = rows["period"].to_numpy()
@@ -62,8 +67,8 @@ def load_series(path: str, column: str, periods: int) -> np.ndarray:
                 "long table with columns period, node, demand)"
             )
         if "period" in columns:
-            frame = frame.sort_values("period")  # type: ignore[attr-defined]
-        values = frame[frame.columns[columns.index(column)]]  # type: ignore[index]
+            frame = frame.sort_values("period")
+        values = frame[frame.columns[columns.index(column)]]
     import pandas as pd
 
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
