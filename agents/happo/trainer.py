@@ -26,30 +26,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn, optim
 
+from agents.ppo.args import TrainerArgs
 from agents.ppo.network import ActorCritic, RunningMeanStd, action_width, env_action, mlp
 from agents.ppo.trainer import set_num_threads
 from agents.ppo.vec import VecParallelEnv
 
 
 @dataclass
-class Args:
-    """HAPPO hyper-parameters (defaults: Liu et al.'s configuration)."""
+class Args(TrainerArgs):
+    """HAPPO hyper-parameters: the shared ones (:class:`~agents.ppo.args.TrainerArgs`) with Liu et
+    al.'s defaults where they differ from CleanRL's, and the critic's own. ``seed`` also seeds the
+    update orders. Liu et al.'s names of the shared fields at their defaults: ``gae_lambda``
+    (gae_lambda), ``clip_coef`` (clip_param), ``ent_coef`` (entropy_coef)."""
 
-    seed: int = 1
-    """seeds torch, the policies' sampling and the update orders"""
     total_timesteps: int = 1_000_000
     """decision epochs to simulate, summed over the vectorised twins"""
     learning_rate: float = 1e-4
     """actor Adam step size (Liu et al.: lr)"""
-    critic_learning_rate: float = 1e-4
-    """critic Adam step size (Liu et al.: critic_lr)"""
     num_envs: int = 5
     """twins stepped in lockstep (Liu et al.: n_rollout_threads)"""
     num_steps: int = 200
@@ -58,46 +58,21 @@ class Args:
     """decay the learning rates linearly to 0 (Liu et al.: use_linear_lr_decay False)"""
     gamma: float = 0.95
     """discount factor"""
-    gae_lambda: float = 0.95
-    """GAE lambda"""
     num_minibatches: int = 1
     """minibatches per epoch (Liu et al.: num_mini_batch)"""
     update_epochs: int = 15
     """passes over each rollout per agent (Liu et al.: ppo_epoch)"""
-    norm_adv: bool = True
-    """normalise each agent's advantages over the batch"""
-    clip_coef: float = 0.2
-    """surrogate clipping epsilon (Liu et al.: clip_param)"""
-    clip_vloss: bool = True
-    """clip the value loss around the rollout's values"""
-    ent_coef: float = 0.01
-    """entropy bonus (Liu et al.: entropy_coef)"""
-    vf_coef: float = 0.5
-    """value loss coefficient"""
-    huber_delta: float | None = 10.0
-    """Huber loss threshold of the value loss (None: squared error)"""
-    max_grad_norm: float = 0.5
-    """global gradient norm clip"""
     hidden_sizes: tuple[int, ...] = (128, 128)
     """hidden layers of every actor and of the critic (Liu et al.: hidden_size 128, layer_N 2)"""
-    norm_obs: bool = True
-    """normalise each agent's observations by a running mean and standard deviation"""
-    norm_reward: bool = True
-    """scale rewards by the running standard deviation of the discounted return"""
-    first_replication: int = 10_000
-    """replication index (env seed) of the first training episode"""
+    critic_learning_rate: float = 1e-4
+    """critic Adam step size (Liu et al.: critic_lr)"""
+    huber_delta: float | None = 10.0
+    """Huber loss threshold of the value loss (None: squared error)"""
 
     def __post_init__(self) -> None:
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
-        return out
+        super().__post_init__()
+        if self.critic_learning_rate <= 0:
+            raise ValueError(f"critic_learning_rate must be > 0, got {self.critic_learning_rate}")
 
 
 class CentralCritic(nn.Module):
@@ -138,12 +113,10 @@ class HAPPOTrainer:
         self.obs_dims = [envs.obs_dims[a] for a in self.agents]
         self.action_specs = [envs.action_specs[a] for a in self.agents]
         self.state_dim = sum(self.obs_dims)
-        self.actors = nn.ModuleList(
-            [
-                ActorCritic(d, spec, hidden_sizes=args.hidden_sizes, critic=False)
-                for d, spec in zip(self.obs_dims, self.action_specs, strict=True)
-            ]
-        )
+        self.actors = [
+            ActorCritic(d, spec, hidden_sizes=args.hidden_sizes, critic=False)
+            for d, spec in zip(self.obs_dims, self.action_specs, strict=True)
+        ]
         self.critic = CentralCritic(self.state_dim, self.num_agents, args.hidden_sizes)
         self.actor_optimizers = [
             optim.Adam(a.parameters(), lr=args.learning_rate, eps=1e-5) for a in self.actors
@@ -168,6 +141,10 @@ class HAPPOTrainer:
         """The factor M each agent's objective was weighted by in the last update."""
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _actor_modules(self) -> nn.ModuleList:
+        """The actors as one module, for their state dict (parameters keyed ``"<k>.<name>"``)."""
+        return nn.ModuleList(self.actors)
 
     def _normalize(self, obs: Mapping[str, np.ndarray], *, update: bool) -> list[np.ndarray]:
         out = []
@@ -335,7 +312,9 @@ class HAPPOTrainer:
         a = err.abs()
         return torch.where(a <= delta, 0.5 * err**2, delta * (a - 0.5 * delta))
 
-    def iteration(self) -> dict[str, float]:
+    def iteration(self) -> dict[str, float | str]:
+        """Anneal the learning rates, collect one rollout, update the actors in a random order and
+        then the critic; return metrics (``update_order`` names the agents in their order)."""
         start = time.perf_counter()
         if self.args.anneal_lr:
             frac = max(0.0, 1.0 - self.iteration_count / self.num_iterations)
@@ -343,8 +322,7 @@ class HAPPOTrainer:
                 opt.param_groups[0]["lr"] = frac * self.args.learning_rate
             self.critic_optimizer.param_groups[0]["lr"] = frac * self.args.critic_learning_rate
         batch, returns_seen = self.collect_rollout()
-        metrics = self.update_actors(batch)
-        metrics.update(self.update_critic(batch))
+        metrics: dict[str, float | str] = {**self.update_actors(batch), **self.update_critic(batch)}
         self.iteration_count += 1
         metrics.update(
             global_step=self.global_step,
@@ -394,7 +372,7 @@ class HAPPOTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "actors": self.actors.state_dict(),
+            "actors": self._actor_modules().state_dict(),
             "critic": self.critic.state_dict(),
             "actor_optimizers": [o.state_dict() for o in self.actor_optimizers],
             "critic_optimizer": self.critic_optimizer.state_dict(),
@@ -408,7 +386,7 @@ class HAPPOTrainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.actors.load_state_dict(state["actors"])
+        self._actor_modules().load_state_dict(state["actors"])
         self.critic.load_state_dict(state["critic"])
         for opt, s in zip(self.actor_optimizers, state["actor_optimizers"], strict=True):
             opt.load_state_dict(s)

@@ -2,12 +2,13 @@
 
 One policy decides for every agent (node) of the learning group, and the experience of all of
 them is pooled into one batch (parameter sharing, as in the HMARL system's three stores). Read it
-top to bottom: ``Args`` (hyper-parameters named as in the paper and CleanRL), then
-:meth:`PPOTrainer.collect_rollout` (act, step the vectorised twins, store, then GAE) and
-:meth:`PPOTrainer.update` (clipped surrogate, clipped value loss, entropy bonus). Sections marked
-``# ALGO LOGIC`` are the algorithm; the rest is plumbing. Several policy groups may train side by
-side on the same rollouts (``groups``; the joint fine-tuning phase of the HMARL guide), each group
-a shared policy with its own optimiser and normaliser.
+top to bottom: ``Args`` (hyper-parameters named as in the paper and CleanRL, most of them shared
+with HAPPO in :mod:`agents.ppo.args`), then :meth:`PPOTrainer.collect_rollout` (act, step the
+vectorised twins, store, then GAE) and :meth:`PPOTrainer.update` (clipped surrogate, clipped
+value loss, entropy bonus). Sections marked ``# ALGO LOGIC`` are the algorithm; the rest is
+plumbing. Several policy groups may train side by side on the same rollouts (``groups``; the joint
+fine-tuning phase of the HMARL guide), each group a shared policy with its own optimiser and
+normaliser.
 
 Implementation details (Huang et al. 2022, "The 37 implementation details of PPO"): orthogonal
 initialisation; Adam with eps 1e-5; linear learning-rate annealing; GAE; advantage normalisation
@@ -37,13 +38,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn, optim
 
+from agents.ppo.args import TrainerArgs
 from agents.ppo.network import ActorCritic, RunningMeanStd, action_width, env_action
 from agents.ppo.vec import VecParallelEnv
 
@@ -55,71 +57,14 @@ def set_num_threads() -> None:
 
 
 @dataclass
-class Args:
-    """PPO hyper-parameters (defaults: CleanRL ``ppo.py`` and the HMARL training guide)."""
+class Args(TrainerArgs):
+    """PPO hyper-parameters: the shared ones (:class:`~agents.ppo.args.TrainerArgs`, CleanRL's
+    defaults) and PPO's own."""
 
-    seed: int = 1
-    """seeds torch and the policy's sampling; training episodes use replications from 10_000 on"""
-    total_timesteps: int = 200_000
-    """decision epochs to simulate, summed over the vectorised twins"""
-    learning_rate: float = 3e-4
-    """Adam step size"""
-    num_envs: int = 4
-    """twins stepped in lockstep"""
-    num_steps: int = 128
-    """decision epochs per twin per rollout"""
-    anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over total_timesteps"""
-    gamma: float = 0.99
-    """discount factor"""
-    gae_lambda: float = 0.95
-    """lambda of generalised advantage estimation (Schulman et al. 2016)"""
-    num_minibatches: int = 4
-    """minibatches per epoch"""
-    update_epochs: int = 10
-    """passes over each rollout"""
-    norm_adv: bool = True
-    """normalise advantages per minibatch"""
-    clip_coef: float = 0.2
-    """surrogate clipping epsilon"""
-    clip_vloss: bool = True
-    """clip the value loss around the rollout's values"""
-    ent_coef: float = 0.01
-    """entropy bonus coefficient"""
-    vf_coef: float = 0.5
-    """value loss coefficient"""
-    max_grad_norm: float = 0.5
-    """global gradient norm clip"""
     target_kl: float | None = None
     """stop the epochs early when the approximate KL exceeds this"""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """hidden layers of the actor and of the critic"""
     centralized_critic: bool = False
     """critic input = all agents' observations + one-hot agent index (CTDE)"""
-    norm_obs: bool = True
-    """normalise observations by their running mean and standard deviation"""
-    norm_reward: bool = True
-    """scale rewards by the running standard deviation of the discounted return"""
-    first_replication: int = 10_000
-    """replication index (env seed) of the first training episode"""
-
-    def __post_init__(self) -> None:
-        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
-        for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError(
-                f"gamma and gae_lambda must be in [0, 1], got {self.gamma}, {self.gae_lambda}"
-            )
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["hidden_sizes"] = list(self.hidden_sizes)
-        return out
 
 
 @dataclass

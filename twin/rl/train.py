@@ -170,10 +170,12 @@ class RunSpec:
 
 
 def _make_args(algo: str, spec: RunSpec) -> Any:
-    if algo == "ppo":
-        from agents.ppo.trainer import Args
-    else:
-        from agents.happo.trainer import Args
+    """The algorithm's ``Args`` (a :class:`agents.ppo.args.TrainerArgs`) with the run's seed and
+    budget and the ``--set`` overrides."""
+    from agents.happo.trainer import Args as HAPPOArgs
+    from agents.ppo.trainer import Args as PPOArgs
+
+    Args = PPOArgs if algo == "ppo" else HAPPOArgs
     names = {f.name: f for f in dataclasses.fields(Args)}
     values: dict[str, Any] = {"seed": spec.seed, "total_timesteps": spec.timesteps}
     for key, value in spec.overrides.items():
