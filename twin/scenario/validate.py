@@ -13,8 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from agents import registry
+from entities.allocation import CUSTOMERS
 from twin.scenario.errors import PathError, known, suggest
-from twin.scenario.schema import SOURCE_KINDS, Scenario
+from twin.scenario.schema import (
+    SOURCE_KINDS,
+    AllocationConfig,
+    NodeConfig,
+    Scenario,
+    SourcingConfig,
+)
 from twin.scenario.series import SeriesError, load_series
 from twin.scenario.skus import SKU_NODE_FIELDS, expand_skus, map_path
 
@@ -82,8 +89,8 @@ def _check_network(s: Scenario) -> None:
 
 
 def _check_supply(s: Scenario) -> None:
-    """Supply-side options : storage, allocation and sourcing names, on the stock-point
-    view (names are locations: the node ids of the scenario as written)."""
+    """Supply-side options (storage, allocation and sourcing) of every node, on the stock-point
+    view (the names they list are locations: the node ids of the scenario as written)."""
     location = {n.id: s.stock_point(n.id)[0] for n in s.nodes}
     upstream: dict[str, list[str]] = {}
     downstream: dict[str, list[str]] = {}
@@ -92,77 +99,94 @@ def _check_supply(s: Scenario) -> None:
         downstream.setdefault(location[ln.origin], []).append(location[ln.destination])
     for i, n in enumerate(s.nodes):
         where, loc = f"nodes[{i}]", location[n.id]
-        if n.storage_capacity is None:
-            if n.overflow == "accept" or n.overflow_cost:
-                key = "overflow_cost" if n.overflow_cost else "overflow"
-                raise PathError(f"{where}.{key}", "needs storage_capacity")
-        elif n.overflow == "refuse":
-            if n.overflow_cost:
-                raise PathError(
-                    f"{where}.overflow_cost",
-                    f"is charged only with overflow: accept "
-                    f"(overflow is 'refuse'), got {n.overflow_cost}",
-                )
-            if n.initial_inventory > n.storage_capacity:
-                raise PathError(
-                    f"{where}.initial_inventory",
-                    f"{n.initial_inventory:g} is above "
-                    f"storage_capacity {n.storage_capacity:g} (overflow: refuse)",
-                )
-        a = n.allocation
-        if a is not None:
+        _check_storage(n, where)
+        if n.allocation is not None:
             names = list(dict.fromkeys(downstream.get(loc, [])))
             if n.demand is not None or n.customers is not None or n.demand_series is not None:
-                names.append("customers")
-            if a.rule == "priority" and not a.priority:
-                raise PathError(
-                    f"{where}.allocation.priority",
-                    "list the downstream nodes (and "
-                    f"'customers') in priority order; choices: {', '.join(names)}",
-                )
-            if a.rule != "priority" and a.priority is not None:
-                raise PathError(
-                    f"{where}.allocation.priority",
-                    f"is used only with rule: priority (rule is {a.rule!r})",
-                )
-            _names(
-                a.priority or [],
-                names,
-                f"{where}.allocation.priority",
-                f"a downstream node of {loc!r}" + (" or 'customers'" if "customers" in names else ""),
-            )
-        src = n.sourcing
-        if src is None:
-            continue
-        mine = [location[ln.origin] for ln in s.lanes if ln.destination == n.id]
-        if not mine:
-            raise PathError(f"{where}.sourcing", f"{loc!r} has no upstream lanes to split orders over")
-        names = list(dict.fromkeys(upstream.get(loc, [])))
-        if src.priority is not None and src.rule != "priority":
+                names.append(CUSTOMERS)
+            _check_allocation(n.allocation, where, loc, names)
+        if n.sourcing is not None:
+            suppliers = [location[ln.origin] for ln in s.lanes if ln.destination == n.id]
+            names = list(dict.fromkeys(upstream.get(loc, [])))
+            _check_sourcing(n.sourcing, where, loc, suppliers, names)
+
+
+def _check_storage(n: NodeConfig, where: str) -> None:
+    """``overflow`` and ``overflow_cost`` need a ``storage_capacity``; an overflow cost is charged
+    only when overflow is accepted; a node that refuses overflow starts within its capacity."""
+    if n.storage_capacity is None:
+        if n.overflow == "accept" or n.overflow_cost:
+            key = "overflow_cost" if n.overflow_cost else "overflow"
+            raise PathError(f"{where}.{key}", "needs storage_capacity")
+    elif n.overflow == "refuse":
+        if n.overflow_cost:
             raise PathError(
-                f"{where}.sourcing.priority", f"is used only with rule: priority (rule is {src.rule!r})"
+                f"{where}.overflow_cost",
+                f"is charged only with overflow: accept (overflow is 'refuse'), got {n.overflow_cost}",
             )
-        if src.weights is not None and src.rule != "proportional":
+        if n.initial_inventory > n.storage_capacity:
             raise PathError(
-                f"{where}.sourcing.weights",
-                f"is used only with rule: proportional (rule is {src.rule!r})",
+                f"{where}.initial_inventory",
+                f"{n.initial_inventory:g} is above "
+                f"storage_capacity {n.storage_capacity:g} (overflow: refuse)",
             )
-        _names(src.priority or [], names, f"{where}.sourcing.priority", f"an upstream node of {loc!r}")
-        if src.weights is not None:
-            _names(
-                list(src.weights),
-                names,
-                f"{where}.sourcing.weights",
-                f"an upstream node of {loc!r}",
-                index=False,
-            )
-            missing = [u for u in mine if u not in src.weights]
-            if missing:
-                raise PathError(
-                    f"{where}.sourcing.weights", f"has no weight for upstream node {missing[0]!r}"
-                )
-            if sum(src.weights[u] for u in mine) <= 0:
-                raise PathError(f"{where}.sourcing.weights", "must give some upstream node a weight > 0")
+
+
+def _check_allocation(a: AllocationConfig, where: str, loc: str, names: list[str]) -> None:
+    """An allocation ``priority`` is given with rule ``priority`` (and only then) and lists some
+    of ``names`` (the downstream locations of ``loc``, and ``customers`` where it has demand), each
+    once."""
+    if a.rule == "priority" and not a.priority:
+        raise PathError(
+            f"{where}.allocation.priority",
+            f"list the downstream nodes (and {CUSTOMERS!r}) in priority order; "
+            f"choices: {', '.join(names)}",
+        )
+    if a.rule != "priority" and a.priority is not None:
+        raise PathError(
+            f"{where}.allocation.priority",
+            f"is used only with rule: priority (rule is {a.rule!r})",
+        )
+    _names(
+        a.priority or [],
+        names,
+        f"{where}.allocation.priority",
+        f"a downstream node of {loc!r}" + (f" or {CUSTOMERS!r}" if CUSTOMERS in names else ""),
+    )
+
+
+def _check_sourcing(
+    src: SourcingConfig, where: str, loc: str, suppliers: list[str], upstream: list[str]
+) -> None:
+    """Sourcing needs upstream lanes (``suppliers``: the origins of this stock point's lanes);
+    ``priority`` goes with rule ``priority`` and ``weights`` with rule ``proportional``, each
+    naming upstream locations once; the weights cover every supplier, some of them > 0."""
+    if not suppliers:
+        raise PathError(f"{where}.sourcing", f"{loc!r} has no upstream lanes to split orders over")
+    if src.priority is not None and src.rule != "priority":
+        raise PathError(
+            f"{where}.sourcing.priority", f"is used only with rule: priority (rule is {src.rule!r})"
+        )
+    if src.weights is not None and src.rule != "proportional":
+        raise PathError(
+            f"{where}.sourcing.weights",
+            f"is used only with rule: proportional (rule is {src.rule!r})",
+        )
+    _names(src.priority or [], upstream, f"{where}.sourcing.priority", f"an upstream node of {loc!r}")
+    if src.weights is None:
+        return
+    _names(
+        list(src.weights),
+        upstream,
+        f"{where}.sourcing.weights",
+        f"an upstream node of {loc!r}",
+        index=False,
+    )
+    missing = [u for u in suppliers if u not in src.weights]
+    if missing:
+        raise PathError(f"{where}.sourcing.weights", f"has no weight for upstream node {missing[0]!r}")
+    if sum(src.weights[u] for u in suppliers) <= 0:
+        raise PathError(f"{where}.sourcing.weights", "must give some upstream node a weight > 0")
 
 
 def _names(given: list[str], choices: list[str], path: str, what: str, *, index: bool = True) -> None:
@@ -206,7 +230,8 @@ def _check_agents(s: Scenario) -> None:
 
 
 def _check_demand(s: Scenario, source: str) -> Scenario:
-    """Demand options ; returns the scenario with series paths made absolute."""
+    """Demand options (one source of demand per node, partial backorders, effects, patience,
+    demand files); returns the scenario with series paths made absolute."""
     base = Path(source).parent if not source.startswith("<") else Path.cwd()
     nodes = list(s.nodes)
     for i, n in enumerate(s.nodes):
