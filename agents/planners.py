@@ -1,4 +1,4 @@
-"""Planner agents: rolling-horizon lot sizing in the loop (issue 3).
+"""Planner agents: rolling-horizon lot sizing in the loop.
 
 This module owns the registered planners ``wagner_whitin``, ``silver_meal``, ``ga`` and ``dalsa``
 and the ``hybrid`` refiner. The algorithms themselves are the pure functions of

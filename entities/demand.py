@@ -93,12 +93,6 @@ def stochastic_round(values: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     return whole + (uniforms < values - whole)
 
 
-def apply_effects(base: np.ndarray, effects: DemandEffects, uniforms: np.ndarray | None) -> np.ndarray:
-    """Exogenous demand ``base * m`` (rounded stochastically when ``uniforms`` is given)."""
-    scaled = base * effects.multipliers(len(base))
-    return scaled if uniforms is None else stochastic_round(scaled, uniforms)
-
-
 class CustomerDemand:
     """Demand ``quantities[t]`` at ``node`` in period ``t``.
 

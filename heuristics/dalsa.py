@@ -1,8 +1,8 @@
 """DALSA: the demand allocation and lot-sizing algorithm of this project.
 
-DALSA is defined by this project (issue 3), not taken from the literature; it strings together
-textbook pieces: MRP netting (Orlicky 1975), a greedy landed-cost allocation across supply lanes,
-and Silver-Meal lot sizing (Silver & Meal 1973) with capacity. It plans one horizon; a planner
+DALSA is defined by this project, not taken from the literature; it strings together textbook
+pieces: MRP netting (Orlicky 1975), a greedy landed-cost allocation across supply lanes, and
+Silver-Meal lot sizing (Silver & Meal 1973) with capacity. It plans one horizon; a planner
 agent runs it every epoch and releases only the first period's orders (rolling horizon).
 
 Per node (:func:`plan_node`), over periods ``t = 0, ..., T - 1``:

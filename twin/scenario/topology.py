@@ -1,7 +1,7 @@
 """The network's graph: predecessors, successors, echelon levels, descendants, cycle search.
 
 Pure functions over node ids and ``(origin, destination)`` pairs, used by scenario validation and by
-:mod:`twin.build`.
+:mod:`twin.engine.build`.
 """
 
 from __future__ import annotations
