@@ -15,7 +15,11 @@ from typing import Any, Protocol
 class StockPoint(Protocol):
     """The counters and calls of a node that its lanes and serving rules use."""
 
-    id: str
+    @property
+    def id(self) -> str:
+        """The node's id (read only: a ``NodeId`` is a ``str``)."""
+        ...
+
     on_hand: float
     on_order: float
     owed: deque[list[Any]]
