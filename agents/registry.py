@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
 from agents.base import conform
+from agents.named import named
 from entities.errors import UnknownAgentError
 
 _REGISTRY: dict[str, str | Callable[..., Any]] = {}
@@ -100,55 +101,24 @@ def make(name: str, **params: Any) -> Any:
         raise TypeError(f"{exc}; accepted params: {', '.join(accepted) or 'none'}") from None
 
 
-def _parse_proposal(text: str) -> tuple[str, dict[str, Any]]:
-    """``"KIND[:key=value;...]"`` -> ``(KIND, params)``; values are read as YAML scalars.
-
-    The text form lets ``--agent S1=hybrid:proposal=base_stock:base_stock_level=60,...`` name
-    the proposal agent on the command line (where commas separate the hybrid's own params).
-
-    >>> _parse_proposal("s_S:s=40;S=120")
-    ('s_S', {'s': 40, 'S': 120})
-    """
-    import yaml
-
-    kind, _, rest = text.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(";"))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"proposal {text!r}: {item!r} is not key=value")
-        try:
-            params[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            params[key.strip()] = value
-    return kind.strip(), params
-
-
 def _make_hybrid(*, proposal: Any, **params: Any) -> Any:
     """The ``hybrid`` kind: make the proposal agent, then wrap it in ``HybridPlanner``.
 
     ``proposal`` is ``{"kind": KIND, "params": {...}}`` (params optional) or the text
-    ``"KIND[:key=value;...]"``; the proposal agent is built with :func:`make` (so it may be any
-    registered kind, PPO included) and ``params`` go to
-    :class:`agents.planners.HybridPlanner`. Mistakes raise ``ValueError`` naming the value.
+    ``"KIND[:key=value;...]"`` (:mod:`agents.named`; in ``--agent S1=hybrid:proposal=...`` the
+    proposal's parameters are separated by ``;``, as commas separate the hybrid's own). The
+    proposal agent is built with :func:`make` (so it may be any registered kind, PPO included) and
+    ``params`` go to :class:`agents.planners.HybridPlanner`. Mistakes raise ``ValueError`` naming
+    the value.
     """
     import inspect
 
     from agents.planners import HybridPlanner
 
-    if isinstance(proposal, str):
-        kind, inner = _parse_proposal(proposal)
-    elif isinstance(proposal, Mapping):
-        extra = sorted(set(proposal) - {"kind", "params"})
-        if extra or not isinstance(proposal.get("kind"), str):
-            raise ValueError(f"proposal must be {{kind: KIND, params: {{...}}}}, got {proposal!r}")
-        kind, inner = proposal["kind"], proposal.get("params") or {}
-        if not isinstance(inner, Mapping):
-            raise ValueError(f"proposal.params must be a mapping, got {inner!r}")
-    else:
-        raise ValueError(
-            f"proposal must be {{kind: KIND, params: {{...}}}} or 'KIND[:k=v;...]', got {proposal!r}"
-        )
+    try:
+        kind, inner = named(proposal, what="proposal", nested=True)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; write {{kind: KIND, params: {{...}}}} or 'KIND[:k=v;...]'") from None
     signature = inspect.signature(HybridPlanner).parameters
     accepted = [p for p in signature if p != "proposal"]
     unknown = ", ".join(f"{k}={params[k]!r}" for k in sorted(set(params) - set(accepted)))

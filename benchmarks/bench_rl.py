@@ -157,7 +157,7 @@ def _per_agent_cost(rows, agents: int = 3) -> float:
 
 
 def bench_liu(work: Path, timesteps: int, quick: bool) -> None:
-    from twin.rl.train import assign_agent
+    from twin.scenario.edit import assign, edit_data
     from twin.studies.tune import tune, tuned_scenario_data
 
     data = read_yaml(ROOT / "scenarios" / "liu_serial.yaml")
@@ -185,7 +185,7 @@ def bench_liu(work: Path, timesteps: int, quick: bool) -> None:
     path = work / "liu_merton.yaml"
     import yaml
 
-    path.write_text(yaml.safe_dump(assign_agent(data, targets, "happo", {}, source="liu")))
+    path.write_text(yaml.safe_dump(edit_data(data, [assign(targets, "happo")], source="liu")[0]))
     t0 = time.perf_counter()
     summary = _train(
         [
@@ -207,11 +207,9 @@ def bench_liu(work: Path, timesteps: int, quick: bool) -> None:
             "--quiet",
         ]
     )
+    checkpoint = {"checkpoint": str(work / "liu" / "policy.pt")}
     deployed = scenario_from_dict(
-        assign_agent(
-            data, targets, "happo", {"checkpoint": str(work / "liu" / "policy.pt")}, source="liu"
-        ),
-        source="liu",
+        edit_data(data, [assign(targets, "happo", checkpoint)], source="liu")[0], source="liu"
     )
     with _Replay(paths) as Replay:
         rl_costs = [
@@ -226,7 +224,7 @@ def bench_liu(work: Path, timesteps: int, quick: bool) -> None:
 
 def bench_hmarl(work: Path, timesteps: int, quick: bool) -> None:
     from reconciliation.rewards import rewards_by_scope
-    from twin.rl.train import assign_agent
+    from twin.scenario.edit import assign, edit
 
     data = read_yaml(ROOT / "scenarios" / "hmarl_3store.yaml")
     if quick:
@@ -256,15 +254,11 @@ def bench_hmarl(work: Path, timesteps: int, quick: bool) -> None:
     )
     wall = time.perf_counter() - t0
     rule = scenario_from_dict(data, source="hmarl")
-    ppo = scenario_from_dict(
-        assign_agent(
-            data,
-            ["store_1", "store_2", "store_3"],
-            "ppo",
-            {"checkpoint": str(work / "hmarl" / "policy.pt")},
-            source="hmarl",
+    ppo = edit(
+        rule,
+        assign(
+            ["store_1", "store_2", "store_3"], "ppo", {"checkpoint": str(work / "hmarl" / "policy.pt")}
         ),
-        source="hmarl",
     )
     stats = {}
     for name, scenario in (("rule", rule), ("ppo", ppo)):

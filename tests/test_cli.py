@@ -256,9 +256,12 @@ def test_missing_file(tmp_path, capsys):
     [
         (
             "store_1=s_SS:s=100,S=200",
-            "--agent store_1=s_SS:s=100,S=200: unknown agent kind 's_SS'; did you mean 's_S'",
+            "--agent 'store_1=s_SS:s=100,S=200': unknown agent kind 's_SS'; did you mean 's_S'",
         ),
-        ("store-1=s_S:s=100,S=200", "--agent store-1: not a node or tier; did you mean 'store_1'?"),
+        (
+            "store-1=s_S:s=100,S=200",
+            "--agent 'store-1=s_S:s=100,S=200': 'store-1' is not a node or tier; did you mean 'store_1'?",
+        ),
         ("store_1", "--agent 'store_1': expected TARGET=KIND[:key=value,...]"),
         ("warehouse_1=s_S:s=100", ".params: s_S:"),
     ],

@@ -22,7 +22,7 @@ import twin.studies.executors
 from agents import registry
 from agents.base import order
 from twin.compare import main
-from twin.scenario.edit import apply_override, split_overrides
+from twin.scenario.edit import edit_data, split_overrides
 from twin.studies.paired import BETTER, SAME, WORSE, t_interval, verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -316,10 +316,10 @@ def test_override_grammar():
     from twin.scenario import read_yaml
 
     data = read_yaml(HMARL)
-    out = apply_override(data, "agents.store.base_stock_level.store_1=140")
+    out, _ = edit_data(data, ["agents.store.base_stock_level.store_1=140"])
     stores = next(a for a in out["agents"] if a.get("tier") == "store")
     assert stores["params"]["base_stock_level"] == {"store_1": 140, "store_2": 190, "store_3": 250}
-    out = apply_override(data, "nodes.store_2.demand.mean=65")
+    out, _ = edit_data(data, ["nodes.store_2.demand.mean=65"])
     assert out["nodes"][3]["demand"] == {"dist": "poisson", "mean": 65}
     assert data["nodes"][3]["demand"]["mean"] == 60  # the input is not modified
 

@@ -9,7 +9,7 @@ import yaml
 
 from entities.errors import ScenarioError
 from twin.scenario import scenario_from_dict
-from twin.scenario.edit import apply_agent_override, parse_agent_override
+from twin.scenario.edit import Assignment, agent_option, edit
 
 BASE = yaml.safe_load("""
 name: tiny
@@ -124,12 +124,14 @@ def test_unknown_tier_in_agents():
 
 
 def test_agent_override_replaces_the_target_only():
-    target, kind, params = parse_agent_override("WH2=base_stock:base_stock_level=80")
-    assert (target, kind, params) == ("WH2", "base_stock", {"base_stock_level": 80})
-    data = apply_agent_override(copy.deepcopy(BASE), target, kind, params, source="tiny.yaml")
-    s = scenario_from_dict(data)
+    option = agent_option("WH2=base_stock:base_stock_level=80")
+    assert option.value == Assignment("base_stock", {"base_stock_level": 80})
+    s = edit(scenario_from_dict(BASE, source="tiny.yaml"), option)
     assert [(a.kind, a.nodes) for a in s.agents] == [("base_stock", ["S1"]), ("base_stock", ["WH2"])]
-    with pytest.raises(ScenarioError, match="did you mean 'WH2'"):
-        apply_agent_override(copy.deepcopy(BASE), "WH1", "constant", {}, source="tiny.yaml")
+    with pytest.raises(
+        ScenarioError,
+        match="tiny.yaml: --agent 'WH1=constant': 'WH1' is not a node or tier; did you mean 'WH2'",
+    ):
+        edit(scenario_from_dict(BASE, source="tiny.yaml"), agent_option("WH1=constant"))
     with pytest.raises(ScenarioError, match="expected TARGET=KIND"):
-        parse_agent_override("WH2")
+        agent_option("WH2")

@@ -23,7 +23,7 @@ import pytest
 from entities.messages import Shipment
 from twin import Simulation, scenario_from_dict
 from twin.scenario import read_yaml
-from twin.scenario.edit import apply_agent_override
+from twin.scenario.edit import assign, edit_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -259,9 +259,7 @@ def test_swapping_an_agent_keeps_every_demand_and_lead_time_draw(
 ) -> None:
     data = NETWORK if scenario == "crn_network" else yaml_data(scenario) | {"periods": 120}
     base = _base_draws(scenario)
-    variant = Draws(
-        apply_agent_override(copy.deepcopy(data), node, kind, dict(SWAPS[kind]), source=scenario)
-    )
+    variant = Draws(edit_data(data, [assign(node, kind, SWAPS[kind])], source=scenario)[0])
     assert_same_draws(base, variant)
 
 
@@ -281,9 +279,7 @@ def test_swapped_agents_do_change_the_decisions() -> None:
     changed = 0
     for node in decided_nodes(NETWORK):
         for kind in ("constant", "pass_through", "s_S"):
-            variant = Draws(
-                apply_agent_override(copy.deepcopy(NETWORK), node, kind, dict(SWAPS[kind]), source="crn")
-            )
+            variant = Draws(edit_data(NETWORK, [assign(node, kind, SWAPS[kind])], source="crn")[0])
             changed += variant.ordered() != base.ordered()
     assert changed == 3 * len(decided_nodes(NETWORK))
 

@@ -274,34 +274,40 @@ def test_copies_and_pickles_rebuild_their_stock_view() -> None:
 
 
 def test_cli_agent_override_on_a_stock_point_location_or_tier() -> None:
-    from twin.scenario.edit import apply_agent_override
+    from twin.scenario.edit import agent_option, assign, edit
 
-    data = two_sku()
-    out = apply_agent_override(data, "W/B", "base_stock", {"base_stock_level": 30}, source="x")
-    s = stock_view(scenario_from_dict(out))
-    assert [(a.nodes, a.kind) for a in s.agents] == [
+    base = scenario_from_dict(two_sku(), source="x")
+    out = edit(base, agent_option("W/B=base_stock:base_stock_level=30"))
+    assert [(a.nodes, a.kind) for a in stock_view(out).agents] == [
         (["S1/A", "S1/B", "S2/A", "S2/B"], "base_stock"),
         (["W/A"], "s_S"),
         (["W/B"], "base_stock"),
     ]
-    out = apply_agent_override(out, "store", "s_S", {"s": 3, "S": 9}, source="x")
-    assert [a.nodes for a in stock_view(scenario_from_dict(out)).agents] == [
+    out = edit(out, assign("store", "s_S", {"s": 3, "S": 9}))
+    assert [a.nodes for a in stock_view(out).agents] == [
         ["W/A"],
         ["W/B"],
         ["S1/A", "S1/B", "S2/A", "S2/B"],
     ]
+    # Several targets in one entry: a stock point and a location.
+    out = edit(base, "agents[W/A,S2]=base_stock:base_stock_level=9")
+    assert [(a.nodes, a.kind) for a in stock_view(out).agents] == [
+        (["S1/A", "S1/B"], "base_stock"),
+        (["W/B"], "s_S"),
+        (["W/A", "S2/A", "S2/B"], "base_stock"),
+    ]
     with pytest.raises(
         ScenarioError,
-        match=r"--agent W/C: not a node, stock point or tier; "
+        match=r"x: --agent 'W/C=base_stock': 'W/C' is not a node, stock point or tier; "
         r"did you mean 'W/[AB]'\?",
     ):
-        apply_agent_override(data, "W/C", "base_stock", {}, source="x")
+        edit(base, agent_option("W/C=base_stock"))
 
 
 def test_what_if_override_of_one_stock_point() -> None:
-    from twin.scenario.edit import apply_overrides
+    from twin.scenario.edit import edit_data
 
-    out, _ = apply_overrides(
+    out, _ = edit_data(
         two_sku(),
         [
             "agents.W/A=base_stock:base_stock_level=50",

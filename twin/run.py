@@ -26,13 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents import registry
-from entities.errors import ScenarioError, TwinError
+from entities.errors import TwinError
 from reconciliation.kpis import compute_kpis, kpi_table, ledger_frame
 from reconciliation.report import check_target, customer_nodes, write_run
 from twin.engine import run_scenario
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
-from twin.scenario.edit import apply_agent_override, parse_agent_override
+from twin.scenario.edit import agent_option, edit_data, setting
 
 EXIT_USAGE = 2
 
@@ -42,22 +41,15 @@ def resolve_scenario(
 ) -> Scenario:
     """Read ``path``, apply top-level ``overrides`` and ``--agent`` texts, validate.
 
-    Every mistake is a ScenarioError naming the file (and the YAML path or the ``--agent`` text).
+    The changes go through the one editor (:func:`twin.scenario.edit.edit_data`); every mistake is
+    a ScenarioError naming the file (and the YAML path or the ``--agent`` text).
     """
     source = str(path)
     data = read_yaml(path)
     if isinstance(data, dict):
-        data = {**data, **(overrides or {})}
-        for text in agents:
-            try:
-                target, kind, params = parse_agent_override(text)
-            except ScenarioError as exc:
-                raise ScenarioError(f"{source}: {exc}") from None
-            try:
-                registry.resolve(kind)
-            except registry.UnknownAgentError as exc:
-                raise ScenarioError(f"{source}: --agent {text}: {exc}") from None
-            data = apply_agent_override(data, target, kind, params, source=source)
+        changes = [setting(key, value) for key, value in (overrides or {}).items()]
+        changes += [agent_option(text, source=source) for text in agents]
+        data, _ = edit_data(data, changes, source=source)
     return scenario_from_dict(data, source=source)
 
 

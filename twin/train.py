@@ -35,8 +35,10 @@ Each phase writes ``DIR/phase<k>-<group>/`` and is resumable; ``--phase K`` runs
 (the earlier ones must be done). The last phase's policy is copied to ``DIR/policy.pt``.
 
 Hyper-parameters: ``--set NAME=VALUE`` for any field of the trainer's ``Args`` (e.g. ``--set
-learning_rate=1e-4 --set centralized_critic=true``). Mistakes (a bad scenario or option, a
-checkpoint or run folder that does not match) print one line ``error: ...`` and exit with status 2.
+learning_rate=1e-4 --set centralized_critic=true``, or ``--set learning_rate=1e-4,clip_coef=0.1``;
+values read by :mod:`agents.named`, the parser of every ``key=value`` list). Mistakes (a bad
+scenario or option, a checkpoint or run folder that does not match) print one line ``error: ...``
+and exit with status 2.
 
 This module never imports torch itself (the trainers and checkpoints under ``agents/ppo`` and
 ``agents/happo`` do, when a run starts), so ``import twin`` stays light.
@@ -52,8 +54,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from agents.named import named, parse_params
 from entities.errors import ScenarioError, TwinError
 from twin.rl.train import RunSpec, TrainError, phase_list, resolve_targets, run_phases, train_run
 from twin.scenario import read_yaml, scenario_from_dict
@@ -130,18 +131,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--set NAME=VALUE`` (each may hold several, ``a=1,b=2``): values read as YAML scalars
+    (:func:`agents.named.parse_params`; ``1e-4`` is a number); lists become tuples."""
     out: dict[str, Any] = {}
     for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise TrainError(f"--set {item!r}: expected NAME=VALUE")
         try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            parsed = value
-        if isinstance(parsed, list):
-            parsed = tuple(parsed)
-        out[key.strip()] = parsed
+            params = parse_params(item, what=f"--set {item!r}")
+        except ValueError as exc:
+            raise TrainError(str(exc)) from None
+        if not params:
+            raise TrainError(f"--set {item!r}: expected NAME=VALUE")
+        out.update({k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     return out
 
 
@@ -162,12 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenario = scenario_from_dict(data, source=args.scenario)
         n_eval = args.eval_replications or min(5, scenario.replications)
         out = Path(args.out or f"runs/train-{scenario.name}-{args.algo}")
-        from twin.rl.env import _named
-
         for what, value in (("observation", args.observation), ("action", args.action)):
             if value is not None:
                 try:
-                    _named(value, what)
+                    named(value, what=what)
                 except ValueError as exc:
                     raise TrainError(f"--{what}: {exc}") from None
         base = RunSpec(

@@ -37,41 +37,11 @@ import numpy as np
 import torch
 
 from agents.base import Agent, Observation, OrderDecision
+from agents.named import named
 from agents.ppo.checkpoint import load_checkpoint
 from agents.ppo.network import ActorCritic, RunningMeanStd, check_spec, env_action
 from agents.spaces import ActionMap, Featurizer, ObservationBuilder, action_map, observation_builder
 from entities.messages import NodeId
-
-
-def _named(spec: Any, what: str) -> tuple[str, dict[str, Any]]:
-    """``"name"``, ``"name:key=value,..."`` or ``{"name": ..., "params": {...}}`` -> (name, params)."""
-    if isinstance(spec, str):
-        name, _, rest = spec.partition(":")
-        params: dict[str, Any] = {}
-        for item in filter(None, (p.strip() for p in rest.split(","))):
-            key, eq, value = item.partition("=")
-            if not eq or not key.strip():
-                raise ValueError(f"{what} {spec!r}: {item!r} is not key=value")
-            params[key.strip()] = _scalar(value.strip())
-        return name.strip(), params
-    if isinstance(spec, Mapping):
-        spec = dict(spec)
-        name = spec.pop("name", None)
-        if not isinstance(name, str):
-            raise ValueError(f"{what} must name a {what} ('name'), got {spec!r}")
-        params = dict(spec.pop("params", None) or {})
-        params.update(spec)
-        return name, params
-    raise ValueError(f"{what} must be a name, 'name:key=value,...' or a mapping, got {spec!r}")
-
-
-def _scalar(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "null": None}.get(text.lower(), text)
 
 
 def _same_spec(given: Mapping[str, Any], trained: Mapping[str, Any]) -> bool:
@@ -133,8 +103,8 @@ class PPOAgent(Agent):
         self.checkpoint, self.stochastic, self.strict = checkpoint, stochastic, strict
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.obs_dim, self.init_seed = obs_dim, init_seed
-        given_obs = _named(observation, "observation") if observation is not None else None
-        given_act = _named(action, "action") if action is not None else None
+        given_obs = named(observation, what="observation") if observation is not None else None
+        given_act = named(action, what="action") if action is not None else None
         self.metadata: dict[str, Any] = {}
         self.policies: list[_Policy] = []
         self._policy_of: dict[str, _Policy] = {}

@@ -57,10 +57,10 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-import yaml
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from agents.named import named
 from agents.spaces import (
     ActionMap,
     Featurizer,
@@ -74,8 +74,8 @@ from entities.errors import ScenarioError, TwinError
 from entities.messages import NodeId
 from reconciliation.rewards import fill_rate, rewards_by_scope
 from twin.engine import ExternalAgent, Simulation
-from twin.scenario import Scenario, load_scenario, scenario_from_dict
-from twin.scenario.edit import apply_agent_override
+from twin.scenario import Scenario, load_scenario
+from twin.scenario.edit import assign, edit
 from twin.scenario.errors import suggest
 
 __all__ = ["LEARNING_KINDS", "TwinGymEnv", "TwinParallelEnv", "gym_env", "parallel_env"]
@@ -177,45 +177,14 @@ def resolve_targets(scenario: Scenario, targets: Any) -> list[str]:
 
 def split_targets(scenario: Scenario, targets: Sequence[str]) -> tuple[Scenario, list[int]]:
     """The scenario with every target in an ``agents`` entry that holds only targets, and the
-    indices of those entries (the ones to drive from outside)."""
+    indices of those entries (the ones to drive from outside). A target sharing an entry with
+    other nodes gets an entry of its own (:func:`twin.scenario.edit.assign`)."""
     wanted = set(targets)
     owner = {node: i for i in range(len(scenario.agents)) for node in scenario.agent_nodes(i)}
     mixed = [n for n in targets if n not in owner or not set(scenario.agent_nodes(owner[n])) <= wanted]
-    if mixed:
-        data = scenario.to_yaml_dict()
-        for node in mixed:
-            data = apply_agent_override(data, node, *_PLACEHOLDER, source=scenario.name)
-        scenario = scenario_from_dict(data, source=scenario.name)
+    scenario = edit(scenario, *(assign(node, *_PLACEHOLDER) for node in mixed))
     external = [i for i in range(len(scenario.agents)) if set(scenario.agent_nodes(i)) & wanted]
     return scenario, external
-
-
-def _parse_named(text: str) -> tuple[str, dict[str, Any]]:
-    """``"name:key=value,..."`` -> ``(name, params)``; values read as YAML scalars."""
-    name, _, rest = text.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"{text!r}: {item!r} is not key=value")
-        params[key.strip()] = yaml.safe_load(value)
-    return name.strip(), params
-
-
-def _named(spec: Any, what: str) -> tuple[str, dict[str, Any]]:
-    if isinstance(spec, str):
-        return _parse_named(spec)
-    if isinstance(spec, Mapping):
-        spec = dict(spec)
-        name = spec.pop("name", None) or spec.pop("kind", None)
-        if not isinstance(name, str):
-            raise ValueError(f"{what} must name a {what} ('name'), got {spec!r}")
-        params = dict(spec.pop("params", None) or {})
-        params.update(spec)
-        return name, params
-    raise ValueError(
-        f"{what} must be a name, 'name:key=value,...', a mapping or an instance, got {spec!r}"
-    )
 
 
 def _entry_param(scenario: Scenario, targets: Sequence[str], key: str) -> Any:
@@ -302,13 +271,13 @@ class TwinParallelEnv(ParallelEnv):
                 "liu" if original.timing == "liu" else "default"
             )
         if not isinstance(observation, ObservationBuilder):
-            name, params = _named(observation, "observation")
+            name, params = named(observation, what="observation")
             observation = observation_builder(name, **params)
         self.observation_builder: ObservationBuilder = observation.resolve(list(infos.values()))
         if action is None:
             action = _entry_param(original, self.targets, "action") or "integer"
         if not isinstance(action, ActionMap):
-            name, params = _named(action, "action")
+            name, params = named(action, what="action")
             action = action_map(name, **params)
         self.action_map: ActionMap = action
 

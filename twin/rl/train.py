@@ -27,7 +27,7 @@ from typing import Any
 
 from entities.errors import TwinError
 from twin.scenario import Scenario, scenario_from_dict
-from twin.scenario.edit import apply_agent_override
+from twin.scenario.edit import assign, edit, edit_data
 
 PHASE_PRESETS = {"hmarl": ["store", "warehouse", "supplier", "joint"]}
 JOINT = "joint"
@@ -48,25 +48,6 @@ def scenario_hash(scenario: Scenario) -> str:
     keep = {k: data.get(k) for k in ("nodes", "lanes", "costs", "forecast_window", "timing")}
     text = json.dumps(keep, sort_keys=True, default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def assign_agent(
-    data: dict[str, Any], nodes: Sequence[str], kind: str, params: Mapping[str, Any], *, source: str
-) -> dict[str, Any]:
-    """Scenario data in which ``nodes`` are decided by one new entry ``kind`` with ``params``."""
-    for node in nodes:  # take each node out of the entry that held it
-        data = apply_agent_override(data, node, "constant", {"quantity": 0.0}, source=source)
-    wanted = set(nodes)
-    id_tier = {n.get("id"): (n.get("tier") or n.get("kind")) for n in data.get("nodes", [])}
-    kept = []
-    for entry in data.get("agents", []):
-        members = entry.get("nodes")
-        if members is None:
-            members = [i for i, t in id_tier.items() if t == entry.get("tier")]
-        if not set(members) <= wanted:
-            kept.append(entry)
-    kept.append({"nodes": list(nodes), "kind": kind, "params": dict(params)})
-    return {**data, "agents": kept}
 
 
 def resolve_targets(scenario: Scenario, targets: str | None) -> list[str]:
@@ -131,10 +112,7 @@ def evaluate_deployed(
     from reconciliation.report import customer_nodes
     from twin.engine import Simulation
 
-    data = assign_agent(
-        scenario.to_yaml_dict(), nodes, kind, {"checkpoint": str(checkpoint)}, source=scenario.name
-    )
-    deployed = scenario_from_dict(data, source=scenario.name)
+    deployed = edit(scenario, assign(list(nodes), kind, {"checkpoint": str(checkpoint)}))
     results = [Simulation(deployed, replication=int(r)).run() for r in replications]
     return _kpis(results, deployed, None, compute_kpis, ledger_frame, customer_nodes)
 
@@ -485,7 +463,6 @@ def run_phases(
         if done.is_file() and base.resume and only is None:
             summaries[name] = json.loads(done.read_text(encoding="utf-8"))
             continue
-        phase_data = data
         if name == JOINT:
             targets = [n for _, nodes in groups for n in nodes]
             spec = dataclasses.replace(
@@ -498,10 +475,6 @@ def run_phases(
                 lr_scale=joint_lr_scale,
             )
         else:
-            for j, (_, nodes) in enumerate(groups[: k - 1]):
-                phase_data = assign_agent(
-                    phase_data, nodes, "ppo", {"checkpoint": str(results[j])}, source=base.source
-                )
             spec = dataclasses.replace(
                 base,
                 targets=groups[k - 1][1],
@@ -509,6 +482,13 @@ def run_phases(
                 phase=f"{k}-{name}",
                 groups={name: groups[k - 1][1]},
             )
+        # The earlier phases' policies decide for their groups (a joint phase trains them all).
+        frozen = [
+            assign(nodes, "ppo", {"checkpoint": str(results[j])})
+            for j, (_, nodes) in enumerate(groups[: k - 1])
+            if name != JOINT
+        ]
+        phase_data, _ = edit_data(data, frozen, source=base.source)
         spec.scenario = scenario_from_dict(phase_data, source=base.source)
         summaries[name] = train_run(spec)
     final = results[-1]

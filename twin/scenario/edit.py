@@ -1,191 +1,184 @@
-"""Path-addressed overrides of scenario data: what a what-if variant changes.
+"""The one scenario editor: overrides applied to a validated scenario give a new, validated one.
 
-An override is ``PATH=VALUE``, applied to the plain data of a scenario file (as parsed from YAML,
-before validation); the result is validated by :func:`twin.config.scenario_from_dict` afterwards,
-so a bad value gets the usual message with its YAML path. Values are read as YAML scalars
-(``3``, ``0.5``, ``lost``, ``null``) or flow collections (``{dist: poisson, mean: 3}``). Paths::
+Every command changes a scenario here: ``twin.run --agent``, ``twin.compare`` variants and sweeps
+(and study files), the tuned scenario that ``twin.tune`` evaluates and writes, and the learning
+nodes of ``twin.train`` and :mod:`twin.rl.env`. :func:`edit` takes a scenario and overrides (text
+in the grammar of :mod:`twin.scenario.overrides`, or :class:`Override` objects from
+:func:`assign`, :func:`setting`, :func:`agent_option`) and returns a new scenario, validated like a
+file: a bad value gets the usual one-line message with its YAML path. It edits the plain data the
+scenario was read from (``Scenario._data``), so a scenario written back to YAML stays as small as
+the user's file, and validates the result with the same source (relative demand files keep
+resolving). :func:`edit_data` does the same on plain data (a study's ``scenario=FILE`` swap, the
+file the tuner writes).
 
-    scenario=OTHER.yaml                     swap the whole scenario file (applied first)
-    periods=200                             a top-level key (also costs.in_transit_holding=sender,
-                                            reward.weights.fill_rate=5, ...)
-    nodes.S1.capacity=400                   a node field (nodes[S1].capacity for ids with dots)
-    nodes.R2.demand.mean=60                 a field of a node's distribution (its YAML name)
-    nodes.R2.demand={dist: poisson, mean: 60}
-    lanes[W1->S2].lead_time.mean=3          a lane, addressed FROM->TO
-    lanes[W1->S2].unit_cost=0.3
-    agents.W1=s_S:s=600,S=1500              decide for a node or a tier with another agent
-    agents.W1.s=550                         one parameter of the agent deciding for W1
-    agents.store.base_stock_level.store_1=140   one node's entry of a per-node parameter
+Deciding for a target with a new agent takes its nodes out of the entries that held them (their
+per-node parameters go with them; an entry left empty goes) and adds one entry for the targets at
+the end. In a multi-SKU scenario a target may be a location (all its stock points), a tier or a
+stock point ``W/P``.
 
-Unknown path components (a key, a node, a lane, a distribution parameter) raise a
-:class:`~twin.errors.ScenarioError` naming the override and the closest names (``difflib``)::
+Unknown names in a path raise a :class:`~entities.errors.ScenarioError` naming the override and the
+closest names (``difflib``)::
 
     hmarl.yaml: override 'nodes.store_9.capacity=400': 'store_9' is not a node; did you mean
     'store_1'?
 
-Several overrides in one text (``--variant NAME=...``) are separated by ``,`` or ``;``
-(:func:`split_overrides`): a piece that does not begin with a scenario path continues the previous
-override, so agent parameters keep their commas (``agents.W1=s_S:s=600,S=1500,periods=90`` is two
-overrides).
+>>> from twin.scenario import load_scenario
+>>> base = load_scenario("scenarios/hmarl_3store.yaml")
+>>> what_if = edit(base, "agents.warehouse_1=s_S:s=522,S=534", "periods=180")
+>>> [(a.kind, a.nodes) for a in what_if.agents][-1], what_if.periods, base.periods
+(('s_S', ['warehouse_1']), 180, 365)
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
-import re
 import typing
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from agents import registry
+from agents.named import named
 from entities.distributions import KINDS, Distribution
 from entities.errors import ScenarioError
 from twin.scenario.errors import suggest
 from twin.scenario.load import read_yaml, scenario_from_dict
+from twin.scenario.overrides import (
+    AGENT_SPEC,
+    AGENTS,
+    HEADS,
+    SWAP,
+    Assignment,
+    Component,
+    Override,
+    agent_option,
+    assign,
+    parse_all,
+    parse_override,
+    parse_value,
+    setting,
+    split_overrides,
+    split_values,
+    starts_path,
+)
 from twin.scenario.schema import LaneConfig, NodeConfig, Scenario
 from twin.scenario.skus import stock_view
 
-SWAP = "scenario"
-COLLECTIONS = ("nodes", "lanes", "agents")
-HEADS: tuple[str, ...] = (*Scenario.model_fields, SWAP)
-"""Names an override path may begin with: the scenario's top-level keys and ``scenario``."""
-
-_HEAD = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:\[|\.|=)")
-_OPEN, _CLOSE = "[{(", "]})"
-
-
-@dataclass(frozen=True)
-class Component:
-    """One step of a path: ``name`` and, for ``name[key]``, the ``key``."""
-
-    name: str
-    key: str | None = None
-
-
-@dataclass(frozen=True)
-class Override:
-    """A parsed ``PATH=VALUE`` (``text`` is the original, for messages)."""
-
-    text: str
-    path: tuple[Component, ...]
-    value: Any
-    value_text: str
-
-    @property
-    def head(self) -> str:
-        return self.path[0].name
+__all__ = [
+    "HEADS",
+    "SWAP",
+    "Assignment",
+    "Component",
+    "Override",
+    "agent_option",
+    "assign",
+    "edit",
+    "edit_data",
+    "parse_override",
+    "parse_value",
+    "setting",
+    "source_data",
+    "split_overrides",
+    "split_values",
+    "starts_path",
+]
 
 
 # --------------------------------------------------------------------------------------------------
-# Parsing.
+# Editing.
 
 
-def _depth_split(text: str, separators: str) -> list[tuple[str, str]]:
-    """Split at ``separators`` outside brackets; ``(piece, separator before it)`` pairs."""
-    out: list[tuple[str, str]] = []
-    depth, start, sep = 0, 0, ""
-    for i, ch in enumerate(text):
-        if ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth = max(0, depth - 1)
-        elif ch in separators and depth == 0:
-            out.append((text[start:i], sep))
-            start, sep = i + 1, ch
-    out.append((text[start:], sep))
-    return out
+def source_data(scenario: Scenario) -> dict[str, Any]:
+    """A copy of the plain data ``scenario`` was validated from (``Scenario._data``), or, for a
+    scenario made another way (``model_copy``, a stock-point view), its resolved data."""
+    return copy.deepcopy(_own_data(scenario))
 
 
-def starts_path(text: str) -> bool:
-    """True when ``text`` begins with an override path (``nodes.``, ``lanes[``, ``periods=``...)."""
-    match = _HEAD.match(text)
-    return match is not None and match.group(1) in HEADS
+def _own_data(scenario: Scenario) -> dict[str, Any]:
+    """:func:`source_data` without the copy (the caller must not modify it)."""
+    data, fields_validated = scenario._data, scenario._data_fields
+    if (
+        not isinstance(data, dict)
+        or fields_validated is None
+        or fields_validated.keys() != scenario.__dict__.keys()
+        or any(scenario.__dict__[k] is not v for k, v in fields_validated.items())
+    ):
+        return scenario.to_yaml_dict()
+    return data
 
 
-def split_overrides(text: str) -> list[str]:
-    """Split ``OVERRIDE[,OVERRIDE...]`` (``,`` or ``;``) where a new override path begins.
+def edit(scenario: Scenario, *overrides: str | Override, base_dir: str | Path = ".") -> Scenario:
+    """``scenario`` with ``overrides`` applied in order, validated (with the scenario's source).
 
-    >>> split_overrides("agents.W1=s_S:s=600,S=1500;lanes[SUP->W1].lead_time=3,periods=90")
-    ['agents.W1=s_S:s=600,S=1500', 'lanes[SUP->W1].lead_time=3', 'periods=90']
+    A ``scenario=FILE`` override (``FILE`` relative to ``base_dir``) first replaces the data.
     """
-    pieces: list[str] = []
-    for piece, sep in _depth_split(text, ",;"):
-        if pieces and not starts_path(piece):
-            pieces[-1] += sep + piece
-        else:
-            pieces.append(piece)
-    return [p.strip() for p in pieces if p.strip()]
+    if not overrides:
+        return scenario
+    data, source = edit_data(_own_data(scenario), overrides, source=scenario.source, base_dir=base_dir)
+    return scenario_from_dict(data, source=source)
 
 
-def split_values(text: str) -> list[str]:
-    """Split ``v1,v2,...`` at commas outside brackets (``{dist: poisson, mean: 3}`` is one)."""
-    return [p.strip() for p, _ in _depth_split(text, ",")]
+def edit_data(
+    data: Mapping[str, Any],
+    overrides: Sequence[str | Override],
+    *,
+    source: str = "<scenario>",
+    base_dir: str | Path = ".",
+    defaults: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Apply ``overrides`` in order to plain scenario ``data``; return ``(data, source)``.
+
+    A ``scenario=FILE`` override (at most one; ``FILE`` relative to ``base_dir``) first replaces
+    the data and the source; then ``defaults`` (top-level keys such as a study's ``periods``) are
+    merged, then the other overrides are applied. The input is not modified; the result is not
+    validated (``scenario_from_dict(data, source=source)`` does that).
+    """
+    parsed = parse_all(overrides, source)
+    swaps = [o for o in parsed if o.head == SWAP]
+    if len(swaps) > 1:
+        raise ScenarioError(
+            f"{source}: more than one scenario=FILE override: {', '.join(repr(o.text) for o in swaps)}"
+        )
+    out: Any = copy.deepcopy(dict(data))
+    if swaps:
+        swap = swaps[0]
+        if len(swap.path) > 1 or swap.path[0].key is not None or not swap.value:
+            raise ScenarioError(f"{swap.where(source)}: expected scenario=FILE.yaml")
+        path = Path(base_dir) / str(swap.value)
+        out = read_yaml(path)
+        source = str(path)
+        if not isinstance(out, dict):
+            raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
+    out.update(copy.deepcopy(dict(defaults or {})))
+    for o in parsed:
+        if o.head != SWAP:
+            _apply(out, o, source)
+    return out, source
 
 
-def parse_value(text: str, *, where: str = "value") -> Any:
-    """A YAML scalar or flow collection; ScenarioError on invalid YAML."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{where}: value {text!r} is not valid YAML ({problem})") from None
+def _apply(data: dict[str, Any], override: Override, source: str) -> None:
+    """Apply one override to ``data`` in place."""
+    where = override.where(source)
+    head = override.path[0]
+    if head.name == "nodes":
+        _node(data, override, where)
+    elif head.name == "lanes":
+        _lane(data, override, where)
+    elif head.name == AGENTS:
+        _agent(data, override, where, source)
+    elif head.name in Scenario.model_fields:
+        _set_field(data, Scenario, override.path, override.value, where, "")
+    else:
+        raise ScenarioError(
+            f"{where}: {head.name!r} is not a known key{suggest(head.name, list(HEADS))} "
+            f"(paths begin with: {', '.join(HEADS)})"
+        )
 
 
-def _parse_path(text: str, where: str) -> tuple[Component, ...]:
-    components: list[Component] = []
-    i, n = 0, len(text)
-    while i < n:
-        j = i
-        while j < n and text[j] not in ".[":
-            j += 1
-        name, key = text[i:j].strip(), None
-        if j < n and text[j] == "[":
-            close = text.find("]", j)
-            if close < 0:
-                raise ScenarioError(f"{where}: unclosed '[' in path {text!r}")
-            key = text[j + 1 : close].strip()
-            j = close + 1
-            if not key:
-                raise ScenarioError(f"{where}: empty [] in path {text!r}")
-        if not name:
-            raise ScenarioError(f"{where}: empty name in path {text!r}")
-        components.append(Component(name, key))
-        if j < n and text[j] != ".":
-            raise ScenarioError(f"{where}: expected '.' after {text[i:j]!r} in path {text!r}")
-        i = j + 1
-        if j == n - 1:
-            raise ScenarioError(f"{where}: path {text!r} ends with '.'")
-    if not components:
-        raise ScenarioError(f"{where}: empty path")
-    return tuple(components)
-
-
-def parse_override(text: str, *, where: str | None = None) -> Override:
-    """Parse ``PATH=VALUE``; the value is read as YAML (kept as text for agent specs)."""
-    where = where or f"override {text!r}"
-    pieces = _depth_split(text, "=")
-    if len(pieces) < 2 or not pieces[0][0].strip():
-        raise ScenarioError(f"{where}: expected PATH=VALUE, e.g. nodes.S1.capacity=400")
-    path_text = pieces[0][0].strip()
-    value_text = text[len(pieces[0][0]) + 1 :].strip()
-    path = _parse_path(path_text, where)
-    value = value_text if path[0].name == "agents" else parse_value(value_text, where=where)
-    return Override(text, path, value, value_text)
-
-
-# --------------------------------------------------------------------------------------------------
-# Applying.
-
-
-def _hint(name: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
+# -- fields ----------------------------------------------------------------------------------------
 
 
 def _names(choices: Sequence[str]) -> str:
@@ -217,11 +210,22 @@ def _distribution_params(dist: str) -> list[str]:
     return ["mean" if f.name == "mean_" else f.name for f in fields(cls)]
 
 
+def _distribution(value: Any, where: str) -> Any:
+    """A whole distribution: text ``poisson:mean=3`` is ``{dist: poisson, mean: 3}``."""
+    if not isinstance(value, str):
+        return value
+    try:
+        dist, params = named(value, what="distribution")
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    return {"dist": dist, **params}
+
+
 def _set_distribution(
     container: dict[str, Any], name: str, rest: Sequence[Component], value: Any, where: str, here: str
 ) -> None:
     spec = container.get(name)
-    whole = f"{here}={{dist: poisson, mean: 3}}"
+    whole = f"{here}=poisson:mean=3"
     if spec is None:
         raise ScenarioError(f"{where}: {here} is not set; give the whole distribution, e.g. {whole}")
     if isinstance(spec, int | float) and not isinstance(spec, bool):
@@ -236,7 +240,7 @@ def _set_distribution(
         allowed = ["dist", *_distribution_params(dist)]
         if param.name not in allowed:
             raise ScenarioError(
-                f"{where}: {dist} has no parameter {param.name!r}{_hint(param.name, allowed)} "
+                f"{where}: {dist} has no parameter {param.name!r}{suggest(param.name, allowed)} "
                 f"(its parameters: {', '.join(allowed[1:])}); to change the distribution, give "
                 f"it whole, e.g. {whole}"
             )
@@ -258,13 +262,14 @@ def _set_field(
     if first.name not in by_name:
         choices = list(by_name)
         raise ScenarioError(
-            f"{where}: {here!r} is not a known key{_hint(first.name, choices)} (keys: {_names(choices)})"
+            f"{where}: {here!r} is not a known key{suggest(first.name, choices)} "
+            f"(keys: {_names(choices)})"
         )
     if first.key is not None:
         raise ScenarioError(f"{where}: {here} is not a list; drop [{first.key}]")
     annotation = by_name[first.name].annotation
     if not rest:
-        container[first.name] = value
+        container[first.name] = _distribution(value, where) if _is_distribution(annotation) else value
         return
     if _is_distribution(annotation):
         _set_distribution(container, first.name, rest, value, where, here)
@@ -286,21 +291,23 @@ def _set_field(
     container[first.name] = current
 
 
-def _collection_key(override: Override, where: str, example: str) -> tuple[str, list[Component]]:
-    first, rest = override.path[0], list(override.path[1:])
-    if first.key is not None:
-        return first.key, rest
-    if not rest:
-        raise ScenarioError(f"{where}: {first.name} needs an id, e.g. {example}")
-    return rest[0].name, rest[1:]
+# -- nodes and lanes -------------------------------------------------------------------------------
+
+
+def _collection_key(override: Override, where: str, example: str) -> str:
+    key = override.path[0].key
+    if key is None:
+        raise ScenarioError(f"{where}: {override.head} needs an id, e.g. {example}")
+    return key
 
 
 def _node(data: dict[str, Any], override: Override, where: str) -> None:
-    node_id, rest = _collection_key(override, where, "nodes.S1.capacity=400")
+    node_id = _collection_key(override, where, "nodes.S1.capacity=400")
+    rest = override.path[1:]
     nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict)]
     ids = [str(n.get("id")) for n in nodes]
     if node_id not in ids:
-        raise ScenarioError(f"{where}: {node_id!r} is not a node{_hint(node_id, ids)}")
+        raise ScenarioError(f"{where}: {node_id!r} is not a node{suggest(node_id, ids)}")
     if not rest:
         raise ScenarioError(
             f"{where}: name a field of node {node_id!r}, e.g. nodes.{node_id}.holding_cost=0.5"
@@ -309,16 +316,23 @@ def _node(data: dict[str, Any], override: Override, where: str) -> None:
 
 
 def _lane(data: dict[str, Any], override: Override, where: str) -> None:
-    key, rest = _collection_key(override, where, "lanes[W1->S1].lead_time=2")
-    key = "->".join(part.strip() for part in key.split("->"))
+    key = _collection_key(override, where, "lanes[W1->S1].lead_time=2")
+    rest = override.path[1:]
     lanes = [ln for ln in data.get("lanes") or [] if isinstance(ln, dict)]
     ids = [f"{ln.get('from')}->{ln.get('to')}" for ln in lanes]
     if key not in ids:
         shape = "" if "->" in key else " (lanes are addressed FROM->TO)"
-        raise ScenarioError(f"{where}: {key!r} is not a lane{_hint(key, ids)}{shape}")
+        raise ScenarioError(f"{where}: {key!r} is not a lane{suggest(key, ids)}{shape}")
     if not rest:
         raise ScenarioError(f"{where}: name a field of lane {key!r}, e.g. lanes[{key}].lead_time=2")
     _set_field(lanes[ids.index(key)], LaneConfig, rest, override.value, where, f"lanes[{key}]")
+
+
+# -- agents ----------------------------------------------------------------------------------------
+
+
+def _tier(node: dict[str, Any]) -> str:
+    return str(node.get("tier") or node.get("kind"))
 
 
 def _members(data: dict[str, Any], agent: dict[str, Any]) -> list[str]:
@@ -327,261 +341,164 @@ def _members(data: dict[str, Any], agent: dict[str, Any]) -> list[str]:
     return [
         str(n.get("id"))
         for n in data.get("nodes") or []
-        if isinstance(n, dict) and (n.get("tier") or n.get("kind")) == agent.get("tier")
+        if isinstance(n, dict) and _tier(n) == agent.get("tier")
     ]
 
 
-def _agent(data: dict[str, Any], override: Override, where: str, source: str) -> dict[str, Any]:
-    target, rest = _collection_key(override, where, "agents.W1=s_S:s=600,S=1500")
+def _targets(key: str, choices: Sequence[str]) -> list[str]:
+    """The targets named by an ``agents[...]`` key: itself if it is a name, else its ``,`` parts."""
+    if key in choices:
+        return [key]
+    return [t.strip() for t in key.split(",") if t.strip()]
+
+
+def _select(data: dict[str, Any], targets: Sequence[str], where: str) -> list[str]:
+    """Node ids of ``targets`` (node ids or tiers) of a single-SKU scenario, in target order."""
     nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict)]
     ids = [str(n.get("id")) for n in nodes]
-    tiers = list(dict.fromkeys(str(n.get("tier") or n.get("kind")) for n in nodes))
-    skus = [str(k.get("id")) for k in data.get("skus") or [] if isinstance(k, dict)]
-    if skus and not rest:  # multi-SKU: agents.W/P=KIND decides one stock point (issue 6)
-        ids += [f"{n.get('id')}/{k}" for n in nodes for k in n.get("skus") or skus]
-    if target in ids:
-        selected = [target]
-    elif target in tiers:
-        selected = [str(n.get("id")) for n in nodes if (n.get("tier") or n.get("kind")) == target]
-    else:
-        raise ScenarioError(f"{where}: {target!r} is not a node or tier{_hint(target, ids + tiers)}")
+    tiers = list(dict.fromkeys(_tier(n) for n in nodes))
+    selected: list[str] = []
+    for target in targets:
+        if target in ids:
+            found = [target]
+        elif target in tiers:
+            found = [str(n.get("id")) for n in nodes if _tier(n) == target]
+        else:
+            raise ScenarioError(
+                f"{where}: {target!r} is not a node or tier{suggest(target, ids + tiers)}"
+            )
+        selected += [n for n in found if n not in selected]
+    return selected
+
+
+def _check_kind(kind: str, where: str) -> None:
+    try:
+        registry.resolve(kind)
+    except registry.UnknownAgentError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def _agent(data: dict[str, Any], override: Override, where: str, source: str) -> None:
+    key = _collection_key(override, where, f"agents.W1={AGENT_SPEC}")
+    rest = override.path[1:]
     if not rest:  # agents.TARGET=KIND[:k=v,...]
-        _, kind, params = parse_agent_override(f"{target}={override.value_text}")
-        if not kind:
-            raise ScenarioError(f"{where}: expected agents.{target}=KIND[:key=value,...]")
-        try:
-            registry.resolve(kind)
-        except registry.UnknownAgentError as exc:
-            raise ScenarioError(f"{where}: {exc}") from None
-        return apply_agent_override(data, target, kind, params, source=source)
+        assignment = override.value
+        if not isinstance(assignment, Assignment):
+            raise ScenarioError(f"{where}: expected agents.{key}={AGENT_SPEC}")
+        _check_kind(assignment.kind, where)
+        _assign(data, key, assignment.kind, assignment.params, where, source)
+        return
     # agents.TARGET.PARAM[.NODE]=VALUE: change one parameter of the agent deciding for TARGET.
     if len(rest) > 2 or any(c.key is not None for c in rest):
         raise ScenarioError(
-            f"{where}: expected agents.{target}.PARAM=VALUE or agents.{target}.PARAM.NODE=VALUE"
+            f"{where}: expected agents.{key}.PARAM=VALUE or agents.{key}.PARAM.NODE=VALUE"
         )
     param = rest[0].name
-    if param in ("kind", "nodes", "tier", "params"):
-        raise ScenarioError(f"{where}: to change the agent, write agents.{target}=KIND[:k=v,...]")
-    agents = [a for a in data.get("agents") or [] if isinstance(a, dict)]
+    if param in ("kind", "nodes", "tier", "params", "sku"):
+        raise ScenarioError(f"{where}: to change the agent, write agents.{key}={AGENT_SPEC}")
+    selected = _select(data, [key], where)
+    agents = [a for a in data.get(AGENTS) or [] if isinstance(a, dict)]
     holders = [a for a in agents if set(_members(data, a)) & set(selected)]
     if not holders:
-        raise ScenarioError(f"{where}: no agent decides for {target!r}")
+        raise ScenarioError(f"{where}: no agent decides for {key!r}")
     if len(holders) > 1 or not set(selected) <= set(_members(data, holders[0])):
         raise ScenarioError(
-            f"{where}: the nodes of {target!r} are decided by different agents; "
-            "set the parameter per node"
+            f"{where}: the nodes of {key!r} are decided by different agents; set the parameter per node"
         )
     holder = holders[0]
     params = dict(holder.get("params") or {})
-    value: Any = parse_value(override.value_text, where=where)
+    value: Any = override.value
     if len(rest) == 2:
         node = rest[1].name
         current = params.get(param)
         if not isinstance(current, dict):
             raise ScenarioError(
-                f"{where}: {param} of {holder.get('kind')} is {current!r}, not a "
-                "per-node mapping; set it whole with "
-                f"agents.{target}.{param}=VALUE"
+                f"{where}: {param} of {holder.get('kind')} is {current!r}, not a per-node mapping; "
+                f"set it whole with agents.{key}.{param}=VALUE"
             )
         if node not in selected:
             raise ScenarioError(
-                f"{where}: {node!r} is not decided through {target!r}{_hint(node, selected)}"
+                f"{where}: {node!r} is not decided through {key!r}{suggest(node, selected)}"
             )
         value = {**current, node: value}
     params[param] = value
     if set(_members(data, holder)) == set(selected):  # the whole entry: change it in place
-        holder_index = next(i for i, a in enumerate(data["agents"]) if a is holder)
-        data["agents"][holder_index] = {**holder, "params": params}
-        return data
-    kept = {
-        k: (
-            {n: x for n, x in v.items() if n in selected}
-            if isinstance(v, dict) and set(v) <= set(ids)
-            else v
-        )
-        for k, v in params.items()
-    }
-    return apply_agent_override(data, target, str(holder.get("kind")), kept, source=source)
+        index = next(i for i, a in enumerate(data[AGENTS]) if a is holder)
+        data[AGENTS][index] = {**holder, "params": params}
+        return
+    ids = [str(n.get("id")) for n in data.get("nodes") or [] if isinstance(n, dict)]
+    kept = {k: _per_node(v, ids, selected) for k, v in params.items()}
+    _assign(data, key, str(holder.get("kind")), kept, where, source)
 
 
-def apply_override(
-    data: dict[str, Any], override: Override | str, *, source: str = "<scenario>"
-) -> dict[str, Any]:
-    """Return a copy of scenario ``data`` with one override applied (not validated).
-
-    ``scenario=...`` (a file swap) is handled by :func:`apply_overrides`.
-    """
-    if isinstance(override, str):
-        override = parse_override(override, where=f"{source}: override {override!r}")
-    where = f"{source}: override {override.text!r}"
-    data = copy.deepcopy(data)
-    head = override.path[0]
-    if head.name == SWAP:
-        raise ScenarioError(f"{where}: scenario=FILE swaps the whole file; use apply_overrides")
-    if head.name == "nodes":
-        _node(data, override, where)
-    elif head.name == "lanes":
-        _lane(data, override, where)
-    elif head.name == "agents":
-        data = _agent(data, override, where, source)
-    elif head.name in Scenario.model_fields:
-        _set_field(data, Scenario, override.path, override.value, where, "")
-    else:
-        raise ScenarioError(
-            f"{where}: {head.name!r} is not a known key{_hint(head.name, HEADS)} "
-            f"(paths begin with: {', '.join(HEADS)})"
-        )
-    return data
+def _per_node(value: Any, ids: Sequence[str], keep: Collection[str]) -> Any:
+    """A per-node parameter (a mapping keyed by node ids) restricted to the nodes in ``keep``."""
+    if isinstance(value, dict) and set(value) <= set(ids):
+        return {n: x for n, x in value.items() if n in keep}
+    return value
 
 
-def apply_overrides(
-    data: Mapping[str, Any],
-    overrides: Sequence[Override | str],
-    *,
-    source: str = "<scenario>",
-    base_dir: str | Path = ".",
-    defaults: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], str]:
-    """Apply ``overrides`` in order and return ``(data, source)``.
-
-    A ``scenario=FILE`` override (at most one; ``FILE`` relative to ``base_dir``) first replaces
-    the data and the source; then ``defaults`` (top-level keys such as a study's ``periods``) are
-    merged, then the other overrides are applied. The result is not validated.
-    """
-    parsed = [
-        parse_override(o, where=f"{source}: override {o!r}") if isinstance(o, str) else o
-        for o in overrides
-    ]
-    swaps = [o for o in parsed if o.head == SWAP]
-    if len(swaps) > 1:
-        raise ScenarioError(
-            f"{source}: more than one scenario=FILE override: {', '.join(repr(o.text) for o in swaps)}"
-        )
-    out: Any = copy.deepcopy(dict(data))
-    if swaps:
-        swap = swaps[0]
-        if len(swap.path) > 1 or swap.path[0].key is not None or not swap.value_text:
-            raise ScenarioError(f"{source}: override {swap.text!r}: expected scenario=FILE.yaml")
-        path = Path(base_dir) / swap.value_text
-        out = read_yaml(path)
-        source = str(path)
-        if not isinstance(out, dict):
-            raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
-    out.update(defaults or {})
-    for o in parsed:
-        if o.head != SWAP:
-            out = apply_override(out, o, source=source)
-    return out, source
-
-
-# --------------------------------------------------------------------------------------------------
-# Agents.
-
-
-def parse_agent_override(text: str) -> tuple[str, str, dict[str, Any]]:
-    """Parse ``TARGET=KIND[:k=v,...]`` (the CLI's ``--agent``); values are read as YAML scalars.
-
-    >>> parse_agent_override("W1=s_S:s=600,S=1500")
-    ('W1', 's_S', {'s': 600, 'S': 1500})
-    """
-    target, sep, rest = text.partition("=")
-    if not sep or not target or not rest:
-        raise ScenarioError(f"--agent {text!r}: expected TARGET=KIND[:key=value,...]")
-    kind, _, params_text = rest.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, params_text.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ScenarioError(f"--agent {text!r}: parameter {item!r} is not key=value")
-        try:
-            params[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            params[key.strip()] = value
-    return target.strip(), kind.strip(), params
-
-
-def apply_agent_override(
-    data: dict[str, Any], target: str, kind: str, params: dict[str, Any], *, source: str
-) -> dict[str, Any]:
-    """Return scenario data in which ``target`` (a node id or a tier) is decided by a new agent.
-
-    The target's nodes are removed from the assignments that held them; entries left empty go.
-    """
+def _assign(
+    data: dict[str, Any], key: str, kind: str, params: Mapping[str, Any], where: str, source: str
+) -> None:
+    """Decide for the targets of ``key`` with a new entry (see the module docstring)."""
     if data.get("skus"):
-        return _apply_agent_override_skus(data, target, kind, params, source=source)
-    nodes = data.get("nodes") or []
-    ids = [n.get("id") for n in nodes if isinstance(n, dict)]
-    tiers = {n.get("tier") or n.get("kind") for n in nodes if isinstance(n, dict)}
-    if target in ids:
-        selected = [target]
-    elif target in tiers:
-        selected = [n.get("id") for n in nodes if (n.get("tier") or n.get("kind")) == target]
-    else:
-        choices = [str(c) for c in [*ids, *tiers] if c]
-        raise ScenarioError(f"{source}: --agent {target}: not a node or tier{suggest(target, choices)}")
-    agents = []
-    for a in data.get("agents") or []:
+        _assign_stock_points(data, key, kind, params, where, source)
+        return
+    nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict)]
+    ids = [str(n.get("id")) for n in nodes]
+    selected = _select(data, _targets(key, ids + [_tier(n) for n in nodes]), where)
+    agents: list[Any] = []
+    for a in data.get(AGENTS) or []:
         if not isinstance(a, dict):
             agents.append(a)
             continue
-        members = a.get("nodes")
-        if members is None and a.get("tier") is not None:
-            members = [n.get("id") for n in nodes if (n.get("tier") or n.get("kind")) == a["tier"]]
-        remaining = [m for m in (members or []) if m not in selected]
+        members = _members(data, a)
+        remaining = [m for m in members if m not in selected]
         if remaining == members:
             agents.append(a)
         elif remaining:
-            kept = {
-                k: (
-                    {n: x for n, x in v.items() if n not in selected}
-                    if isinstance(v, dict) and set(v) <= set(ids)
-                    else v
-                )
-                for k, v in (a.get("params") or {}).items()
-            }
+            others = set(ids) - set(selected)
+            kept = {k: _per_node(v, ids, others) for k, v in (a.get("params") or {}).items()}
             agents.append(
                 {k: v for k, v in a.items() if k != "tier"} | {"nodes": remaining, "params": kept}
             )
-    agents.append({"nodes": selected, "kind": kind, "params": params})
-    return {**data, "agents": agents}
+    agents.append({"nodes": selected, "kind": kind, "params": dict(params)})
+    data[AGENTS] = agents
 
 
-def _apply_agent_override_skus(
-    data: dict[str, Any], target: str, kind: str, params: dict[str, Any], *, source: str
-) -> dict[str, Any]:
-    """:func:`apply_agent_override` for a multi-SKU scenario: ``target`` is a location (all its
-    stock points), a tier or one stock point (``W/P``). The assignments are rewritten on stock
-    points: those that held a selected stock point keep the others (and their per-node params)."""
+def _assign_stock_points(
+    data: dict[str, Any], key: str, kind: str, params: Mapping[str, Any], where: str, source: str
+) -> None:
+    """:func:`_assign` in a multi-SKU scenario: a target is a location (all its stock points), a
+    tier or one stock point (``W/P``). The entries are rewritten on stock points: those that held
+    a selected stock point keep the others (and their per-node params)."""
     view = stock_view(scenario_from_dict(data, source=source))
     points = [n.id for n in view.nodes]
     locations = list(dict.fromkeys(view.stock_point(p)[0] for p in points))
-    tiers = {n.tier_name for n in view.nodes}
-    if target in points:
-        selected = [target]
-    elif target in locations:
-        selected = [p for p in points if view.stock_point(p)[0] == target]
-    elif target in tiers:
-        selected = [n.id for n in view.nodes if n.tier_name == target]
-    else:
-        raise ScenarioError(
-            f"{source}: --agent {target}: not a node, stock point or tier"
-            f"{suggest(target, [*locations, *points, *sorted(tiers)])}"
-        )
+    tiers = list(dict.fromkeys(n.tier_name for n in view.nodes))
+    selected: list[str] = []
+    for target in _targets(key, points + locations + tiers):
+        if target in points:
+            found = [target]
+        elif target in locations:
+            found = [p for p in points if view.stock_point(p)[0] == target]
+        elif target in tiers:
+            found = [n.id for n in view.nodes if n.tier_name == target]
+        else:
+            raise ScenarioError(
+                f"{where}: {target!r} is not a node, stock point or tier"
+                f"{suggest(target, [*locations, *points, *tiers])}"
+            )
+        selected += [p for p in found if p not in selected]
     agents: list[Any] = []
-    for original, a in zip(data.get("agents") or [], view.agents, strict=True):
+    for original, a in zip(data.get(AGENTS) or [], view.agents, strict=True):
         members = list(a.nodes or [])
         remaining = [m for m in members if m not in selected]
         if remaining == members:
             agents.append(original)
         elif remaining:
-            kept = {
-                k: (
-                    {n: x for n, x in v.items() if n in remaining}
-                    if isinstance(v, dict) and set(v) <= set(members)
-                    else v
-                )
-                for k, v in a.params.items()
-            }
+            kept = {k: _per_node(v, members, remaining) for k, v in a.params.items()}
             agents.append({"nodes": remaining, "kind": a.kind, "params": kept})
-    agents.append({"nodes": selected, "kind": kind, "params": params})
-    return {**data, "agents": agents}
+    agents.append({"nodes": selected, "kind": kind, "params": dict(params)})
+    data[AGENTS] = agents

@@ -9,6 +9,7 @@ node; did you mean 'WH2'?``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: str = "<scenario>") -
         raise ScenarioError(f"{source}: {first_error(exc)}") from None
     except PathError as exc:
         raise ScenarioError(f"{source}: {exc}") from None
-    scenario._source, scenario._data = source, dict(data)
+    scenario._source, scenario._data = source, copy.deepcopy(dict(data))
+    scenario._data_fields = dict(scenario.__dict__)
     return scenario
 
 

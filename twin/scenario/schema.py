@@ -345,6 +345,8 @@ class Scenario(_Model):
     _source: str = PrivateAttr(default="<scenario>")
     _data: Any = PrivateAttr(default=None)
     """The plain data this scenario was validated from (what :mod:`twin.scenario.edit` edits)."""
+    _data_fields: dict[str, Any] | None = PrivateAttr(default=None)
+    """The fields validated from ``_data``: a copy whose fields differ (``model_copy``) has no data."""
 
     def stock_point(self, node_id: str) -> tuple[str, str]:
         """``(location, sku)`` of a node of the stock-point view (``(id, "default")`` single-SKU)."""

@@ -38,11 +38,12 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents.named import split_top
 from entities.errors import ScenarioError
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
 from twin.scenario.edit import (
     Override,
-    apply_overrides,
+    edit_data,
     parse_override,
     parse_value,
     split_overrides,
@@ -154,7 +155,7 @@ def yaml_text(value: Any) -> str:
 
 
 def _check_sweep_path(path: str, where: str) -> str:
-    parsed = parse_override(f"{path}=0", where=where)
+    parsed = parse_override(f"{path}=0", label=where)
     if parsed.head == "scenario" or parsed.head in STUDY_KEYS:
         raise ScenarioError(f"{where}: {parsed.head} cannot be swept (the study sets it)")
     return path
@@ -163,22 +164,11 @@ def _check_sweep_path(path: str, where: str) -> str:
 def parse_sweep(text: str) -> tuple[str, list[str]]:
     """``PATH=v1,v2,...`` -> (path, value texts); commas inside ``{}``/``[]`` do not split."""
     where = f"--sweep {text!r}"
-    path, sep, values = _split_path_value(text)
-    if not sep or not path or not values.strip():
+    pieces = split_top(text, "=")
+    path, values = pieces[0][0].strip(), text[len(pieces[0][0]) + 1 :]
+    if len(pieces) < 2 or not path or not values.strip():
         raise ScenarioError(f"{where}: expected PATH=v1,v2,..., e.g. nodes.S1.capacity=300,400")
     return _check_sweep_path(path, where), _sweep_values(split_values(values), where)
-
-
-def _split_path_value(text: str) -> tuple[str, str, str]:
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth = max(0, depth - 1)
-        elif ch == "=" and depth == 0:
-            return text[:i].strip(), "=", text[i + 1 :]
-    return text.strip(), "", ""
 
 
 def _sweep_values(texts: Sequence[str], where: str) -> list[str]:
@@ -290,7 +280,7 @@ def build_study(spec: StudySpec) -> Study:
         for k, v in (("periods", spec.periods), ("warmup_periods", spec.warmup_periods))
         if v is not None
     }
-    data, _ = apply_overrides(base, [], source=source, defaults=defaults)
+    data, _ = edit_data(base, [], source=source, defaults=defaults)
     own = scenario_from_dict(data, source=source)
     seed = own.seed if spec.seed is None else spec.seed
     replications = own.replications if spec.replications is None else spec.replications
@@ -318,18 +308,15 @@ def build_study(spec: StudySpec) -> Study:
     ) -> None:
         texts = tuple(o if isinstance(o, str) else o.text for o in overrides)
         label = f"{source} (variant {name!r})" if name != BASELINE else source
-        for o in overrides:
-            parsed = (
-                o if isinstance(o, Override) else parse_override(o, where=f"{label}: override {o!r}")
-            )
-            if parsed.head in STUDY_KEYS:
+        parsed = [o if isinstance(o, Override) else parse_override(o, source=label) for o in overrides]
+        for o in parsed:
+            if o.head in STUDY_KEYS:
                 raise ScenarioError(
-                    f"{label}: override {parsed.text!r}: the study sets "
-                    f"{parsed.head} for every variant (common random numbers); "
-                    f"use --{parsed.head}"
+                    f"{o.where(label)}: the study sets {o.head} for every variant "
+                    f"(common random numbers); use --{o.head}"
                 )
-        data, case_source = apply_overrides(
-            base, overrides, source=label, base_dir=spec.base_dir, defaults=defaults
+        data, case_source = edit_data(
+            base, parsed, source=label, base_dir=spec.base_dir, defaults=defaults
         )
         if case_source != label:
             label = f"{case_source} (variant {name!r})"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 from entities.errors import ScenarioError
 from twin.engine import Simulation
 from twin.scenario import Scenario, scenario_from_dict
-from twin.scenario.edit import apply_agent_override
+from twin.scenario.edit import Override, assign, edit, edit_data
 
 #: Per-node parameters the tuner searches, per agent kind.
 TUNABLE: dict[str, tuple[str, ...]] = {
@@ -78,9 +78,8 @@ def _demand_rate(scenario: Scenario, node: str) -> tuple[float, float]:
     topo = scenario.topology()
     members = [node, *topo.descendants(node)]
     cfg = scenario.node_map
-    mean = sum(cfg[m].demand.mean for m in members if cfg[m].demand is not None)
-    var = sum(cfg[m].demand.variance for m in members if cfg[m].demand is not None)
-    return mean, var
+    demands = [d for d in (cfg[m].demand for m in members) if d is not None]
+    return sum(d.mean for d in demands), sum(d.variance for d in demands)
 
 
 def _lead_time(scenario: Scenario, node: str) -> float:
@@ -193,22 +192,27 @@ def _feasible(kind: str, params: dict[str, dict[str, float]]) -> bool:
     return True
 
 
+def tuned_override(
+    nodes: Sequence[str], kind: str, params: Mapping[str, Mapping[str, float]]
+) -> Override:
+    """The change a candidate (or the result) makes: ``nodes`` decided by one ``kind`` entry
+    whose parameters are per node (``{param: {node: value}}``)."""
+    return assign(list(nodes), kind, {p: {n: values[n] for n in nodes} for p, values in params.items()})
+
+
 def evaluate(
-    scenario_data: dict[str, Any],
+    base: Scenario | Mapping[str, Any],
     target_ids: list[str],
     kind: str,
     params: dict[str, dict[str, float]],
     replications: Sequence[int],
-    source: str,
+    source: str = "<scenario>",
 ) -> tuple[float, float]:
-    """Mean and standard error of the network cost per period after warm-up."""
-    data = copy.deepcopy(scenario_data)
-    for node in target_ids:
-        data = apply_agent_override(
-            data, node, kind, {p: {node: v[node]} for p, v in params.items()}, source=source
-        )
-    data = _merge_single_node_agents(data, target_ids, kind)
-    scenario = scenario_from_dict(data, source=source)
+    """Mean and standard error of the network cost per period after warm-up, with ``target_ids``
+    decided by ``kind`` at ``params`` (``base``: a scenario, or its plain data read from ``source``)."""
+    if not isinstance(base, Scenario):
+        base = scenario_from_dict(base, source=source)
+    scenario = edit(base, tuned_override(target_ids, kind, params))
     costs = []
     for r in replications:
         rows = Simulation(scenario, replication=r).run().rows
@@ -218,31 +222,6 @@ def evaluate(
     arr = np.asarray(costs)
     se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
     return float(arr.mean()), se
-
-
-def _merge_single_node_agents(
-    data: dict[str, Any],
-    nodes: list[str],
-    kind: str,
-) -> dict[str, Any]:
-    """Collapse the per-node override entries into one agent entry for the target."""
-    agents = data.get("agents") or []
-    mine = [
-        a
-        for a in agents
-        if a.get("kind") == kind and a.get("nodes") and len(a["nodes"]) == 1 and a["nodes"][0] in nodes
-    ]
-    if len(mine) <= 1:
-        return data
-    rest = [a for a in agents if not any(a is m for m in mine)]
-    params: dict[str, dict[str, Any]] = {}
-    for a in mine:
-        for p, v in a["params"].items():
-            params.setdefault(p, {}).update(v)
-    return {
-        **data,
-        "agents": [*rest, {"nodes": [a["nodes"][0] for a in mine], "kind": kind, "params": params}],
-    }
 
 
 def tune(
@@ -281,7 +260,7 @@ def tune(
     def cost_of(params: dict[str, dict[str, float]]) -> float:
         key = tuple(params[p][n] for p, n in keys)
         if key not in cache:
-            cache[key] = evaluate(scenario_data, nodes, kind, params, reps, source)
+            cache[key] = evaluate(base, nodes, kind, params, reps)
             if progress is not None:
                 progress(len(cache), cache[key][0])
         return cache[key][0]
@@ -317,10 +296,7 @@ def tune(
 
 
 def tuned_scenario_data(data: dict[str, Any], result: TuneResult, source: str) -> dict[str, Any]:
-    """The scenario data with the target decided by the tuned agent (one entry)."""
-    out = copy.deepcopy(data)
-    for node in result.nodes:
-        out = apply_agent_override(
-            out, node, result.kind, {p: {node: v[node]} for p, v in result.params.items()}, source=source
-        )
-    return _merge_single_node_agents(out, result.nodes, result.kind)
+    """The scenario data with the target decided by the tuned agent (one entry): the change that
+    was evaluated, applied to the user's data (so the file written stays as small as theirs)."""
+    tuned, _ = edit_data(data, [tuned_override(result.nodes, result.kind, result.params)], source=source)
+    return tuned
