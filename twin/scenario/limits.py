@@ -6,9 +6,9 @@ limit is refused by :mod:`twin.scenario.load` in well under a second, with the Y
 value and the limit, before anything is built:
 
 ``MAX_FILE_BYTES`` (4 MiB)
-    Parsing costs about 2 s per MB even with libyaml (PyYAML makes a Python object of every
-    scalar), and memory grows some 50-fold; the largest shipped scenario (``retail_1000``, 1,023
-    nodes) is 0.26 MB. Long series belong in ``demand_series`` files, not inline lists.
+    Parsing took about 2 s per MB of a long inline list on the development machine, even with
+    libyaml (PyYAML makes a Python object of every scalar), and a 40 MB file grew past 5 GB; the
+    largest shipped scenario (``retail_1000``, 1,023 nodes) is 0.26 MB. Long series belong in ``demand_series`` files, not inline lists.
 ``MAX_VALUES`` (1,000,000) and ``MAX_LIST_LENGTH`` (100,000)
     Scalars in the document counted through YAML aliases (an alias "bomb" of a few lines expands
     to billions), and items in one list (a long inline demand or pipeline list).

@@ -7,8 +7,8 @@ limits on sizes and magnitudes the twin can handle. Every error is a
 :class:`~entities.errors.ScenarioError` whose message names the file, the YAML path and the value,
 in one short line: ``hmarl.yaml: lanes[3].to: 'WH-2' is not a node; did you mean 'WH2'?``.
 
-YAML is read with libyaml when it is installed (several times faster than pure Python) by a safe
-loader that refuses a key given twice in one mapping (YAML's "last one wins" hides typos):
+YAML is read by a safe loader (libyaml's parser when it is installed) that refuses a key given twice
+in one mapping (YAML's "last one wins" hides typos):
 ``s.yaml: line 12: key 'holding_cost' is given twice in this mapping (first at line 9)``.
 """
 
