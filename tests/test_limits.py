@@ -85,7 +85,7 @@ def test_file_over_the_size_limit_fails_before_it_is_parsed(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: file size: ") and "above the limit of 4 MiB" in message
+    assert message.startswith(f"{path}: file size: ") and "above the limit of 2 MiB" in message
 
 
 def test_long_inline_list_is_refused_in_one_short_line(tmp_path):

@@ -5,10 +5,11 @@ be for the twin to answer in reasonable time and memory, with sums it can trust.
 limit is refused by :mod:`twin.scenario.load` in well under a second, with the YAML path, the
 value and the limit, before anything is built:
 
-``MAX_FILE_BYTES`` (4 MiB)
-    Parsing took about 2 s per MB of a long inline list on the development machine, even with
-    libyaml (PyYAML makes a Python object of every scalar), and a 40 MB file grew past 5 GB; the
-    largest shipped scenario (``retail_1000``, 1,023 nodes) is 0.26 MB. Long series belong in ``demand_series`` files, not inline lists.
+``MAX_FILE_BYTES`` (2 MiB)
+    Parsing took about 3 s per MB of a long inline list on the development machine, even with
+    libyaml (PyYAML makes a Python object of every scalar; a file of 4 MiB took 11 s and 800 MB
+    to refuse, a 40 MB one grew past 5 GB); the largest shipped scenario (``retail_1000``, 1,023
+    nodes) is 0.26 MB. Long series belong in ``demand_series`` files, not inline lists.
 ``MAX_VALUES`` (1,000,000) and ``MAX_LIST_LENGTH`` (100,000)
     Scalars in the document counted through YAML aliases (an alias "bomb" of a few lines expands
     to billions), and items in one list (a long inline demand or pipeline list).
@@ -58,7 +59,7 @@ from twin.scenario.schema import Scenario
 from twin.scenario.series import SeriesError, load_series
 from twin.scenario.skus import stock_view
 
-MAX_FILE_BYTES = 4 * 2**20
+MAX_FILE_BYTES = 2 * 2**20
 MAX_VALUES = 1_000_000
 MAX_LIST_LENGTH = 100_000
 MAX_PERIODS = 100_000
