@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from agents.base import conform
@@ -137,9 +138,53 @@ def _make_hybrid(*, proposal: Any, **params: Any) -> Any:
     return HybridPlanner(proposal=agent, **params)
 
 
+TRAINED_KINDS = ("ppo", "happo")
+"""Kinds that decide with a trained policy: they need ``checkpoint`` (or ``untrained: true``)."""
+
+
+def check_checkpoint(
+    kind: str, checkpoint: Any, untrained: Any = False, *, required: bool = True
+) -> None:
+    """A learning agent's policy: a ``checkpoint`` that exists (``policy.pt`` or its folder), or
+    (``required``: in a scenario) ``untrained: true`` asked for on purpose; never both. ValueError
+    names the fix. Needs no torch: a mistyped checkpoint fails validation before torch loads."""
+    if not isinstance(untrained, bool):
+        raise ValueError(f"untrained must be true or false, got {untrained!r}")
+    if checkpoint is None:
+        if required and not untrained:
+            raise ValueError(
+                f"no checkpoint: a {kind} agent needs a trained policy, checkpoint: PATH (a "
+                "policy.pt or its folder), or untrained: true to run a random network on purpose"
+            )
+        return
+    if untrained:
+        raise ValueError(f"untrained: true contradicts checkpoint {checkpoint!r}; give one of them")
+    if not isinstance(checkpoint, str) or not checkpoint.strip():
+        raise ValueError(f"checkpoint must be a file path, got {checkpoint!r}")
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "policy.pt"
+    if not path.is_file():
+        raise ValueError(f"checkpoint {str(path)!r} does not exist")
+
+
 def check(name: str, params: dict[str, Any], nodes: Sequence[str]) -> None:
     """Check ``params`` of kind ``name`` for ``nodes`` (scenario validation); raises ``ValueError``,
-    ``TypeError`` or :class:`UnknownAgentError` naming the problem."""
+    ``TypeError`` or :class:`UnknownAgentError` naming the problem.
+
+    A learning kind's policy (also as a ``hybrid`` proposal) is checked first
+    (:func:`check_checkpoint`, without torch); then the agent is made, which for a learning kind
+    loads torch and the checkpoint's metadata."""
+    kind: Any = name
+    own: Mapping[str, Any] = params
+    if name == "hybrid" and "proposal" in params:
+        proposal = params["proposal"]
+        try:
+            kind, own = named(proposal, what="proposal", nested=True)
+        except ValueError:
+            pass  # reported with its value when the hybrid is made (validate below)
+    if kind in TRAINED_KINDS:
+        check_checkpoint(str(kind), own.get("checkpoint"), own.get("untrained", False))
     validate(name, params, nodes)
 
 

@@ -579,7 +579,7 @@ def from_spec(spec: Any) -> Distribution:
     if "dist" not in spec:
         raise ValueError(f"missing 'dist' (one of {', '.join(KINDS)}) in {spec!r}")
     kind = spec["dist"]
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         import difflib
 
         close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
@@ -587,6 +587,7 @@ def from_spec(spec: Any) -> Distribution:
         raise ValueError(f"unknown dist {kind!r}{hint}")
     cls = KINDS[kind]
     names = {f.name for f in fields(cls)}
+    sequences = {f.name for f in fields(cls) if "tuple" in str(f.type)}
     required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
     kwargs: dict[str, Any] = {}
     for key, value in spec.items():
@@ -598,8 +599,13 @@ def from_spec(spec: Any) -> Distribution:
             raise ValueError(f"{kind}: unknown parameter {key!r}; expected {', '.join(allowed)}")
         if isinstance(value, list):
             value = tuple(value)
-        if isinstance(value, bool) or not _is_number_or_numbers(value):
-            raise ValueError(f"{kind}: {key} must be a number, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not _is_number_or_numbers(value)
+            or (isinstance(value, tuple) != (name in sequences))
+        ):
+            what = "a list of numbers" if name in sequences else "a number"
+            raise ValueError(f"{kind}: {key} must be {what}, got {value!r}")
         kwargs[name] = value
     missing = sorted(_public(n) for n in required - kwargs.keys())
     if missing:

@@ -7,8 +7,14 @@
 * ``trajectories.png``: closing on-hand stock and backorders of every node in one replication,
   the cases side by side (same demand draws: the differences are the policies');
 * ``sweep.png`` (with sweeps): cost per period and fill rate against the first swept value, one
-  line per variant (and per value of the other swept paths), with 95 % bands;
+  line per variant (and per value of the other swept paths), with 95 % intervals as whiskers;
+  every series has its own colour, marker and line style and is shifted a little sideways, so
+  series with equal values (a fill rate of 1 in every case) stay visible;
 * ``report.html``: the table and every plot (base64 PNG) in one file, no external resources.
+
+Case names are never cut: a sweep case ``VARIANT | PATH=VALUE, ...`` is labelled with the
+variant and each swept path's shortest distinguishing tail (``high=3``), wrapped over lines
+(:func:`case_labels`).
 
 Plots use matplotlib's object API on an Agg canvas, like :mod:`reconciliation.report`.
 """
@@ -17,7 +23,10 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import math
+import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,8 +56,60 @@ def _half(row: Any) -> float:
     return 0.0 if pd.isna(row.ci_high) else (row.ci_high - row.ci_low) / 2
 
 
-def _short(name: str, width: int = 28) -> str:
-    return name if len(name) <= width else name[: width - 1] + "…"
+_ASSIGNMENT = re.compile(r", (?=[A-Za-z_][\w\[\]\->.]*=)")
+"""Where one ``PATH=VALUE`` of a sweep case name ends and the next begins."""
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in re.split(r"\.(?![^\[]*\])", path) if p]
+
+
+def short_paths(paths: Sequence[str]) -> dict[str, str]:
+    """Each path's shortest tail of ``.``-parts that no other path ends with.
+
+    >>> short_paths(["lanes[a->b].lead_time.high", "agents.store.base_stock_level.store_1"])
+    {'lanes[a->b].lead_time.high': 'high', 'agents.store.base_stock_level.store_1': 'store_1'}
+    """
+    unique = list(dict.fromkeys(paths))
+    out = {}
+    for path in unique:
+        parts = _parts(path)
+        for k in range(1, len(parts) + 1):
+            tail = ".".join(parts[-k:])
+            if not any(o != path and ".".join(_parts(o)[-k:]) == tail for o in unique):
+                break
+        out[path] = tail
+    return out
+
+
+def _split_case(name: str) -> tuple[str, list[tuple[str, str]]]:
+    variant, sep, rest = name.partition(" | ")
+    if not sep:
+        return name, []
+    pieces = [p.partition("=") for p in _ASSIGNMENT.split(rest)]
+    return variant, [(path, value) for path, _, value in pieces]
+
+
+def case_labels(cases: Sequence[str], width: int = 22) -> dict[str, str]:
+    """Tick labels of cases: the variant, then the swept values with shortened paths, wrapped
+    at ``width`` characters over as many lines as needed (nothing is cut off)."""
+    split = {c: _split_case(c) for c in cases}
+    tails = short_paths([p for _, points in split.values() for p, _ in points])
+    labels = {}
+    for case, (variant, points) in split.items():
+        lines = textwrap.wrap(variant, width, break_on_hyphens=False) or [variant]
+        text = ", ".join(f"{tails[p]}={v}" for p, v in points)
+        lines += textwrap.wrap(text, width, break_on_hyphens=False)
+        labels[case] = "\n".join(lines)
+    return labels
+
+
+def _tick_space(labels: Mapping[str, str]) -> float:
+    """Inches below an axis for rotated, wrapped tick labels."""
+    lines = max((label.count("\n") + 1 for label in labels.values()), default=1)
+    return 0.55 + 0.16 * lines
 
 
 def plot_kpi_bars(frame: pd.DataFrame, path: Path) -> None:
@@ -65,8 +126,9 @@ def plot_kpi_bars(frame: pd.DataFrame, path: Path) -> None:
     ]
     keys += sorted(k for k in set(frame["kpi"]) if k.startswith("network.bullwhip."))
     cases = list(dict.fromkeys(frame["case"]))
+    labels = case_labels(cases)
     nrows, ncols = _grid(len(keys))
-    fig = _figure(max(5.5, 0.55 * len(cases) + 2.5) * ncols, 1.2 + 3.0 * nrows)
+    fig = _figure(max(5.5, 0.55 * len(cases) + 2.5) * ncols, 1.2 + (2.4 + _tick_space(labels)) * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, key in zip(axes.flat, keys, strict=False):
         rows = frame[frame["kpi"] == key].set_index("case").reindex(cases)
@@ -77,7 +139,7 @@ def plot_kpi_bars(frame: pd.DataFrame, path: Path) -> None:
         colors = [VERDICT_COLORS.get(str(v), "tab:blue") for v in rows["verdict"]]
         ax.bar(x, means, color=colors)
         ax.errorbar(x, means, yerr=halves, fmt="none", ecolor="black", capsize=4)
-        ax.set_xticks(list(x), [_short(c) for c in cases], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(list(x), [labels[c] for c in cases], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{spec.label} ({spec.better} is better)", fontsize=10)
     for ax in axes.flat[len(keys) :]:
         ax.set_visible(False)
@@ -106,9 +168,10 @@ def plot_cost_by_tier(frame: pd.DataFrame, path: Path) -> None:
         )
     )
     cases = list(dict.fromkeys(frame["case"]))
+    labels = case_labels(cases)
     ncols = min(len(tiers), 3)
     nrows = math.ceil(len(tiers) / ncols)
-    fig = _figure(max(4.5, 0.5 * len(cases) + 2.0) * ncols, 1.4 + 3.2 * nrows)
+    fig = _figure(max(4.5, 0.5 * len(cases) + 2.0) * ncols, 1.4 + (2.6 + _tick_space(labels)) * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     by_key = {k: g.set_index("case").reindex(cases) for k, g in frame.groupby("kpi")}
     for ax, tier in zip(axes.flat, tiers, strict=False):
@@ -125,7 +188,7 @@ def plot_cost_by_tier(frame: pd.DataFrame, path: Path) -> None:
         ax.errorbar(
             x, bottom, yerr=[_half(r) for r in total.itertuples()], fmt="none", ecolor="black", capsize=4
         )
-        ax.set_xticks(x, [_short(c) for c in cases], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, [labels[c] for c in cases], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"tier {tier}", fontsize=10)
         ax.set_ylabel("cost per period")
     for ax in axes.flat[len(tiers) :]:
@@ -157,7 +220,7 @@ def plot_trajectories(
             ax.plot(r["period"], r["closing_on_hand"], lw=0.9, color="tab:blue", label="on hand")
             ax.plot(r["period"], r["backorders"], lw=0.9, color="tab:red", label="backorders")
             if i == 0:
-                ax.set_title(_short(name, 40), fontsize=10)
+                ax.set_title(case_labels([name], 40)[name], fontsize=9)
             if j == 0:
                 ax.set_ylabel(node, fontsize=9)
         axes[-1, j].set_xlabel("period")
@@ -181,43 +244,81 @@ def plot_sweep(
     path: Path,
     kpis: Sequence[str] = ("network.cost_per_period", "network.fill_rate"),
 ) -> None:
-    """KPIs against the first swept path: one line per variant and value of the other paths.
+    """KPIs against the first swept path: one series per variant and value of the other paths.
 
-    ``summary`` has the columns variant, the sweep paths, kpi, mean, ci_low, ci_high.
+    ``summary`` has the columns variant, the sweep paths, kpi, mean, ci_low, ci_high. Each series
+    has its own colour, marker and line style and is shifted sideways by a small step, so equal
+    series (and their 95 % whiskers) do not hide one another.
     """
     x_path, others = sweep_paths[0], list(sweep_paths[1:])
+    tails = short_paths(list(sweep_paths))
     kpis = [k for k in kpis if k in set(summary["kpi"])]
-    fig = _figure(7.5, 1.2 + 3.2 * len(kpis))
-    axes = fig.subplots(len(kpis), 1, squeeze=False, sharex=True)[:, 0]
     x_values = list(dict.fromkeys(summary[x_path]))
     numeric = _numeric(x_values)
-    position = {v: (v if numeric else i) for i, v in enumerate(x_values)}
+    position = {v: (float(v) if numeric else float(i)) for i, v in enumerate(x_values)}
+    span = (max(position.values()) - min(position.values())) or 1.0
+    series = list(
+        dict.fromkeys(
+            tuple(row)
+            for row in summary[["variant", *others]].astype(str).itertuples(index=False, name=None)
+        )
+    )
+    step = 0.6 * span / max(len(x_values), 1) / max(len(series), 1)
+    colors = _colors(len(series))
+    styles = list(itertools.islice(itertools.product(LINESTYLES, MARKERS), len(series)))
+    legend_rows = math.ceil(len(series) / 2)
+    fig = _figure(8.5, 1.4 + 3.2 * len(kpis) + 0.22 * legend_rows)
+    axes = fig.subplots(len(kpis), 1, squeeze=False, sharex=True)[:, 0]
     for ax, key in zip(axes, kpis, strict=True):
         rows = summary[summary["kpi"] == key]
-        for label, group in rows.groupby(["variant", *others], sort=False, dropna=False):
-            parts = label if isinstance(label, tuple) else (label,)
-            name = str(parts[0]) + "".join(f", {p}={v}" for p, v in zip(others, parts[1:], strict=True))
-            group = group.assign(_x=[position[v] for v in group[x_path]]).sort_values("_x")
-            line = ax.plot(group["_x"], group["mean"], marker="o", lw=1.2, label=name)[0]
-            if group["ci_low"].notna().any():
-                ax.fill_between(
-                    group["_x"],
-                    group["ci_low"],
-                    group["ci_high"],
-                    alpha=0.2,
-                    color=line.get_color(),
-                    lw=0,
+        keys = [
+            tuple(r) for r in rows[["variant", *others]].astype(str).itertuples(index=False, name=None)
+        ]
+        for k, parts in enumerate(series):
+            group = rows[[key_ == parts for key_ in keys]]
+            if group.empty:
+                continue
+            shift = (k - (len(series) - 1) / 2) * step
+            x = [position[v] + shift for v in group[x_path]]
+            order = sorted(range(len(x)), key=x.__getitem__)
+            x = [x[i] for i in order]
+            mean = group["mean"].to_numpy()[order]
+            low = group["ci_low"].to_numpy()[order]
+            high = group["ci_high"].to_numpy()[order]
+            name = parts[0] + "".join(
+                f", {tails[p]}={v}" for p, v in zip(others, parts[1:], strict=True)
+            )
+            linestyle, marker = styles[k]
+            ax.plot(x, mean, ls=linestyle, marker=marker, lw=1.2, ms=5, color=colors[k], label=name)
+            has_ci = ~(pd.isna(low) | pd.isna(high))
+            if has_ci.any():
+                ax.errorbar(
+                    [v for v, ok in zip(x, has_ci, strict=True) if ok],
+                    mean[has_ci],
+                    yerr=[mean[has_ci] - low[has_ci], high[has_ci] - mean[has_ci]],
+                    fmt="none",
+                    ecolor=colors[k],
+                    elinewidth=1,
+                    capsize=3,
+                    alpha=0.8,
                 )
         spec = kpi_spec(key)
         ax.set_ylabel(spec.label)
-        ax.set_title(f"{spec.label} ({spec.better} is better); bands: 95 % CI", fontsize=10)
-    if not numeric:
-        axes[-1].set_xticks(list(position.values()), [str(v) for v in x_values])
+        ax.set_title(f"{spec.label} ({spec.better} is better); whiskers: 95 % CI", fontsize=10)
+    axes[-1].set_xticks(list(position.values()), [str(v) for v in x_values])
     axes[-1].set_xlabel(x_path)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
-    fig.suptitle(f"Sweep of {x_path}")
+    fig.suptitle(f"Sweep of {x_path}\n(series shifted sideways so that equal values stay visible)")
     _save(fig, path)
+
+
+def _colors(n: int) -> list[Any]:
+    """``n`` distinct colours: tab10, then tab20 for more series."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,11 +370,12 @@ def render_html(
         "<th>better</th><th>case</th><th>n</th><th>mean</th><th>95 % CI</th><th>Δ</th>"
         "<th>Δ 95 % CI</th><th>Δ %</th><th>verdict</th></tr>"
     )
-    previous = None
+    previous: str | None = None
+    row: Any
     for row in frame.itertuples(index=False):
-        spec = kpi_spec(row.kpi)
-        first = row.kpi != previous
-        previous = row.kpi
+        spec = kpi_spec(str(row.kpi))
+        first = str(row.kpi) != previous
+        previous = str(row.kpi)
         ci = (
             ""
             if pd.isna(row.ci_low)

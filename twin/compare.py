@@ -56,6 +56,7 @@ from typing import Any, NoReturn
 
 from entities.errors import TwinError
 from reconciliation import whatif
+from twin.cli import check_writable, error_line, run_command, show_progress
 from twin.scenario import read_yaml
 from twin.studies.executors import EXECUTORS, ExecutorError, check_executor
 from twin.studies.runner import STUDY_FILE, StudyFolder, UsageError, finish, run_pending
@@ -79,7 +80,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
-        print(f"error: {message} (see python -m twin.compare --help)", file=sys.stderr)
+        print(error_line(f"{message} (see python -m twin.compare --help)"), file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -222,7 +223,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
     if not args.spec:
         raise UsageError("give a scenario or study file, or --resume DIR")
     study = build_study(_spec_from_args(args))
-    out = Path(args.out) if args.out else _default_out(study)
+    out = check_writable(args.out or _default_out(study), "--out")
     if out.exists():
         raise UsageError(
             f"output folder {str(out)!r} already exists; continue it with --resume "
@@ -237,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         study, folder, resuming = _prepare(args)
         check_executor(args.executor)
     except TwinError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     try:
         folder.write_definition(study)
@@ -247,23 +248,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             executor=args.executor,
             workers=args.workers,
             address=args.address,
-            progress=not args.quiet,
+            progress=show_progress(args.quiet),
         )
         frame = finish(study, folder, failures, plots=not args.no_plots)
     except KeyboardInterrupt:
         done = sum(len(v) for v in folder.load(study).values())
         total = len(study.cases) * study.replications
         print(
-            f"\ninterrupted: {done} of {total} replications are saved in {folder.path}; "
+            f"interrupted: {done} of {total} replications are saved in {folder.path}; "
             f"continue with: python -m twin.compare --resume {folder.path}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     except ExecutorError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_ERROR
 
     if not args.quiet:
@@ -294,4 +295,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

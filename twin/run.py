@@ -142,4 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from twin.cli import run_command
+
+    sys.exit(run_command(main))

@@ -47,19 +47,25 @@ This module never imports torch itself (the trainers and checkpoints under ``age
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
+import shutil
 import sys
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agents.named import named, parse_params
 from entities.errors import ScenarioError, TwinError
+from twin.cli import check_writable, error_line, run_command, show_progress
+from twin.rl.env import learners_untrained
 from twin.rl.train import RunSpec, TrainError, phase_list, resolve_targets, run_phases, train_run
 from twin.scenario import read_yaml, scenario_from_dict
 
-EXIT_USAGE = 2
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 # --------------------------------------------------------------------------------------------------
 # Command line.
@@ -145,14 +151,115 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _typed(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as the type ``hint`` of the trainer's ``Args`` field ``name``; TrainError if not."""
+    options = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in options:
+            return None
+        (hint,) = [a for a in options if a is not type(None)]
+        return _typed(name, value, hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise TrainError(f"--set {name}={value!r}: {name} is true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TrainError(f"--set {name}={value!r}: {name} is a whole number")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise TrainError(f"--set {name}={value!r}: {name} is a finite number")
+    if typing.get_origin(hint) is tuple:
+        items = value if isinstance(value, tuple) else (value,)
+        if items and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
+            return tuple(items)
+        raise TrainError(f"--set {name}={value!r}: {name} is a list of whole numbers >= 1, e.g. [64,64]")
+    return value
+
+
+def check_hyper_parameters(
+    algo: str, overrides: Mapping[str, Any], *, seed: int, timesteps: int
+) -> None:
+    """Check ``--set`` values against the fields of the trainer's ``Args`` (names, types and the
+    trainer's own limits) before anything is created; imports the trainer (and torch)."""
+    from agents.happo.trainer import Args as HAPPOArgs
+    from agents.ppo.trainer import Args as PPOArgs
+
+    Args: Any = PPOArgs if algo == "ppo" else HAPPOArgs
+    hints = typing.get_type_hints(Args)
+    values: dict[str, Any] = {"seed": seed, "total_timesteps": timesteps}
+    for key, value in overrides.items():
+        if key not in hints:
+            close = difflib.get_close_matches(key, list(hints), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TrainError(
+                f"--set {key}: not a hyper-parameter of {algo}{hint} (known: {', '.join(hints)})"
+            )
+        values[key] = _typed(key, value, hints[key])
+    try:
+        Args(**values)
+    except (TypeError, ValueError) as exc:
+        raise TrainError(f"--set: {exc}") from None
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """The numeric options' ranges (before the scenario is even read)."""
+    for flag, value, low in (
+        ("--timesteps", args.timesteps, 1),
+        ("--eval-replications", args.eval_replications, 1),
+        ("--eval-every", args.eval_every, 1),
+        ("--periods", args.periods, 1),
+        ("--phase", args.phase, 1),
+        ("--seed", args.seed, 0),
+    ):
+        if value is not None and value < low:
+            raise TrainError(f"{flag} must be >= {low}, got {value}")
+    if not (math.isfinite(args.joint_lr_scale) and args.joint_lr_scale > 0):
+        raise TrainError(f"--joint-lr-scale must be a number > 0, got {args.joint_lr_scale}")
+    if args.phase is not None and not args.phases:
+        raise TrainError("--phase needs --phases")
+
+
+def _check_spaces(args: argparse.Namespace) -> None:
+    from agents.spaces import action_map, observation_builder
+
+    for what, value, make in (
+        ("observation", args.observation, observation_builder),
+        ("action", args.action, action_map),
+    ):
+        if value is not None:
+            try:
+                name, params = named(value, what=what)
+                make(name, **params)
+            except (TypeError, ValueError) as exc:
+                raise TrainError(f"--{what} {value!r}: {exc}") from None
+
+
+def _check_out(out: Path, args: argparse.Namespace) -> None:
+    check_writable(out, "--out")
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {str(out)!r} is a file, not a folder")
+    if args.resume and not (out / "run.json").is_file() and not args.phases:
+        raise TrainError(f"--resume: {str(out)!r} holds no training run (no run.json) to continue")
+    if not args.resume and args.phase is None and out.is_dir() and any(out.iterdir()):
+        raise TrainError(
+            f"{out} already exists and is not empty; use --resume to continue it "
+            "or --out for a new folder"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    out: Path | None = None
+    existed = True
     try:
-        if args.timesteps < 1:
-            raise TrainError(f"--timesteps must be >= 1, got {args.timesteps}")
+        _check_options(args)
         data = read_yaml(args.scenario)
         if not isinstance(data, dict):
             raise ScenarioError(f"{args.scenario}: a scenario must be a YAML mapping")
+        data = learners_untrained(data)
         if args.periods is not None:
             data = {
                 **data,
@@ -162,49 +269,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenario = scenario_from_dict(data, source=args.scenario)
         n_eval = args.eval_replications or min(5, scenario.replications)
         out = Path(args.out or f"runs/train-{scenario.name}-{args.algo}")
-        for what, value in (("observation", args.observation), ("action", args.action)):
-            if value is not None:
-                try:
-                    named(value, what=what)
-                except ValueError as exc:
-                    raise TrainError(f"--{what}: {exc}") from None
+        _check_spaces(args)
+        overrides = _overrides(args.set)
+        check_hyper_parameters(args.algo, overrides, seed=args.seed, timesteps=args.timesteps)
+        phases = phase_list(args.phases) if args.phases else None
+        if phases is not None and args.phase is not None and args.phase > len(phases):
+            raise TrainError(f"--phase {args.phase}: --phases has {len(phases)} phase(s)")
+        targets = [] if phases is not None else resolve_targets(scenario, args.targets)
+        _check_out(out, args)
+        existed = out.exists()
         base = RunSpec(
             scenario=scenario,
             source=args.scenario,
             algo=args.algo,
-            targets=[],
+            targets=targets,
             out=out,
             timesteps=args.timesteps,
             seed=args.seed,
             observation=args.observation,
             action=args.action,
             reward_scope=args.reward_scope,
-            overrides=_overrides(args.set),
+            overrides=overrides,
             eval_replications=n_eval,
             eval_every=args.eval_every,
             resume=args.resume,
-            quiet=args.quiet,
+            quiet=not show_progress(args.quiet),
             best_by=args.best_by,
         )
-        if args.phases:
-            run_phases(base, data, phase_list(args.phases), args.phase, args.joint_lr_scale)
+        if phases is not None:
+            run_phases(base, data, phases, args.phase, args.joint_lr_scale)
             summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         else:
-            if args.phase is not None:
-                raise TrainError("--phase needs --phases")
-            base.targets = resolve_targets(scenario, args.targets)
             summary = train_run(base)
+    except KeyboardInterrupt:
+        if out is None or not out.is_dir() or _discard(out, existed):
+            raise  # nothing to continue: twin.cli says "interrupted"
+        print(
+            f"interrupted: continue the run in {out} with the same command and --resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     except (TwinError, ValueError, FileExistsError) as exc:
-        message = " ".join(str(exc).split("\n"))
-        print(f"error: {message}", file=sys.stderr)
+        _discard(out, existed)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 1
     if not args.quiet:
         _print_summary(summary)
     print(f"policy: {out / 'policy.pt'}")
     return 0
+
+
+def _discard(out: Path | None, existed: bool) -> bool:
+    """Remove the run folder this command created, unless it already holds a policy or a saved
+    trainer state (kept for --resume); True if it was removed."""
+    if out is None or existed or not out.is_dir():
+        return False
+    if any(out.rglob("policy.pt")) or any(out.rglob("trainer_state.pt")):
+        return False
+    shutil.rmtree(out, ignore_errors=True)
+    return True
 
 
 def _print_summary(summary: Mapping[str, Any]) -> None:
@@ -223,4 +349,4 @@ def _print_summary(summary: Mapping[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

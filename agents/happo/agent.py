@@ -5,7 +5,8 @@ inference is :class:`agents.ppo.agent.PPOAgent`'s: each node's observation is bu
 (the same observation builder and action map), normalised by that node's running statistics and
 fed to that node's actor; the mode of the policy by default, a seeded sample with
 ``stochastic=True``. The centralised critic is used only in training and is not saved. Without a
-checkpoint each node gets its own randomly initialised actor (``init_seed`` and the node id).
+checkpoint (``untrained=True``, asked for on purpose) each node gets its own randomly initialised
+actor (``init_seed`` and the node id).
 
     python -m twin.run scenarios/liu_serial.yaml \\
         --agent retailer=happo:checkpoint=runs/liu/policy.pt ...
@@ -35,6 +36,7 @@ class HAPPOAgent(PPOAgent):
         hidden_sizes: Sequence[int] = (128, 128),
         obs_dim: int | None = None,
         init_seed: int = 0,
+        untrained: bool = False,
     ) -> None:
         super().__init__(
             checkpoint=checkpoint,
@@ -45,4 +47,5 @@ class HAPPOAgent(PPOAgent):
             hidden_sizes=hidden_sizes,
             obs_dim=obs_dim,
             init_seed=init_seed,
+            untrained=untrained,
         )

@@ -15,9 +15,11 @@ disagrees with the checkpoint, a node the checkpoint was not trained for (``stri
 ordering lanes differ from training, an observation vector of another length.
 
 Without a checkpoint the agent acts with a small randomly initialised network (``init_seed``) of
-the given ``observation`` builder and ``action`` map: a placeholder that lets a scenario name
-``kind: ppo`` before anything is trained (the RL environment replaces it), and the untrained
-baseline of a learning curve.
+the given ``observation`` builder and ``action`` map, the untrained baseline of a learning curve.
+A scenario must ask for it with ``untrained: true`` (scenario validation,
+:func:`agents.registry.check_checkpoint`: a scenario that merely forgot its checkpoint would
+otherwise run a random policy); in an RL environment or a training run, entries without a
+checkpoint name the learners and need no flag (:func:`twin.rl.env.learners_untrained`).
 
 Scenario use::
 
@@ -40,6 +42,7 @@ from agents.base import Agent, Observation, OrderDecision
 from agents.named import named
 from agents.ppo.checkpoint import load_checkpoint
 from agents.ppo.network import ActorCritic, RunningMeanStd, check_spec, env_action
+from agents.registry import check_checkpoint
 from agents.spaces import ActionMap, Featurizer, ObservationBuilder, action_map, observation_builder
 from entities.messages import NodeId
 
@@ -89,7 +92,9 @@ class PPOAgent(Agent):
         hidden_sizes: Sequence[int] = (64, 64),
         obs_dim: int | None = None,
         init_seed: int = 0,
+        untrained: bool = False,
     ) -> None:
+        check_checkpoint(self.algo, checkpoint, untrained, required=False)
         if not isinstance(stochastic, bool) or not isinstance(strict, bool):
             raise ValueError(
                 f"stochastic and strict must be true or false, got {stochastic!r}, {strict!r}"

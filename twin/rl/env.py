@@ -74,7 +74,7 @@ from entities.errors import ScenarioError, TwinError
 from entities.messages import NodeId
 from reconciliation.rewards import fill_rate, rewards_by_scope
 from twin.engine import ExternalAgent, Simulation
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import Scenario, read_yaml, scenario_from_dict
 from twin.scenario.edit import assign, edit
 from twin.scenario.errors import suggest
 
@@ -125,9 +125,32 @@ def gym_env(
 # Resolving the options against the scenario.
 
 
+def learners_untrained(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Scenario data in which every ``ppo``/``happo`` entry without a checkpoint says
+    ``untrained: true``: in an environment or a training run such entries name the learners (the
+    environment drives them from outside), so they need no trained policy."""
+    out = dict(data)
+    entries = out.get("agents")
+    if isinstance(entries, list):
+        out["agents"] = [
+            {**e, "params": {**(e.get("params") or {}), "untrained": True}}
+            if isinstance(e, dict)
+            and e.get("kind") in LEARNING_KINDS
+            and isinstance(e.get("params") or {}, dict)
+            and (e.get("params") or {}).get("checkpoint") is None
+            and "untrained" not in (e.get("params") or {})
+            else e
+            for e in entries
+        ]
+    return out
+
+
 def _load(scenario: str | Path | Scenario) -> Scenario:
     if isinstance(scenario, str | Path):
-        scenario = load_scenario(scenario)
+        data = read_yaml(scenario)
+        if isinstance(data, Mapping):
+            data = learners_untrained(data)
+        scenario = scenario_from_dict(data, source=str(scenario))
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a path or a Scenario, got {type(scenario).__name__}")
     if scenario.skus:

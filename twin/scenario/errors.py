@@ -3,6 +3,11 @@
 :class:`PathError` carries a YAML path (``lanes[3].to``) and a message; the loader prefixes the file
 and turns it into a :class:`~entities.errors.ScenarioError`. :func:`suggest` adds "did you mean"
 (``difflib``), :func:`first_error` turns a pydantic ``ValidationError`` into the same one-line form.
+
+Messages stay short whatever the input: a value is shown by :func:`short` (60 characters at most)
+and a whole message by :func:`clip` (``MESSAGE_WIDTH``), which cuts a long value out of the middle
+and keeps the file and YAML path at the start and the problem at the end. A 40 MB inline list is
+never printed back.
 """
 
 from __future__ import annotations
@@ -45,16 +50,37 @@ def format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+MESSAGE_WIDTH = 300
+"""Characters of a scenario error message at most (see :func:`clip`)."""
+
+
+def short(value: Any, width: int = 60) -> str:
+    """``repr(value)`` in at most ``width`` characters (a long list is not turned into text whole)."""
+    if isinstance(value, list | tuple | dict | set) and len(value) > width:
+        head = list(value)[:width] if not isinstance(value, dict) else list(value.items())[:width]
+        text = f"{type(value).__name__} of {len(value)} items: {head!r}"
+    else:
+        text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def clip(message: str, width: int = MESSAGE_WIDTH) -> str:
+    """``message`` on one line, at most ``width`` characters: a long middle becomes ``...``."""
+    keep = width - 5
+    head, tail = keep - keep // 3, keep // 3
+    if len(message) > 4 * width:  # never split a huge message whole
+        message = f"{message[: 2 * width]} ... {message[-2 * width :]}"
+    text = " ".join(message.split())
+    if len(text) <= width:
+        return text
+    return f"{text[:head]} ... {text[len(text) - tail :]}"
 
 
 def first_error(exc: ValidationError) -> str:
     errors = exc.errors()
     e = errors[0]
     loc = format_loc(tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p)))
-    msg = e["msg"].removeprefix("Value error, ")
+    msg = clip(e["msg"].removeprefix("Value error, "))
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
         return f"{loc}: {msg}" + (f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else "")

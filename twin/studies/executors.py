@@ -7,7 +7,13 @@ never changes its result, because the random streams are keyed by (seed, replica
 purpose) only (:mod:`twin.rng`).
 
 * ``local`` with ``workers=1``: in this process, one task after another;
-* ``local`` with ``workers>1``: a :class:`concurrent.futures.ProcessPoolExecutor`;
+* ``local`` with ``workers>1``: a :class:`concurrent.futures.ProcessPoolExecutor` whose workers
+  are forked from a clean ``forkserver`` process (``spawn`` where there is none), never from this
+  process: a process that has used torch (a ``ppo`` agent checked at validation) holds OpenMP
+  threads, and a child forked from it waits forever on their barrier inside its first torch
+  operation. Workers run one OpenMP/MKL thread each, ignore Ctrl-C (the parent stops them) and, on
+  Linux, die with their parent (``PR_SET_PDEATHSIG``): an interrupted study leaves no process
+  behind, and what was finished is on disk for ``--resume``;
 * ``ray``: the same :func:`run_task` as a Ray remote function, on the cluster at ``address``
   (``ray.init(address=...)``; its nodes need this project installed) or, without an address, on a
   local Ray instance started on demand with ``workers`` CPUs and shut down afterwards. Ray is an
@@ -19,12 +25,16 @@ task and registered in the worker if it lacks them, so plugins work with any sta
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import sys
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +141,16 @@ def check_executor(executor: str) -> None:
 
 def outcomes(
     tasks: Sequence[Task], *, executor: str = "local", workers: int = 1, address: str | None = None
-) -> Iterator[Outcome]:
-    """Run ``tasks`` and yield their outcomes as they complete (see the module docstring)."""
+) -> Generator[Outcome, None, None]:
+    """Run ``tasks`` and yield their outcomes as they complete (see the module docstring).
+
+    Close the generator (``contextlib.closing``) when you stop early: a pool's workers are
+    stopped then, not when the generator is garbage-collected."""
     check_executor(executor)
     if workers < 1:
         raise ExecutorError(f"--workers must be >= 1, got {workers}")
     if not tasks:
-        return iter(())
+        return (run_task(t) for t in tasks)
     if executor == "ray":
         return _ray(tasks, workers, address)
     if workers == 1:
@@ -145,8 +158,50 @@ def outcomes(
     return _pool(tasks, workers)
 
 
-def _pool(tasks: Sequence[Task], workers: int) -> Iterator[Outcome]:
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+WORKER_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+"""Threads of the numerical libraries in a worker: each worker is one CPU's share of the study."""
+
+
+def pool_context() -> BaseContext:
+    """The start method of the pool's workers: ``forkserver`` (preloaded with this module, so a
+    worker starts in milliseconds), else ``spawn``; never a plain ``fork`` of this process."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to send SIGTERM to this process when its parent exits."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no prctl: the parent still stops its workers itself
+        return
+    if os.getppid() == 1:  # the parent is already gone
+        os._exit(1)
+
+
+def _worker_init() -> None:
+    """Run in each pool worker before its first task."""
+    for name, value in WORKER_THREADS.items():
+        os.environ.setdefault(name, value)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+
+
+def _pool(tasks: Sequence[Task], workers: int) -> Generator[Outcome, None, None]:
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)), mp_context=pool_context(), initializer=_worker_init
+    )
+    finished = False
     try:
         pending: dict[Future[Outcome], Task] = {pool.submit(run_task, t): t for t in tasks}
         while pending:
@@ -155,15 +210,34 @@ def _pool(tasks: Sequence[Task], workers: int) -> Iterator[Outcome]:
                 task = pending.pop(future)
                 exc = future.exception()
                 yield _failed(task, exc) if exc is not None else future.result()
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # interrupted or closed early: stop the workers now, not after their current task
+            workers_started = [p for p in multiprocessing.active_children() if p not in before]
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop(workers_started)
+
+
+def _stop(processes: Sequence[multiprocessing.process.BaseProcess], grace: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL whatever is still alive after ``grace`` seconds."""
+    for p in processes:
+        p.terminate()
+    deadline = time.monotonic() + grace
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 def _project_root() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
-def _ray(tasks: Sequence[Task], workers: int, address: str | None) -> Iterator[Outcome]:
+def _ray(tasks: Sequence[Task], workers: int, address: str | None) -> Generator[Outcome, None, None]:
     import ray
 
     started = False
