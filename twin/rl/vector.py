@@ -378,12 +378,12 @@ class VectorTwin:
     def _receive(self) -> None:
         """Shipments due now arrive; every node serves what it owes (top level first when a
         shipment may be received at once, lead time 0)."""
-        slot = self.t % self.ring
+        xp, slot = self.xp, self.t % self.ring
         into = self.pipeline[:, :, slot] @ self._to_node
         self.pipeline[:, :, slot] = 0.0
         self.on_hand += into
         self.current[RECEIPTS] += into
-        self.on_order -= into
+        self.on_order = xp.clip_low(self.on_order - into, 0.0)  # a running sum: never below 0
         if not self.zero_lead:
             self._serve(self._serve_all, produce=False)
             return
@@ -418,7 +418,7 @@ class VectorTwin:
         produce = produce and serve.capacity is not None
         if produce:
             supply = stock + serve.capacity
-        served, claimant, fresh = self._fill(a, b, supply)
+        served, claimant, fresh, left = self._fill(a, b, supply)
         if produce:
             from_stock = xp.minimum(served, stock)
             made = served - from_stock
@@ -426,7 +426,7 @@ class VectorTwin:
             flows[RECEIPTS][:, a:b] += made
             flows[PRODUCED][:, a:b] += made
         else:
-            stock -= served
+            stock[...] = left
         flows[FILLED][:, a:b] += fresh
         if serve.customers is not None:
             sold = claimant[:, :, 0] * serve.customers
@@ -438,10 +438,12 @@ class VectorTwin:
             shipped = xp.take(claimant.reshape(self.num_envs, -1), serve.take, 1)
             self._dispatch(serve.lanes, shipped)
 
-    def _fill(self, a: int, b: int, supply: Array) -> tuple[Array, Array, Array]:
+    def _fill(self, a: int, b: int, supply: Array) -> tuple[Array, Array, Array, Array]:
         """First in, first out: fill the queue entries of nodes ``a:b`` (oldest period first,
         then claimant order) from ``supply`` ``(B, b - a)``. Returns the units served per node,
-        per claimant ``(B, b - a, C)`` and of entries made this period (filled on time)."""
+        per claimant ``(B, b - a, C)``, of entries made this period (filled on time), and what
+        is left of the supply (exactly 0 once it runs out, as the event twin's running
+        subtraction leaves it)."""
         xp, rows = self.xp, self.num_envs
         queue = self.queue[:, a:b]
         if self.merge:  # one claimant: [older entries, this period's entry]
@@ -451,7 +453,8 @@ class VectorTwin:
             older -= first
             fresh -= second
             served = first + second
-            return served, served[:, :, None], second
+            left = (supply - first) - second
+            return served, served[:, :, None], second, left
         k, depth, slots = b - a, self.depth, self.slots
         flat = queue.reshape(rows, k, depth * slots)
         cumulative = xp.cumsum(flat, 2)
@@ -459,7 +462,8 @@ class VectorTwin:
         flat -= taken
         by_period = taken.reshape(rows, k, depth, slots)
         claimant = by_period.sum(2)
-        return claimant.sum(-1), claimant, by_period[:, :, depth - 1].sum(-1)
+        left = xp.clip_low(supply - cumulative[:, :, -1], 0.0)
+        return claimant.sum(-1), claimant, by_period[:, :, depth - 1].sum(-1), left
 
     def _dispatch(self, lanes: Array, quantity: Array) -> None:
         """Ship ``quantity`` ``(B, lanes)`` now: into the lanes' pipelines, due after this period's
@@ -475,7 +479,7 @@ class VectorTwin:
         into = xp.where(now, quantity, 0.0) @ self._to_node[lanes]
         self.on_hand += into
         self.current[RECEIPTS] += into
-        self.on_order -= into
+        self.on_order = xp.clip_low(self.on_order - into, 0.0)  # a running sum: never below 0
 
     def _cascade(self, below: int) -> None:
         """After shipments received at once: the levels under ``below`` serve, top first."""
