@@ -260,15 +260,13 @@ class VectorTwin:
             raise ValueError(f"replications must be >= 0, got {reps}")
         draws = draw(plan, reps)
         self.replications = reps
-        n, nl, periods = plan.n_nodes, len(plan.lanes), plan.periods
+        n, nl = plan.n_nodes, len(plan.lanes)
         longest = max((len(ln.initial_pipeline) for ln in plan.lanes), default=0)
         ring = max(1, int(draws.offsets.max(initial=0)) + 1, longest)
         self.ring = ring
         self.zero_lead = bool((draws.offsets == 0).any())
-        self._offsets = xp.index(np.ascontiguousarray(draws.offsets.transpose(1, 0, 2)))
-        due = (np.arange(periods)[None, :, None] + draws.offsets) % ring
-        columns = np.arange(nl)[None, None, :] * ring + due
-        self._due = xp.index(np.ascontiguousarray(columns.transpose(1, 0, 2)))  # (T, B, lanes)
+        self._offsets = xp.index(np.ascontiguousarray(draws.offsets.transpose(1, 0, 2)))  # (T, B, L)
+        self._lane_columns = xp.index(np.arange(nl) * ring)
         self._demand = xp.asarray(np.ascontiguousarray(draws.demand.transpose(1, 0, 2)))
         initial = np.array([plan.scenario.node_map[node].initial_inventory for node in plan.node_ids])
         self.on_hand = xp.asarray(np.broadcast_to(initial, (b, n)).copy())
@@ -278,7 +276,7 @@ class VectorTwin:
                 if quantity > 0.0:
                     pipe[k, due_period % ring] += quantity
         self.pipeline = xp.asarray(np.broadcast_to(pipe, (b, nl, ring)).copy())
-        self.on_order = self.pipeline.sum(-1) @ self._to_node
+        self.on_order = self._in_transit() @ self._to_node
         self.depth = 2
         self.queue = xp.zeros(b, n, self.depth, self.slots)
         self.production_owed = xp.zeros(b, nl)
@@ -368,6 +366,8 @@ class VectorTwin:
         """Open period ``t``: zero its ledger counters; under liu timing the rules decide now."""
         self.current[...] = 0.0
         self.current[OPENING] = self.on_hand
+        # Where this period's shipments go in the flattened pipeline: lane * R + due % R.
+        self._due = self._lane_columns + (self._offsets[self.t] + self.t) % self.ring
         self.orders[...] = 0.0
         if self.plan.liu:
             view = self.view(closed=True)
@@ -469,7 +469,7 @@ class VectorTwin:
         """Ship ``quantity`` ``(B, lanes)`` now: into the lanes' pipelines, due after this period's
         lead time, or received at once at the destination (lead time 0)."""
         xp = self.xp
-        columns = self._due[self.t][:, lanes]
+        columns = self._due[:, lanes]
         pipe = self.pipeline.reshape(self.num_envs, -1)
         if not self.zero_lead:
             pipe[self._rows, columns] += quantity
@@ -548,8 +548,8 @@ class VectorTwin:
     def _close(self) -> None:
         """Write the period's ledger columns; age the queue and the demand history."""
         xp, flows, t = self.xp, self.current, self.t
-        backorders = self.queue.sum((2, 3))
-        transit = self.pipeline.sum(-1)
+        backorders = self._backorders()
+        transit = self._in_transit()
         flows[BACKORDERS] = backorders
         flows[CLOSING] = self.on_hand
         flows[IN_TRANSIT] = transit @ self._to_node
@@ -577,6 +577,23 @@ class VectorTwin:
             self.history_sum -= self.history[:, :, (t + 1) % w]
         self._age_queue()
         self.flows, self.current = self.current, self.flows  # the closed period's columns stay
+
+    def _backorders(self) -> Array:
+        """Units each node owes, ``(B, nodes)``: the sum of its queue."""
+        queue = self.queue
+        if self.merge:  # an addition is cheaper than a reduction over two entries
+            return queue[:, :, 0, 0] + queue[:, :, 1, 0]
+        return queue.sum((2, 3))
+
+    def _in_transit(self) -> Array:
+        """Units in transit on each lane, ``(B, lanes)``."""
+        pipe = self.pipeline
+        if self.ring > 6:
+            return pipe.sum(-1)
+        total = pipe[:, :, 0] + 0.0  # a few additions are cheaper than a small reduction
+        for k in range(1, self.ring):
+            total += pipe[:, :, k]
+        return total
 
     def _age_queue(self) -> None:
         queue = self.queue
@@ -617,13 +634,13 @@ class VectorState:
             return cached
         twin = self.twin
         if name == "backorders":
-            value = twin.queue.sum((2, 3))
+            value = twin._backorders()
         elif name == "inventory_position":
             value = twin.on_hand + twin.on_order - self._all("backorders")
         elif name == "echelon_inventory_position":
             value = self._all("inventory_position") @ twin._echelon
         elif name == "in_transit":
-            value = twin.pipeline.sum(-1) @ twin._to_node
+            value = twin._in_transit() @ twin._to_node
         elif name == "last_demand":
             value = twin.closing_demand if self.closed else twin.current[DEMAND]
         elif name == "forecast":

@@ -362,7 +362,7 @@ def _check_rules(plan: Plan) -> None:
 class Draws:
     """The random inputs of ``B`` replications: demand ``(B, periods, customers)`` in the order
     of :attr:`Plan.customers`, lead-time offsets ``(B, periods, lanes)`` in whole periods
-    (``ceil(L)``, 0 when ``L == 0``: received at once)."""
+    (``ceil(L)``, 0 when ``L == 0``: received at once); views of row-major draws."""
 
     replications: list[int]
     demand: np.ndarray
@@ -415,16 +415,18 @@ def _demand(n: NodeConfig, streams: RandomStreams, periods: int) -> np.ndarray:
 
 def draw(plan: Plan, replications: Sequence[int]) -> Draws:
     """Demand and lead times of ``replications`` (one row each), as the event twin draws them."""
-    s, periods = plan.scenario, plan.periods
-    demand = np.zeros((len(replications), periods, len(plan.customers)))
-    lead = np.zeros((len(replications), periods, len(plan.lanes)))
+    s, periods, rows = plan.scenario, plan.periods, len(replications)
+    demand = np.zeros((rows, len(plan.customers), periods))  # filled row by row, then transposed
+    lead = np.zeros((rows, len(plan.lanes), periods))
     for b, r in enumerate(replications):
         streams = RandomStreams(s.seed, int(r))
         for k, ln in enumerate(plan.lanes):
-            lead[b, :, k] = ln.lead_time.sample(streams.generator(*ln.stream), periods)
+            lead[b, k] = ln.lead_time.sample(streams.generator(*ln.stream), periods)
         for j, n in enumerate(plan.demand_config):
-            demand[b, :, j] = _demand(n, streams, periods)
-    offsets = np.where(lead > 0.0, np.ceil(lead), 0.0).astype(np.int64)
+            demand[b, j] = _demand(n, streams, periods)
+    offsets = np.maximum(np.ceil(lead, out=lead), 0.0, out=lead)  # ceil(L); 0 when L <= 0
+    offsets = offsets.astype(np.int64).transpose(0, 2, 1)
+    demand = demand.transpose(0, 2, 1)
     return Draws(list(map(int, replications)), demand, offsets)
 
 
