@@ -231,7 +231,7 @@ class VectorTwin:
             members = [i for i in a.nodes if start <= i < stop]
             if a.external or not members:
                 continue
-            rule = vectorise(a.agent, [plan.node_ids[i] for i in members], xp.index(members), xp)
+            rule = vectorise(a.agent, [plan.node_ids[i] for i in members], xp.select(members), xp)
             rules.append((rule, xp.index([plan.inbound[i][0] for i in members])))
         return _Level(
             serve=self._serve_plan(start, stop, incidence, origin),

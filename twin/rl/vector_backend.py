@@ -71,8 +71,14 @@ class NumpyBackend:
     def any(self, a: Array) -> bool:
         return bool(a.any())
 
-    def take(self, a: Array, index: Array, axis: int) -> Array:
-        return np.take(a, index, axis=axis)
+    def take(self, a: Array, index: Array | slice, axis: int) -> Array:
+        if isinstance(index, slice):  # a contiguous range: a view
+            return a[(slice(None),) * axis + (index,)]
+        return a.take(index, axis=axis)
+
+    def select(self, values: list[int]) -> Array | slice:
+        """An index for :meth:`take`: a slice when ``values`` is a contiguous ascending range."""
+        return _range(values) or self.index(values)
 
     def concatenate(self, arrays: list[Array], axis: int) -> Array:
         return np.concatenate(arrays, axis=axis)
@@ -148,8 +154,13 @@ class TorchBackend:
     def any(self, a: Array) -> bool:
         return bool(a.any())
 
-    def take(self, a: Array, index: Array, axis: int) -> Array:
+    def take(self, a: Array, index: Array | slice, axis: int) -> Array:
+        if isinstance(index, slice):
+            return a[(slice(None),) * axis + (index,)]
         return self.torch.index_select(a, axis, index)
+
+    def select(self, values: list[int]) -> Array | slice:
+        return _range(values) or self.index(values)
 
     def concatenate(self, arrays: list[Array], axis: int) -> Array:
         return self.torch.cat(arrays, dim=axis)
@@ -162,6 +173,13 @@ class TorchBackend:
 
 
 Backend = NumpyBackend | TorchBackend
+
+
+def _range(values: list[int]) -> slice | None:
+    """``slice(a, b)`` when ``values`` is ``[a, a + 1, ..., b - 1]``, else None."""
+    if values and list(values) == list(range(values[0], values[0] + len(values))):
+        return slice(values[0], values[0] + len(values))
+    return None
 
 
 def backend(device: str | None) -> Backend:

@@ -112,7 +112,7 @@ class VectorParallelEnv:
         if self.twin.external_nodes != self.possible_agents:  # pragma: no cover - same resolution
             raise AssertionError(f"{self.twin.external_nodes} != {self.possible_agents}")
         nodes = [self.twin.plan.index_of(a) for a in self.possible_agents]
-        self.nodes = self.xp.index(nodes)
+        self.nodes = self.xp.select(nodes)
         self.num_envs = num_envs
         self.autoreset_mode = _mode(autoreset_mode)
         self.observations = vector_observation(reference.observation_builder, self.twin, nodes)
@@ -168,6 +168,7 @@ class VectorParallelEnv:
         reps = self._replications(seed)
         self._next = [r + self.num_envs for r in reps]  # each row's next episode
         self.twin.reset(reps)
+        self._replication_array = np.asarray(reps)
         self.observations.reset()
         self._needs_reset = False
         self.agents = list(self.possible_agents)
@@ -180,10 +181,7 @@ class VectorParallelEnv:
 
     def _infos(self) -> dict[str, Any]:
         b = self.num_envs
-        return {
-            "period": np.full(b, self.twin.t),
-            "replication": np.asarray(self.twin.replications),
-        }
+        return {"period": np.full(b, self.twin.t), "replication": self._replication_array}
 
     def step(self, actions: Any) -> tuple[Array, Array, Array, Array, dict[str, Any]]:
         """One decision epoch of every learning node in every row.
@@ -205,13 +203,14 @@ class VectorParallelEnv:
         orders = self.actions.orders(flat, self._state)
         self.twin.step(orders)
         flows = self.twin.flows
-        rewards = self.rewards(flows)
+        fill_rate = self._fill_rate(flows)
+        rewards = self.rewards(flows, fill_rate)
         self.observations.record(flows)
         obs = self._observe()
         infos = self._infos()
         infos["period"] -= 1  # the period the rewards are of
         infos["cost"] = xp.take(flows[TOTAL], self.nodes, 1)
-        infos["fill_rate"] = self._fill_rate(flows)
+        infos["fill_rate"] = fill_rate
         done = self.twin.done
         truncated = np.full(b, done)
         if done:
@@ -233,14 +232,14 @@ class VectorParallelEnv:
         positive = demand > 0.0
         return xp.where(positive, filled / xp.where(positive, demand, 1.0), 1.0)
 
-    def rewards(self, flows: Array) -> Array:
+    def rewards(self, flows: Array, fill_rate: Array | None = None) -> Array:
         """Each learning node's reward ``(B, agents)`` from the period's ledger columns, as
         :func:`~reconciliation.rewards.rewards_by_scope` computes it from ledger rows."""
         xp = self.xp
         own = xp.zeros(self.num_envs, len(self.possible_agents))
         for name, weight in self.reward_weights.items():
             if name in RATIO_QUANTITIES:
-                quantity = self._fill_rate(flows)
+                quantity = self._fill_rate(flows) if fill_rate is None else fill_rate
             else:
                 quantity = xp.take(flows[FIELDS.index(name)], self.nodes, 1)
             own = own + weight * quantity

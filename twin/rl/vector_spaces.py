@@ -33,7 +33,7 @@ class VectorObservation:
     def __init__(self, twin: VectorTwin, nodes: list[int]) -> None:
         self.twin = twin
         self.xp = twin.xp
-        self.index = twin.xp.index(nodes)
+        self.index = twin.xp.select(nodes)
         self.nodes = nodes
 
     def reset(self) -> None:
@@ -184,7 +184,7 @@ class VectorAction:
     def __init__(self, twin: VectorTwin, nodes: list[int], action: spaces.ActionMap) -> None:
         self.twin, self.xp, self.action = twin, twin.xp, action
         self.nodes = nodes
-        self.index = twin.xp.index(nodes)
+        self.index = twin.xp.select(nodes)
         plan = twin.plan
         self.lanes = [len(plan.inbound[i]) for i in nodes]
         starts = np.cumsum([0, *self.lanes[:-1]])
