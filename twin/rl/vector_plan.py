@@ -183,10 +183,10 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
     node_ids = [ids[k] for k in order]
     internal = {node: i for i, node in enumerate(node_ids)}
     top = max(level.values())
-    bounds = []
+    bounds: list[tuple[int, int]] = []
     for lv in range(top + 1):  # every level from 0 to the top has nodes
-        members = [i for i, node in enumerate(node_ids) if level[node] == lv]
-        bounds.append((members[0], members[-1] + 1))
+        inside = [i for i, name in enumerate(node_ids) if level[name] == lv]
+        bounds.append((inside[0], inside[-1] + 1))
 
     # Agents: who decides what, in placement order.
     owner: dict[str, tuple[int, int]] = {}
@@ -256,7 +256,7 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
     # twin's order (scenario order, then its production line).
     position = {id(ln): k for k, ln in enumerate(lanes)}
     lanes.sort(key=lambda ln: (level[node_ids[ln.destination]], ln.origin < 0, position[id(ln)]))
-    lane_bounds = []
+    lane_bounds: list[tuple[int, int, int]] = []
     by_level: dict[int, list[int]] = {}
     for k, ln in enumerate(lanes):
         by_level.setdefault(level[node_ids[ln.destination]], []).append(k)
@@ -289,9 +289,9 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
         slots = max(slots, first + len(out))
 
     echelon = np.eye(len(ids))
-    for node in node_ids:
-        for d in topo.descendants(node):
-            echelon[internal[d], internal[node]] = 1.0
+    for name in node_ids:
+        for d in topo.descendants(name):
+            echelon[internal[d], internal[name]] = 1.0
 
     def per(attr: str) -> np.ndarray:
         return np.array([float(getattr(cfg[node], attr)) for node in node_ids])
