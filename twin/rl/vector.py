@@ -609,6 +609,11 @@ class VectorTwin:
         shifted = queue[:, :, 1:].clone() if xp.name == "torch" else queue[:, :, 1:].copy()
         queue[:, :, :-1] = shifted
         queue[:, :, -1] = 0.0
+        half = self.depth // 2
+        if half >= 2 and not xp.any(queue[:, :, :half] != 0.0):  # nothing that old is owed
+            kept = queue[:, :, half:]
+            self.queue = kept.clone() if xp.name == "torch" else kept.copy()
+            self.depth = half
 
     # -- what nodes know --------------------------------------------------------------------------
 
