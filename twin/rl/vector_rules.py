@@ -1,0 +1,198 @@
+"""Vectorised rule agents of the vector twin: one small class per rule of :mod:`agents.rules`.
+
+Each class is made from the agent instance the registry built for a scenario entry (so parameters
+are validated exactly as for the event twin) and the nodes it decides for; ``quantity(state)``
+returns the order of each of its nodes in every replication, ``(B, nodes)``, from the arrays of a
+:class:`StateView` (the node's inventory position, echelon position, demand and forecast at the
+moment the event twin would build its :class:`~agents.base.Observation`). The formulas are those of
+:mod:`agents.rules`, written over arrays; every order goes on the node's primary lane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from agents import rules
+from agents.base import per_node
+from twin.rl.vector_backend import Array, Backend
+
+
+class StateView(Protocol):
+    """What a rule (or an observation builder) may read: ``(B, n)`` arrays over chosen nodes."""
+
+    period: int
+
+    def inventory_position(self, nodes: Array) -> Array: ...
+
+    def echelon_inventory_position(self, nodes: Array) -> Array: ...
+
+    def last_demand(self, nodes: Array) -> Array: ...
+
+    def forecast(self, nodes: Array) -> Array: ...
+
+
+class UnsupportedRule(Exception):
+    """The agent has no vectorised version (the message says why; ``key`` is the entry's YAML key
+    at fault: ``kind`` or ``params``)."""
+
+    def __init__(self, message: str, key: str = "kind") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _levels(value: Any, nodes: Sequence[str], name: str) -> np.ndarray:
+    return np.array([float(per_node(value, n, name)) for n in nodes])
+
+
+class VectorRule:
+    """Base class: the nodes (internal indices, on the backend) and per-node parameters."""
+
+    def __init__(self, xp: Backend, nodes: Array) -> None:
+        self.xp = xp
+        self.nodes = nodes
+
+    def quantity(self, state: StateView) -> Array:
+        raise NotImplementedError
+
+
+class BaseStock(VectorRule):
+    """``max(0, S - IP)`` (:class:`agents.rules.BaseStockPolicy`)."""
+
+    def __init__(self, xp: Backend, nodes: Array, level: np.ndarray) -> None:
+        super().__init__(xp, nodes)
+        self.level = xp.asarray(level)
+
+    def quantity(self, state: StateView) -> Array:
+        return self.xp.clip_low(self.level - state.inventory_position(self.nodes), 0.0)
+
+
+class EchelonBaseStock(BaseStock):
+    """``max(0, S_e - echelon IP)`` (:class:`agents.rules.EchelonBaseStockPolicy`)."""
+
+    def quantity(self, state: StateView) -> Array:
+        return self.xp.clip_low(self.level - state.echelon_inventory_position(self.nodes), 0.0)
+
+
+class SS(VectorRule):
+    """``S - IP`` when ``IP <= s``, else 0 (:class:`agents.rules.SSPolicy`)."""
+
+    def __init__(self, xp: Backend, nodes: Array, s: np.ndarray, big_s: np.ndarray) -> None:
+        super().__init__(xp, nodes)
+        self.s, self.big_s = xp.asarray(s), xp.asarray(big_s)
+
+    def quantity(self, state: StateView) -> Array:
+        ip = state.inventory_position(self.nodes)
+        return self.xp.where(ip <= self.s, self.big_s - ip, 0.0)
+
+
+class RQ(VectorRule):
+    """The smallest multiple of Q lifting IP above r (:class:`agents.rules.RQPolicy`)."""
+
+    def __init__(self, xp: Backend, nodes: Array, r: np.ndarray, q: np.ndarray) -> None:
+        super().__init__(xp, nodes)
+        self.r, self.q = xp.asarray(r), xp.asarray(q)
+
+    def quantity(self, state: StateView) -> Array:
+        ip = state.inventory_position(self.nodes)
+        batches = self.xp.floor((self.r - ip) / self.q) + 1.0
+        return self.xp.where(ip > self.r, 0.0, self.q * batches)
+
+
+class PeriodicReview(VectorRule):
+    """Order up to S every R periods at ``offset`` (:class:`agents.rules.PeriodicReviewPolicy`)."""
+
+    def __init__(self, xp: Backend, nodes: Array, period: int, offset: int, level: np.ndarray) -> None:
+        super().__init__(xp, nodes)
+        self.review_period, self.offset = period, offset
+        self.level = xp.asarray(level)
+
+    def quantity(self, state: StateView) -> Array:
+        up_to = self.xp.clip_low(self.level - state.inventory_position(self.nodes), 0.0)
+        return up_to if state.period % self.review_period == self.offset else up_to * 0.0
+
+
+class Constant(VectorRule):
+    """The same quantity every period (:class:`agents.rules.ConstantPolicy`)."""
+
+    def __init__(self, xp: Backend, nodes: Array, quantity: np.ndarray) -> None:
+        super().__init__(xp, nodes)
+        self.value = xp.asarray(quantity)
+
+    def quantity(self, state: StateView) -> Array:
+        return self.value  # (nodes,): broadcast over the replications when placed
+
+
+class PassThrough(VectorRule):
+    """This period's demand (:class:`agents.rules.PassThroughPolicy`)."""
+
+    def quantity(self, state: StateView) -> Array:
+        return state.last_demand(self.nodes)
+
+
+class DaysOfCover(VectorRule):
+    """A multiple {1.5, 1, 0.5, 0} of the forecast chosen by days of cover IP / forecast
+    (:class:`agents.rules.DaysOfCoverPolicy`; ``hmarl_warehouse`` and ``hmarl_supplier``)."""
+
+    def __init__(self, xp: Backend, nodes: Array, thresholds: tuple[float, float, float]) -> None:
+        super().__init__(xp, nodes)
+        self.thresholds = thresholds
+
+    def quantity(self, state: StateView) -> Array:
+        xp = self.xp
+        forecast = state.forecast(self.nodes)
+        positive = forecast > 0.0
+        cover = state.inventory_position(self.nodes) / xp.where(positive, forecast, 1.0)
+        low, target, high = self.thresholds
+        multiple = xp.where(
+            cover < low, 1.5, xp.where(cover < target, 1.0, xp.where(cover < high, 0.5, 0.0))
+        )
+        return xp.where(positive, multiple * forecast, 0.0)
+
+
+def vectorise(agent: Any, nodes: Sequence[str], index: Array, xp: Backend) -> VectorRule:
+    """The vectorised version of ``agent`` (a registry-built instance) for ``nodes``.
+
+    ``index`` holds the nodes' internal indices on the backend. Raises :class:`UnsupportedRule`
+    for an agent without one (planners, learned policies, continuous review, ...).
+    """
+    kind = type(agent)
+    if getattr(agent, "review", "periodic") != "periodic":
+        raise UnsupportedRule("review: continuous (the vector twin reviews once per period)", "params")
+    if kind is rules.EchelonBaseStockPolicy:
+        return EchelonBaseStock(xp, index, _levels(agent.base_stock_level, nodes, "base_stock_level"))
+    if kind is rules.BaseStockPolicy:
+        return BaseStock(xp, index, _levels(agent.base_stock_level, nodes, "base_stock_level"))
+    if kind is rules.SSPolicy:
+        s, big_s = _levels(agent.s, nodes, "s"), _levels(agent.S, nodes, "S")
+        low = [n for n, a, b in zip(nodes, s, big_s, strict=True) if b < a]
+        if low:
+            raise UnsupportedRule(
+                f"S < s at node {low[0]!r}: the rule would order a negative quantity", "params"
+            )
+        return SS(xp, index, s, big_s)
+    if kind is rules.RQPolicy:
+        return RQ(
+            xp,
+            index,
+            _levels(agent.reorder_point, nodes, "reorder_point"),
+            _levels(agent.order_quantity, nodes, "order_quantity"),
+        )
+    if kind is rules.PeriodicReviewPolicy:
+        return PeriodicReview(
+            xp,
+            index,
+            agent.review_period,
+            agent.offset,
+            _levels(agent.order_up_to_level, nodes, "order_up_to_level"),
+        )
+    if kind is rules.ConstantPolicy:
+        return Constant(xp, index, _levels(agent.quantity_, nodes, "quantity"))
+    if kind is rules.PassThroughPolicy:
+        return PassThrough(xp, index)
+    if kind in (rules.DaysOfCoverPolicy, rules.HmarlSupplierPolicy):
+        low, target, high = agent.thresholds
+        return DaysOfCover(xp, index, (float(low), float(target), float(high)))
+    raise UnsupportedRule(f"{kind.__module__}.{kind.__name__} has no vectorised version")
