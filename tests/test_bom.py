@@ -1,4 +1,4 @@
-"""Factories with a bill of materials (issue 6, entities/production.py)."""
+"""Factories with a bill of materials (entities/production.py)."""
 
 from __future__ import annotations
 

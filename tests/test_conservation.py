@@ -332,7 +332,7 @@ def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
                 lane["in_transit_holding_cost"] = draw(amounts(0, 3))
             lanes.append(lane)
 
-    # Supply side (issue 6): storage, outages, allocation, sourcing; lane capacity, order
+    # Supply side: storage, outages, allocation, sourcing; lane capacity, order
     # processing, FIFO, outages, shipment loss. Each drawn for some entities only.
     for cfg in nodes:
         node = cfg["id"]
@@ -513,7 +513,7 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
 
 
 def check_supply_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
-    """Laws of the supply-side options (issue 6), from the ledger rows and the event trace."""
+    """Laws of the supply-side options, from the ledger rows and the event trace."""
     scenario = sim.scenario
     cfg = scenario.node_map
     lanes = {ln.id: ln for ln in scenario.lanes}

@@ -1,4 +1,4 @@
-"""Continuous-review (s, S) and (r, Q) policies (issue 6): orders at inventory-position drops."""
+"""Continuous-review (s, S) and (r, Q) policies: orders at inventory-position drops."""
 
 from __future__ import annotations
 

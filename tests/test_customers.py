@@ -1,4 +1,4 @@
-"""Intra-period customers, patience and partial backorders (issue 6): laws stated on small runs.
+"""Intra-period customers, patience and partial backorders: laws stated on small runs.
 
 * Arrivals are a Poisson process: counts per period have mean and variance ``rate``; times lie
   strictly inside their period, in order; customers are drawn the same whatever the policy.

@@ -1,4 +1,5 @@
-"""Stock is conserved with the demand features of issue 6: a property test over random scenarios.
+"""Stock is conserved with every demand feature (effects, customers, partial backorders):
+a property test over random scenarios.
 
 The networks come from ``tests/test_conservation.py``'s ``scenario_dicts``; every node with customer
 demand is then given, at random, demand effects (trend, seasonality, shocks, goodwill), or

@@ -1,7 +1,7 @@
-"""Non-stationary demand (issue 6): effects match their declared means, variances and periods;
+"""Non-stationary demand: effects match their declared means, variances and periods;
 goodwill lowers demand after stockouts; configuration mistakes are clear errors.
 
-The statistical tests draw the demand the way a run does (``twin.build._demand_process`` with the
+The statistical tests draw the demand the way a run does (``twin.engine.build._demand_process`` with the
 replication's random streams), over many replications, and compare with the declared law:
 ``E[D_t] = m_t E[X]`` exactly (stochastic rounding is unbiased) and
 ``m_t^2 Var X <= Var D_t <= m_t^2 Var X + 1/4`` (rounding adds ``E[f(1 - f)] <= 1/4``).

@@ -1,4 +1,4 @@
-"""External demand series (issue 6): wide and long tables, CSV and Parquet, evaluation sets, and
+"""External demand series: wide and long tables, CSV and Parquet, evaluation sets, and
 a clear ScenarioError (file, YAML path, value) for every mistake in the data."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Multi-SKU scenarios (issue 6): stock points, per-SKU overrides, validation errors, KPIs."""
+"""Multi-SKU scenarios: stock points, per-SKU overrides, validation errors, KPIs."""
 
 from __future__ import annotations
 

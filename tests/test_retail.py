@@ -1,4 +1,4 @@
-"""The shipped 1,000-store retail scenario (issue 6, scale): it is exactly what its generator
+"""The shipped 1,000-store retail scenario (the scale benchmark): it is exactly what its generator
 (``benchmarks/make_retail.py``) writes, and a short run of it keeps the audit on and writes one
 ledger row per node per period.
 """

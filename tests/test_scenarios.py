@@ -1,4 +1,4 @@
-"""Every shipped scenario loads, validates and runs with the audit on (issue 6: every model the
+"""Every shipped scenario loads, validates and runs with the audit on (every model the
 scenarios show must run in tests). Long horizons are cut to keep the suite fast; the scenarios'
 own tests check what each one shows."""
 

@@ -1,5 +1,5 @@
 """Hypothesis: random multi-SKU networks with bill-of-materials factories and continuous-review
-policies conserve stock (the audit runs every period) and obey the laws below (issue 6). Lanes and
+policies conserve stock (the audit runs every period) and obey the laws below. Lanes and
 nodes also draw the supply-side options (capacity, order processing, FIFO, outages, shipment loss,
 storage capacity, allocation rules) of ``tests/test_conservation.py``."""
 
@@ -151,7 +151,7 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             if "G" in skus:
                 lanes.append({"from": "SUP", "to": sid, "lead_time": draw(lead_times())})
         agents.append({"nodes": [sid], **draw(rule())})
-    for lane in lanes:  # supply side (issue 6), on location lanes: every SKU of a lane gets it
+    for lane in lanes:  # supply side, on location lanes: every SKU of a lane gets it
         lane.update(draw(supply_side_lane()))
     for node in nodes:
         if node["kind"] in ("warehouse", "store") and draw(st.integers(0, 3)) == 0:

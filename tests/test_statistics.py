@@ -1,4 +1,4 @@
-"""Statistical tests (issue 6): the lead times and the demand the twin samples match the means and
+"""Statistical tests: the lead times and the demand the twin samples match the means and
 variances their distributions declare.
 
 Everything goes through the twin: scenarios are plain dicts run with ``twin.Simulation``; the lead

@@ -1,4 +1,4 @@
-"""The supply side of issue 6: lane capacity, order processing, FIFO lanes, storage capacity,
+"""The supply side: lane capacity, order processing, FIFO lanes, storage capacity,
 multi-sourcing, allocation under shortage, outages and shipment loss.
 
 Each test states a law of one option on a small scenario built for it (the audit is on in every
