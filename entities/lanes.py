@@ -280,6 +280,26 @@ class Lane:
             self.last_due = due
         self._add_to_pipeline(quantity, due)
 
+    def set_lead_times(self, lead_times: np.ndarray) -> None:
+        """Use ``lead_times[t]`` for what is sent in period ``t`` instead of the drawn ones (a
+        replay of recorded lead times). Call before the run starts."""
+        self.lead_times = lead_times
+        self._lead_times = lead_times.tolist()
+
+    def preload_order(self, quantity: float, period: int) -> None:
+        """Units ordered on this lane in ``period`` (< 0), before the run starts, not yet shipped:
+        owed on the lane and by its origin (queued behind what the origin already owes), on
+        order at the destination. Call before the run starts."""
+        if quantity <= 0.0:
+            return
+        self.owed += quantity
+        self.cum_ordered += quantity
+        self.destination.on_order += quantity
+        origin = self.origin
+        if origin is not None:
+            origin.owed.append([self, quantity, period])
+            origin.backorders += quantity
+
     def arrive(self, due: int) -> None:
         """The receive step of period ``due``: what is due on this lane arrives."""
         pipeline = self.pipeline

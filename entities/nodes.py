@@ -330,6 +330,21 @@ class Node:
         self.released += made
         self._ship(sends, t)
 
+    # -- a starting state (twin.engine.state), before the run ---------------------------------
+
+    def set_on_hand(self, quantity: float) -> None:
+        """Hold ``quantity`` units on hand at the start instead of the initial inventory (counted
+        as released into the network by this node, as initial inventory is)."""
+        self.released += quantity - self.on_hand
+        self.on_hand = self.opening_on_hand = float(quantity)
+
+    def preload_backorder(self, quantity: float, period: int) -> None:
+        """Owe ``quantity`` units to end customers at the start, ordered in ``period`` (< 0);
+        queued behind what is already owed."""
+        self.owed.append([None, quantity, period])
+        self.backorders += quantity
+        self.customer_backorders += quantity
+
     # -- what the node knows ------------------------------------------------------------------
 
     @property

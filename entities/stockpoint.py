@@ -23,6 +23,7 @@ class StockPoint(Protocol):
     on_hand: float
     on_order: float
     owed: deque[list[Any]]
+    backorders: float
     customer_backorders: float
     released: float
     outage: list[bool] | None

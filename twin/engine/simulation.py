@@ -80,7 +80,8 @@ class Simulation:
     ``replication`` selects the random streams (replication ``r`` of every variant draws the same
     demand and lead times); ``agents`` maps an index of ``scenario.agents`` to an agent instance that
     replaces it; ``trace`` records every Order and Shipment; ``audit`` checks the ledger identities
-    each period (on by default; off only for speed measurements).
+    each period (on by default; off only for speed measurements); ``setup`` is called with the
+    built network before anything runs (a starting state: :class:`twin.engine.state.StartFrom`).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class Simulation:
         agents: Mapping[int, Any] | None = None,
         trace: bool = False,
         audit: bool = True,
+        setup: Callable[[Network], None] | None = None,
     ) -> None:
         self.scenario = scenario
         self.replication = replication
@@ -99,6 +101,8 @@ class Simulation:
         self.network: Network = build(
             scenario, self.streams, agents=agents, record=self.trace.append if trace else None
         )
+        if setup is not None:
+            setup(self.network)
         self.audit = audit
         self.rows: list[LedgerRow] = []
         self._gone = 0.0  # cumulative units sold, consumed by production or lost in transit
@@ -483,12 +487,17 @@ def simulate(scenario: Scenario, *, replication: int = 0, **options: Any) -> Sim
 
 
 def run_scenario(
-    scenario: Scenario, replications: int | None = None, *, progress: bool = False, trace: bool = True
+    scenario: Scenario,
+    replications: int | None = None,
+    *,
+    progress: bool = False,
+    trace: bool = True,
+    setup: Callable[[Network], None] | None = None,
 ) -> list[SimulationResult]:
     """Run replications ``0 .. n-1`` of ``scenario`` (``n`` = ``scenario.replications`` by default).
 
     ``trace`` records the order/shipment trace of replication 0 (only); ``progress`` shows a tqdm
-    bar on stderr.
+    bar on stderr; ``setup`` is given to every :class:`Simulation` (a starting state).
     """
     n = scenario.replications if replications is None else replications
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -503,7 +512,9 @@ def run_scenario(
     results = []
     try:
         for r in range(n):
-            results.append(Simulation(scenario, replication=r, trace=trace and r == 0).run())
+            results.append(
+                Simulation(scenario, replication=r, trace=trace and r == 0, setup=setup).run()
+            )
             if bar is not None:
                 bar.update(1)
     finally:
