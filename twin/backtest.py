@@ -185,10 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\n{'KPI':<34} {'recorded':>12} {'policy':>12} {'difference':>12}")
             for row in compare(result):
                 fmt = ".4f" if row["kpi"].endswith("fill_rate") else ",.2f"
-                print(
-                    f"{row['label']:<34} {_cell(row['recorded'], fmt):>12} {_cell(row['policy'], fmt):>12} "
-                    f"{_cell(row['difference'], '+' + fmt):>12}"
-                )
+                recorded, tried = _cell(row["recorded"], fmt), _cell(row["policy"], fmt)
+                difference = _cell(row["difference"], "+" + fmt)
+                print(f"{row['label']:<34} {recorded:>12} {tried:>12} {difference:>12}")
     print(f"backtest folder: {out}")
     return 0
 
