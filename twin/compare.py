@@ -36,6 +36,10 @@ baseline with its 95 % CI, verdict), ``replications.csv``, ``sweep.csv`` (with s
 ``cost_by_tier.png``, ``trajectories.png``, ``sweep.png``; not with ``--no-plots``),
 ``report.html`` (self-contained) and, last, ``summary.json``.
 
+``--state URL [--as-of DATE]`` runs every case from the state stored at ``URL`` as of the date
+(:mod:`twin.live.start`; a rolling what-if: from where the network stands today, over the next
+``--periods``), all cases on the same random numbers.
+
 Exit status: 0 done; 2 bad input (one line ``error: ...``, nothing written); 3 done, but some
 replications raised (each is reported with case, replication, seed and error; the others are in
 the tables; ``--resume`` retries them); 130 interrupted (resume with ``--resume DIR``); 1 an
@@ -57,6 +61,7 @@ from typing import Any, NoReturn
 from entities.errors import TwinError
 from reconciliation import whatif
 from twin.cli import check_writable, error_line, run_command, show_progress
+from twin.live.start import start_from_store
 from twin.scenario import read_yaml
 from twin.studies.executors import EXECUTORS, ExecutorError, check_executor
 from twin.studies.runner import STUDY_FILE, StudyFolder, UsageError, finish, run_pending
@@ -69,6 +74,7 @@ from twin.studies.study import (
     parse_variant,
     read_study_file,
     study_from_definition,
+    with_state,
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -134,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
         help="tables, summary and report only (plots take a few seconds)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.add_argument(
+        "--state",
+        metavar="URL",
+        help="run every case from the state stored at URL (database URL, SQLite file or Parquet folder)",
+    )
+    p.add_argument("--as-of", metavar="DATE", help="the stored state's date (default: the latest)")
     return p
 
 
@@ -187,6 +199,10 @@ def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     if args.address and args.executor != "ray":
         raise UsageError("--address is for --executor ray")
+    if args.as_of and not args.state:
+        raise UsageError(f"--as-of {args.as_of}: give the stored state with --state URL")
+    if args.resume and args.state:
+        raise UsageError("--resume continues from the state stored in the study; leave out --state")
     if args.resume:
         if args.out and Path(args.out) != Path(args.resume):
             raise UsageError("give either --out or --resume (the study folder), not both")
@@ -223,6 +239,10 @@ def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
     if not args.spec:
         raise UsageError("give a scenario or study file, or --resume DIR")
     study = build_study(_spec_from_args(args))
+    if args.state:
+        study = with_state(
+            study, start_from_store(study.baseline.scenario, args.state, args.as_of).state
+        )
     out = check_writable(args.out or _default_out(study), "--out")
     if out.exists():
         raise UsageError(

@@ -14,6 +14,10 @@ also records the order/shipment trace. The run folder (default
 Mistakes (a bad scenario or override, an unknown agent, a failed ledger identity, an existing
 folder) print one line ``error: ...`` to stderr and exit with status 2.
 
+``--state URL [--as-of DATE]`` starts every replication from the state stored at ``URL`` as of the
+date (:mod:`twin.live.start`: period 0 is the as-of date); ``--write-back URL`` also stores the
+KPIs, the ledger and the first period's orders in that database, in one transaction.
+
 As a library: :func:`twin.engine.run_scenario` runs the replications and returns their results.
 """
 
@@ -30,6 +34,7 @@ from entities.errors import TwinError
 from reconciliation.kpis import compute_kpis, kpi_table, ledger_frame
 from reconciliation.report import check_target, customer_nodes, write_run
 from twin.engine import run_scenario
+from twin.live.start import check_write_back, start_from_store, write_run_back
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
 from twin.scenario.edit import agent_option, edit_data, setting
 
@@ -89,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quiet", action="store_true", help="no progress bar and no table; print only the run folder"
     )
+    p.add_argument(
+        "--state",
+        metavar="URL",
+        help="start from the state stored at URL (database URL, SQLite file or Parquet folder)",
+    )
+    p.add_argument("--as-of", metavar="DATE", help="the stored state's date (default: the latest)")
+    p.add_argument(
+        "--write-back",
+        metavar="URL",
+        help="also store the KPIs, ledger and next orders in this database (one transaction)",
+    )
     return p
 
 
@@ -106,14 +122,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         scenario = resolve_scenario(args.scenario, overrides=overrides, agents=args.agent)
+        if args.as_of and not args.state:
+            raise ScenarioError(f"--as-of {args.as_of}: give the stored state with --state URL")
+        start = start_from_store(scenario, args.state, args.as_of) if args.state else None
+        scenario = scenario if start is None else start.scenario
         out = Path(args.out) if args.out else default_out(scenario)
         check_target(out, overwrite=args.overwrite)  # refuse before minutes of simulation
+        if args.write_back:
+            check_write_back(args.write_back)
         progress = scenario.replications > 1 and not args.quiet
-        results = run_scenario(scenario, progress=progress)
+        results = run_scenario(scenario, progress=progress, setup=None if start is None else start.setup)
         customers = customer_nodes(scenario)
         ledger = ledger_frame(results)
         kpis = compute_kpis(ledger, scenario.warmup_periods, customer_nodes=customers)
         write_run(out, scenario, results, overwrite=args.overwrite, ledger=ledger, kpis=kpis)
+        run_id = (
+            write_run_back(args.write_back, scenario, results, kpis, start) if args.write_back else None
+        )
     except (TwinError, FileExistsError) as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"error: {message}", file=sys.stderr)
@@ -138,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(mean ± standard error over {n} replication(s))"
         )
     print(f"run folder: {out}")
+    if run_id is not None:
+        print(f"written back to {args.write_back} as run {run_id}")
     return 0
 
 

@@ -21,7 +21,7 @@ from twin.live.state import parse_date, read_calendar, read_state
 from twin.live.store import open_store
 from twin.live.writeback import write_back
 from twin.scenario import Scenario
-from twin.scenario.state import StartingState, scenario_at
+from twin.scenario.state import DataError, StartingState, scenario_at
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,10 @@ def write_run_back(
             as_of=None if start is None else start.as_of,
             period_days=1 if start is None else start.period_days,
         )
+
+
+def check_write_back(url: str) -> None:
+    """Raise DataError now (before a run) unless ``url`` can take a write-back (a database)."""
+    with open_store(url, create=True) as store:
+        if not store.is_database:
+            raise DataError(f"{store.label}: --write-back needs a database (a URL or a SQLite file)")

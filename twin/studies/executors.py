@@ -43,7 +43,9 @@ from entities.errors import TwinError
 from reconciliation.report import customer_nodes
 from reconciliation.whatif import replication_kpis
 from twin.engine import Simulation
+from twin.engine.state import StartFrom
 from twin.scenario import Scenario
+from twin.scenario.state import StartingState
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL = 'pip install -e ".[ray]"'
@@ -63,6 +65,8 @@ class Task:
     replication: int
     keep_ledger: bool = False
     plugins: tuple[tuple[str, Any], ...] = ()
+    state: StartingState | None = None
+    """A stored state to start from (the scenario prepared for it: twin.scenario.state)."""
 
     @property
     def seed(self) -> int:
@@ -104,7 +108,8 @@ def run_task(task: Task) -> Outcome:
             for kind, factory in task.plugins:
                 if kind not in known:
                     registry.register(kind, factory)
-        result = Simulation(task.scenario, replication=task.replication).run()
+        setup = None if task.state is None else StartFrom(task.state)
+        result = Simulation(task.scenario, replication=task.replication, setup=setup).run()
         outcome.kpis = replication_kpis(
             result, task.scenario.warmup_periods, customer_nodes(task.scenario)
         )

@@ -118,7 +118,7 @@ def run_pending(
     done = folder.load(study)
     plugins = plugin_kinds(c.scenario for c in study.cases)
     tasks = [
-        Task(c.index, c.name, c.scenario, r, r == TRAJECTORY_REPLICATION, plugins)
+        Task(c.index, c.name, c.scenario, r, r == TRAJECTORY_REPLICATION, plugins, study.state)
         for r in range(study.replications)
         for c in study.cases
         if r not in done.get(c.index, {})

@@ -23,10 +23,16 @@ anything runs. Every case runs with the study's seed and replications ``0 .. n-1
 ``r`` of every case draws from the streams ``(seed, r, entity, purpose)``, so cases share their
 demand and lead-time draws (common random numbers), whatever the order or place they run in. A
 variant may therefore not override ``seed`` or ``replications``.
+
+A study may start every case from a stored state (:func:`with_state`, ``twin.compare --state URL
+--as-of DATE``): the cases then run from the as-of date on the streams of the study's seed and
+that date, still all on the same ones; the state is kept in ``study.json``, so a resumed study
+starts from the same state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import re
@@ -51,6 +57,7 @@ from twin.scenario.edit import (
     starts_path,
 )
 from twin.scenario.errors import first_error
+from twin.scenario.state import StartingState, check_state, scenario_at, state_from_dict
 
 BASELINE = "baseline"
 STUDY_KEYS = ("seed", "replications")
@@ -88,6 +95,8 @@ class Study:
     sweeps: dict[str, tuple[str, ...]]
     """Swept path -> value texts (as given, or YAML flow text of a study file's values)."""
     cases: tuple[Case, ...]
+    state: StartingState | None = None
+    """A stored state every case starts from (:func:`with_state`), or None."""
 
     @property
     def baseline(self) -> Case:
@@ -118,7 +127,7 @@ class Study:
                 }
                 for c in self.cases
             ],
-        }
+        } | ({} if self.state is None else {"state": self.state.to_dict()})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -342,6 +351,17 @@ def build_study(spec: StudySpec) -> Study:
     )
 
 
+def with_state(study: Study, state: StartingState) -> Study:
+    """``study`` with every case starting from ``state``: each case's scenario prepared for it
+    (:func:`twin.scenario.state.scenario_at`; the same seed for every case, so common random
+    numbers still hold) and checked against it."""
+    cases = []
+    for c in study.cases:
+        check_state(c.scenario, state)
+        cases.append(dataclasses.replace(c, scenario=scenario_at(c.scenario, state)))
+    return dataclasses.replace(study, cases=tuple(cases), state=state)
+
+
 def study_from_definition(definition: Mapping[str, Any], source: str) -> Study:
     """Rebuild a study from :meth:`Study.definition` (``study.json`` of a study folder)."""
     try:
@@ -366,6 +386,7 @@ def study_from_definition(definition: Mapping[str, Any], source: str) -> Study:
             {k: tuple(v) for k, v in definition["variants"].items()},
             {k: tuple(v) for k, v in definition["sweeps"].items()},
             cases,
+            None if definition.get("state") is None else state_from_dict(definition["state"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ScenarioError(f"{source}: not a study definition ({type(exc).__name__}: {exc})") from None
