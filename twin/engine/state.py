@@ -94,8 +94,8 @@ def capture_state(network: Network, period: int, *, source: str = "<run>") -> St
     transit with its due period.
 
     Orders still in order processing (not yet seen upstream) are captured as open orders seen at
-    once; a customer's remaining patience and units that will be lost in transit are not part of
-    a state.
+    once, and what a source's production line still owes as one open order; a customer's
+    remaining patience and units that will be lost in transit are not part of a state.
     """
     nodes: list[Node] = network.nodes
     on_hand = {(n.location, n.sku): float(n.on_hand) for n in nodes if n.on_hand > 0.0}

@@ -93,6 +93,8 @@ class Store:
             self.engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise DataError(f"{self.label}: cannot use this database ({exc})") from None
+        if self.engine.dialect.name == "sqlite":
+            _transactional_sqlite(self.engine)
 
     def close(self) -> None:
         if self.engine is not None:
@@ -268,6 +270,20 @@ class Store:
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
+
+
+def _transactional_sqlite(engine: sa.Engine) -> None:
+    """Let SQLite's own transactions cover everything, table creation included: Python's sqlite3
+    driver begins a transaction only at the first data change (SQLAlchemy's documented recipe,
+    "Serializable isolation / Savepoints / Transactional DDL")."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
 
 
 def _same(a: Any, b: Any) -> bool:
