@@ -97,7 +97,7 @@ def calibrate(
 ) -> Calibration:
     """Fit every node's demand and every lane's lead times in ``history``.
 
-    ``lead_times``: ``fitted`` (by AIC among the shipped families, ``empirical`` included) or
+    ``lead_times``: ``fitted`` (by BIC among the shipped families, ``empirical`` included) or
     ``empirical``. ``nodes`` and ``lanes`` (ids -> anything) restrict the fit to a scenario's
     nodes and lanes; the others are listed in :attr:`Calibration.skipped`.
     """
