@@ -132,9 +132,9 @@ def read_state(store: Store, scenario: Scenario, as_of: dt.date | None = None) -
             row["sku"],
             row["quantity"],
             min(_periods((row["ordered"] - as_of).days, period_days), -1),
-            row_label("open_orders", row, i),
+            f"open_orders[order_id={row['order_id']!r}]",
         )
-        for i, row in enumerate(store.read(OPEN_ORDERS, where={"as_of": as_of}, optional=True))
+        for row in store.read(OPEN_ORDERS, where={"as_of": as_of}, optional=True)
     ]
     transit = [
         InTransit(
@@ -143,9 +143,9 @@ def read_state(store: Store, scenario: Scenario, as_of: dt.date | None = None) -
             row["sku"],
             row["quantity"],
             max(_periods((row["expected"] - as_of).days, period_days), 0),
-            row_label("shipments", row, i),
+            f"shipments[shipment_id={row['shipment_id']!r}]",
         )
-        for i, row in enumerate(store.read(SHIPMENTS, where={"as_of": as_of}, optional=True))
+        for row in store.read(SHIPMENTS, where={"as_of": as_of}, optional=True)
     ]
     state = StartingState(
         on_hand=on_hand,

@@ -232,6 +232,7 @@ def check_state(scenario: Scenario, state: StartingState) -> None:
     ``scenario`` and holds a finite quantity >= 0 (messages name the record and the value)."""
     view = stock_view(scenario)
     locations = [n.id for n in scenario.nodes]
+    known = set(locations)
     skus = [k.id for k in scenario.skus] or [DEFAULT_SKU]
     points = {n.id for n in view.nodes}
     lanes = {ln.id for ln in view.lanes} | _production_lines(view)
@@ -241,7 +242,7 @@ def check_state(scenario: Scenario, state: StartingState) -> None:
         return DataError(f"{src}: {where}: {message}")
 
     def check_point(node: str, sku: str, where: str, column: str) -> None:
-        if node not in locations:
+        if node not in known:
             raise fail(f"{where}.{column}", f"{node!r} is not a node{suggest(node, locations)}")
         if sku not in skus:
             raise fail(
