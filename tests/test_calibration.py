@@ -232,3 +232,18 @@ def test_the_calibrated_sections_load_into_the_scenario(year, tmp_path: Path) ->
     assert node.demand.to_spec() == from_spec(fit.demand).to_spec()
     sections = calibration.sections()
     assert len(sections["nodes"]) == 50 and len(sections["lanes"]) == 55
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"dist": "uniform_int", "low": 2, "high": 5}, {"dist": "poisson", "mean": 2.0}],
+)
+def test_the_lead_time_goodness_of_fit_test_has_its_level(spec: dict) -> None:
+    """Of 400 lanes whose lead times follow the fitted family, about 5 % are rejected at 5 %
+    (each estimated parameter, and only those, takes a degree of freedom: one too many makes it
+    about 15 %)."""
+    rng = np.random.default_rng(6)
+    law = from_spec(spec)
+    p_values = np.array([fit_lead_time(law.sample(rng, 365)).chi2_p_value for _ in range(400)])
+    rate = float(np.mean(p_values < 0.05))
+    assert 0.017 <= rate <= 0.083, rate  # binomial(400, 0.05): 0.05 +- 3 standard errors

@@ -276,3 +276,39 @@ def test_the_readme_example_runs(tmp_path: Path) -> None:
             args += ["--days", "60", "--stores", "6"]
         out = twin(*args[2:], cwd=tmp_path)
         assert out.returncode == 0, (command, out.stderr)
+
+
+WITHOUT_SQLALCHEMY = """
+import runpy, sys
+sys.modules["sqlalchemy"] = None  # as if the live extra were not installed
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_without_the_live_extra_plain_runs_work_and_live_options_say_what_to_install(
+    tmp_path: Path,
+) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        return subprocess.run(
+            [sys.executable, "-c", WITHOUT_SQLALCHEMY, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    scenario = str(ROOT / "scenarios" / "serial_3stage.yaml")
+    plain = run("twin.run", scenario, "--periods", "5", "--warmup", "0", "--out", "plain", "--quiet")
+    assert plain.returncode == 0, plain.stderr
+    for args in (
+        ["twin.run", scenario, "--state", "sample.db", "--out", "x"],
+        ["twin.calibrate", "--history", "sample.db", "--out", "x.yaml"],
+        ["twin.backtest", scenario, "--history", "sample.db"],
+    ):
+        line = _one_error_line(run(*args))
+        assert "needs the live extra" in line and line.endswith('pip install -e ".[live]"'), line

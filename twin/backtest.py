@@ -37,13 +37,11 @@ from agents import registry
 from entities.errors import ScenarioError, TwinError
 from reconciliation.kpis import ledger_frame
 from reconciliation.report import check_target
-from twin.live.backtest import Backtest, backtest, compare, discrepancy_rows
-from twin.live.state import parse_date
-from twin.live.store import open_store
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
 from twin.scenario.edit import apply_agent_override, parse_agent_override
 
 EXIT_USAGE = 2
+INSTALL = 'pip install -e ".[live]"'
 SHOWN = 10
 
 
@@ -91,7 +89,9 @@ def _with_agents(path: str, data: Any, agents: Sequence[str]) -> Scenario:
     return scenario_from_dict(data, source=path)
 
 
-def _write(folder: Path, result: Backtest) -> None:
+def _write(folder: Path, result: Any) -> None:
+    from twin.live.backtest import compare, discrepancy_rows
+
     pd.DataFrame(
         discrepancy_rows(result.discrepancies),
         columns=["period", "date", "node", "sku", "column", "recorded", "twin", "difference"],
@@ -120,7 +120,7 @@ def _write(folder: Path, result: Backtest) -> None:
     (folder / "summary.json").write_text(text, encoding="utf-8")
 
 
-def _write_folder(out: Path, overwrite: bool, result: Backtest) -> None:
+def _write_folder(out: Path, overwrite: bool, result: Any) -> None:
     target = check_target(out, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
@@ -141,6 +141,13 @@ def _cell(value: Any, fmt: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:  # the live extra (SQLAlchemy, a PostgreSQL driver)
+        from twin.live.backtest import backtest, compare
+        from twin.live.state import parse_date
+        from twin.live.store import open_store
+    except ImportError as exc:
+        print(f"error: python -m twin.backtest needs the live extra ({exc}): {INSTALL}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         data = read_yaml(args.scenario)
         scenario = scenario_from_dict(data, source=args.scenario)

@@ -29,13 +29,10 @@ from typing import NoReturn
 import yaml
 
 from entities.errors import TwinError
-from twin.live.calibrate import calibrate, calibrated_data, summary_lines
-from twin.live.history import read_history
-from twin.live.state import parse_date
-from twin.live.store import open_store
 from twin.scenario import read_yaml, scenario_from_dict
 
 EXIT_USAGE = 2
+INSTALL = 'pip install -e ".[live]"'
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +70,16 @@ def _atomic(path: Path, text: str) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:  # the live extra (SQLAlchemy, a PostgreSQL driver)
+        from twin.live.calibrate import calibrate, calibrated_data, summary_lines
+        from twin.live.history import read_history
+        from twin.live.state import parse_date
+        from twin.live.store import open_store
+    except ImportError as exc:
+        print(
+            f"error: python -m twin.calibrate needs the live extra ({exc}): {INSTALL}", file=sys.stderr
+        )
+        return EXIT_USAGE
     out = Path(args.out)
     report = Path(args.report) if args.report else out.with_name(f"{out.stem}.report.json")
     written: list[Path] = []

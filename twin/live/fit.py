@@ -610,7 +610,8 @@ def fit_lead_time(lead_times: Sequence[float] | np.ndarray, *, mode: str = "fitt
     bic = {f.family: math.log(len(x)) * f.parameters - 2.0 * f.loglik for f in fits}
     best = min(fits, key=lambda f: bic[f.family])
     values, counts = np.unique(x, return_counts=True)
-    statistic, df, p_value = _chi2_gof(values, counts, _scipy(best.spec), best.parameters)
+    estimated = _ESTIMATED.get(best.family)
+    statistic, df, p_value = _chi2_gof(values, counts, _scipy(best.spec), estimated)
     return LeadTimeFit(
         best,
         len(x),
@@ -624,11 +625,18 @@ def fit_lead_time(lead_times: Sequence[float] | np.ndarray, *, mode: str = "fitt
     )
 
 
+_ESTIMATED = {"constant": 0, "uniform_int": 0, "poisson": 1, "negative_binomial": 2}
+"""Parameters estimated from the counts, each taking a degree of freedom of the chi-square test
+(``uniform_int``'s ends are the smallest and largest values seen; an ``empirical`` law is the
+counts themselves: nothing left to test)."""
+
+
 def _chi2_gof(
-    values: np.ndarray, counts: np.ndarray, frozen: Any, parameters: int
+    values: np.ndarray, counts: np.ndarray, frozen: Any, estimated: int | None
 ) -> tuple[float, int, float]:
     """Pearson's chi-square test of observed counts against the fitted law (cells pooled from
-    the top until each expects at least 5 observations)."""
+    the top until each expects at least 5 observations), ``estimated`` parameters fitted to them
+    (None: the law is the counts)."""
     n = float(counts.sum())
     upper = int(values.max())
     support = np.arange(0, upper + 1)
@@ -646,7 +654,7 @@ def _chi2_gof(
     if cells_e:
         cells_o[-1] += acc_o
         cells_e[-1] += acc_e
-    df = len(cells_e) - 1 - min(parameters, 1)
+    df = len(cells_e) - 1 - (len(cells_e) if estimated is None else estimated)
     if df < 1:
         return 0.0, 0, 1.0
     o, e = np.asarray(cells_o), np.asarray(cells_e)

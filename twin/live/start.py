@@ -6,6 +6,10 @@ prepares the scenario for it (:func:`twin.scenario.state.scenario_at`: period 0 
 the calendar-dated inputs shifted, the random streams those of the date) and gives the ``setup``
 that puts the state into the built entities (:class:`twin.engine.state.StartFrom`).
 :func:`write_run_back` stores a finished run (:func:`twin.live.writeback.write_back`).
+
+The stores need the ``live`` extra (SQLAlchemy and a PostgreSQL driver); this module imports them
+only when it is used, so the commands run without them until ``--state`` or ``--write-back`` is
+given.
 """
 
 from __future__ import annotations
@@ -13,15 +17,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from twin.engine import SimulationResult
 from twin.engine.state import StartFrom
-from twin.live.state import parse_date, read_calendar, read_state
-from twin.live.store import open_store
-from twin.live.writeback import write_back
 from twin.scenario import Scenario
 from twin.scenario.state import DataError, StartingState, scenario_at
+
+INSTALL = 'pip install -e ".[live]"'
 
 
 @dataclass(frozen=True)
@@ -38,16 +42,35 @@ class LiveStart:
         return self.state.as_of
 
 
+def _stores() -> ModuleType:
+    """:mod:`twin.live.store`, or a DataError saying how to install what it needs."""
+    try:
+        from twin.live import store
+    except ImportError as exc:
+        raise DataError(f"reading or writing a store needs the live extra ({exc}): {INSTALL}") from None
+    return store
+
+
 def start_from_store(scenario: Scenario, url: str, as_of: str | dt.date | None = None) -> LiveStart:
     """Read the state as of ``as_of`` (``YYYY-MM-DD``; default the latest) from ``url`` and prepare
     ``scenario`` to start from it."""
+    store = _stores()
+    from twin.live.state import parse_date, read_calendar, read_state
+
     day = parse_date(as_of) if isinstance(as_of, str) else as_of
-    with open_store(url) as store:
-        calendar = read_calendar(store)
-        state = read_state(store, scenario, day)
+    with store.open_store(url) as source:
+        calendar = read_calendar(source)
+        state = read_state(source, scenario, day)
     return LiveStart(
         scenario_at(scenario, state), state, StartFrom(state), calendar.period_days if calendar else 1
     )
+
+
+def check_write_back(url: str) -> None:
+    """Raise DataError now (before a run) unless ``url`` can take a write-back (a database)."""
+    with _stores().open_store(url, create=True) as target:
+        if not target.is_database:
+            raise DataError(f"{target.label}: --write-back needs a database (a URL or a SQLite file)")
 
 
 def write_run_back(
@@ -58,19 +81,15 @@ def write_run_back(
     start: LiveStart | None = None,
 ) -> str:
     """Store the run in the database at ``url`` in one transaction; return its run id."""
-    with open_store(url, create=True) as store:
+    store = _stores()
+    from twin.live.writeback import write_back
+
+    with store.open_store(url, create=True) as target:
         return write_back(
-            store,
+            target,
             scenario,
             results,
             kpis,
             as_of=None if start is None else start.as_of,
             period_days=1 if start is None else start.period_days,
         )
-
-
-def check_write_back(url: str) -> None:
-    """Raise DataError now (before a run) unless ``url`` can take a write-back (a database)."""
-    with open_store(url, create=True) as store:
-        if not store.is_database:
-            raise DataError(f"{store.label}: --write-back needs a database (a URL or a SQLite file)")
