@@ -78,11 +78,11 @@ def apply_state(network: Network, state: StartingState) -> None:
             owed[owner].append((o.period, base + k, lane, o.quantity))
     for owner, entries in owed.items():
         node = nodes[owner]  # type: ignore[index]
-        for period, _, lane, quantity in sorted(entries, key=lambda e: (e[0], e[1])):
-            if lane is None:
+        for period, _, on_lane, quantity in sorted(entries, key=lambda e: (e[0], e[1])):
+            if on_lane is None:
                 node.preload_backorder(quantity, min(period, -1))
             else:
-                lane.preload_order(quantity, min(period, -1))
+                on_lane.preload_order(quantity, min(period, -1))
     for s in state.in_transit:
         if s.quantity > 0.0:
             lane_of(s.origin, s.destination, s.sku).preload(s.quantity, max(s.due, 0))

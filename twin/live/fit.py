@@ -644,8 +644,10 @@ def _chi2_gof(
     expected[-1] += n * frozen.sf(upper)  # the last cell takes the upper tail
     observed = np.zeros(len(support))
     observed[values.astype(int)] = counts
-    cells_o, cells_e, acc_o, acc_e = [], [], 0.0, 0.0
-    for o, e in zip(observed, expected, strict=True):
+    cells_o: list[float] = []
+    cells_e: list[float] = []
+    acc_o = acc_e = 0.0
+    for o, e in zip(observed.tolist(), expected.tolist(), strict=True):
         acc_o, acc_e = acc_o + o, acc_e + e
         if acc_e >= 5.0:
             cells_o.append(acc_o)
@@ -657,8 +659,8 @@ def _chi2_gof(
     df = len(cells_e) - 1 - (len(cells_e) if estimated is None else estimated)
     if df < 1:
         return 0.0, 0, 1.0
-    o, e = np.asarray(cells_o), np.asarray(cells_e)
-    statistic = float(np.sum((o - e) ** 2 / e))
+    obs, exp = np.asarray(cells_o), np.asarray(cells_e)
+    statistic = float(np.sum((obs - exp) ** 2 / exp))
     return statistic, df, float(stats.chi2.sf(statistic, df))
 
 

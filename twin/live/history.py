@@ -148,14 +148,9 @@ def read_history(
             continue
         shipped = calendar.period_of(row["shipped"])
         if first <= shipped <= last and row["expected"] >= row["shipped"]:
-            key = (
-                row["origin"],
-                row["destination"],
-                row["sku"],
-                shipped,
-                calendar.period_of(row["expected"]),
-            )
-            expected[key] = row["quantity"]  # the same shipment in several states counts once
+            arrival = calendar.period_of(row["expected"])
+            lane = (row["origin"], row["destination"], row["sku"])
+            expected[(*lane, shipped, arrival)] = row["quantity"]  # one shipment in several states
     history.expected = [Receipt(o, d, k, s, r, q) for (o, d, k, s, r), q in expected.items()]
 
     if stock:

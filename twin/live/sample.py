@@ -74,13 +74,14 @@ def _demand(family: str, mean: float) -> dict[str, Any]:
 
 
 def _lead_time(family: str) -> dict[str, Any]:
-    return {
+    laws: dict[str, dict[str, Any]] = {
         "uniform_int": {"dist": "uniform_int", "low": 1, "high": 3},
         "poisson": {"dist": "poisson", "mean": 1.5},
         "empirical": {"dist": "empirical", "values": [1, 2, 3], "probabilities": [0.6, 0.3, 0.1]},
         "negative_binomial": {"dist": "negative_binomial", "n": 3, "p": 0.6},
         "constant": {"dist": "constant", "value": 2},
-    }[family]
+    }
+    return laws[family]
 
 
 def sample_scenario(
@@ -318,9 +319,9 @@ def generate(
         RECEIPT_HISTORY: receipts,
         STOCK_HISTORY: stock,
     }
-    for state, sent in ((start, start_sent), (end, end_sent)):
+    for state, departures in ((start, start_sent), (end, end_sent)):
         assert state.as_of is not None
-        for table, rows in state_rows(state, state.as_of, shipped=sent).items():
+        for table, rows in state_rows(state, state.as_of, shipped=departures).items():
             tables.setdefault(table, []).extend(rows)
     with open_store(url, create=True) as store:
         store.write(tables, replace=True)

@@ -263,7 +263,8 @@ def check_state(scenario: Scenario, state: StartingState) -> None:
     for c in state.customer_orders:
         check_point(c.node, c.sku, c.where or "customer_orders", "node")
         check_quantity(c.quantity, c.where or "customer_orders")
-    for rec in (*state.open_orders, *state.in_transit):
+    records: list[OpenOrder | InTransit] = [*state.open_orders, *state.in_transit]
+    for rec in records:
         where = rec.where or ("open_orders" if isinstance(rec, OpenOrder) else "shipments")
         if rec.origin != PRODUCTION:
             check_point(rec.origin, rec.sku, where, "origin")
