@@ -274,6 +274,8 @@ def test_the_readme_example_runs(tmp_path: Path) -> None:
         assert args[:2] == ["python", "-m"], command
         if args[2] == "twin.live.sample":
             args += ["--days", "60", "--stores", "6"]
+        if args[2] in ("twin.run", "twin.compare"):
+            args += ["--replications", "3"]
         out = twin(*args[2:], cwd=tmp_path)
         assert out.returncode == 0, (command, out.stderr)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,17 @@ def recommendations(
         if isinstance(event, Order) and event.period == period:
             totals[lane_ends(scenario, event.lane)] += event.quantity
     return [(o, d, k, q) for (o, d, k), q in sorted(totals.items()) if q > 0.0]
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinite numbers as None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _mean(stat: Any) -> float | None:
@@ -69,7 +81,7 @@ def write_back(
         "seed": scenario.seed,
         "cost_per_period": _mean(network.get("cost_per_period")),
         "fill_rate": _mean(network.get("fill_rate")),
-        "kpis": json.dumps(kpis, default=str),
+        "kpis": json.dumps(_finite(kpis), default=str, allow_nan=False),
     }
 
     def date(period: int) -> dt.date | None:
