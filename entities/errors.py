@@ -24,3 +24,8 @@ class UnknownAgentError(TwinError, KeyError):
 
 class ReconciliationError(TwinError, AssertionError):
     """A ledger identity failed: the message names the node or lane, the period and the numbers."""
+
+
+class DataError(TwinError, ValueError):
+    """A state or history table (a database, a Parquet file) is invalid: the message names the
+    source, the table row, the column and the value."""

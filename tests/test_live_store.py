@@ -27,9 +27,11 @@ import sqlalchemy as sa
 from databases import database_url_fixture, store_url_fixture  # noqa: F401  (fixtures)
 from test_starting_state import _books, full_state
 
+from entities.errors import DataError
 from reconciliation.kpis import compute_kpis, ledger_frame
 from twin import load_scenario, scenario_from_dict
-from twin.engine import run_scenario
+from twin.engine import Simulation, run_scenario
+from twin.engine.state import StartFrom
 from twin.live.backtest import backtest
 from twin.live.history import read_history
 from twin.live.sample import generate
@@ -47,7 +49,7 @@ from twin.live.tables import (
     STOCK_HISTORY,
 )
 from twin.live.writeback import recommendations, write_back
-from twin.scenario.state import DataError, InTransit, OpenOrder, StartingState
+from twin.scenario.state import InTransit, OpenOrder, StartingState, scenario_at
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"stores": 10, "warehouses": 2, "days": 120, "seed": 5}
@@ -71,6 +73,10 @@ def test_a_state_written_in_the_table_layout_reads_back_as_the_same_state(store_
         back = read_state(store, scenario, AS_OF)
     assert _books(back) == _books(state)
     assert back.as_of == AS_OF and back.offset == 10
+    rows = Simulation(scenario_at(scenario, back), setup=StartFrom(back)).run().rows  # audited
+    for row in rows:
+        if row.period == 0:
+            assert row.opening_on_hand == state.on_hand.get((row.node, row.sku), 0.0)
 
 
 def test_dates_map_to_periods_of_the_calendar(store_url: str) -> None:

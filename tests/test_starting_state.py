@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from entities.demand import DemandEffects, Shock
+from entities.errors import DataError
 from entities.messages import PRODUCTION
 from twin import load_scenario, scenario_from_dict
 from twin.engine import Simulation
@@ -31,7 +32,6 @@ from twin.engine.state import StartFrom, capture_state
 from twin.scenario.skus import stock_view
 from twin.scenario.state import (
     CustomerOrder,
-    DataError,
     InTransit,
     OpenOrder,
     StartingState,

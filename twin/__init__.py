@@ -1,8 +1,9 @@
 """The supply-chain twin: scenarios, the simulation engine, studies, RL and the commands.
 
 Layers, top to bottom (DESIGN.md, Layout; the import-linter contracts in ``pyproject.toml``):
-the commands (:mod:`twin.run`, :mod:`twin.compare`, :mod:`twin.tune`, :mod:`twin.train`) ->
-:mod:`twin.studies` and :mod:`twin.rl` -> :mod:`twin.engine` -> :mod:`twin.scenario`.
+the commands (:mod:`twin.run`, :mod:`twin.compare`, :mod:`twin.tune`, :mod:`twin.train`,
+:mod:`twin.calibrate`, :mod:`twin.backtest`) -> :mod:`twin.studies`, :mod:`twin.rl` and
+:mod:`twin.live` -> :mod:`twin.engine` -> :mod:`twin.scenario`.
 
 ``import twin`` is light: it never imports torch (RL agents load it lazily when made).
 """

@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from entities.errors import DataError
 from twin.live.fit import WEEK_DAYS, DemandFit, LeadTimeFit, fit_demand, fit_lead_time, stable_seed
 from twin.live.history import History
 from twin.scenario.errors import suggest
-from twin.scenario.state import DEFAULT_SKU, DataError
+from twin.scenario.state import DEFAULT_SKU
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from entities.errors import DataError
 from twin.live.state import read_calendar
 from twin.live.store import Store, row_label
 from twin.live.tables import (
@@ -24,7 +25,7 @@ from twin.live.tables import (
     SHIPMENTS,
     STOCK_HISTORY,
 )
-from twin.scenario.state import Calendar, DataError
+from twin.scenario.state import Calendar
 
 STOCK_COLUMNS = ("on_hand", "backorders", "sold")
 

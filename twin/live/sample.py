@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from entities.errors import DataError
 from entities.messages import Order, Shipment
 from twin.engine import Simulation
 from twin.engine.state import StartFrom, capture_state
@@ -52,7 +53,7 @@ from twin.live.tables import (
     STOCK_HISTORY,
 )
 from twin.scenario import Scenario, scenario_from_dict
-from twin.scenario.state import DataError, InTransit, StartingState, lane_ends, scenario_at
+from twin.scenario.state import InTransit, StartingState, lane_ends, scenario_at
 
 DEMAND_FAMILIES = ("poisson", "negative_binomial", "gamma", "lognormal", "normal")
 LEAD_TIME_FAMILIES = ("uniform_int", "poisson", "empirical", "negative_binomial", "constant")

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from entities.errors import DataError
 from twin.engine import SimulationResult
 from twin.engine.state import StartFrom
 from twin.scenario import Scenario
-from twin.scenario.state import DataError, StartingState, scenario_at
+from twin.scenario.state import StartingState, scenario_at
 
 INSTALL = 'pip install -e ".[live]"'
 

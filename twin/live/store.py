@@ -25,8 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from entities.errors import DataError
 from twin.live.tables import metadata
-from twin.scenario.state import DataError
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 

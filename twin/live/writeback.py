@@ -17,12 +17,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from entities.errors import DataError
 from entities.messages import Order
 from twin.engine import SimulationResult
 from twin.live.store import Store
 from twin.live.tables import LEDGER, RECOMMENDATIONS, RUNS
 from twin.scenario import Scenario
-from twin.scenario.state import DataError, lane_ends
+from twin.scenario.state import lane_ends
 
 
 def recommendations(

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from entities.errors import TwinError
+from entities.errors import DataError
 from entities.messages import PRODUCTION, lane_id
 from twin.scenario.errors import suggest
 from twin.scenario.load import scenario_from_dict
@@ -43,11 +43,6 @@ from twin.scenario.schema import Scenario
 from twin.scenario.skus import stock_view
 
 DEFAULT_SKU = "default"
-
-
-class DataError(TwinError, ValueError):
-    """A state or history table is invalid: the message names the source, the table row, the
-    column and the value (``sample.db: shipments[row 17].destination: 'S-9' is not a node``)."""
 
 
 # --------------------------------------------------------------------------------------------------
