@@ -225,7 +225,7 @@ def test_the_calibrated_sections_load_into_the_scenario(year, tmp_path: Path) ->
     from twin.scenario import scenario_from_dict
 
     sample, calibration = year
-    data = calibrated_data(sample.scenario.to_yaml_dict(), calibration)
+    data = calibrated_data(sample.scenario.to_yaml_dict(), calibration, source="truth.yaml")
     scenario = scenario_from_dict(data, source="calibrated.yaml")
     node = scenario.node_map["ST001"]
     fit = calibration.demand[("ST001", "default")]

@@ -33,12 +33,13 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
-from agents import registry
-from entities.errors import ScenarioError, TwinError
+from entities.errors import TwinError
 from reconciliation.kpis import ledger_frame
 from reconciliation.report import check_target
+from twin.cli import check_writable, run_command
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
-from twin.scenario.edit import apply_agent_override, parse_agent_override
+from twin.scenario.edit import edit_data
+from twin.scenario.overrides import agent_option
 
 EXIT_USAGE = 2
 INSTALL = 'pip install -e ".[live]"'
@@ -79,13 +80,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _with_agents(path: str, data: Any, agents: Sequence[str]) -> Scenario:
-    for text in agents:
-        try:
-            target, kind, params = parse_agent_override(text)
-            registry.resolve(kind)
-        except (ScenarioError, registry.UnknownAgentError) as exc:
-            raise ScenarioError(f"{path}: --agent {text}: {exc}") from None
-        data = apply_agent_override(data, target, kind, params, source=path)
+    """The scenario with ``--agent`` swaps, through the one editor (as ``twin.run --agent``)."""
+    if isinstance(data, dict) and agents:
+        data, _ = edit_data(data, [agent_option(text, source=path) for text in agents], source=path)
     return scenario_from_dict(data, source=path)
 
 
@@ -155,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         as_of = parse_date(args.as_of) if args.as_of else None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path(args.out) if args.out else Path("runs") / f"backtest-{scenario.name}-{stamp}"
+        check_writable(out, "--out")
         check_target(out, overwrite=args.overwrite)
         with open_store(args.history) as store:
             result = backtest(scenario, store, as_of=as_of, periods=args.periods, policy=policy)
@@ -200,4 +198,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -29,6 +29,7 @@ from typing import NoReturn
 import yaml
 
 from entities.errors import TwinError
+from twin.cli import check_writable, run_command
 from twin.scenario import read_yaml, scenario_from_dict
 
 EXIT_USAGE = 2
@@ -84,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Path(args.report) if args.report else out.with_name(f"{out.stem}.report.json")
     written: list[Path] = []
     try:
-        for path in (out, report):
+        for path, option in ((out, "--out"), (report, "--report")):
+            check_writable(path, option)
             if path.exists() and not args.overwrite:
                 raise TwinError(f"{path} already exists; choose another file or pass --overwrite")
         start = parse_date(args.start, "--from") if args.start else None
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lanes=None if scenario is None else {ln.id: ln for ln in scenario.lanes},
         )
         if base is not None:
-            data = calibrated_data(base, calibration)
+            data = calibrated_data(base, calibration, source=args.scenario)
             scenario_from_dict(data, source=str(out))  # the file written runs as it is
         else:
             data = calibration.sections()
@@ -137,4 +139,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from entities.errors import TwinError
+from entities.errors import ScenarioError, TwinError
 from reconciliation.kpis import compute_kpis, kpi_table, ledger_frame
 from reconciliation.report import check_target, customer_nodes, write_run
 from twin.engine import run_scenario

@@ -44,8 +44,10 @@ from twin.engine.state import apply_state
 from twin.live.history import History, read_history
 from twin.live.state import read_calendar, read_state, snapshots
 from twin.live.store import Store
-from twin.scenario import Scenario, scenario_from_dict
+from twin.scenario import Scenario
+from twin.scenario.edit import edit
 from twin.scenario.errors import suggest
+from twin.scenario.overrides import setting
 from twin.scenario.skus import stock_view
 from twin.scenario.state import (
     DataError,
@@ -227,13 +229,8 @@ def backtest(
         orders[lane] = quantities
 
     lead_times, conflicts = _lead_times(scenario, history, lane_ids, n)
-    data = {
-        **scenario.to_yaml_dict(),
-        "periods": n,
-        "warmup_periods": 0,
-        "replications": 1,
-    }
-    prepared = scenario_at(scenario_from_dict(data, source=scenario.source), state)
+    window = (setting("periods", n), setting("warmup_periods", 0), setting("replications", 1))
+    prepared = scenario_at(edit(scenario, *window), state)
     agents = {i: RecordedOrders(orders) for i in range(len(prepared.agents))}
     replay = Simulation(
         prepared,
@@ -255,8 +252,7 @@ def backtest(
             f"no stock_history for {len(missing)} stock point(s): {', '.join(missing[:5])}"
         )
     if policy is not None:
-        pdata = {**policy.to_yaml_dict(), "periods": n, "warmup_periods": 0, "replications": 1}
-        prepared_policy = scenario_at(scenario_from_dict(pdata, source=policy.source), state)
+        prepared_policy = scenario_at(edit(policy, *window), state)
         result.policy_scenario = prepared_policy
         result.policy = Simulation(
             prepared_policy, setup=Replay(state, demand, lead_times, recorded_orders=False)

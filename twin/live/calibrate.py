@@ -28,7 +28,9 @@ import numpy as np
 from entities.errors import DataError
 from twin.live.fit import WEEK_DAYS, DemandFit, LeadTimeFit, fit_demand, fit_lead_time, stable_seed
 from twin.live.history import History
+from twin.scenario.edit import edit_data
 from twin.scenario.errors import suggest
+from twin.scenario.overrides import Override, setting
 from twin.scenario.state import DEFAULT_SKU
 
 
@@ -125,33 +127,43 @@ def calibrate(
     return out
 
 
-def calibrated_data(base: Mapping[str, Any], calibration: Calibration) -> dict[str, Any]:
-    """Scenario data ``base`` (as parsed from YAML) with the fitted sections merged in."""
-    data = copy.deepcopy(dict(base))
-    nodes = {n.get("id"): n for n in data.get("nodes") or [] if isinstance(n, dict)}
-    for (node, sku), f in calibration.demand.items():
-        target = nodes[node]
+def calibrated_data(base: Mapping[str, Any], calibration: Calibration, *, source: str) -> dict[str, Any]:
+    """Scenario data ``base`` (as parsed from ``source``) with the fitted sections merged in,
+    through the one editor (:func:`twin.scenario.edit.edit_data`; not validated)."""
+    nodes = {n.get("id"): n for n in base.get("nodes") or [] if isinstance(n, dict)}
+    changes: list[Override] = []
+    per_sku: dict[str, dict[str, Any]] = {}
+    for (node, sku), f in sorted(calibration.demand.items()):
+        written = nodes[node]
         if sku != DEFAULT_SKU:
-            target = target.setdefault("per_sku", {}).setdefault(sku, {})
-        target.pop("customers", None)
-        target.pop("demand_series", None)
-        target["demand"] = f.demand
-        effects = {
-            k: v
-            for k, v in (target.get("demand_effects") or {}).items()
-            if k not in ("trend", "seasonality")
-        }
-        effects.update(f.effects or {})
-        if effects:
-            target["demand_effects"] = effects
-        else:
-            target.pop("demand_effects", None)
-    lanes = {
-        f"{ln.get('from')}->{ln.get('to')}": ln for ln in data.get("lanes") or [] if isinstance(ln, dict)
-    }
-    for (origin, destination), lt in calibration.lead_times.items():
-        lanes[f"{origin}->{destination}"]["lead_time"] = lt.lead_time
+            entries = per_sku.setdefault(node, copy.deepcopy(written.get("per_sku") or {}))
+            entries[sku] = _fitted(entries.get(sku) or {}, f)
+            continue
+        fitted = _fitted(written, f)
+        for key in ("demand", "demand_effects", "customers", "demand_series"):
+            if fitted.get(key) != written.get(key):
+                changes.append(setting(f"nodes[{node}].{key}", fitted.get(key)))
+    for node, entries in per_sku.items():
+        changes.append(setting(f"nodes[{node}].per_sku", entries))
+    for (origin, destination), lt in sorted(calibration.lead_times.items()):
+        changes.append(setting(f"lanes[{origin}->{destination}].lead_time", lt.lead_time))
+    data, _ = edit_data(base, changes, source=source)
     return data
+
+
+def _fitted(fields: Mapping[str, Any], fit: DemandFit) -> dict[str, Any]:
+    """A node's (or stock point's) fields with the fitted demand: its trend and season replaced,
+    its shocks and goodwill kept, ``customers`` and ``demand_series`` given way to the aggregate."""
+    out = {k: v for k, v in fields.items() if k not in ("customers", "demand_series")}
+    out["demand"] = fit.demand
+    effects = {
+        k: v
+        for k, v in (fields.get("demand_effects") or {}).items()
+        if k not in ("trend", "seasonality")
+    }
+    effects.update(fit.effects or {})
+    out["demand_effects"] = effects or None
+    return out
 
 
 def summary_lines(calibration: Calibration) -> list[str]:

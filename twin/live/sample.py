@@ -53,6 +53,8 @@ from twin.live.tables import (
     STOCK_HISTORY,
 )
 from twin.scenario import Scenario, scenario_from_dict
+from twin.scenario.edit import edit
+from twin.scenario.overrides import setting
 from twin.scenario.state import InTransit, StartingState, lane_ends, scenario_at
 
 DEMAND_FAMILIES = ("poisson", "negative_binomial", "gamma", "lognormal", "normal")
@@ -242,20 +244,17 @@ def generate(
     # from short stock (a disruption the network is still recovering from: something is owed
     # everywhere at the origin).
     short = {"store": 0.6, "warehouse": 0.3}
-    plain = {
-        **data,
-        "periods": burn_in,
-        "nodes": [
-            {
-                **{k: v for k, v in n.items() if k != "demand_effects"},
-                "initial_inventory": math.floor(
-                    n.get("initial_inventory", 0) * short.get(n["kind"], 1.0)
-                ),
-            }
-            for n in data["nodes"]
-        ],
-    }
-    burn = Simulation(scenario_from_dict(plain, source="<sample burn-in>"), trace=True)
+    changes = [setting("periods", burn_in)]
+    for n in truth.nodes:
+        changes.append(
+            setting(
+                f"nodes[{n.id}].initial_inventory",
+                math.floor(n.initial_inventory * short.get(n.kind, 1.0)),
+            )
+        )
+        if n.demand_effects is not None:
+            changes.append(setting(f"nodes[{n.id}].demand_effects", None))
+    burn = Simulation(edit(truth, *changes), trace=True)
     burn.run()
     start, start_sent = _in_transit(
         burn.trace,

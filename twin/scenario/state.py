@@ -37,8 +37,9 @@ import numpy as np
 
 from entities.errors import DataError
 from entities.messages import PRODUCTION, lane_id
+from twin.scenario.edit import edit, source_data
 from twin.scenario.errors import suggest
-from twin.scenario.load import scenario_from_dict
+from twin.scenario.overrides import Override, setting
 from twin.scenario.schema import Scenario
 from twin.scenario.skus import stock_view
 
@@ -293,7 +294,8 @@ def stream_seed(seed: int, as_of: dt.date | None, offset: int = 0) -> int:
 
 
 def scenario_at(scenario: Scenario, state: StartingState) -> Scenario:
-    """``scenario`` prepared for a run from ``state`` (validated; see the module docstring).
+    """``scenario`` prepared for a run from ``state`` (through the one editor,
+    :func:`twin.scenario.edit.edit`, so validated like any edited scenario):
 
     * every ``initial_inventory`` and lane ``initial_pipeline`` is dropped (the state says what is
       on hand and in transit);
@@ -303,24 +305,54 @@ def scenario_at(scenario: Scenario, state: StartingState) -> Scenario:
       ended before the as-of date are dropped, the others moved;
     * the seed becomes :func:`stream_seed` of the scenario's seed and the as-of date.
     """
-    data = scenario.to_yaml_dict()
-    periods = int(data["periods"])
+    data = source_data(scenario)
+    periods = scenario.periods
     offset = state.offset
+    changes: list[Override] = []
     for node in data.get("nodes") or []:
-        node.pop("initial_inventory", None)
-        for entry in (node.get("per_sku") or {}).values():
-            if isinstance(entry, dict):
-                entry.pop("initial_inventory", None)
-    for sku in data.get("skus") or []:
-        (sku.get("defaults") or {}).pop("initial_inventory", None)
+        where = f"nodes[{node.get('id')}]"
+        if node.get("initial_inventory"):
+            changes.append(setting(f"{where}.initial_inventory", 0))
+        per_sku = node.get("per_sku")
+        if isinstance(per_sku, dict) and per_sku:
+            entries = {
+                sku: {k: v for k, v in entry.items() if k != "initial_inventory"}
+                if isinstance(entry, dict)
+                else entry
+                for sku, entry in per_sku.items()
+            }
+            if offset:
+                _shift_calendar(entries, offset, periods)
+            if entries != per_sku:
+                changes.append(setting(f"{where}.per_sku", entries))
+        if offset:
+            for key in ("demand_effects", "outage"):
+                if isinstance(node.get(key), dict):
+                    changes.append(setting(f"{where}.{key}", _shifted(key, node[key], offset, periods)))
     for lane in data.get("lanes") or []:
-        lane.pop("initial_pipeline", None)
-    if offset:
-        for part in ("nodes", "lanes", "skus"):
-            for item in data.get(part) or []:
-                _shift_calendar(item, offset, periods)
-    data["seed"] = stream_seed(scenario.seed, state.as_of, offset)
-    return scenario_from_dict(data, source=scenario.source)
+        where = f"lanes[{lane.get('from')}->{lane.get('to')}]"
+        if lane.get("initial_pipeline"):
+            changes.append(setting(f"{where}.initial_pipeline", []))
+        if offset and isinstance(lane.get("outage"), dict):
+            changes.append(setting(f"{where}.outage", shift_outage(lane["outage"], offset)))
+    skus = data.get("skus")
+    if isinstance(skus, list) and skus:
+        defaults = copy.deepcopy(skus)
+        for sku in defaults:
+            if isinstance(sku, dict) and isinstance(sku.get("defaults"), dict):
+                sku["defaults"].pop("initial_inventory", None)
+                if offset:
+                    _shift_calendar(sku["defaults"], offset, periods)
+        if defaults != skus:
+            changes.append(setting("skus", defaults))
+    changes.append(setting("seed", stream_seed(scenario.seed, state.as_of, offset)))
+    return edit(scenario, *changes)
+
+
+def _shifted(key: str, value: dict[str, Any], offset: int, periods: int) -> dict[str, Any] | None:
+    return (
+        shift_effects(value, offset, periods) if key == "demand_effects" else shift_outage(value, offset)
+    )
 
 
 def _shift_calendar(item: Any, offset: int, periods: int) -> None:
