@@ -8,7 +8,8 @@ for an external customer); whenever stock arrives or it is the node's turn to sh
 queue oldest first, partially if it must, and the rest stays backordered.
 
 A node records what happened in the current period in plain counters (``receipts``, ``shipped``,
-``sold``, ...), which the period close turns into a ledger row and resets.
+``sold``, ...), which the period close records in the ledger's columns and resets
+(:mod:`twin.engine.record`); costs are not the node's business (:mod:`reconciliation.costs`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ class Node:
         "forecast_window",
         "_history",
         "_history_sum",
-        "opening_on_hand",
         "receipts",
         "produced",
         "shipped",
@@ -62,8 +62,6 @@ class Node:
         "demand",
         "filled",
         "lost_sales",
-        "ordered",
-        "ordering_cost",
         "consumed",
         "lost_in_transit",
         "refused",
@@ -138,10 +136,8 @@ class Node:
         self._history: deque[float] = deque()
         self._history_sum = 0.0
 
-        self.opening_on_hand = self.on_hand
         self.receipts = self.produced = self.shipped = self.sold = 0.0
         self.demand = self.filled = self.lost_sales = 0.0
-        self.ordered = self.ordering_cost = 0.0
         self.consumed = self.lost_in_transit = self.refused = 0.0
 
     # -- flows --------------------------------------------------------------------------------
@@ -395,16 +391,15 @@ class Node:
         return tuple(out)
 
     def close_period(self) -> None:
-        """Reset the period counters (after the ledger row is written)."""
+        """Reset the period counters (after the period is recorded in the ledger)."""
         history = self._history
-        history.append(self.demand)
-        self._history_sum += self.demand
+        demand = self.demand
+        history.append(demand)
+        self._history_sum += demand
         if len(history) >= self.forecast_window:
             self._history_sum -= history.popleft()
-        self.opening_on_hand = self.on_hand
         self.receipts = self.produced = self.shipped = self.sold = 0.0
         self.demand = self.filled = self.lost_sales = 0.0
-        self.ordered = self.ordering_cost = 0.0
         self.consumed = self.lost_in_transit = self.refused = 0.0
 
     def __repr__(self) -> str:

@@ -31,8 +31,6 @@ class StockPoint(Protocol):
     allocation_rank: dict[Any, int]
     # period counters (entities.nodes: reset at every close)
     demand: float
-    ordered: float
-    ordering_cost: float
     produced: float
     consumed: float
     sold: float

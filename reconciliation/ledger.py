@@ -1,10 +1,7 @@
-"""Ledger rows: one per (period, node, sku), written at the period close.
+"""The reconciliation ledger: one row per (period, node, SKU), held as columns.
 
-Each row is an immutable record. It is a ``typing.NamedTuple`` rather than a frozen dataclass:
-same immutability and typing, but built about 2.5x faster, and the close step builds one per node
-per period (an optimisation, measured in benchmarks/bench_twin.py).
-
-Stock flow of a node within a period (checked by :mod:`reconciliation.audit`)::
+A row (:class:`LedgerRow`) is the ledger of one stock point in one period. Stock flow of a node
+within a period (checked by :mod:`reconciliation.audit`)::
 
     opening_on_hand + receipts - shipped - sold - consumed == closing_on_hand
 
@@ -12,21 +9,33 @@ Stock flow of a node within a period (checked by :mod:`reconciliation.audit`)::
 nodes, ``sold`` to external customers, ``consumed`` into production (a factory's bill of
 materials). Units lost in transit on the way to a node never reach its stock; they are booked on
 its row as ``lost_in_transit``; units a full node refuses (``overflow: refuse``) are not received,
-stay in transit and are booked as ``refused``. Costs (all >= 0) are::
+stay in transit and are booked as ``refused``. Costs (all >= 0) are computed from the flows by
+:mod:`reconciliation.costs`. A single-product scenario has one SKU, ``default``.
 
-    holding_cost         = holding cost rate * closing_on_hand
-    transit_holding_cost = sum over ordering lanes of (lane's in-transit rate * units in transit)
-    stockout_cost        = stockout cost rate * (closing backorders + lost_sales)
-    overflow_cost        = overflow cost rate * closing on-hand above the storage capacity
-    ordering_cost        = sum over orders placed of (fixed cost + unit cost * quantity)
-    total_cost           = the sum of the five
-
-A single-product scenario has one SKU, ``default``.
+:class:`Ledger` holds the ledger of one replication as columns. The twin records the flows of each
+period into one preallocated array (periods x recorded cells); :class:`LedgerLayout` says which
+cell holds which flow of which stock point or lane. Only what can happen at a stock point is
+recorded for it (a store without downstream lanes ships nothing; only sources produce), and what
+can be derived is not recorded at all: ``opening_on_hand`` is the last period's
+``closing_on_hand``; ``in_transit_inbound`` and ``ordered`` are sums over the node's ordering
+lanes of the units in transit and ordered on each (lanes are recorded because their costs differ);
+costs come from flows and cost parameters. :meth:`Ledger.column` gives any column of
+:data:`LEDGER_COLUMNS` as an array (periods x stock points), :meth:`Ledger.period` one closed
+period (what agents are handed after each close), :meth:`Ledger.rows` the rows as records, and
+:meth:`Ledger.record_batches` Arrow record batches for writing.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, overload
+
+import numpy as np
+
+from reconciliation import costs
+from reconciliation.costs import COST_NAMES, CostRates
 
 
 class LedgerRow(NamedTuple):
@@ -80,11 +89,378 @@ LEDGER_COLUMNS: tuple[str, ...] = LedgerRow._fields
 KEY_COLUMNS: tuple[str, ...] = ("period", "node", "sku", "tier", "echelon")
 """The columns that identify a row; every other column is a quantity or a cost."""
 QUANTITY_START = len(KEY_COLUMNS)
-COST_COLUMNS: tuple[str, ...] = (
-    "holding_cost",
-    "transit_holding_cost",
-    "stockout_cost",
-    "overflow_cost",
-    "ordering_cost",
-    "total_cost",
+QUANTITY_COLUMNS: tuple[str, ...] = LEDGER_COLUMNS[QUANTITY_START:]
+"""The quantity and cost columns, in ledger order."""
+COST_COLUMNS: tuple[str, ...] = COST_NAMES
+
+NODE_FLOWS: tuple[str, ...] = (
+    "receipts",
+    "produced",
+    "shipped",
+    "sold",
+    "consumed",
+    "demand",
+    "filled_on_time",
+    "backorders",
+    "lost_sales",
+    "lost_in_transit",
+    "refused",
+    "closing_on_hand",
+    "on_order",
 )
+"""Ledger columns recorded per stock point (where they can be other than 0)."""
+LANE_FLOWS: tuple[str, ...] = ("ordered", "orders", "in_transit")
+"""Recorded per lane: units ordered and orders placed in the period, units in transit at the close."""
+
+
+@dataclass(frozen=True, eq=False)
+class Cells:
+    """Where one recorded series lies in a period's record: ``positions[i]`` holds the value of
+    entity (stock point or lane) ``entities[i]``."""
+
+    positions: np.ndarray
+    entities: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class LedgerLayout:
+    """What a replication's ledger records, where, and the metadata of its stock points and lanes."""
+
+    stock_points: tuple[str, ...]
+    """Stock point ids: the node id, or ``node/sku`` in a multi-SKU scenario."""
+    nodes: tuple[str, ...]
+    """The ledger's ``node`` (the location) of each stock point."""
+    skus: tuple[str, ...]
+    tiers: tuple[str, ...]
+    echelons: tuple[int, ...]
+    lanes: tuple[str, ...]
+    node_cells: Mapping[str, Cells]
+    lane_cells: Mapping[str, Cells]
+    width: int
+    """Cells recorded per period."""
+    initial_on_hand: np.ndarray
+    """(n,) on-hand stock when the run starts (the opening stock of period 0)."""
+    rates: CostRates
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        stock_points: Sequence[str],
+        nodes: Sequence[str],
+        skus: Sequence[str],
+        tiers: Sequence[str],
+        echelons: Sequence[int],
+        node_flows: Sequence[Sequence[str]],
+        lanes: Sequence[str],
+        lane_flows: Sequence[Sequence[str]],
+        initial_on_hand: Sequence[float],
+        rates: CostRates,
+    ) -> LedgerLayout:
+        """The layout in which a period's record lists, for each stock point in turn, its
+        ``node_flows[i]`` (names of :data:`NODE_FLOWS`), then for each lane its ``lane_flows[j]``
+        (names of :data:`LANE_FLOWS`)."""
+        node_at: dict[str, tuple[list[int], list[int]]] = {name: ([], []) for name in NODE_FLOWS}
+        lane_at: dict[str, tuple[list[int], list[int]]] = {name: ([], []) for name in LANE_FLOWS}
+        position = 0
+        for where, flows in ((node_at, node_flows), (lane_at, lane_flows)):
+            for entity, names in enumerate(flows):
+                for name in names:
+                    if name not in where:
+                        raise ValueError(f"{name!r} is not a recorded ledger flow; known: {list(where)}")
+                    where[name][0].append(position)
+                    where[name][1].append(entity)
+                    position += 1
+
+        def cells(at: dict[str, tuple[list[int], list[int]]]) -> dict[str, Cells]:
+            return {
+                name: Cells(np.asarray(p, dtype=np.intp), np.asarray(e, dtype=np.intp))
+                for name, (p, e) in at.items()
+            }
+
+        return cls(
+            tuple(stock_points),
+            tuple(nodes),
+            tuple(skus),
+            tuple(tiers),
+            tuple(int(e) for e in echelons),
+            tuple(lanes),
+            cells(node_at),
+            cells(lane_at),
+            position,
+            np.asarray(initial_on_hand, dtype=np.float64),
+            rates,
+        )
+
+    @property
+    def size(self) -> int:
+        """Stock points (rows per period)."""
+        return len(self.stock_points)
+
+
+class Ledger:
+    """The ledger of one replication, as columns (see the module docstring)."""
+
+    def __init__(self, layout: LedgerLayout, periods: int) -> None:
+        self.layout = layout
+        self.values = np.zeros((periods, layout.width))
+        """The recorded cells, one row per period (only the first :attr:`closed` are written)."""
+        self.closed = 0
+        """Periods recorded so far (periods ``0 .. closed - 1`` are closed)."""
+        self._pack = struct.Struct(f"{layout.width}d").pack_into
+        self._stride = 8 * layout.width
+
+    def record(self, t: int, cells: Sequence[float]) -> None:
+        """The cells of period ``t``, in layout order (the twin's period close)."""
+        if t != self.closed:
+            raise ValueError(f"period {t} recorded out of turn: next is period {self.closed}")
+        # struct writes the floats straight into the array's buffer: about twice as fast as
+        # assigning a list to a NumPy row (measured in benchmarks/bench_twin.py).
+        self._pack(self.values, t * self._stride, *cells)
+        self.closed = t + 1
+
+    @property
+    def periods(self) -> int:
+        """Periods closed (rows per stock point)."""
+        return self.closed
+
+    @property
+    def rows_count(self) -> int:
+        return self.closed * self.layout.size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (the recorded cells of every period of the horizon)."""
+        return int(self.values.nbytes)
+
+    # -- columns ------------------------------------------------------------------------------
+
+    def _span(self, start: int, stop: int | None) -> tuple[int, int]:
+        stop = self.closed if stop is None else stop
+        if not 0 <= start <= stop <= self.closed:
+            raise IndexError(f"periods {start}..{stop} outside the closed periods 0..{self.closed}")
+        return start, stop
+
+    def node_flow(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """A recorded stock-point flow (:data:`NODE_FLOWS`): (periods, stock points), 0 where not
+        recorded."""
+        start, stop = self._span(start, stop)
+        cells = self.layout.node_cells[name]
+        return self._scatter(cells, start, stop, self.layout.size)
+
+    def lane_flow(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """A recorded lane flow (:data:`LANE_FLOWS`): (periods, lanes), 0 where not recorded."""
+        start, stop = self._span(start, stop)
+        cells = self.layout.lane_cells[name]
+        return self._scatter(cells, start, stop, len(self.layout.lanes))
+
+    def _scatter(self, cells: Cells, start: int, stop: int, width: int) -> np.ndarray:
+        out = np.zeros((stop - start, width))
+        if cells.positions.size:
+            out[:, cells.entities] = self.values[start:stop, cells.positions]
+        return out
+
+    def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Column ``name`` of :data:`LEDGER_COLUMNS` (a quantity or a cost) for periods
+        ``start .. stop - 1``: an array (periods, stock points)."""
+        if name in COST_NAMES:
+            return self._costs(start, stop)[name]
+        if name in NODE_FLOWS:
+            return self.node_flow(name, start, stop)
+        if name == "opening_on_hand":
+            return self._opening(start, stop)
+        if name == "in_transit_inbound":
+            return costs.by_destination(self.lane_flow("in_transit", start, stop), self.layout.rates)
+        if name == "ordered":
+            return costs.by_destination(self.lane_flow("ordered", start, stop), self.layout.rates)
+        raise KeyError(f"{name!r} is not a ledger quantity or cost; columns: {list(QUANTITY_COLUMNS)}")
+
+    def columns(
+        self, names: Sequence[str] = QUANTITY_COLUMNS, start: int = 0, stop: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Several columns at once (costs computed once for all of them)."""
+        out: dict[str, np.ndarray] = {}
+        cost_block = self._costs(start, stop) if any(name in COST_NAMES for name in names) else None
+        for name in names:
+            out[name] = (
+                cost_block[name]
+                if cost_block is not None and name in COST_NAMES
+                else (self.column(name, start, stop))
+            )
+        return out
+
+    def _opening(self, start: int, stop: int | None) -> np.ndarray:
+        start, stop = self._span(start, stop)
+        first = max(start - 1, 0)
+        closing = self.node_flow("closing_on_hand", first, max(stop - 1, first))
+        out = np.empty((stop - start, self.layout.size))
+        if stop == start:
+            return out
+        if start == 0:
+            out[0] = self.layout.initial_on_hand
+            out[1:] = closing
+        else:
+            out[:] = closing
+        return out
+
+    def _costs(self, start: int, stop: int | None) -> dict[str, np.ndarray]:
+        start, stop = self._span(start, stop)
+        return costs.cost_columns(
+            closing_on_hand=self.node_flow("closing_on_hand", start, stop),
+            backorders=self.node_flow("backorders", start, stop),
+            lost_sales=self.node_flow("lost_sales", start, stop),
+            lane_in_transit=self.lane_flow("in_transit", start, stop),
+            lane_orders=self.lane_flow("orders", start, stop),
+            lane_ordered=self.lane_flow("ordered", start, stop),
+            rates=self.layout.rates,
+        )
+
+    def blocks(self, rows: int = 1 << 16) -> Iterator[tuple[int, int]]:
+        """Spans ``(start, stop)`` of whole periods covering the closed periods, each of about
+        ``rows`` rows (at least one period): for working through a large ledger in bounded memory."""
+        step = max(1, rows // max(1, self.layout.size))
+        for start in range(0, self.closed, step):
+            yield start, min(start + step, self.closed)
+
+    # -- periods and rows -----------------------------------------------------------------------
+
+    def period(self, t: int) -> LedgerPeriod:
+        """The closed period ``t``."""
+        if not 0 <= t < self.closed:
+            raise IndexError(f"period {t} is not closed (closed: 0..{self.closed - 1})")
+        return LedgerPeriod(self, t)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[LedgerRow]:
+        """The rows of periods ``start .. stop - 1`` as records, period by period, stock points in
+        network order."""
+        start, stop = self._span(start, stop)
+        out: list[LedgerRow] = []
+        for a, b in _spans(start, stop, max(1, (1 << 16) // max(1, self.layout.size))):
+            out.extend(self._rows(a, b))
+        return out
+
+    def _rows(self, start: int, stop: int) -> list[LedgerRow]:
+        layout = self.layout
+        block = self.columns(QUANTITY_COLUMNS, start, stop)
+        values = zip(*(block[name].ravel().tolist() for name in QUANTITY_COLUMNS), strict=True)
+        keys = [
+            (t, node, sku, tier, echelon)
+            for t in range(start, stop)
+            for node, sku, tier, echelon in zip(
+                layout.nodes, layout.skus, layout.tiers, layout.echelons, strict=True
+            )
+        ]
+        new = tuple.__new__
+        return [new(LedgerRow, key + value) for key, value in zip(keys, values, strict=True)]
+
+    # -- Arrow ----------------------------------------------------------------------------------
+
+    def record_batches(self, replication: int, rows: int = 1 << 16) -> Iterator[Any]:
+        """The ledger as Arrow record batches of about ``rows`` rows: ``replication``, then
+        :data:`LEDGER_COLUMNS` (imports pyarrow)."""
+        from reconciliation import arrow
+
+        layout = self.layout
+        n = layout.size
+        node_names, node_codes = _codes(layout.nodes)
+        sku_names, sku_codes = _codes(layout.skus)
+        tier_names, tier_codes = _codes(layout.tiers)
+        echelons = np.asarray(layout.echelons, dtype=np.int64)
+        for start, stop in self.blocks(rows):
+            p = stop - start
+            block = self.columns(QUANTITY_COLUMNS, start, stop)
+            arrays = [
+                arrow.int64(np.full(p * n, replication)),
+                arrow.int64(np.repeat(np.arange(start, stop), n)),
+                arrow.strings(node_names, np.tile(node_codes, p)),
+                arrow.strings(sku_names, np.tile(sku_codes, p)),
+                arrow.strings(tier_names, np.tile(tier_codes, p)),
+                arrow.int64(np.tile(echelons, p)),
+                *(arrow.float64(block[name].ravel()) for name in QUANTITY_COLUMNS),
+            ]
+            yield _batch(arrays)
+
+    def to_arrow(self, replication: int = 0) -> Any:
+        """The whole ledger as one Arrow table (see :meth:`record_batches`)."""
+        import pyarrow as pa
+
+        return pa.Table.from_batches(list(self.record_batches(replication)), schema=arrow_schema())
+
+
+def arrow_schema() -> Any:
+    """The Arrow schema of a ledger table: ``replication``, then :data:`LEDGER_COLUMNS`."""
+    import pyarrow as pa
+
+    types = {"replication": pa.int64(), "period": pa.int64(), "echelon": pa.int64()}
+    types.update({name: pa.string() for name in ("node", "sku", "tier")})
+    return pa.schema(
+        [(name, types.get(name, pa.float64())) for name in ("replication", *LEDGER_COLUMNS)]
+    )
+
+
+def _batch(arrays: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema())
+
+
+def _codes(values: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    names = list(dict.fromkeys(values))
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+
+
+def _spans(start: int, stop: int, step: int) -> Iterator[tuple[int, int]]:
+    for a in range(start, stop, step):
+        yield a, min(a + step, stop)
+
+
+class LedgerPeriod(Sequence[LedgerRow]):
+    """One closed period of a ledger: its columns (an entry per stock point) and, on demand, its
+    rows (a sequence of :class:`LedgerRow`, stock points in network order).
+
+    What an agent's ``observe_ledger`` and the RL environment are handed after each close: reading
+    a few columns or the rows of a few nodes costs only those, and iterating gives the rows.
+    """
+
+    def __init__(self, ledger: Ledger, period: int) -> None:
+        self.ledger = ledger
+        self.period = period
+        self._columns: dict[str, np.ndarray] = {}
+        self._rows: list[LedgerRow] | None = None
+
+    def column(self, name: str) -> np.ndarray:
+        """Column ``name`` in this period: one value per stock point."""
+        cached = self._columns.get(name)
+        if cached is None:
+            t = self.period
+            if name in COST_NAMES:
+                block = self.ledger._costs(t, t + 1)
+                self._columns.update({k: v[0] for k, v in block.items()})
+            else:
+                self._columns[name] = self.ledger.column(name, t, t + 1)[0]
+            cached = self._columns[name]
+        return cached
+
+    def positions(self, node: str) -> list[int]:
+        """Positions of the rows of ``node`` (a location: one row per SKU)."""
+        return [i for i, n in enumerate(self.ledger.layout.nodes) if n == node]
+
+    def rows_of(self, node: str) -> list[LedgerRow]:
+        """The rows of ``node`` in this period (one per SKU)."""
+        return [self[i] for i in self.positions(node)]
+
+    def __len__(self) -> int:
+        return self.ledger.layout.size
+
+    @overload
+    def __getitem__(self, index: int) -> LedgerRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[LedgerRow]: ...
+    def __getitem__(self, index: int | slice) -> LedgerRow | list[LedgerRow]:
+        if self._rows is None:
+            self._rows = self.ledger.rows(self.period, self.period + 1)
+        return self._rows[index]
+
+    def __repr__(self) -> str:
+        return f"LedgerPeriod(period={self.period}, rows={len(self)})"

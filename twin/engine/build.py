@@ -12,7 +12,6 @@ times from the location lane's stream, and factories' output lines as
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,7 +26,7 @@ from entities.customers import CustomerArrivals, arrival_times
 from entities.demand import CustomerDemand, DemandEffects, Goodwill, Shock, stochastic_round
 from entities.disruptions import Outage, ShipmentLoss
 from entities.errors import ScenarioError
-from entities.lanes import Lane, Receipts
+from entities.lanes import Lane, Receipts, TraceSink
 from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
 from entities.nodes import Node
 from entities.production import ProductionLane
@@ -70,6 +69,10 @@ class Network:
     node_map: dict[NodeId, Node]
     echelon_members: dict[NodeId, list[Node]]
     lanes_of: dict[NodeId, dict[LaneId, Lane]]
+    customer_nodes: frozenset[Node] = frozenset()
+    """Nodes with external customer demand."""
+    bom_inputs: frozenset[Node] = frozenset()
+    """Input stock points of a factory's bill of materials (consumed by production)."""
 
 
 def build(
@@ -77,11 +80,12 @@ def build(
     streams: RandomStreams,
     *,
     agents: Mapping[int, Any] | None = None,
-    record: Callable[[object], None] | None = None,
+    trace: Any = None,
 ) -> Network:
-    """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance."""
+    """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance;
+    ``trace`` (a :class:`reconciliation.trace.Trace`) records every order and shipment."""
     env = simpy.Environment()
-    ids = itertools.count(1)  # one sequence of order and shipment ids per replication
+    sink: TraceSink | None = trace
     receipts = Receipts(env)  # one receive event per period with arrivals, for all lanes
     scenario = stock_view(scenario)  # one node per (location, sku) in a multi-SKU scenario
     topo = scenario.topology()
@@ -142,8 +146,8 @@ def build(
             unit_cost=cfg.unit_cost,
             fixed_cost=cfg.fixed_cost,
             transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
-            record=record,
-            ids=ids,
+            trace=sink,
+            trace_key=trace.lane_key(cfg.id) if trace is not None else 0,
             receipts=receipts,
         )
         _lane_supply_side(cfg, lane, streams.generator, scenario.lane_stream(cfg.id), periods)
@@ -193,8 +197,8 @@ def build(
                 fixed_cost=0.0,
                 transit_holding_cost=0.0,
                 capacity=node.capacity,
-                record=record,
-                ids=ids,
+                trace=sink,
+                trace_key=trace.lane_key(pid) if trace is not None else 0,
                 receipts=receipts,
             )
             node.inbound.append(lane)
@@ -230,7 +234,17 @@ def build(
     for node in nodes.values():
         node.lane_ids = tuple(ln.id for ln in node.inbound)
     return Network(
-        env, list(nodes.values()), lanes, demands, bindings, levels, nodes, echelon_members, lanes_of
+        env,
+        list(nodes.values()),
+        lanes,
+        demands,
+        bindings,
+        levels,
+        nodes,
+        echelon_members,
+        lanes_of,
+        customer_nodes=frozenset(d.node for d in demands),
+        bom_inputs=frozenset(inp for n in nodes.values() for inp, _ in (n.bom or ())),
     )
 
 

@@ -8,7 +8,9 @@ events; priorities in :mod:`entities.clock`):
 * the decision-epoch process (``DECIDE``): level by level, customer-facing level first, each node
   ships what it owes, then each agent with nodes in the level is called once with their
   observations, and its orders are placed upstream (so the level above sees them at once),
-* the period-close process (``CLOSE``): one ledger row per node, audited (reconciliation.audit).
+* the period-close process (``CLOSE``): the period's flows are recorded into the ledger's columns
+  (:mod:`twin.engine.record`) and audited (:mod:`reconciliation.audit`, a block of periods at a
+  time and at the end of the run).
 
 Under ``timing: liu`` (Liu et al.'s period) the agents are called earlier, at the ``OBSERVE`` step
 that opens the period, with the state at the close of the last period (:meth:`observe_closed`);
@@ -26,7 +28,7 @@ import gc
 import math
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from simpy.events import Event
@@ -36,9 +38,10 @@ from entities.clock import CLOSE, DECIDE, OBSERVE, Phase
 from entities.customers import CustomerArrivals
 from entities.errors import TwinError
 from entities.nodes import Node
-from reconciliation import audit as _audit
-from reconciliation.ledger import LedgerRow
+from reconciliation.ledger import Ledger, LedgerRow
+from reconciliation.trace import Trace
 from twin.engine.build import AgentBinding, Network, build
+from twin.engine.record import Recorder
 from twin.engine.rng import RandomStreams
 from twin.scenario.schema import Scenario
 
@@ -64,14 +67,28 @@ class ExternalAgent(Agent):
         raise TwinError("an ExternalAgent's decisions come from Simulation.step(), not act()")
 
 
-@dataclass
 class SimulationResult:
-    """What one replication produced."""
+    """What one replication produced: its ledger (columns), and the event trace if recorded."""
 
-    scenario: Scenario
-    replication: int
-    rows: list[LedgerRow]
-    trace: list[Any] = field(default_factory=list)
+    def __init__(
+        self, scenario: Scenario, replication: int, ledger: Ledger, trace: Trace | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.replication = replication
+        self.ledger = ledger
+        self.trace: Trace = trace if trace is not None else Trace()
+
+    @cached_property
+    def rows(self) -> list[LedgerRow]:
+        """The ledger as rows (materialised on first use: the columns in :attr:`ledger` are the
+        compact form; a row takes about 700 bytes)."""
+        return self.ledger.rows()
+
+    def __repr__(self) -> str:
+        return (
+            f"SimulationResult({self.scenario.name!r}, replication={self.replication}, "
+            f"periods={self.ledger.periods}, events={len(self.trace)})"
+        )
 
 
 class Simulation:
@@ -97,15 +114,16 @@ class Simulation:
         self.scenario = scenario
         self.replication = replication
         self.streams = RandomStreams(scenario.seed, replication)
-        self.trace: list[Any] = []
+        self.trace = Trace()
         self.network: Network = build(
-            scenario, self.streams, agents=agents, record=self.trace.append if trace else None
+            scenario, self.streams, agents=agents, trace=self.trace if trace else None
         )
         if setup is not None:
             setup(self.network)
         self.audit = audit
-        self.rows: list[LedgerRow] = []
-        self._gone = 0.0  # cumulative units sold, consumed by production or lost in transit
+        self.recorder = Recorder(self.network, scenario.periods, audit=audit)
+        self.ledger: Ledger = self.recorder.ledger
+        self._rows: list[LedgerRow] = []
         self.external_nodes: list[Node] = [
             n for b in self.network.bindings if isinstance(b.agent, ExternalAgent) for n in b.nodes
         ]
@@ -156,8 +174,16 @@ class Simulation:
     def env(self):  # noqa: ANN201 - simpy.Environment
         return self.network.env
 
+    @property
+    def rows(self) -> list[LedgerRow]:
+        """The ledger rows of the periods closed so far (materialised as periods close)."""
+        done = len(self._rows) // max(1, self.ledger.layout.size)
+        if done < self.ledger.closed:
+            self._rows.extend(self.ledger.rows(done, self.ledger.closed))
+        return self._rows
+
     def run(self) -> SimulationResult:
-        """Run all periods and return the ledger rows (and the trace, if recorded)."""
+        """Run all periods and return the ledger (and the trace, if recorded)."""
         if self.external_nodes:
             raise TwinError(
                 "this run has externally decided nodes: drive it with start() and step(), not run()"
@@ -167,7 +193,9 @@ class Simulation:
         return self.result()
 
     def result(self) -> SimulationResult:
-        return SimulationResult(self.scenario, self.replication, self.rows, self.trace)
+        """The ledger and trace so far (the periods closed so far are audited first)."""
+        self.recorder.check()
+        return SimulationResult(self.scenario, self.replication, self.ledger, self.trace)
 
     # -- stepping (external decisions) ---------------------------------------------------------
 
@@ -392,66 +420,25 @@ class Simulation:
         for t in range(self.scenario.periods):
             yield Phase(env, t + 1, CLOSE)  # first thing at time t + 1 (entities.clock)
             self.close(t)
+        self.recorder.check()  # the audit of the last periods
         self.closed = True
 
     def close(self, t: int) -> None:
-        """Write and audit the ledger rows of period ``t``, then reset the period counters."""
-        period_rows = []
-        for node in self.network.nodes:
-            in_transit = transit_cost = 0.0
-            for lane in node.inbound:
-                units = lane.in_transit
-                in_transit += units
-                transit_cost += lane.transit_holding_cost * units
-            closing = node.on_hand
-            holding = node.holding_cost * closing
-            stockout = node.stockout_cost * (node.backorders + node.lost_sales)
-            cap = node.storage_capacity
-            overflow = (
-                node.overflow_cost_rate * (closing - cap) if cap is not None and closing > cap else 0.0
-            )
-            period_rows.append(
-                LedgerRow(
-                    t,
-                    node.location,
-                    node.sku,
-                    node.tier,
-                    node.echelon,
-                    node.opening_on_hand,
-                    node.receipts,
-                    node.produced,
-                    node.shipped,
-                    node.sold,
-                    node.consumed,
-                    node.demand,
-                    node.filled,
-                    node.backorders,
-                    node.lost_sales,
-                    node.lost_in_transit,
-                    node.refused,
-                    closing,
-                    in_transit,
-                    node.on_order,
-                    node.ordered,
-                    holding,
-                    transit_cost,
-                    stockout,
-                    overflow,
-                    node.ordering_cost,
-                    holding + transit_cost + stockout + overflow + node.ordering_cost,
-                )
-            )
-            self._gone += node.sold + node.consumed + node.lost_in_transit
-        if self.audit:
-            _audit.check_period(t, period_rows, self.network.nodes, self.network.lanes, self._gone)
-        self.rows.extend(period_rows)
+        """Record period ``t`` in the ledger (audited a block of periods at a time), hand it to the
+        agents that observe the ledger, then reset the period counters."""
+        self.recorder.close(t)
         at_close = self._closing
         for node in self._closing_nodes:
             at_close[node.id] = (node.demand, node.forecast())
-        for agent in self._ledger_listeners:
-            agent.observe_ledger(period_rows)
+        if self._ledger_listeners:
+            period = self.ledger.period(t)
+            for agent in self._ledger_listeners:
+                agent.observe_ledger(period)
         for node in self.network.nodes:
             node.close_period()
+        for lane in self.network.lanes:
+            lane.ordered = 0.0
+            lane.orders = 0
 
 
 @contextmanager

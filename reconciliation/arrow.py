@@ -1,0 +1,60 @@
+"""Arrow arrays from NumPy arrays, built from buffers.
+
+``pyarrow.array(numpy_array)`` asks pandas whether the input is one of its types, and so imports
+pandas (about 90 MB) even where pandas is never used; building arrays from their buffers does not.
+pyarrow itself is imported only when a function here is called (writing a run folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def float64(values: np.ndarray, valid: np.ndarray | None = None) -> Any:
+    """A float64 array of ``values`` (null where ``valid`` is False)."""
+    import pyarrow as pa
+
+    data = np.ascontiguousarray(values, dtype=np.float64)
+    return pa.Array.from_buffers(pa.float64(), data.size, [_validity(valid), pa.py_buffer(data)])
+
+
+def int64(values: np.ndarray) -> Any:
+    import pyarrow as pa
+
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), data.size, [None, pa.py_buffer(data)])
+
+
+def strings(names: Sequence[str], codes: np.ndarray) -> Any:
+    """A string array: ``names[codes[i]]`` for each ``i``."""
+    import pyarrow as pa
+
+    encoded = [name.encode("utf-8") for name in names]
+    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    codes = np.asarray(codes, dtype=np.int64)
+    row_lengths = lengths[codes]
+    offsets = np.zeros(codes.size + 1, dtype=np.int64)
+    np.cumsum(row_lengths, out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise ValueError(f"{offsets[-1]} bytes of strings in one array; write smaller batches")
+    # Byte i of the output is byte (i - offset of its row) of its name.
+    row_of_byte = np.repeat(np.arange(codes.size), row_lengths)
+    source = starts[codes][row_of_byte] + (np.arange(offsets[-1]) - offsets[:-1][row_of_byte])
+    data = blob[source] if source.size else np.zeros(0, dtype=np.uint8)
+    return pa.Array.from_buffers(
+        pa.string(), codes.size, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )
+
+
+def _validity(valid: np.ndarray | None) -> Any:
+    if valid is None or bool(np.all(valid)):
+        return None
+    import pyarrow as pa
+
+    return pa.py_buffer(np.packbits(np.asarray(valid, dtype=bool), bitorder="little"))

@@ -1,0 +1,140 @@
+"""Costs of the ledger, from its flows and the cost parameters: the one place cost formulas live.
+
+The twin records flows only (units received, shipped, held, owed, ordered, in transit; orders
+placed); every cost of a ledger row is computed here, vectorised over any leading axes (a period,
+a block of periods, a whole replication)::
+
+    holding_cost         = h * closing_on_hand
+    transit_holding_cost = sum over the node's ordering lanes of (lane's rate * units in transit on it)
+    stockout_cost        = p * (backorders + lost_sales)
+    overflow_cost        = overflow rate * (closing_on_hand - storage capacity) where above it, else 0
+    ordering_cost        = sum over the node's ordering lanes of
+                           (fixed cost * orders placed + unit cost * units ordered)
+    total_cost           = holding + transit holding + stockout + overflow + ordering
+
+``h`` is the node's holding cost rate, ``p`` its stockout cost rate (charged on closing backorders
+and on sales lost in the period); a lane's in-transit rate comes from ``costs.in_transit_holding``
+(``sender``, ``receiver``, ``none``) or the lane's own ``in_transit_holding_cost``.
+
+Sums over a node's lanes are taken lane by lane in the node's lane order, starting from 0
+(:func:`by_destination`), so they are the same floating-point numbers as a running sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+COST_NAMES: tuple[str, ...] = (
+    "holding_cost",
+    "transit_holding_cost",
+    "stockout_cost",
+    "overflow_cost",
+    "ordering_cost",
+    "total_cost",
+)
+"""The cost columns of a ledger row, in ledger order; the last is the sum of the others."""
+
+
+@dataclass(frozen=True, eq=False)
+class CostRates:
+    """Cost parameters of a network's stock points (``n``) and lanes (``L``), as arrays."""
+
+    holding: np.ndarray
+    """(n,) holding cost per unit on hand at the close."""
+    stockout: np.ndarray
+    """(n,) stockout cost per unit backordered at the close or lost in the period."""
+    overflow: np.ndarray
+    """(n,) overflow cost per unit on hand above the storage capacity (0 without one)."""
+    storage_capacity: np.ndarray
+    """(n,) storage capacity (``inf`` without one)."""
+    lane_destination: np.ndarray
+    """(L,) the stock point each lane delivers to (whose ordering lane it is)."""
+    lane_slot: np.ndarray
+    """(L,) the lane's position among its destination's ordering lanes (0 for the first)."""
+    transit: np.ndarray
+    """(L,) holding cost per unit in transit on the lane per period."""
+    fixed: np.ndarray
+    """(L,) fixed cost per order placed on the lane."""
+    unit: np.ndarray
+    """(L,) cost per unit ordered on the lane."""
+
+    @property
+    def nodes(self) -> int:
+        return int(self.holding.shape[0])
+
+
+def by_destination(values: np.ndarray, rates: CostRates) -> np.ndarray:
+    """Per-lane ``values`` (``(..., L)``) summed per destination (``(..., n)``).
+
+    Each node's lanes are added one at a time in the node's lane order, starting from 0: the same
+    floating-point result as the running sum ``total = 0.0; for lane in inbound: total += value``.
+    """
+    out = np.zeros((*values.shape[:-1], rates.nodes))
+    slots = rates.lane_slot
+    if slots.size == 0:
+        return out
+    for slot in range(int(slots.max()) + 1):
+        lanes = np.flatnonzero(slots == slot)  # at most one lane per destination in a slot
+        out[..., rates.lane_destination[lanes]] += values[..., lanes]
+    return out
+
+
+def holding_cost(closing_on_hand: np.ndarray, rates: CostRates) -> np.ndarray:
+    return rates.holding * closing_on_hand
+
+
+def transit_holding_cost(lane_in_transit: np.ndarray, rates: CostRates) -> np.ndarray:
+    return by_destination(rates.transit * lane_in_transit, rates)
+
+
+def stockout_cost(backorders: np.ndarray, lost_sales: np.ndarray, rates: CostRates) -> np.ndarray:
+    return rates.stockout * (backorders + lost_sales)
+
+
+def overflow_cost(closing_on_hand: np.ndarray, rates: CostRates) -> np.ndarray:
+    # closing - capacity > 0 exactly when closing > capacity (IEEE subtraction keeps the sign), and
+    # an infinite capacity gives max(-inf, 0) = 0: no overflow, no invalid 0 * inf.
+    return rates.overflow * np.maximum(closing_on_hand - rates.storage_capacity, 0.0)
+
+
+def ordering_cost(lane_orders: np.ndarray, lane_ordered: np.ndarray, rates: CostRates) -> np.ndarray:
+    return by_destination(rates.fixed * lane_orders + rates.unit * lane_ordered, rates)
+
+
+def total_cost(
+    holding: np.ndarray,
+    transit_holding: np.ndarray,
+    stockout: np.ndarray,
+    overflow: np.ndarray,
+    ordering: np.ndarray,
+) -> np.ndarray:
+    return holding + transit_holding + stockout + overflow + ordering
+
+
+def cost_columns(
+    *,
+    closing_on_hand: np.ndarray,
+    backorders: np.ndarray,
+    lost_sales: np.ndarray,
+    lane_in_transit: np.ndarray,
+    lane_orders: np.ndarray,
+    lane_ordered: np.ndarray,
+    rates: CostRates,
+) -> dict[str, np.ndarray]:
+    """Every cost column (:data:`COST_NAMES`) from the flows (node arrays ``(..., n)``, lane arrays
+    ``(..., L)``)."""
+    holding = holding_cost(closing_on_hand, rates)
+    transit = transit_holding_cost(lane_in_transit, rates)
+    stockout = stockout_cost(backorders, lost_sales, rates)
+    overflow = overflow_cost(closing_on_hand, rates)
+    ordering = ordering_cost(lane_orders, lane_ordered, rates)
+    return {
+        "holding_cost": holding,
+        "transit_holding_cost": transit,
+        "stockout_cost": stockout,
+        "overflow_cost": overflow,
+        "ordering_cost": ordering,
+        "total_cost": total_cost(holding, transit, stockout, overflow, ordering),
+    }
