@@ -34,19 +34,12 @@ def strings(names: Sequence[str], codes: np.ndarray) -> Any:
 
     encoded = [name.encode("utf-8") for name in names]
     lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
-    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    codes = np.asarray(codes, dtype=np.int64)
-    row_lengths = lengths[codes]
+    codes = np.asarray(codes, dtype=np.intp)
     offsets = np.zeros(codes.size + 1, dtype=np.int64)
-    np.cumsum(row_lengths, out=offsets[1:])
+    np.cumsum(lengths[codes], out=offsets[1:])
     if offsets[-1] >= 2**31:
         raise ValueError(f"{offsets[-1]} bytes of strings in one array; write smaller batches")
-    # Byte i of the output is byte (i - offset of its row) of its name.
-    row_of_byte = np.repeat(np.arange(codes.size), row_lengths)
-    source = starts[codes][row_of_byte] + (np.arange(offsets[-1]) - offsets[:-1][row_of_byte])
-    data = blob[source] if source.size else np.zeros(0, dtype=np.uint8)
+    data = b"".join([encoded[c] for c in codes.tolist()])  # no per-byte index arrays
     return pa.Array.from_buffers(
         pa.string(), codes.size, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
     )

@@ -1,11 +1,14 @@
-"""KPIs from ledger rows: cost, service, stock and bullwhip, per node, per tier and for the network.
+"""KPIs from the ledger's columns: cost, service, stock and bullwhip, per node, per tier and for the
+network.
 
-Input is a ledger table (:func:`ledger_frame`: the columns of
-:class:`~reconciliation.ledger.LedgerRow` plus ``replication``). Every KPI is computed per
-replication on the measured periods (``period >= warmup_periods``), then summarised over
-replications as ``{"mean": ..., "se": ...}`` (standard error = sample standard deviation / sqrt(n);
-``None`` with a single replication, or where the KPI is undefined in every replication, e.g. a fill
-rate without demand). Definitions (Snyder & Shen 2019, sec. 4.2 and 11.2; Axsater 2015, sec. 5.2):
+Input is one columnar ledger per replication (results of the twin, or their
+:class:`~reconciliation.ledger.Ledger`), or a ledger table (a pandas frame with the columns of
+:class:`~reconciliation.ledger.LedgerRow` plus ``replication``, one row per replication, period,
+node and SKU). Every KPI is computed per replication on the measured periods (``period >=
+warmup_periods``), then summarised over replications as ``{"mean": ..., "se": ...}`` (standard
+error = sample standard deviation / sqrt(n); ``None`` with a single replication, or where the KPI
+is undefined in every replication, e.g. a fill rate without demand). Definitions (Snyder & Shen
+2019, sec. 4.2 and 11.2; Axsater 2015, sec. 5.2):
 
 * ``cost_per_period``: sum of ``total_cost`` / number of measured periods, and the same for each
   component (``holding_cost_per_period``, ``transit_holding_cost_per_period``,
@@ -33,114 +36,159 @@ Multi-SKU ledgers (several rows per node and period, one per SKU): node KPIs are
 node's rows summed per period (so averages stay per period), tiers count their locations, and a
 ``skus`` section gives the network KPIs of each SKU (fill rate at its customer-facing rows).
 
-Tier rows (:func:`tier_frame`) aggregate node rows per (replication, period, tier); their
-``total_cost`` is checked to sum to the network total in every period (a
-:class:`~entities.errors.ReconciliationError` otherwise).
+Tier totals are checked to sum to the network total in every period (identity 6; a
+:class:`~entities.errors.ReconciliationError` otherwise). The computation runs in NumPy over blocks
+of periods, so a large ledger is summarised in bounded memory and pandas is never imported (the
+table helpers :func:`~reconciliation.tables.ledger_frame` and
+:func:`~reconciliation.tables.tier_frame` are re-exported here for analysis at the edge).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from entities.errors import ReconciliationError
-from reconciliation.audit import check_totals
-from reconciliation.ledger import COST_COLUMNS, LEDGER_COLUMNS, QUANTITY_START, LedgerRow
+from reconciliation.audit import TOLERANCE, check_totals
+from reconciliation.ledger import COST_COLUMNS, LEDGER_COLUMNS, QUANTITY_COLUMNS, Ledger
+from reconciliation.tables import KEY, ledger_frame, tier_frame
+
+__all__ = [
+    "COMPONENTS",
+    "KEY",
+    "QUANTITY_COLUMNS",
+    "compute_kpis",
+    "kpi_table",
+    "ledger_frame",
+    "mean_se",
+    "tier_frame",
+]
 
 COMPONENTS: tuple[str, ...] = tuple(c for c in COST_COLUMNS if c != "total_cost")
-"""Cost components, in the order they are reported: holding, transit holding, stockout, ordering."""
-QUANTITY_COLUMNS: tuple[str, ...] = LEDGER_COLUMNS[QUANTITY_START:]
-"""Ledger columns that are quantities or costs (everything after period, node, tier, echelon)."""
-KEY = "replication"
+"""Cost components, in the order they are reported: holding, transit holding, stockout, overflow,
+ordering."""
 
 _ON_TIME_TOLERANCE = 1e-9
-
-
-class _ResultLike(Protocol):
-    """What :func:`ledger_frame` reads of a ``twin.simulation.SimulationResult``."""
-
-    @property
-    def replication(self) -> int: ...
-    @property
-    def rows(self) -> Sequence[LedgerRow]: ...
+FLOWS: tuple[str, ...] = (
+    "total_cost",
+    *COMPONENTS,
+    "filled_on_time",
+    "demand",
+    "closing_on_hand",
+    "backorders",
+    "sold",
+    "shipped",
+    "lost_sales",
+    "lost_in_transit",
+    "refused",
+)
+"""The ledger columns the KPIs sum over periods."""
+_NEEDED = (*FLOWS, "ordered")
 
 
 # --------------------------------------------------------------------------------------------------
-# Tables.
+# One replication's ledger as a grid (periods x stock points).
 
 
-def ledger_frame(results: Iterable[_ResultLike]) -> pd.DataFrame:
-    """The ledger rows of all ``results`` in one table: ``replication``, then LEDGER_COLUMNS."""
-    frames = []
-    for result in results:
-        frame = pd.DataFrame.from_records(result.rows, columns=list(LEDGER_COLUMNS))
-        frame.insert(0, KEY, result.replication)
-        frames.append(frame)
-    if not frames:
-        frame = pd.DataFrame(columns=[KEY, *LEDGER_COLUMNS])
-    else:
-        frame = pd.concat(frames, ignore_index=True)
-    dtypes: dict[str, Any] = {KEY: "int64", "period": "int64", "echelon": "int64"}
-    dtypes.update({c: "float64" for c in QUANTITY_COLUMNS})
-    return frame.astype(dtypes)
+class _Grid:
+    """What the KPIs read of one replication: stock points, periods and columns by blocks."""
+
+    replication: int
+    periods: np.ndarray
+    nodes: Sequence[str]
+    skus: Sequence[str]
+    tiers: Sequence[Any]
+    echelons: np.ndarray
+
+    def columns(self, names: Sequence[str], start: int, stop: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def blocks(self) -> Iterator[tuple[int, int]]:
+        step = max(1, (1 << 14) // max(1, len(self.nodes)))
+        for a in range(0, len(self.periods), step):
+            yield a, min(a + step, len(self.periods))
 
 
-def _check_columns(df: pd.DataFrame, needed: Iterable[str]) -> None:
-    missing = [c for c in needed if c not in df.columns]
+class _LedgerGrid(_Grid):
+    def __init__(self, ledger: Ledger, replication: int) -> None:
+        layout = ledger.layout
+        self.ledger = ledger
+        self.replication = replication
+        self.periods = np.arange(ledger.periods)
+        self.nodes, self.skus, self.tiers = layout.nodes, layout.skus, layout.tiers
+        self.echelons = np.asarray(layout.echelons, dtype=np.int64)
+
+    def columns(self, names: Sequence[str], start: int, stop: int) -> dict[str, np.ndarray]:
+        return self.ledger.columns(names, start, stop)
+
+
+class _TableGrid(_Grid):
+    """One replication's rows of a ledger table, laid out as a grid."""
+
+    def __init__(self, table: Mapping[str, np.ndarray], replication: int) -> None:
+        self.replication = replication
+        nodes, skus = table["node"].tolist(), table["sku"].tolist()
+        points: dict[tuple[Any, Any], int] = {}
+        for key in zip(nodes, skus, strict=True):
+            points.setdefault(key, len(points))
+        column = np.fromiter((points[k] for k in zip(nodes, skus, strict=True)), np.intp, len(nodes))
+        self.periods, row = np.unique(table["period"], return_inverse=True)
+        shape = (len(self.periods), len(points))
+        if len(nodes) != shape[0] * shape[1] or np.unique(row * shape[1] + column).size != len(nodes):
+            raise ValueError(
+                f"ledger table of replication {replication} is not one row per period, node and "
+                f"SKU ({len(nodes)} rows for {shape[0]} periods x {shape[1]} stock points)"
+            )
+        first = np.full(shape[1], len(nodes))
+        np.minimum.at(first, column, np.arange(len(nodes)))
+        self.nodes = [nodes[i] for i in first]
+        self.skus = [skus[i] for i in first]
+        self.tiers = [table["tier"][i] for i in first]
+        self.echelons = np.asarray(table["echelon"])[first].astype(np.int64)
+        self._index = (row, column)
+        self._table = table
+        self._shape = shape
+
+    def columns(self, names: Sequence[str], start: int, stop: int) -> dict[str, np.ndarray]:
+        out = {}
+        for name in names:
+            grid = np.zeros(self._shape)
+            grid[self._index] = np.asarray(self._table[name], dtype=np.float64)
+            out[name] = grid[start:stop]
+        return out
+
+
+def _grids(source: Any) -> list[_Grid]:
+    if hasattr(source, "columns") and hasattr(source, "iloc"):  # a ledger table (pandas)
+        return _table_grids(source)
+    grids: list[_Grid] = []
+    for item in source:
+        if isinstance(item, Ledger):
+            grids.append(_LedgerGrid(item, len(grids)))
+        else:
+            grids.append(_LedgerGrid(item.ledger, int(item.replication)))
+    return grids
+
+
+def _table_grids(df: Any) -> list[_Grid]:
+    missing = [c for c in LEDGER_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"ledger table lacks column(s) {missing}; it has {list(df.columns)}")
-
-
-def _with_replication(df: pd.DataFrame) -> pd.DataFrame:
-    if KEY in df.columns:
-        return df
-    return df.assign(**{KEY: 0})
-
-
-def tier_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Tier rows: node rows summed per (replication, period, tier), checked against the network.
-
-    Columns: replication, period, tier, echelon (the smallest echelon of the tier's nodes), nodes
-    (how many), then the quantity and cost columns summed. Raises ReconciliationError when in some
-    period the tiers' ``total_cost`` does not sum to the network's (e.g. a node row without a tier).
-    """
-    df = _with_replication(df)
-    _check_columns(df, ("period", "node", "tier", "echelon", *QUANTITY_COLUMNS))
-    grouped = df.groupby([KEY, "period", "tier"], sort=True)
-    tiers = grouped[list(QUANTITY_COLUMNS)].sum()
-    tiers.insert(0, "nodes", grouped["node"].nunique())  # locations (a node has rows per SKU)
-    tiers.insert(0, "echelon", grouped["echelon"].min())
-    tiers = tiers.reset_index()
-
-    network = df.groupby([KEY, "period"], sort=True)["total_cost"].sum()
-    by_period = tiers.pivot(index=[KEY, "period"], columns="tier", values="total_cost")
-    by_period = by_period.reindex(network.index)
-    names = [str(t) for t in by_period.columns]
-    for (replication, period), parts, total in zip(
-        network.index, by_period.to_numpy(), network.to_numpy(), strict=True
-    ):
-        present = [(name, float(v)) for name, v in zip(names, parts, strict=True) if v == v]
-        try:
-            check_totals(int(period), present, float(total))
-        except ReconciliationError as exc:
-            raise ReconciliationError(f"replication {replication}: {exc}") from None
-    return tiers
+    table = {name: df[name].to_numpy() for name in LEDGER_COLUMNS}
+    reps = df[KEY].to_numpy() if KEY in df.columns else np.zeros(len(df), dtype=np.int64)
+    grids: list[_Grid] = []
+    for r in dict.fromkeys(reps.tolist()):
+        mask = reps == r
+        grids.append(_TableGrid({k: v[mask] for k, v in table.items()}, int(r)))
+    return grids
 
 
 # --------------------------------------------------------------------------------------------------
 # Summaries over replications.
-
-
-def _number(x: Any) -> float | None:
-    """A JSON-able float: None for NaN and infinities."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def mean_se(values: Iterable[float]) -> dict[str, float | None]:
@@ -153,33 +201,25 @@ def mean_se(values: Iterable[float]) -> dict[str, float | None]:
     return {"mean": float(x.mean()), "se": se}
 
 
-def _summaries(per_rep: pd.DataFrame) -> dict[Any, dict[str, Any]]:
-    """Per key (the index level after ``replication``), ``{metric: mean_se over replications}``."""
-    out: dict[Any, dict[str, Any]] = {}
-    keys = per_rep.index.get_level_values(1).unique()
-    for key in keys:
-        block = per_rep.xs(key, level=1)
-        out[key] = {metric: mean_se(block[metric].to_numpy()) for metric in per_rep.columns}
-    return out
-
-
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+def _ratio(numerator: float, denominator: float) -> float:
     """numerator / denominator, NaN where the denominator is 0 (an undefined KPI)."""
-    return numerator / denominator.where(denominator != 0)
+    return numerator / denominator if denominator != 0 else math.nan
 
 
-def _variance_ratio(orders: pd.DataFrame, demand: pd.Series) -> pd.DataFrame:
-    """Var(orders[col]) / Var(demand) per replication; ``orders`` and ``demand`` are indexed by
-    (replication, period)."""
-    var_orders = orders.groupby(level=KEY).var(ddof=1)
-    var_demand = demand.groupby(level=KEY).var(ddof=1)
-    return var_orders.div(var_demand.where(var_demand > 0), axis=0)
+def _variance(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.var(ddof=1)) if x.size > 1 else math.nan
 
 
-def _flow_metrics(sums: pd.DataFrame, periods: pd.Series) -> pd.DataFrame:
-    """Cost, fill rate, average stock and turns from per-(replication, key) sums over periods."""
-    out = pd.DataFrame(index=sums.index)
-    out["cost_per_period"] = sums["total_cost"] / periods
+def _variance_ratio(orders: np.ndarray, demand: np.ndarray) -> float:
+    """Var(orders) / Var(demand) (sample variances; NaN where demand does not vary)."""
+    var_demand = _variance(demand)
+    return _variance(orders) / var_demand if var_demand > 0 else math.nan
+
+
+def _flow_metrics(sums: Mapping[str, float], periods: int) -> dict[str, float]:
+    """Cost, fill rate, average stock and turns from sums over ``periods`` periods."""
+    out = {"cost_per_period": sums["total_cost"] / periods}
     for c in COMPONENTS:
         out[f"{c}_per_period"] = sums[c] / periods
     out["fill_rate"] = _ratio(sums["filled_on_time"], sums["demand"])
@@ -191,15 +231,169 @@ def _flow_metrics(sums: pd.DataFrame, periods: pd.Series) -> pd.DataFrame:
     return out
 
 
+def _summarise(per_rep: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float | None]]:
+    """``{metric: mean_se over replications}``, metrics in the order of the first replication."""
+    metrics = list(per_rep[0]) if per_rep else []
+    return {m: mean_se([rep[m] for rep in per_rep if m in rep]) for m in metrics}
+
+
+# --------------------------------------------------------------------------------------------------
+# One replication.
+
+
+def _onehot(index: np.ndarray, groups: int) -> np.ndarray:
+    """(n, groups): 1 where stock point i belongs to group index[i] (no group: index -1)."""
+    out = np.zeros((index.size, groups))
+    member = index >= 0
+    out[np.flatnonzero(member), index[member]] = 1.0
+    return out
+
+
+@dataclass
+class _Replication:
+    """The per-replication sums the KPIs are made of."""
+
+    replication: int
+    periods: int
+    node_sums: dict[str, np.ndarray]
+    node_on_time: np.ndarray
+    node_with_demand: np.ndarray
+    node_ready: np.ndarray
+    tier_sums: dict[str, np.ndarray]
+    tier_orders: np.ndarray
+    echelon_orders: np.ndarray
+    network_sums: dict[str, float]
+    customer_sums: dict[str, float]
+    customer_demand: np.ndarray
+    sku_sums: dict[str, np.ndarray] = field(default_factory=dict)
+    sku_customer_sums: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How stock points group into nodes (locations), tiers, echelons and SKUs."""
+
+    node_order: list[str]
+    tier_names: list[str]
+    echelon_values: list[int]
+    sku_names: list[str]
+    customers: set[str]
+    multi_sku: bool
+
+
+def _replication(grid: _Grid, warmup: int, shape: _Shape, ordering: set[str]) -> _Replication | None:
+    nodes = list(grid.nodes)
+    loc = np.asarray([shape.node_order.index(n) for n in nodes], dtype=np.intp)
+    tier_of = {t: i for i, t in enumerate(shape.tier_names)}
+    tier = np.asarray([tier_of.get(t, -1) if isinstance(t, str) else -1 for t in grid.tiers])
+    echelon = np.asarray([shape.echelon_values.index(int(e)) for e in grid.echelons], dtype=np.intp)
+    sku = np.asarray([shape.sku_names.index(s) for s in grid.skus], dtype=np.intp)
+    customer = np.asarray([n in shape.customers for n in nodes], dtype=float)
+    n_loc, n_tier = len(shape.node_order), len(shape.tier_names)
+    to_loc = (
+        None
+        if not shape.multi_sku and np.array_equal(loc, np.arange(len(nodes)))
+        else (_onehot(loc, n_loc))
+    )
+    to_tier, to_ech = _onehot(tier, n_tier), _onehot(echelon, len(shape.echelon_values))
+    to_sku = _onehot(sku, len(shape.sku_names))
+
+    def by_loc(x: np.ndarray) -> np.ndarray:
+        return x if to_loc is None else x @ to_loc
+
+    measured = int(np.searchsorted(grid.periods, warmup))
+    p = len(grid.periods) - measured
+    node_sums = {f: np.zeros(n_loc) for f in FLOWS}
+    tier_sums = {f: np.zeros(n_tier) for f in FLOWS}
+    network_sums = dict.fromkeys(FLOWS, 0.0)
+    customer_sums = dict.fromkeys(("filled_on_time", "demand", "backorders"), 0.0)
+    sku_sums = {f: np.zeros(len(shape.sku_names)) for f in FLOWS}
+    sku_customer = {f: np.zeros(len(shape.sku_names)) for f in ("filled_on_time", "demand")}
+    on_time, with_demand, ready = np.zeros(n_loc), np.zeros(n_loc), np.zeros(n_loc)
+    tier_orders, echelon_orders, customer_demand = [], [], []
+    for a, b in grid.blocks():
+        cols = grid.columns(_NEEDED, a, b)
+        # Identity 6 on every period (warm-up included): the tiers sum to the network.
+        _check_tiers(grid, a, cols["total_cost"], to_tier, shape.tier_names)
+        ordered_any = (cols["ordered"] > 0).any(axis=0)
+        ordering.update(nodes[i] for i in np.flatnonzero(ordered_any))
+        start = max(a, measured) - a
+        if start >= b - a:
+            continue
+        m = {name: v[start:] for name, v in cols.items()}
+        per_loc = {}
+        for f in FLOWS:
+            x = m[f]
+            per_loc[f] = by_loc(x)
+            node_sums[f] += per_loc[f].sum(axis=0)
+            tier_sums[f] += (x @ to_tier).sum(axis=0)
+            network_sums[f] += float(x.sum())
+            sku_sums[f] += (x @ to_sku).sum(axis=0)
+        for f in customer_sums:
+            customer_sums[f] += float((m[f] * customer).sum())
+        for f in sku_customer:
+            sku_customer[f] += ((m[f] * customer) @ to_sku).sum(axis=0)
+        demand, filled = per_loc["demand"], per_loc["filled_on_time"]
+        has_demand = demand > 0
+        with_demand += has_demand.sum(axis=0)
+        on_time += (has_demand & (filled >= demand * (1 - _ON_TIME_TOLERANCE))).sum(axis=0)
+        ready += (per_loc["closing_on_hand"] > _ON_TIME_TOLERANCE).sum(axis=0)
+        tier_orders.append(m["ordered"] @ to_tier)
+        echelon_orders.append(m["ordered"] @ to_ech)
+        customer_demand.append(m["demand"] @ customer)
+    if p <= 0:
+        return None
+    return _Replication(
+        grid.replication,
+        p,
+        node_sums,
+        on_time,
+        with_demand,
+        ready,
+        tier_sums,
+        np.concatenate(tier_orders),
+        np.concatenate(echelon_orders),
+        network_sums,
+        customer_sums,
+        np.concatenate(customer_demand),
+        sku_sums,
+        sku_customer,
+    )
+
+
+def _check_tiers(
+    grid: _Grid, start: int, total: np.ndarray, to_tier: np.ndarray, names: Sequence[str]
+) -> None:
+    """Identity 6 on a block of periods: the tiers' total cost sums to the network's."""
+    tiers, network = total @ to_tier, total.sum(axis=1)
+    parts = tiers.sum(axis=1)
+    bad = np.abs(parts - network) > TOLERANCE * np.maximum(
+        1.0, np.maximum(np.abs(parts), np.abs(network))
+    )
+    if not bad.any():
+        return
+    k = int(np.argmax(bad))
+    present = [
+        (name, float(v))
+        for name, v, has in zip(names, tiers[k], to_tier.any(axis=0), strict=True)
+        if has
+    ]
+    try:
+        check_totals(int(grid.periods[start + k]), present, float(network[k]))
+    except ReconciliationError as exc:
+        raise ReconciliationError(f"replication {grid.replication}: {exc}") from None
+
+
 # --------------------------------------------------------------------------------------------------
 # KPIs.
 
 
 def compute_kpis(
-    df: pd.DataFrame, warmup_periods: int, *, customer_nodes: Sequence[str] | None = None
+    ledger: Any, warmup_periods: int, *, customer_nodes: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """KPIs of a ledger table (see the module docstring), as a JSON-able nested dict.
+    """KPIs of a ledger (see the module docstring), as a JSON-able nested dict.
 
+    ``ledger``: the twin's results of each replication (or their ledgers), or a ledger table.
     ``customer_nodes`` are the nodes whose ``demand`` is customer demand (those with ``demand`` in
     the scenario); by default the nodes of echelon 1. Layout::
 
@@ -218,149 +412,116 @@ def compute_kpis(
         or warmup_periods < 0
     ):
         raise ValueError(f"warmup_periods must be an integer >= 0, got {warmup_periods!r}")
-    df = _with_replication(df)
-    _check_columns(df, LEDGER_COLUMNS)
-    if df.empty:
+    grids = [g for g in _grids(ledger) if len(g.periods) and len(g.nodes)]
+    if not grids:
         raise ValueError("ledger table has no rows")
-    tiers_all = tier_frame(df)  # also checks tier sums == network total, every period
-
-    m = df[df["period"] >= warmup_periods]
-    if m.empty:
+    last = max(int(g.periods[-1]) for g in grids)
+    if last < warmup_periods:
         raise ValueError(
             f"no ledger rows at or after the warm-up: warmup_periods={warmup_periods}"
-            f", last period {int(df['period'].max())}"
+            f", last period {last}"
         )
-    t = tiers_all[tiers_all["period"] >= warmup_periods]
-    periods = m.groupby(KEY)["period"].nunique()
-    node_order = list(dict.fromkeys(df["node"]))
-    info = df.drop_duplicates("node").set_index("node")
+
+    # Nodes (locations) in ledger order, with the tier and echelon of their first row.
+    info: dict[str, tuple[str, int]] = {}
+    for g in grids:
+        for node, tier, echelon in zip(g.nodes, g.tiers, g.echelons, strict=True):
+            info.setdefault(node, (tier, int(echelon)))
+    node_order = list(info)
     if customer_nodes is None:
-        customer_nodes = [n for n in node_order if int(info.loc[n, "echelon"]) == 1]
+        customer_nodes = [n for n in node_order if info[n][1] == 1]
     customer_nodes = list(customer_nodes)
-    unknown = [n for n in customer_nodes if n not in info.index]
+    unknown = [n for n in customer_nodes if n not in info]
     if unknown:
         raise ValueError(f"customer node(s) {unknown} have no ledger rows; nodes: {node_order}")
-    ordering_nodes = set(df.loc[df["ordered"] > 0, "node"])
-    flows = [
-        "total_cost",
-        *COMPONENTS,
-        "filled_on_time",
-        "demand",
-        "closing_on_hand",
-        "backorders",
-        "sold",
-        "shipped",
-        "lost_sales",
-        "lost_in_transit",
-        "refused",
-    ]
-
-    # Per period, network-wide series (indexed by replication, period).
-    per_period = m.groupby([KEY, "period"])
-    customer_rows = m[m["node"].isin(customer_nodes)]
-    customer_demand = (
-        customer_rows.groupby([KEY, "period"])["demand"]
-        .sum()
-        .reindex(per_period.size().index, fill_value=0.0)
+    tier_echelon: dict[str, int] = {}
+    for g in grids:
+        for tier, echelon in zip(g.tiers, g.echelons, strict=True):
+            if isinstance(tier, str):
+                tier_echelon[tier] = min(int(echelon), tier_echelon.get(tier, int(echelon)))
+    skus = sorted({s for g in grids for s in g.skus})
+    shape = _Shape(
+        node_order,
+        sorted(tier_echelon),
+        sorted({int(e) for g in grids for e in g.echelons}),
+        skus,
+        set(customer_nodes),
+        len(skus) > 1,
     )
+    ordering: set[str] = set()
+    reps = [r for g in grids if (r := _replication(g, int(warmup_periods), shape, ordering)) is not None]
 
     # Nodes.
-    multi_sku = m["sku"].nunique() > 1
-    # A node with several SKUs has one row per SKU and period: per-node KPIs are per period, on
-    # the node's rows summed per period (one row per period and node in a single-SKU ledger).
-    mn = m.groupby([KEY, "node", "period"], sort=False)[flows].sum().reset_index() if multi_sku else m
-    node_sums = mn.groupby([KEY, "node"])[flows].sum()
-    node_periods = mn.groupby([KEY, "node"]).size()
-    nodes = _flow_metrics(node_sums, node_periods)
-    with_demand = mn[mn["demand"] > 0]
-    on_time = with_demand["filled_on_time"] >= with_demand["demand"] * (1 - _ON_TIME_TOLERANCE)
-    nodes["cycle_service_level"] = (
-        on_time.groupby([with_demand[KEY], with_demand["node"]]).mean().reindex(nodes.index)
-    )
-    nodes["ready_rate"] = (
-        (mn["closing_on_hand"] > _ON_TIME_TOLERANCE)
-        .groupby([mn[KEY], mn["node"]])
-        .mean()
-        .reindex(nodes.index)
-    )
-    node_kpis = _summaries(nodes)
+    node_rep: dict[str, list[dict[str, float]]] = {n: [] for n in node_order}
+    for r in reps:
+        for i, node in enumerate(node_order):
+            metrics = _flow_metrics({f: float(r.node_sums[f][i]) for f in FLOWS}, r.periods)
+            metrics["cycle_service_level"] = _ratio(r.node_on_time[i], r.node_with_demand[i])
+            metrics["ready_rate"] = r.node_ready[i] / r.periods
+            node_rep[node].append(metrics)
+    node_out: dict[str, Any] = {}
+    for node in node_order:
+        entry: dict[str, Any] = {"tier": str(info[node][0]), "echelon": info[node][1]}
+        entry.update(_summarise(node_rep[node]))
+        node_out[str(node)] = entry
 
-    # Tiers.
-    tier_sums = t.groupby([KEY, "tier"])[flows].sum()
-    tier_periods = t.groupby([KEY, "tier"]).size()
-    tiers = _flow_metrics(tier_sums, tier_periods)
-    tier_orders = t.pivot(index=[KEY, "period"], columns="tier", values="ordered")
-    bullwhip = _variance_ratio(tier_orders, customer_demand.reindex(tier_orders.index))
-    tiers["bullwhip"] = bullwhip.stack().reindex(tiers.index)
-    tier_kpis = _summaries(tiers)
+    # Tiers, customer-facing first.
+    tier_out: dict[str, Any] = {}
+    for k, tier in sorted(enumerate(shape.tier_names), key=lambda x: (tier_echelon[x[1]], x[1])):
+        per_rep = []
+        for r in reps:
+            metrics = _flow_metrics({f: float(r.tier_sums[f][k]) for f in FLOWS}, r.periods)
+            metrics["bullwhip"] = _variance_ratio(r.tier_orders[:, k], r.customer_demand)
+            per_rep.append(metrics)
+        members = [n for n in node_order if info[n][0] == tier]
+        entry = {"echelon": tier_echelon[tier], "nodes": members}
+        entry.update(_summarise(per_rep))
+        if not set(members) & ordering:
+            entry["bullwhip"] = {"mean": None, "se": None}
+        tier_out[str(tier)] = entry
 
     # Network.
-    sums = m.groupby(KEY)[flows].sum()
-    network_rep = _flow_metrics(sums, periods)
-    network_rep["fill_rate"] = _ratio(
-        customer_rows.groupby(KEY)["filled_on_time"].sum(), customer_rows.groupby(KEY)["demand"].sum()
-    ).reindex(network_rep.index)
-    network_rep["average_customer_backorders"] = (
-        customer_rows.groupby(KEY)["backorders"].sum().reindex(network_rep.index, fill_value=0.0)
-        / periods
-    )
-    network_rep["inventory_turns"] = _ratio(sums["sold"], network_rep["average_on_hand"])
-    network: dict[str, Any] = {
-        metric: mean_se(network_rep[metric].to_numpy()) for metric in network_rep.columns
-    }
-    echelon_orders = m.pivot_table(
-        index=[KEY, "period"], columns="echelon", values="ordered", aggfunc="sum"
-    )
-    echelon_bullwhip = _variance_ratio(echelon_orders, customer_demand.reindex(echelon_orders.index))
+    network_rep = []
+    for r in reps:
+        metrics = _flow_metrics(r.network_sums, r.periods)
+        c = r.customer_sums
+        metrics["fill_rate"] = _ratio(c["filled_on_time"], c["demand"])
+        metrics["average_customer_backorders"] = c["backorders"] / r.periods
+        metrics["inventory_turns"] = _ratio(r.network_sums["sold"], metrics["average_on_hand"])
+        network_rep.append(metrics)
+    network: dict[str, Any] = _summarise(network_rep)
     network["bullwhip"] = {}
-    for echelon in sorted(echelon_orders.columns):
-        members = set(info.index[info["echelon"] == echelon])
-        network["bullwhip"][str(int(echelon))] = (
-            mean_se(echelon_bullwhip[echelon].to_numpy())
-            if members & ordering_nodes
+    for k, echelon in enumerate(shape.echelon_values):
+        members = {n for n in node_order if info[n][1] == echelon}
+        network["bullwhip"][str(echelon)] = (
+            mean_se([_variance_ratio(r.echelon_orders[:, k], r.customer_demand) for r in reps])
+            if members & ordering
             else {"mean": None, "se": None}
         )
     network["customer_nodes"] = customer_nodes
 
-    # Assemble, customer-facing tiers first.
-    tier_info = tiers_all.groupby("tier").agg(echelon=("echelon", "min"))
-    tier_nodes = {
-        tier: [n for n in node_order if info.loc[n, "tier"] == tier] for tier in tier_info.index
-    }
-    tier_out: dict[str, Any] = {}
-    for tier in sorted(tier_info.index, key=lambda x: (int(tier_info.loc[x, "echelon"]), str(x))):
-        entry: dict[str, Any] = {
-            "echelon": int(tier_info.loc[tier, "echelon"]),
-            "nodes": tier_nodes[tier],
-        }
-        entry.update(tier_kpis[tier])
-        if not set(tier_nodes[tier]) & ordering_nodes:
-            entry["bullwhip"] = {"mean": None, "se": None}
-        tier_out[str(tier)] = entry
-    node_out: dict[str, Any] = {}
-    for node in node_order:
-        entry = {"tier": str(info.loc[node, "tier"]), "echelon": int(info.loc[node, "echelon"])}
-        entry.update(node_kpis[node])
-        node_out[str(node)] = entry
-    out_skus: dict[str, Any] = {}
-    if multi_sku:  # per SKU: network totals of the SKU, fill rate at its customer-facing rows
-        sku_sums = m.groupby([KEY, "sku"])[flows].sum()
-        sku_kpis = _flow_metrics(sku_sums, periods.reindex(sku_sums.index, level=KEY))
-        sku_kpis["fill_rate"] = _ratio(
-            customer_rows.groupby([KEY, "sku"])["filled_on_time"].sum(),
-            customer_rows.groupby([KEY, "sku"])["demand"].sum(),
-        ).reindex(sku_kpis.index)
-        sku_kpis["inventory_turns"] = _ratio(sku_sums["sold"], sku_kpis["average_on_hand"])
-        out_skus = {str(k): v for k, v in _summaries(sku_kpis).items()}
-    result = {
-        "replications": int(df[KEY].nunique()),
+    result: dict[str, Any] = {
+        "replications": len({g.replication for g in grids}),
         "warmup_periods": int(warmup_periods),
-        "measured_periods": int(periods.max()),
+        "measured_periods": max(r.periods for r in reps),
         "network": network,
         "tiers": tier_out,
         "nodes": node_out,
     }
-    if out_skus:
+    if shape.multi_sku:  # per SKU: network totals of the SKU, fill rate at its customer-facing rows
+        out_skus = {}
+        for k, sku in enumerate(skus):
+            per_rep = []
+            for r in reps:
+                sums = {f: float(r.sku_sums[f][k]) for f in FLOWS}
+                metrics = _flow_metrics(sums, r.periods)
+                metrics["fill_rate"] = _ratio(
+                    float(r.sku_customer_sums["filled_on_time"][k]),
+                    float(r.sku_customer_sums["demand"][k]),
+                )
+                metrics["inventory_turns"] = _ratio(sums["sold"], metrics["average_on_hand"])
+                per_rep.append(metrics)
+            out_skus[str(sku)] = _summarise(per_rep)
         result["skus"] = out_skus
     return result
 

@@ -18,6 +18,6 @@ def ledger_and_kpis(
     )
     results = [Simulation(scenario, replication=r, trace=r == 0).run() for r in range(replications)]
     ledger = ledger_frame(results)
-    kpis = compute_kpis(ledger, scenario.warmup_periods, customer_nodes=customer_nodes(scenario))
+    kpis = compute_kpis(results, scenario.warmup_periods, customer_nodes=customer_nodes(scenario))
     trace = results[0].trace
     return ledger, kpis, {"events": float(len(trace)), "quantity": float(sum(e.quantity for e in trace))}

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from reconciliation.ledger import LEDGER_COLUMNS
-from reconciliation.report import EVENT_COLUMNS, RUN_FILES
+from reconciliation.report import EVENT_COLUMNS, RUN_FILES, run_files
 from twin.run import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +51,7 @@ def subprocess_run(tmp_path_factory) -> Path:
             "40",
             "--replications",
             "2",
+            "--csv",
             "--out",
             str(out),
         ],
@@ -68,7 +69,8 @@ def subprocess_run(tmp_path_factory) -> Path:
 
 def test_run_folder_contents(subprocess_run):
     out = subprocess_run
-    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(run_files(csv=True))
+    assert set(RUN_FILES) | {"ledger.csv", "events.csv"} == set(run_files(csv=True))
     assert leftovers(out.parent) == []
     for name in ("inventory.png", "orders_vs_demand.png", "cost_breakdown.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -97,8 +99,14 @@ def test_resolved_scenario_and_events(subprocess_run):
     resolved = yaml.safe_load((subprocess_run / "scenario.resolved.yaml").read_text())
     assert resolved["periods"] == 40 and resolved["replications"] == 2
     assert resolved["nodes"][2]["demand"] == {"dist": "poisson", "mean": 40.0}
-    events = pd.read_csv(subprocess_run / "events.csv")
+    events = pd.read_parquet(subprocess_run / "events.parquet")
     assert tuple(events.columns) == EVENT_COLUMNS
+    pd.testing.assert_frame_equal(
+        pd.read_csv(subprocess_run / "events.csv"), events, check_dtype=False, check_exact=True
+    )
+    assert (events["id"].to_numpy() == np.arange(1, len(events) + 1)).all()  # in the order they happened
+    orders = events[events["kind"] == "order"]
+    assert orders["lead_time"].isna().all() and (orders["lost"] == 0).all()
     assert set(events["kind"]) == {"order", "shipment"}
     shipments = events[events["kind"] == "shipment"]
     assert (shipments["due"] >= shipments["period"]).all()
@@ -107,6 +115,18 @@ def test_resolved_scenario_and_events(subprocess_run):
     store_1 = ledger[(ledger["replication"] == 0) & (ledger["node"] == "store_1")]
     arrived = shipments[(shipments["lane"] == "warehouse_1->store_1") & (shipments["due"] < 40)]
     assert np.isclose(arrived["quantity"].sum(), store_1["receipts"].sum())
+
+
+def test_default_folder_has_parquet_tables_and_plots_and_no_plots_leaves_them_out(tmp_path, capsys):
+    code, _, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "default", "--quiet")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "default").iterdir()) == sorted(RUN_FILES)
+    code, _, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "bare", "--quiet", "--no-plots")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "bare").iterdir())
+    assert names == sorted(run_files(plots=False)) and not any(n.endswith(".png") for n in names)
+    for name in ("summary.json", "ledger.parquet", "events.parquet", "scenario.resolved.yaml"):
+        assert (tmp_path / "bare" / name).read_bytes() == (tmp_path / "default" / name).read_bytes()
 
 
 def test_prints_table_and_progress(tmp_path, capsys):

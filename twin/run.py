@@ -10,7 +10,9 @@ each ``--agent TARGET=KIND[:k=v,...]``, where TARGET is a node id or a tier) and
 anything runs or is written. Replication ``r`` uses random streams ``(seed, r)``; replication 0
 also records the order/shipment trace. The run folder (default
 ``runs/<scenario>-<YYYYmmdd-HHMMSS>``) is written atomically by
-:func:`reconciliation.report.write_run`; an existing folder is refused unless ``--overwrite``.
+:func:`reconciliation.report.write_run`; an existing folder is refused unless ``--overwrite``. Its
+tables (the ledger, the trace) are Parquet, with CSV copies under ``--csv``; ``--no-plots`` leaves
+the figures out. KPIs come from the ledger's columns in NumPy: a run never imports pandas.
 Mistakes (a bad scenario or override, an unknown agent, a failed ledger identity, an existing
 folder) print one line ``error: ...`` to stderr and exit with status 2.
 
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from entities.errors import ScenarioError, TwinError
-from reconciliation.kpis import compute_kpis, kpi_table, ledger_frame
+from reconciliation.kpis import compute_kpis, kpi_table
 from reconciliation.report import check_target, customer_nodes, write_run
 from twin.engine import run_scenario
 from twin.live.start import check_write_back, start_from_store, write_run_back
@@ -92,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         help="decide for a node or tier with another agent, e.g. W1=s_S:s=600,S=1500 (repeatable)",
     )
     p.add_argument(
+        "--csv",
+        action="store_true",
+        help="also write the ledger and the events as CSV (ledger.csv, events.csv)",
+    )
+    p.add_argument("--no-plots", action="store_true", help="write no figures (PNG plots)")
+    p.add_argument(
         "--quiet", action="store_true", help="no progress bar and no table; print only the run folder"
     )
     p.add_argument(
@@ -133,9 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress = scenario.replications > 1 and not args.quiet
         results = run_scenario(scenario, progress=progress, setup=None if start is None else start.setup)
         customers = customer_nodes(scenario)
-        ledger = ledger_frame(results)
-        kpis = compute_kpis(ledger, scenario.warmup_periods, customer_nodes=customers)
-        write_run(out, scenario, results, overwrite=args.overwrite, ledger=ledger, kpis=kpis)
+        kpis = compute_kpis(results, scenario.warmup_periods, customer_nodes=customers)
+        write_run(
+            out,
+            scenario,
+            results,
+            overwrite=args.overwrite,
+            kpis=kpis,
+            csv=args.csv,
+            plots=not args.no_plots,
+        )
         run_id = (
             write_run_back(args.write_back, scenario, results, kpis, start) if args.write_back else None
         )

@@ -421,6 +421,7 @@ class Simulation:
             yield Phase(env, t + 1, CLOSE)  # first thing at time t + 1 (entities.clock)
             self.close(t)
         self.recorder.check()  # the audit of the last periods
+        self.ledger.finish()
         self.closed = True
 
     def close(self, t: int) -> None:
