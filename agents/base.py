@@ -104,8 +104,8 @@ class Agent:
       at the last close, whatever :attr:`observes` says;
     * :meth:`act` again, for one node, whenever that node's inventory position drops within the
       period, if :attr:`review` is ``"continuous"`` (continuous review);
-    * :meth:`observe_ledger` after each period close with that period's ledger rows of every node,
-      if :attr:`observes_ledger` is true (agents whose observations use recent ledger rows).
+    * :meth:`observe_ledger` after each period close with that period of the ledger (every node's
+      row), if :attr:`observes_ledger` is true (agents whose observations use recent ledger rows).
 
     The engine calls these and never probes an agent for other attributes. An object that only
     has ``reset`` and ``act`` (duck typing) is given the defaults by :func:`conform`.
@@ -126,7 +126,10 @@ class Agent:
         """Check the parameters against the nodes the agent will decide for (``ValueError``)."""
 
     def observe_ledger(self, rows: Sequence[Any]) -> None:
-        """The ledger rows of every node for the period just closed (if :attr:`observes_ledger`)."""
+        """The ledger of the period just closed (if :attr:`observes_ledger`): a sequence of every
+        node's row (``reconciliation.ledger.LedgerPeriod``; rows are built when read), which also
+        gives ``column(name)`` (one value per row, NumPy) and ``positions(node)`` (the rows of a
+        node, one per SKU), for reading a few numbers without building rows."""
 
 
 class _Conformed(Agent):

@@ -99,7 +99,9 @@ class NodeHistory:
     ``record_observation`` appends the observation's ``last_demand`` (once per period);
     ``record_rows`` takes the rows of one closed period (of any nodes) and keeps the node's own row
     and the closing on-hand of its upstream nodes (the origins of its ordering lanes). Rows are
-    duck-typed: anything with the ledger's attribute names.
+    duck-typed: anything with the ledger's attribute names. A closed period of the twin's ledger
+    (``reconciliation.ledger.LedgerPeriod``, what ``observe_ledger`` is handed) is read through its
+    ``positions(node)``, so only the rows of this node and its upstream nodes are built.
     """
 
     def __init__(self, node: str, lanes: Sequence[str], window: int = 7) -> None:
@@ -119,6 +121,10 @@ class NodeHistory:
             self.demands.append(float(observation.last_demand))
 
     def record_rows(self, rows: Iterable[Any]) -> None:
+        positions = getattr(rows, "positions", None)
+        if positions is not None:  # a ledger period: just the rows of these nodes, in ledger order
+            wanted = sorted(i for n in (self.node, *self.upstream) for i in positions(n))
+            rows = [rows[i] for i in wanted]  # type: ignore[index]
         on_hand = opening = 0.0
         seen = False
         for row in rows:
@@ -452,7 +458,8 @@ class Featurizer:
     """One observation builder applied to several nodes, each with its own :class:`NodeHistory`.
 
     The environment and an inference agent drive it the same way: ``reset()`` at the start of a
-    run, ``record_rows(rows)`` after each period close (the rows of every node), and
+    run, ``record_rows(rows)`` after each period close (the period's rows of every node: the
+    ledger period the twin hands ``observe_ledger``, or a list of rows), and
     ``featurizer(observation)`` at each decision epoch.
     """
 

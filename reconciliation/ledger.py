@@ -30,6 +30,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -196,6 +197,17 @@ class LedgerLayout:
     def size(self) -> int:
         """Stock points (rows per period)."""
         return len(self.stock_points)
+
+    @cached_property
+    def _rows_of(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            out.setdefault(node, []).append(i)
+        return out
+
+    def positions(self, node: str) -> list[int]:
+        """Positions of ``node``'s rows in a period (one per SKU; none for an unknown node)."""
+        return list(self._rows_of.get(node, ()))
 
 
 class Ledger:
@@ -484,7 +496,7 @@ class LedgerPeriod(Sequence[LedgerRow]):
 
     def positions(self, node: str) -> list[int]:
         """Positions of the rows of ``node`` (a location: one row per SKU)."""
-        return [i for i, n in enumerate(self.ledger.layout.nodes) if n == node]
+        return self.ledger.layout.positions(node)
 
     def rows_of(self, node: str) -> list[LedgerRow]:
         """The rows of ``node`` in this period (one per SKU)."""

@@ -1,18 +1,22 @@
-"""RL rewards from ledger rows: a step's reward is a weighted sum of ledger quantities.
+"""RL rewards from the ledger: a step's reward is a weighted sum of the step's ledger quantities.
 
-``reward_from_rows(rows, weights)`` = sum over ``weights`` of ``weight * quantity``, where a
-quantity is a ledger column (:data:`~reconciliation.ledger.LEDGER_COLUMNS` after period, node, tier,
-echelon) summed over ``rows`` (the step's rows of one agent's nodes, or of the whole team), or
+``reward(flows, weights)`` = sum over ``weights`` of ``weight * quantity``, where a quantity is a
+ledger column (:data:`~reconciliation.ledger.LEDGER_COLUMNS` after period, node, tier, echelon)
+summed over the member's rows of the step (one agent's nodes, or the whole team), or
 
-* ``fill_rate``: sum ``filled_on_time`` / sum ``demand`` over ``rows`` (1.0 when there was no
+* ``fill_rate``: sum ``filled_on_time`` / sum ``demand`` over those rows (1.0 when there was no
   demand: nothing was left unfilled), and ``service_level``, an alias of ``fill_rate``.
+
+The rows are :class:`Flows`: :func:`period_flows` reads them from the columns of the period just
+closed (what the RL environment does at each step, without building rows), :class:`RowFlows`
+from :class:`~reconciliation.ledger.LedgerRow` records (:func:`reward_from_rows`).
 
 Weights are signed: costs take negative weights (``{"fill_rate": 10, "holding_cost": -0.01}``).
 Scopes of a multi-agent reward (``reward.scope`` in a scenario): ``own`` (an agent's own rows),
 ``team`` (:func:`team_reward`, the mean of the members' own rewards) and ``mix``
 (:func:`mixed_reward`, ``alpha * own + (1 - alpha) * mean(all)``; Liu et al., the mixed reward of
 the HMARL supply-chain system). The twin checks that the reward of each step equals this formula
-on that step's ledger rows (DESIGN.md, Reconciliation ledger).
+on that step's ledger flows (DESIGN.md, Reconciliation ledger).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from reconciliation.ledger import LEDGER_COLUMNS, QUANTITY_START, LedgerRow
+from reconciliation.ledger import LEDGER_COLUMNS, QUANTITY_START, LedgerPeriod, LedgerRow
 
 SUMMED_QUANTITIES: tuple[str, ...] = LEDGER_COLUMNS[QUANTITY_START:]
 """Ledger columns a weight may name: summed over the rows."""
@@ -30,6 +34,61 @@ REWARD_QUANTITIES: tuple[str, ...] = SUMMED_QUANTITIES + RATIO_QUANTITIES
 """Every name a reward weight may use."""
 
 _INDEX = {name: LEDGER_COLUMNS.index(name) for name in SUMMED_QUANTITIES}
+
+
+class Flows:
+    """Some ledger rows of one step, read by column: ``total(name)`` sums column ``name``."""
+
+    def total(self, name: str) -> float:
+        raise NotImplementedError
+
+    def fill_rate(self) -> float:
+        """Unit fill rate: sum filled_on_time / sum demand; 1.0 when demand is 0."""
+        demand = self.total("demand")
+        return self.total("filled_on_time") / demand if demand > 0.0 else 1.0
+
+
+class RowFlows(Flows):
+    """Flows of :class:`~reconciliation.ledger.LedgerRow` records."""
+
+    def __init__(self, rows: Iterable[LedgerRow]) -> None:
+        self.rows = list(rows)
+
+    def total(self, name: str) -> float:
+        i = _INDEX[name]
+        return math.fsum(float(row[i]) for row in self.rows)
+
+    def fill_rate(self) -> float:
+        filled = demand = 0.0
+        for row in self.rows:
+            filled += row.filled_on_time
+            demand += row.demand
+        return filled / demand if demand > 0.0 else 1.0
+
+
+class PeriodFlows(Flows):
+    """Flows of the rows at ``positions`` of one closed period (read from its columns)."""
+
+    def __init__(self, period: LedgerPeriod, positions: Sequence[int]) -> None:
+        self.period = period
+        self.positions = list(positions)
+
+    def total(self, name: str) -> float:
+        column = self.period.column(name)
+        return math.fsum(float(column[i]) for i in self.positions)
+
+    def fill_rate(self) -> float:
+        filled_column, demand_column = self.period.column("filled_on_time"), self.period.column("demand")
+        filled = demand = 0.0
+        for i in self.positions:
+            filled += float(filled_column[i])
+            demand += float(demand_column[i])
+        return filled / demand if demand > 0.0 else 1.0
+
+
+def period_flows(period: LedgerPeriod, node: str) -> PeriodFlows:
+    """The flows of ``node``'s rows (one per SKU) in a closed period."""
+    return PeriodFlows(period, period.positions(node))
 
 
 def check_weights(weights: Mapping[str, float]) -> None:
@@ -47,41 +106,41 @@ def check_weights(weights: Mapping[str, float]) -> None:
 
 def fill_rate(rows: Iterable[LedgerRow]) -> float:
     """Unit fill rate of ``rows``: sum filled_on_time / sum demand; 1.0 when demand is 0."""
-    filled = demand = 0.0
-    for row in rows:
-        filled += row.filled_on_time
-        demand += row.demand
-    return filled / demand if demand > 0.0 else 1.0
+    return RowFlows(rows).fill_rate()
+
+
+def reward(flows: Flows, weights: Mapping[str, float]) -> float:
+    """The reward of one step: ``sum(weight * quantity(flows))`` (see the module docstring)."""
+    check_weights(weights)
+    total = 0.0
+    for name, weight in weights.items():
+        quantity = flows.fill_rate() if name in RATIO_QUANTITIES else flows.total(name)
+        total += weight * quantity
+    return total
 
 
 def reward_from_rows(rows: Iterable[LedgerRow], weights: Mapping[str, float]) -> float:
-    """The reward of one step: ``sum(weight * quantity(rows))`` (see the module docstring).
+    """The reward of one step from its rows: :func:`reward` of :class:`RowFlows`.
 
     >>> row = LedgerRow(3, "S1", "default", "store", 1, 10.0, 0.0, 0.0, 0.0, 8.0, 0.0, 10.0, 8.0,
     ...                 2.0, 0.0, 0.0, 0.0, 2.0, 0.0, 5.0, 5.0, 1.0, 0.0, 18.0, 0.0, 0.0, 19.0)
     >>> reward_from_rows([row], {"fill_rate": 10.0, "holding_cost": -0.5, "stockout_cost": -0.1})
     5.7
     """
-    check_weights(weights)
-    rows = list(rows)
-    total = 0.0
-    for name, weight in weights.items():
-        if name in RATIO_QUANTITIES:
-            quantity = fill_rate(rows)
-        else:
-            i = _INDEX[name]
-            quantity = math.fsum(float(row[i]) for row in rows)
-        total += weight * quantity
-    return total
+    return reward(RowFlows(rows), weights)
+
+
+def _flows(value: Flows | Iterable[LedgerRow]) -> Flows:
+    return value if isinstance(value, Flows) else RowFlows(value)
 
 
 def team_reward(
-    rows_by_member: Mapping[str, Sequence[LedgerRow]], weights: Mapping[str, float]
+    rows_by_member: Mapping[str, Flows | Sequence[LedgerRow]], weights: Mapping[str, float]
 ) -> float:
     """The team reward: the mean over members (agents or nodes) of their own step rewards."""
     if not rows_by_member:
         raise ValueError("team_reward needs at least one member")
-    rewards = [reward_from_rows(rows, weights) for rows in rows_by_member.values()]
+    rewards = [reward(_flows(rows), weights) for rows in rows_by_member.values()]
     return math.fsum(rewards) / len(rewards)
 
 
@@ -99,13 +158,14 @@ def mixed_reward(own: float, all_rewards: Sequence[float], alpha: float) -> floa
 
 
 def rewards_by_scope(
-    rows_by_member: Mapping[str, Sequence[LedgerRow]],
+    rows_by_member: Mapping[str, Flows | Sequence[LedgerRow]],
     weights: Mapping[str, float],
     scope: str = "own",
     alpha: float = 0.5,
 ) -> dict[str, float]:
-    """Each member's reward for ``scope`` ``own``, ``team`` or ``mix`` (``reward.scope``)."""
-    own = {m: reward_from_rows(rows, weights) for m, rows in rows_by_member.items()}
+    """Each member's reward for ``scope`` ``own``, ``team`` or ``mix`` (``reward.scope``), from
+    each member's flows of the step (:class:`Flows`, or its rows)."""
+    own = {m: reward(_flows(rows), weights) for m, rows in rows_by_member.items()}
     if scope == "own":
         return own
     values = list(own.values())

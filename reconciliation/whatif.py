@@ -153,8 +153,10 @@ def flatten_kpis(kpis: Mapping[str, Any]) -> dict[str, float | None]:
 def replication_kpis(
     result: Any, warmup_periods: int, customer_nodes: Sequence[str] | None = None
 ) -> dict[str, float | None]:
-    """Flat KPIs of one replication's result (``.replication``, ``.rows``)."""
-    kpis = compute_kpis(ledger_frame([result]), warmup_periods, customer_nodes=customer_nodes)
+    """Flat KPIs of one replication's result (``.replication`` and ``.ledger``, the columns; or
+    ``.rows``)."""
+    source = [result] if hasattr(result, "ledger") else ledger_frame([result])
+    kpis = compute_kpis(source, warmup_periods, customer_nodes=customer_nodes)
     return flatten_kpis(kpis)
 
 

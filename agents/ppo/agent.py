@@ -214,7 +214,8 @@ class PPOAgent(Agent):
         self.generator.manual_seed(0 if seed is None else int(seed))
 
     def observe_ledger(self, rows: Sequence[Any]) -> None:
-        """The ledger rows of a closed period (the twin calls this; builders use recent rows)."""
+        """The ledger of a closed period (the twin calls this; builders use recent rows of the
+        agent's nodes and their upstream nodes, built on demand from the period's columns)."""
         self.featurizer.record_rows(rows)
 
     def act(self, observations: Mapping[NodeId, Observation]) -> dict[NodeId, OrderDecision]:

@@ -9,11 +9,12 @@
   the epoch, after customer demand and before any level decides (under ``timing: liu``, at the
   start of the period);
 * ``step(actions)`` maps each action to an ``OrderDecision``, executes the epoch and runs the twin
-  to the next one; the period's ledger rows are then closed, and each node's reward is
-  :func:`~reconciliation.rewards.reward_from_rows` on **its row of that period** with the
-  scenario's ``reward.weights`` (never recomputed from state); scope ``own``, ``team`` (mean of
-  the learning nodes' own rewards) or ``mix`` (``alpha * own + (1 - alpha) * team``, alpha from
-  the scenario), via :func:`~reconciliation.rewards.rewards_by_scope`;
+  to the next one; the period is then closed, and each node's reward is
+  :func:`~reconciliation.rewards.reward` of **its flows in that period** (read from the ledger's
+  columns: :func:`~reconciliation.rewards.period_flows`) with the scenario's ``reward.weights``
+  (never recomputed from state); scope ``own``, ``team`` (mean of the learning nodes' own
+  rewards) or ``mix`` (``alpha * own + (1 - alpha) * team``, alpha from the scenario), via
+  :func:`~reconciliation.rewards.rewards_by_scope`;
 * episodes are truncated (never terminated) at the scenario's horizon; the last observation is
   the state at the close of the last period;
 * ``infos[node]`` carries the ``period`` of the step's rows, the ``replication``, the node's
@@ -72,7 +73,7 @@ from agents.spaces import (
 from entities.distributions import Constant, Distribution, Empirical, Uniform, UniformInt
 from entities.errors import ScenarioError, TwinError
 from entities.messages import NodeId
-from reconciliation.rewards import fill_rate, rewards_by_scope
+from reconciliation.rewards import fill_rate, period_flows, rewards_by_scope
 from twin.engine import ExternalAgent, Simulation
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
 from twin.scenario.edit import assign, edit
@@ -389,13 +390,15 @@ class TwinParallelEnv(ParallelEnv):
         if missing:
             raise ValueError(f"step() got no action for agent(s) {missing}")
         decisions = {a: self.action_map.decision(actions[a], pending[a]) for a in self.agents}
-        first = len(sim.rows)
+        closing = sim.ledger.closed  # the period this step closes
         following = self._pending = sim.step(decisions)
-        rows = sim.rows[first:]
-        self.featurizer.record_rows(rows)
-        mine = {r.node: r for r in rows}
+        period = sim.ledger.period(closing)
+        self.featurizer.record_rows(period)
         rewards = rewards_by_scope(
-            {a: [mine[a]] for a in self.agents}, self.reward_weights, self.reward_scope, self.alpha
+            {a: period_flows(period, a) for a in self.agents},
+            self.reward_weights,
+            self.reward_scope,
+            self.alpha,
         )
         done = following is None
         if following is None:  # the horizon: the state at the close of the last period
@@ -404,10 +407,10 @@ class TwinParallelEnv(ParallelEnv):
                 a: sim.observe_closed(node_map[NodeId(a)], self.scenario.periods) for a in self.agents
             }
         obs = self._observe(following)
-        period = rows[0].period
+        mine = {a: period.rows_of(a)[-1] for a in self.agents}
         infos = {
             a: {
-                "period": period,
+                "period": closing,
                 "replication": self.replication,
                 "cost": mine[a].total_cost,
                 "fill_rate": fill_rate([mine[a]]),

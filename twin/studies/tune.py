@@ -214,10 +214,11 @@ def evaluate(
         base = scenario_from_dict(base, source=source)
     scenario = edit(base, tuned_override(target_ids, kind, params))
     costs = []
+    warm = scenario.warmup_periods
     for r in replications:
-        rows = Simulation(scenario, replication=r).run().rows
-        warm = scenario.warmup_periods
-        total = sum(row.total_cost for row in rows if row.period >= warm)
+        ledger = Simulation(scenario, replication=r).run().ledger
+        # Summed in row order (period, then node), one float at a time, as the rows would be.
+        total = sum(ledger.column("total_cost", warm).ravel().tolist())
         costs.append(total / (scenario.periods - warm))
     arr = np.asarray(costs)
     se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
