@@ -67,25 +67,43 @@ class Receipts:
     the same either way.
     """
 
-    __slots__ = ("env", "due")
+    __slots__ = ("env", "due", "events", "driven")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.due: dict[int, list[Lane]] = {}
+        self.events: dict[int, Phase] = {}  # the RECEIVE event of each due period
+        self.driven = False  # True: the owner calls arrive(t) at each receive step (drive())
 
     def add(self, lane: Lane, due: int) -> None:
         """``lane`` has a shipment due in period ``due`` (called once per lane and due period)."""
         lanes = self.due.get(due)
         if lanes is None:
             self.due[due] = [lane]
-            Phase(self.env, due, RECEIVE, due).callbacks.append(self._receive)
+            if not self.driven:
+                event = self.events[due] = Phase(self.env, due, RECEIVE, due)
+                event.callbacks.append(self._receive)
         else:
             lanes.append(lane)
 
+    def drive(self) -> None:
+        """From now on the owner calls :meth:`arrive` at the receive step of every period (the
+        twin's epoch process, where nothing else can happen between the ``RECEIVE`` and ``DEMAND``
+        steps of a period): no more ``RECEIVE`` events; those already scheduled do nothing."""
+        self.driven = True
+        for event in self.events.values():
+            event.callbacks.clear()
+        self.events.clear()
+
+    def arrive(self, due: int) -> None:
+        """The receive step of period ``due``: what is due on every lane arrives."""
+        for lane in self.due.pop(due, ()):
+            lane.arrive(due)
+
     def _receive(self, event: Phase) -> None:
         due: int = event._value  # type: ignore[assignment]
-        for lane in self.due.pop(due):
-            lane.arrive(due)
+        del self.events[due]
+        self.arrive(due)
 
 
 class Lane:

@@ -372,6 +372,10 @@ class Node:
             due = self.inbound[0].pipeline
             if not due:
                 return ()
+            if len(due) == 1:  # one shipment on its way (a short lead time): no list to build
+                for when, q in due.items():
+                    if when > t:
+                        return (0.0,) * (when - t - 1) + (q,)
             last = max(due)
             if last > t and min(due) > t:
                 out = [0.0] * (last - t)

@@ -34,9 +34,32 @@ from dataclasses import dataclass
 import numpy as np
 
 from entities.errors import ReconciliationError
-from reconciliation.ledger import QUANTITY_COLUMNS, QUANTITY_START, Cells, Ledger, LedgerRow
+from reconciliation.ledger import (
+    COST_COLUMNS,
+    QUANTITY_START,
+    Cells,
+    Ledger,
+    LedgerRow,
+    cells_of,
+)
 
 TOLERANCE = 1e-7
+_CHECKED = (
+    "opening_on_hand",
+    "receipts",
+    "shipped",
+    "sold",
+    "consumed",
+    "demand",
+    "backorders",
+    "lost_in_transit",
+    "closing_on_hand",
+    "in_transit_inbound",
+    "on_order",
+    "ordered",
+    *COST_COLUMNS,
+)
+"""The ledger columns the vectorised checks read."""
 
 
 def _close(a: float, b: float) -> bool:
@@ -251,18 +274,12 @@ class AuditLayout:
             if len(lane_at[name][1]) != len(lanes):
                 raise ValueError(f"every lane must record {name!r}")
 
-        def cells(at: dict[str, tuple[list[int], list[int]]]) -> dict[str, Cells]:
-            return {
-                name: Cells(np.asarray(p, dtype=np.intp), np.asarray(e, dtype=np.intp))
-                for name, (p, e) in at.items()
-            }
-
         return cls(
             tuple(lanes),
             np.asarray(lane_origin, dtype=np.intp),
             np.asarray(lane_destination, dtype=np.intp),
-            cells(lane_at),
-            cells(node_at),
+            cells_of(lane_at, len(lanes)),
+            cells_of(node_at, len(released)),
             np.asarray(released, dtype=np.float64),
             position,
         )
@@ -280,8 +297,11 @@ class Auditor:
     def __init__(self, layout: AuditLayout, ledger: Ledger, block: int | None = None) -> None:
         self.layout = layout
         self.ledger = ledger
-        cells = max(1, layout.width + ledger.layout.size)
-        self.block = block if block is not None else max(1, min(256, (1 << 15) // cells))
+        # Each check costs a fixed overhead of a few hundred NumPy calls, so blocks are long, but
+        # not so long that the block's arrays (entities x periods) outgrow the CPU caches and the
+        # allocator's reuse of freed memory: measured best near 8,192 entity-periods per array.
+        entities = max(1, ledger.layout.size + len(layout.lanes))
+        self.block = block if block is not None else max(1, min(1024, (1 << 13) // entities))
         self.values = np.zeros((self.block, max(1, layout.width)))
         self.start = 0
         """First period not yet checked."""
@@ -289,6 +309,12 @@ class Auditor:
         """Units sold, consumed by production or lost in transit before period :attr:`start`."""
         self._pack = struct.Struct(f"{layout.width}d").pack_into
         self._stride = 8 * max(1, layout.width)
+        n, lanes = ledger.layout.size, len(layout.lanes)
+        self._origin = np.zeros((n, lanes))  # 1 where stock point i ships on lane j
+        shipping = np.flatnonzero(layout.lane_origin >= 0)
+        self._origin[layout.lane_origin[shipping], shipping] = 1.0
+        self._destination = np.zeros((n, lanes))  # 1 where lane j delivers to stock point i
+        self._destination[layout.lane_destination, np.arange(lanes)] = 1.0
 
     def record(self, t: int, books: Sequence[float]) -> None:
         """The books at the close of period ``t``; checks the block once it is full."""
@@ -307,35 +333,60 @@ class Auditor:
 
     # -- the vectorised checks -------------------------------------------------------------------
 
-    def _book(self, name: str, which: str, stop: int, width: int) -> np.ndarray:
+    def _book(self, name: str, which: str, rows: int) -> np.ndarray | float:
+        """Book ``name`` of every lane (or stock point) in the first ``rows`` recorded periods,
+        entity-first (entities, periods); 0.0 where no entity records it (always 0)."""
         cells = (self.layout.lane_cells if which == "lane" else self.layout.node_cells)[name]
-        out = np.zeros((stop, width))
-        if cells.positions.size:
-            out[:, cells.entities] = self.values[:stop, cells.positions]
-        return out
+        if not cells.positions.size:
+            return 0.0 if cells.count else np.zeros((0, rows))
+        return cells.spread(np.ascontiguousarray(self.values[:rows, cells.positions].T))
 
     def _check(self, start: int, stop: int) -> None:
-        layout, ledger = self.layout, self.ledger
-        p, n, lanes = stop - start, ledger.layout.size, len(layout.lanes)
-        col = ledger.columns(QUANTITY_COLUMNS, start, stop)
-        lane_in_transit = ledger.lane_flow("in_transit", start, stop)
-        books = {name: self._book(name, "lane", p, lanes) for name in LANE_BOOKS}
-        bad = np.zeros(p, dtype=bool)
+        # Entity-first arrays (entities, periods) throughout: each entity's periods lie together
+        # and sums over entities run along whole rows (several times faster than period-first
+        # arrays for small networks, whose rows are short: benchmarks/RESULTS.md).
+        ledger = self.ledger
+        recorded = {n for n, c in ledger.layout.node_cells.items() if c.positions.size}
+        col = ledger.by_entity(_CHECKED, start, stop)
+        p = stop - start
+
+        def flows(*names: str) -> np.ndarray | float:
+            """Sum of the named columns, leaving out those no stock point records (always 0)."""
+            kept = [col[name] for name in names if name in recorded]
+            if not kept:
+                return 0.0
+            total = kept[0]
+            for more in kept[1:]:
+                total = total + more
+            return total
 
         # Identity 2: lanes.
+        lane_in_transit = ledger.by_lane("in_transit", start, stop)
+        books = {name: self._book(name, "lane", p) for name in LANE_BOOKS}
         o, s, w = books["cum_ordered"], books["cum_shipped"], books["owed"]
-        r, lost = books["cum_received"], books["cum_lost"]
         tol = TOLERANCE * (1.0 + o + s)
-        bad |= ((np.abs(o - s - w) > tol) | (np.abs(s - r - lane_in_transit - lost) > tol)).any(axis=1)
-
-        # Identities 1 and 5: rows.
-        opening, receipts, demand = col["opening_on_hand"], col["receipts"], col["demand"]
-        flow = (
-            opening + receipts - col["shipped"] - col["sold"] - col["consumed"] - col["closing_on_hand"]
+        lane_gap = np.maximum(
+            np.abs(o - s - w), np.abs(s - books["cum_received"] - lane_in_transit - books["cum_lost"])
         )
-        bad |= (np.abs(flow) > TOLERANCE * (1.0 + opening + receipts)).any(axis=1)
-        smallest = np.min(np.stack([col[name] for name in QUANTITY_COLUMNS]), axis=0)
-        bad |= (smallest < -TOLERANCE * (1.0 + demand + opening)).any(axis=1)
+        bad = (lane_gap > tol).any(axis=0)
+
+        # Identities 1 and 5: rows. A quantity not recorded at a stock point is 0, never below the
+        # (negative) threshold, so the smallest quantity of a row is the smallest of its recorded
+        # cells (one reduction over the record: each stock point's cells lie together), the
+        # derived columns and the costs.
+        opening, closing = col["opening_on_hand"], col["closing_on_hand"]
+        inflow = opening + col["receipts"]
+        outflow = flows("shipped", "sold", "consumed")
+        bad |= (np.abs(inflow - outflow - closing) > TOLERANCE * (1.0 + inflow)).any(axis=0)
+        smallest = np.minimum.reduceat(
+            ledger.ledger_cells(start, stop, ledger.layout.node_width),
+            ledger.layout.node_starts,
+            axis=0,
+        )
+        for name in ("opening_on_hand", "in_transit_inbound", "ordered", *COST_COLUMNS):
+            np.minimum(smallest, col[name], out=smallest)
+        bad |= (smallest < -TOLERANCE * (1.0 + col["demand"] + opening)).any(axis=0)
+        total = col["total_cost"]
         parts = (
             col["holding_cost"]
             + col["transit_holding_cost"]
@@ -343,31 +394,26 @@ class Auditor:
             + col["overflow_cost"]
             + col["ordering_cost"]
         )
-        total = col["total_cost"]
-        bad |= (np.abs(parts - total) > TOLERANCE * (1.0 + total)).any(axis=1)
+        bad |= (np.abs(parts - total) > TOLERANCE * (1.0 + total)).any(axis=0)
 
         # Identity 3: node books against lane books.
-        customer = self._book("customer_backorders", "node", p, n)
+        customer = self._book("customer_backorders", "node", p)
         owed_downstream, owed_to_node = self._lane_sums(books)
         b, on_order, in_transit = col["backorders"], col["on_order"], col["in_transit_inbound"]
         bad |= (
-            (
-                np.abs(b - customer - owed_downstream)
-                > TOLERANCE * (1.0 + np.abs(b) + np.abs(owed_downstream))
-            )
-            | (
-                np.abs(on_order - owed_to_node - in_transit)
-                > TOLERANCE * (1.0 + np.abs(on_order) + np.abs(in_transit))
-            )
-        ).any(axis=1)
+            np.abs(b - customer - owed_downstream)
+            > TOLERANCE * (1.0 + np.abs(b) + np.abs(owed_downstream))
+        ).any(axis=0)
+        bad |= (
+            np.abs(on_order - owed_to_node - in_transit)
+            > TOLERANCE * (1.0 + np.abs(on_order) + np.abs(in_transit))
+        ).any(axis=0)
 
         # Identity 4: the network.
-        released = self._released(p, n).sum(axis=1)
-        gone = self.gone + np.cumsum(
-            (col["sold"] + col["consumed"] + col["lost_in_transit"]).sum(axis=1)
-        )
-        on_hand, in_network = col["closing_on_hand"].sum(axis=1), in_transit.sum(axis=1)
-        kept = gone + on_hand + in_network
+        released = self._released(p)
+        left = flows("sold", "consumed", "lost_in_transit")
+        gone = self.gone + (np.cumsum(left.sum(axis=0)) if isinstance(left, np.ndarray) else np.zeros(p))
+        kept = gone + closing.sum(axis=0) + in_transit.sum(axis=0)
         bad |= np.abs(released - kept) > TOLERANCE * np.maximum(
             1.0, np.maximum(np.abs(released), np.abs(kept))
         )
@@ -377,27 +423,20 @@ class Auditor:
             self._explain(start + k, k, col, lane_in_transit, books, customer, released, gone)
         self.gone = float(gone[-1])
 
-    def _lane_sums(self, books: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _lane_sums(self, books: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
         """What each stock point's outbound lanes are owed and have seen, and what its ordering
-        lanes owe it, per period."""
-        layout = self.layout
-        p, n = books["owed"].shape[0], self.ledger.layout.size
-        owed_downstream, owed_to_node = np.zeros((p, n)), np.zeros((p, n))
-        shipping = np.flatnonzero(layout.lane_origin >= 0)
-        np.add.at(
-            owed_downstream.T,
-            layout.lane_origin[shipping],
-            (books["owed"][:, shipping] - books["unseen"][:, shipping]).T,
-        )
-        np.add.at(owed_to_node.T, layout.lane_destination, books["owed"].T)
-        return owed_downstream, owed_to_node
+        lanes owe it, per period (entity-first; sums over lanes as products with 0/1 matrices)."""
+        owed = np.asarray(books["owed"])
+        return self._origin @ (owed - books["unseen"]), self._destination @ owed
 
-    def _released(self, p: int, n: int) -> np.ndarray:
-        released = np.broadcast_to(self.layout.released, (p, n)).copy()
+    def _released(self, rows: int) -> np.ndarray:
+        """Units released into the network so far, per period (summed over stock points)."""
+        constant = float(self.layout.released.sum())
         cells = self.layout.node_cells["released"]
-        if cells.positions.size:
-            released[:, cells.entities] = self.values[:p, cells.positions]
-        return released
+        if not cells.positions.size:
+            return np.full(rows, constant)
+        recorded = self.values[:rows, cells.positions].sum(axis=1)
+        return recorded + (constant - float(self.layout.released[cells.entities].sum()))
 
     def _explain(
         self,
@@ -405,48 +444,50 @@ class Auditor:
         k: int,
         col: dict[str, np.ndarray],
         lane_in_transit: np.ndarray,
-        books: dict[str, np.ndarray],
-        customer: np.ndarray,
+        books: dict[str, np.ndarray | float],
+        customer: np.ndarray | float,
         released: np.ndarray,
         gone: np.ndarray,
     ) -> None:
-        """Raise the error of the first failing identity of ``period`` (row ``k`` of the block),
-        checking in the order of a period's close: lanes, then each node's row and books, then
-        the network."""
-        layout = self.layout
-        for j, lane in enumerate(layout.lanes):
+        """Raise the error of the first failing identity of ``period`` (column ``k`` of the
+        block's entity-first arrays), checking in the order of a period's close: lanes, then each
+        node's row and books, then the network."""
+
+        def at(values: np.ndarray | float, j: int) -> float:
+            return float(values[j, k]) if isinstance(values, np.ndarray) else float(values)
+
+        for j, lane in enumerate(self.layout.lanes):
             check_lane(
                 period,
                 lane,
-                float(books["cum_ordered"][k, j]),
-                float(books["cum_shipped"][k, j]),
-                float(books["owed"][k, j]),
-                float(books["cum_received"][k, j]),
-                float(lane_in_transit[k, j]),
-                float(books["cum_lost"][k, j]),
+                at(books["cum_ordered"], j),
+                at(books["cum_shipped"], j),
+                at(books["owed"], j),
+                at(books["cum_received"], j),
+                float(lane_in_transit[j, k]),
+                at(books["cum_lost"], j),
             )
         owed_downstream, owed_to_node = self._lane_sums(
-            {name: v[k : k + 1] for name, v in books.items()}
+            {name: v[:, k : k + 1] if isinstance(v, np.ndarray) else v for name, v in books.items()}
         )
-        rows = self.ledger.rows(period, period + 1)
-        for i, row in enumerate(rows):
+        for i, row in enumerate(self.ledger.rows(period, period + 1)):
             check_row(row)
             check_node_books(
                 period,
                 row.node,
                 row.backorders,
-                float(customer[k, i]),
-                float(owed_downstream[0, i]),
+                at(customer, i),
+                float(owed_downstream[i, 0]),
                 row.on_order,
-                float(owed_to_node[0, i]),
+                float(owed_to_node[i, 0]),
                 row.in_transit_inbound,
             )
         check_network(
             period,
             float(released[k]),
             float(gone[k]),
-            float(col["closing_on_hand"][k].sum()),
-            float(col["in_transit_inbound"][k].sum()),
+            float(col["closing_on_hand"][:, k].sum()),
+            float(col["in_transit_inbound"][:, k].sum()),
         )
         raise ReconciliationError(  # pragma: no cover - the vectorised and scalar checks agree
             f"period {period}: a ledger identity fails (the vectorised audit found it, the checks "

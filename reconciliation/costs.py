@@ -18,11 +18,15 @@ and on sales lost in the period); a lane's in-transit rate comes from ``costs.in
 
 Sums over a node's lanes are taken lane by lane in the node's lane order, starting from 0
 (:func:`by_destination`), so they are the same floating-point numbers as a running sum.
+
+Arrays are entity-first: a node array is ``(n, ...)`` (one row per stock point, then any axes,
+e.g. periods), a lane array ``(L, ...)``; work over periods then runs along contiguous rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -64,43 +68,58 @@ class CostRates:
     def nodes(self) -> int:
         return int(self.holding.shape[0])
 
+    @cached_property
+    def slots(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """``(lanes, destinations)`` of each slot: the lanes that are their destination's first
+        ordering lane, then its second, ... (no destination twice within a slot)."""
+        if self.lane_slot.size == 0:
+            return ()
+        out = []
+        for slot in range(int(self.lane_slot.max()) + 1):
+            lanes = np.flatnonzero(self.lane_slot == slot)
+            out.append((lanes, self.lane_destination[lanes]))
+        return tuple(out)
+
+
+def _per(rates: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Per-entity ``rates`` shaped to broadcast over an entity-first array ``like``."""
+    return rates.reshape((-1,) + (1,) * (np.ndim(like) - 1))
+
 
 def by_destination(values: np.ndarray, rates: CostRates) -> np.ndarray:
-    """Per-lane ``values`` (``(..., L)``) summed per destination (``(..., n)``).
+    """Per-lane ``values`` (``(L, ...)``) summed per destination (``(n, ...)``).
 
     Each node's lanes are added one at a time in the node's lane order, starting from 0: the same
     floating-point result as the running sum ``total = 0.0; for lane in inbound: total += value``.
     """
-    out = np.zeros((*values.shape[:-1], rates.nodes))
-    slots = rates.lane_slot
-    if slots.size == 0:
-        return out
-    for slot in range(int(slots.max()) + 1):
-        lanes = np.flatnonzero(slots == slot)  # at most one lane per destination in a slot
-        out[..., rates.lane_destination[lanes]] += values[..., lanes]
+    out = np.zeros((rates.nodes, *values.shape[1:]))
+    for lanes, destinations in rates.slots:  # at most one lane per destination in a slot
+        out[destinations] += values[lanes]
     return out
 
 
 def holding_cost(closing_on_hand: np.ndarray, rates: CostRates) -> np.ndarray:
-    return rates.holding * closing_on_hand
+    return _per(rates.holding, closing_on_hand) * closing_on_hand
 
 
 def transit_holding_cost(lane_in_transit: np.ndarray, rates: CostRates) -> np.ndarray:
-    return by_destination(rates.transit * lane_in_transit, rates)
+    return by_destination(_per(rates.transit, lane_in_transit) * lane_in_transit, rates)
 
 
 def stockout_cost(backorders: np.ndarray, lost_sales: np.ndarray, rates: CostRates) -> np.ndarray:
-    return rates.stockout * (backorders + lost_sales)
+    return _per(rates.stockout, backorders) * (backorders + lost_sales)
 
 
 def overflow_cost(closing_on_hand: np.ndarray, rates: CostRates) -> np.ndarray:
     # closing - capacity > 0 exactly when closing > capacity (IEEE subtraction keeps the sign), and
     # an infinite capacity gives max(-inf, 0) = 0: no overflow, no invalid 0 * inf.
-    return rates.overflow * np.maximum(closing_on_hand - rates.storage_capacity, 0.0)
+    excess = np.maximum(closing_on_hand - _per(rates.storage_capacity, closing_on_hand), 0.0)
+    return _per(rates.overflow, closing_on_hand) * excess
 
 
 def ordering_cost(lane_orders: np.ndarray, lane_ordered: np.ndarray, rates: CostRates) -> np.ndarray:
-    return by_destination(rates.fixed * lane_orders + rates.unit * lane_ordered, rates)
+    fixed, unit = _per(rates.fixed, lane_orders), _per(rates.unit, lane_ordered)
+    return by_destination(fixed * lane_orders + unit * lane_ordered, rates)
 
 
 def total_cost(
@@ -123,8 +142,8 @@ def cost_columns(
     lane_ordered: np.ndarray,
     rates: CostRates,
 ) -> dict[str, np.ndarray]:
-    """Every cost column (:data:`COST_NAMES`) from the flows (node arrays ``(..., n)``, lane arrays
-    ``(..., L)``)."""
+    """Every cost column (:data:`COST_NAMES`) from the flows (node arrays ``(n, ...)``, lane
+    arrays ``(L, ...)``)."""
     holding = holding_cost(closing_on_hand, rates)
     transit = transit_holding_cost(lane_in_transit, rates)
     stockout = stockout_cost(backorders, lost_sales, rates)

@@ -121,6 +121,32 @@ class Cells:
 
     positions: np.ndarray
     entities: np.ndarray
+    count: int = 0
+    """Entities of this kind (stock points or lanes) in the network."""
+
+    @cached_property
+    def dense(self) -> bool:
+        """Every entity is recorded, in order."""
+        return self.entities.size == self.count and bool(
+            np.array_equal(self.entities, np.arange(self.count))
+        )
+
+    def spread(self, values: np.ndarray) -> np.ndarray:
+        """Recorded ``values`` (cells, periods) as (entities, periods), 0 where not recorded."""
+        if self.dense:
+            return values
+        out = np.zeros((self.count, values.shape[1]))
+        if self.positions.size:
+            out[self.entities] = values
+        return out
+
+
+def cells_of(at: Mapping[str, tuple[list[int], list[int]]], count: int) -> dict[str, Cells]:
+    """Cells per series name from ``(positions, entities)`` lists."""
+    return {
+        name: Cells(np.asarray(p, dtype=np.intp), np.asarray(e, dtype=np.intp), count)
+        for name, (p, e) in at.items()
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +165,10 @@ class LedgerLayout:
     lane_cells: Mapping[str, Cells]
     width: int
     """Cells recorded per period."""
+    node_width: int
+    """The first ``node_width`` cells of a record are the stock points', each one's together."""
+    node_starts: np.ndarray
+    """(n,) the position of each stock point's first cell."""
     initial_on_hand: np.ndarray
     """(n,) on-hand stock when the run starts (the opening stock of period 0)."""
     rates: CostRates
@@ -173,12 +203,9 @@ class LedgerLayout:
                     where[name][1].append(entity)
                     position += 1
 
-        def cells(at: dict[str, tuple[list[int], list[int]]]) -> dict[str, Cells]:
-            return {
-                name: Cells(np.asarray(p, dtype=np.intp), np.asarray(e, dtype=np.intp))
-                for name, (p, e) in at.items()
-            }
-
+        if any(not names for names in node_flows):
+            raise ValueError("every stock point must record at least one flow")
+        node_width = sum(len(names) for names in node_flows)
         return cls(
             tuple(stock_points),
             tuple(nodes),
@@ -186,9 +213,11 @@ class LedgerLayout:
             tuple(tiers),
             tuple(int(e) for e in echelons),
             tuple(lanes),
-            cells(node_at),
-            cells(lane_at),
+            cells_of(node_at, len(stock_points)),
+            cells_of(lane_at, len(lanes)),
             position,
+            node_width,
+            np.asarray([0, *np.cumsum([len(names) for names in node_flows])[:-1]], dtype=np.intp),
             np.asarray(initial_on_hand, dtype=np.float64),
             rates,
         )
@@ -228,21 +257,24 @@ class Ledger:
 
     def record(self, t: int, cells: Sequence[float]) -> None:
         """The cells of period ``t``, in layout order (the twin's period close)."""
-        if self._narrow is not None:
-            raise ValueError("the ledger is finished: no period can be recorded any more")
-        if t != self.closed:
-            raise ValueError(f"period {t} recorded out of turn: next is period {self.closed}")
+        if t != self.closed or self._narrow is not None:
+            raise ValueError(
+                f"period {t} recorded out of turn: next is period {self.closed}"
+                if self._narrow is None
+                else "the ledger is finished: no period can be recorded any more"
+            )
         # struct writes the floats straight into the array's buffer: about twice as fast as
         # assigning a list to a NumPy row (measured in benchmarks/bench_twin.py).
         self._pack(self.values, t * self._stride, *cells)
         self.closed = t + 1
 
-    def finish(self, columns: int = 1024) -> None:
+    def finish(self, columns: int = 1024, smallest: int = 1 << 22) -> None:
         """The run is over: hold every recorded series whose values are all float32 numbers (whole
         units, for one) as float32, the others as float64. Halves the memory of an integer-valued
         ledger; every value reads back as the same float64 number. ``columns``: cells converted at
-        a time (bounds the memory the conversion takes)."""
-        if self._narrow is not None:
+        a time (bounds the memory the conversion takes); a ledger of less than ``smallest`` bytes
+        is left as it is (not worth the time)."""
+        if self._narrow is not None or self.values[: self.closed].nbytes < smallest:
             return
         values = self.values[: self.closed]
         exact = np.zeros(values.shape[1], dtype=bool)
@@ -261,14 +293,19 @@ class Ledger:
             wide[:, idx[~keep]] = part[:, ~keep]
         self.values, self._narrow, self._is_narrow, self._index = wide, narrow, exact, index
 
+    def ledger_cells(self, start: int, stop: int, count: int) -> np.ndarray:
+        """The first ``count`` recorded cells of periods ``start .. stop - 1``: (cells, periods)."""
+        return self._read(start, stop, np.arange(count))
+
     def _read(self, start: int, stop: int, positions: np.ndarray) -> np.ndarray:
-        """Recorded cells ``positions`` of periods ``start .. stop - 1``, as float64."""
+        """Recorded cells ``positions`` of periods ``start .. stop - 1`` as float64, cell-first:
+        (cells, periods), each cell's periods contiguous."""
         if self._narrow is None:
-            return self.values[start:stop, positions]
-        out = np.empty((stop - start, positions.size))
+            return np.ascontiguousarray(self.values[start:stop, positions].T)
+        out = np.empty((positions.size, stop - start))
         narrow, index = self._is_narrow[positions], self._index[positions]
-        out[:, narrow] = self._narrow[start:stop, index[narrow]]
-        out[:, ~narrow] = self.values[start:stop, index[~narrow]]
+        out[narrow] = self._narrow[start:stop, index[narrow]].T
+        out[~narrow] = self.values[start:stop, index[~narrow]].T
         return out
 
     @property
@@ -286,6 +323,10 @@ class Ledger:
         return int(self.values.nbytes) + (0 if self._narrow is None else int(self._narrow.nbytes))
 
     # -- columns ------------------------------------------------------------------------------
+    #
+    # The public methods give (periods, entities) arrays, as a table reads; they are transposed
+    # views of the entity-first arrays the computations use (:meth:`by_entity`), where each
+    # entity's periods are contiguous and sums over entities are fast.
 
     def _span(self, start: int, stop: int | None) -> tuple[int, int]:
         stop = self.closed if stop is None else stop
@@ -296,76 +337,92 @@ class Ledger:
     def node_flow(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """A recorded stock-point flow (:data:`NODE_FLOWS`): (periods, stock points), 0 where not
         recorded."""
-        start, stop = self._span(start, stop)
-        cells = self.layout.node_cells[name]
-        return self._scatter(cells, start, stop, self.layout.size)
+        return self._flow(self.layout.node_cells[name], *self._span(start, stop)).T
 
     def lane_flow(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """A recorded lane flow (:data:`LANE_FLOWS`): (periods, lanes), 0 where not recorded."""
-        start, stop = self._span(start, stop)
-        cells = self.layout.lane_cells[name]
-        return self._scatter(cells, start, stop, len(self.layout.lanes))
+        return self._flow(self.layout.lane_cells[name], *self._span(start, stop)).T
 
-    def _scatter(self, cells: Cells, start: int, stop: int, width: int) -> np.ndarray:
-        out = np.zeros((stop - start, width))
-        if cells.positions.size:
-            out[:, cells.entities] = self._read(start, stop, cells.positions)
-        return out
+    def _flow(self, cells: Cells, start: int, stop: int) -> np.ndarray:
+        if not cells.positions.size:
+            return np.zeros((cells.count, stop - start))
+        return cells.spread(self._read(start, stop, cells.positions))
 
     def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Column ``name`` of :data:`LEDGER_COLUMNS` (a quantity or a cost) for periods
         ``start .. stop - 1``: an array (periods, stock points)."""
-        if name in COST_NAMES:
-            return self._costs(start, stop)[name]
-        if name in NODE_FLOWS:
-            return self.node_flow(name, start, stop)
-        if name == "opening_on_hand":
-            return self._opening(start, stop)
-        if name == "in_transit_inbound":
-            return costs.by_destination(self.lane_flow("in_transit", start, stop), self.layout.rates)
-        if name == "ordered":
-            return costs.by_destination(self.lane_flow("ordered", start, stop), self.layout.rates)
-        raise KeyError(f"{name!r} is not a ledger quantity or cost; columns: {list(QUANTITY_COLUMNS)}")
+        return self.by_entity((name,), start, stop)[name].T
 
     def columns(
         self, names: Sequence[str] = QUANTITY_COLUMNS, start: int = 0, stop: int | None = None
     ) -> dict[str, np.ndarray]:
-        """Several columns at once (costs computed once for all of them)."""
-        out: dict[str, np.ndarray] = {}
-        cost_block = self._costs(start, stop) if any(name in COST_NAMES for name in names) else None
-        for name in names:
-            out[name] = (
-                cost_block[name]
-                if cost_block is not None and name in COST_NAMES
-                else (self.column(name, start, stop))
-            )
-        return out
+        """Several columns at once (costs computed once for all of them): (periods, stock points)
+        arrays."""
+        return {name: v.T for name, v in self.by_entity(names, start, stop).items()}
 
-    def _opening(self, start: int, stop: int | None) -> np.ndarray:
+    def by_entity(
+        self, names: Sequence[str] = QUANTITY_COLUMNS, start: int = 0, stop: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Columns ``names`` for periods ``start .. stop - 1``, stock-point-first: (stock points,
+        periods) arrays (for vectorised work over periods)."""
         start, stop = self._span(start, stop)
-        first = max(start - 1, 0)
-        closing = self.node_flow("closing_on_hand", first, max(stop - 1, first))
-        out = np.empty((stop - start, self.layout.size))
+        read: dict[str, np.ndarray] = {}  # each recorded series read once per call
+
+        def node(name: str) -> np.ndarray:
+            if name not in read:
+                read[name] = self._flow(self.layout.node_cells[name], start, stop)
+            return read[name]
+
+        def lane(name: str) -> np.ndarray:
+            key = f"lane:{name}"
+            if key not in read:
+                read[key] = self._flow(self.layout.lane_cells[name], start, stop)
+            return read[key]
+
+        out: dict[str, np.ndarray] = {}
+        for name in names:
+            if name in COST_NAMES:
+                if name not in out:
+                    out.update(
+                        costs.cost_columns(
+                            closing_on_hand=node("closing_on_hand"),
+                            backorders=node("backorders"),
+                            lost_sales=node("lost_sales"),
+                            lane_in_transit=lane("in_transit"),
+                            lane_orders=lane("orders"),
+                            lane_ordered=lane("ordered"),
+                            rates=self.layout.rates,
+                        )
+                    )
+            elif name in NODE_FLOWS:
+                out[name] = node(name)
+            elif name == "opening_on_hand":
+                out[name] = self._opening(start, stop)
+            elif name in ("in_transit_inbound", "ordered"):
+                flow = "in_transit" if name == "in_transit_inbound" else "ordered"
+                out[name] = costs.by_destination(lane(flow), self.layout.rates)
+            else:
+                raise KeyError(
+                    f"{name!r} is not a ledger quantity or cost; columns: {list(QUANTITY_COLUMNS)}"
+                )
+        return {name: out[name] for name in names}
+
+    def by_lane(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """A recorded lane flow (:data:`LANE_FLOWS`), lane-first: (lanes, periods)."""
+        return self._flow(self.layout.lane_cells[name], *self._span(start, stop))
+
+    def _opening(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((self.layout.size, stop - start))
         if stop == start:
             return out
+        first = max(start - 1, 0)
+        closing = self._flow(self.layout.node_cells["closing_on_hand"], first, max(stop - 1, first))
         if start == 0:
-            out[0] = self.layout.initial_on_hand
-            out[1:] = closing
+            out[:, 0] = self.layout.initial_on_hand
+            out[:, 1:] = closing
         else:
             out[:] = closing
         return out
-
-    def _costs(self, start: int, stop: int | None) -> dict[str, np.ndarray]:
-        start, stop = self._span(start, stop)
-        return costs.cost_columns(
-            closing_on_hand=self.node_flow("closing_on_hand", start, stop),
-            backorders=self.node_flow("backorders", start, stop),
-            lost_sales=self.node_flow("lost_sales", start, stop),
-            lane_in_transit=self.lane_flow("in_transit", start, stop),
-            lane_orders=self.lane_flow("orders", start, stop),
-            lane_ordered=self.lane_flow("ordered", start, stop),
-            rates=self.layout.rates,
-        )
 
     def blocks(self, rows: int = 1 << 14) -> Iterator[tuple[int, int]]:
         """Spans ``(start, stop)`` of whole periods covering the closed periods, each of about
@@ -486,11 +543,9 @@ class LedgerPeriod(Sequence[LedgerRow]):
         cached = self._columns.get(name)
         if cached is None:
             t = self.period
-            if name in COST_NAMES:
-                block = self.ledger._costs(t, t + 1)
-                self._columns.update({k: v[0] for k, v in block.items()})
-            else:
-                self._columns[name] = self.ledger.column(name, t, t + 1)[0]
+            names = COST_NAMES if name in COST_NAMES else (name,)
+            block = self.ledger.by_entity(names, t, t + 1)
+            self._columns.update({k: v[:, 0] for k, v in block.items()})
             cached = self._columns[name]
         return cached
 

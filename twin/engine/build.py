@@ -46,6 +46,8 @@ class AgentBinding:
     """``agents[i]:kind``, used in error messages."""
     agent: Agent
     nodes: list[Node]
+    turn: bool = True
+    """The agent decides on observations taken at its nodes' turn (set by the simulation)."""
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Network:
     node_map: dict[NodeId, Node]
     echelon_members: dict[NodeId, list[Node]]
     lanes_of: dict[NodeId, dict[LaneId, Lane]]
+    receipts: Receipts | None = None
+    """The receive steps of every lane (one event per period with arrivals)."""
     customer_nodes: frozenset[Node] = frozenset()
     """Nodes with external customer demand."""
     bom_inputs: frozenset[Node] = frozenset()
@@ -243,6 +247,7 @@ def build(
         nodes,
         echelon_members,
         lanes_of,
+        receipts=receipts,
         customer_nodes=frozenset(d.node for d in demands),
         bom_inputs=frozenset(inp for n in nodes.values() for inp, _ in (n.bom or ())),
     )

@@ -188,11 +188,12 @@ class Recorder:
         for read, entity in self._readers:
             cells += read(entity)
         self.ledger.record(t, cells)
-        if self.auditor is not None:
+        auditor = self.auditor
+        if auditor is not None:
             books: list[Any] = []
             for read, entity in self._books:
                 books += read(entity)
-            self.auditor.record(t, books)
+            auditor.record(t, books)
 
     def check(self) -> None:
         """Audit the periods recorded since the last check (the end of a run)."""

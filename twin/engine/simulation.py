@@ -31,11 +31,13 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 from simpy.events import Event
 
 from agents.base import Agent, Observation, OrderDecision
-from entities.clock import CLOSE, DECIDE, OBSERVE, Phase
+from entities.clock import CLOSE, DECIDE, DEMAND, OBSERVE, Phase
 from entities.customers import CustomerArrivals
+from entities.demand import CustomerDemand
 from entities.errors import TwinError
 from entities.nodes import Node
 from reconciliation.ledger import Ledger, LedgerRow
@@ -44,6 +46,10 @@ from twin.engine.build import AgentBinding, Network, build
 from twin.engine.record import Recorder
 from twin.engine.rng import RandomStreams
 from twin.scenario.schema import Scenario
+
+_new = object.__new__
+_set = object.__setattr__
+_INF = math.inf
 
 
 class AgentError(TwinError):
@@ -156,6 +162,21 @@ class Simulation:
             n for n in self.network.nodes if n.id in self._intra and n not in self._closing_nodes
         ]
         self._ledger_listeners = [b.agent for b in self.network.bindings if b.agent.observes_ledger]
+        for binding in self.network.bindings:  # decides on its observations at its nodes' turn
+            binding.turn = binding.agent.observes == "turn" and not isinstance(
+                binding.agent, ExternalAgent
+            )
+        self._echelon: dict[Node, list[Node]] = {
+            n: self.network.echelon_members[n.id] for n in self.network.nodes
+        }
+        self._lanes = {n: self.network.lanes_of[n.id] for n in self.network.nodes}
+        # Bound methods looked up once rather than every period (an optimisation of the two loops
+        # that run for every node in every period).
+        self._levels = [
+            (level, [n.produce_to_order if n.make_to_order else n.serve for n in level.nodes])
+            for level in self.network.levels
+        ]
+        self._resets = [n.close_period for n in self.network.nodes]
         self.pending: dict[Any, Observation] | None = None  # observations awaiting decisions
         self._request: Event | None = None
         self._external_decisions: Mapping[Any, Any] = {}
@@ -164,11 +185,28 @@ class Simulation:
                 for node in binding.nodes:
                     node.watch = self._reviewer(binding)
         env = self.network.env
-        for demand in self.network.demands:
-            env.process(demand.process(env))
-        env.process(self._liu_epochs() if self.liu_timing else self._decision_epochs())
+        demands = self.network.demands
+        # Where every customer node has a plain demand series (no goodwill, no customers arriving
+        # one by one), the epoch process itself runs the DEMAND step (_customer_demand).
+        self._series: list[tuple[Node, memoryview]] | None = None
+        if all(type(d) is CustomerDemand and d.goodwill is None for d in demands):
+            self._series = [
+                (d.node, memoryview(np.ascontiguousarray(d.quantities)))  # type: ignore[attr-defined]
+                for d in demands
+            ]
+            assert self.network.receipts is not None
+            self.network.receipts.drive()  # and its RECEIVE step (_customer_demand)
+        else:
+            for demand in demands:
+                env.process(demand.process(env))
+        # Without customers arriving within the period nothing of the twin happens between a
+        # period's decisions and its close, so the epoch process closes the period itself (at
+        # once when nothing else is due before the close: _quiet_until_close).
+        self._close_at_decide = not self._intra
+        self._receipts = self.network.receipts
         self.closed = False  # True once the last period is closed
-        self._closer = env.process(self._period_close())
+        epochs = env.process(self._liu_epochs() if self.liu_timing else self._decision_epochs())
+        self._closer = epochs if self._close_at_decide else env.process(self._period_close())
 
     @property
     def env(self):  # noqa: ANN201 - simpy.Environment
@@ -236,8 +274,13 @@ class Simulation:
 
     def _decision_epochs(self) -> Generator[Event, Any, None]:
         env = self.network.env
+        series = self._series
         for t in range(self.scenario.periods):
-            yield Phase(env, t, DECIDE)
+            if series is not None:
+                yield Phase(env, t, DEMAND)
+                self._customer_demand(series, t)  # then DECIDE: nothing can come between
+            else:
+                yield Phase(env, t, DECIDE)
             if self._opening_nodes:
                 self._opening = {n.id: self.observe(n, t) for n in self._opening_nodes}
             if self.external_nodes:
@@ -245,27 +288,48 @@ class Simulation:
                 self.pending = {n.id: self._opening[n.id] for n in self.external_nodes}
                 self._external_decisions = yield self._request
             self._execute(t, self._decide_now)
+            if self._close_at_decide:
+                if not self._quiet_until_close(t):
+                    yield Phase(env, t + 1, CLOSE)
+                self.close(t)
+        if self._close_at_decide:
+            self._finish()
+
+    def _customer_demand(self, series: list[tuple[Node, memoryview]], t: int) -> None:
+        """The RECEIVE and DEMAND steps of period ``t``, where every customer node has a plain
+        demand series.
+
+        An optimisation (benchmarks/RESULTS.md): instead of one RECEIVE event per period with
+        arrivals (``entities.lanes.Receipts``) and one process and one event per customer node and
+        period (``entities.demand.CustomerDemand.process``), the epoch process runs the receive
+        step, then every node's demand, and goes on to the DECIDE step in the same event. Nothing
+        else can happen between these steps of a period (events within the period come only from
+        customers arriving one by one, whose networks are excluded; orders seen after a delay come
+        at the ORDER step, before), lanes arrive in the order the receive event would have taken
+        them, and nodes are served in the order their own events would have come in (that of
+        ``Network.demands``), so the ledger is the same either way.
+        """
+        self._receipts.arrive(t)
+        for node, quantities in series:
+            node.customer_demand(quantities[t], t)
 
     def _decide_now(self, binding: AgentBinding, members: list[Node], t: int) -> Any:
         """Decisions of ``binding`` for its ``members`` at their turn (twin timing)."""
         agent = binding.agent
+        if binding.turn:  # the common case first
+            return agent.act(self._observe_all(members, t))
         if isinstance(agent, ExternalAgent):
             given = self._external_decisions
             return {n.id: given.get(n.id) for n in members}
-        if agent.observes == "epoch_open":
-            return agent.act({n.id: self._opening[n.id] for n in members})
-        return agent.act({n.id: self.observe(n, t) for n in members})
+        return agent.act({n.id: self._opening[n.id] for n in members})
 
     def _execute(self, t: int, decide: Callable[[AgentBinding, list[Node], int], Any]) -> None:
         """The DECIDE step: level by level, customer-facing first, each node ships what it owes
         (a make-to-order source produces first), then its agent's decisions are placed upstream;
         sources with an agent then produce."""
-        for level in self.network.levels:
-            for node in level.nodes:
-                if node.make_to_order:
-                    node.produce_to_order(t)
-                else:
-                    node.serve(t)
+        for level, steps in self._levels:
+            for step in steps:  # serve, or produce to order (bound once: see _levels)
+                step(t)
             for binding, members in level.agents:
                 self._apply(binding, members, decide(binding, members, t), t)
             for lane in level.production_lanes:
@@ -309,8 +373,25 @@ class Simulation:
                         planned.append(
                             binding.agent.act({n.id: self.observe_closed(n, t) for n in members})
                         )
-            yield Phase(env, t, DECIDE)
+            if self._series is not None:
+                yield Phase(env, t, DEMAND)
+                self._customer_demand(self._series, t)  # then DECIDE: nothing can come between
+            else:
+                yield Phase(env, t, DECIDE)
             self._execute(t, _replay(planned))
+            if self._close_at_decide:
+                if not self._quiet_until_close(t):
+                    yield Phase(env, t + 1, CLOSE)
+                self.close(t)
+        if self._close_at_decide:
+            self._finish()
+
+    def _quiet_until_close(self, t: int) -> bool:
+        """True if no event is due before the close of period ``t`` (the first event at time
+        ``t + 1``): the epoch process may then close the period at once, saving an event. Some
+        other process's event within the period defers the close to its usual moment."""
+        queue = self.network.env._queue  # type: ignore[attr-defined]  # SimPy's heap, as Phase uses
+        return not queue or queue[0][:2] >= (t + 1, CLOSE)
 
     def observe_closed(self, node: Node, t: int) -> Observation:
         """The observation of ``node`` at the start of period ``t``: the state at the close of
@@ -331,34 +412,50 @@ class Simulation:
             return self._observation(node, t, last_demand, forecast, node.pipeline(t))
         return self._observation(node, t, node.demand, node.forecast(), node.pipeline(t))
 
+    def _observe_all(self, members: list[Node], t: int) -> dict[Any, Observation]:
+        """The observations of ``members`` now (an agent's call at its turn)."""
+        if self._intra:
+            observe = self.observe
+            return {n.id: observe(n, t) for n in members}
+        observation = self._observation  # observe() without customers within the period, inlined
+        return {n.id: observation(n, t, n.demand, n.forecast(), n.pipeline(t)) for n in members}
+
     def _observation(
         self, node: Node, t: int, last_demand: float, forecast: float, pipeline: tuple[float, ...]
     ) -> Observation:
         """The node's stock positions now, with the given demand signal and pipeline."""
-        ip = node.on_hand + node.on_order - node.backorders
+        on_hand, on_order, backorders = node.on_hand, node.on_order, node.backorders
+        ip = on_hand + on_order - backorders
         eip = ip
-        for m in self.network.echelon_members[node.id]:
+        for m in self._echelon[node]:
             eip += m.on_hand + m.on_order - m.backorders
         in_transit = 0.0
         for lane in node.inbound:
             in_transit += lane.in_transit
-        return Observation._fast(
-            (
-                node.id,
-                node.tier,
-                t,
-                node.on_hand,
-                node.backorders,
-                node.on_order,
-                in_transit,
-                ip,
-                eip,
-                last_demand,
-                forecast,
-                pipeline,
-                node.lane_ids,
-            )
+        # An optimisation (benchmarks/bench_twin.py): the frozen dataclass is filled with one dict
+        # display instead of its __init__ (or Observation._fast's zip), half the cost of _fast; the
+        # twin builds one observation per decided node and period.
+        observation = _new(Observation)
+        _set(
+            observation,
+            "__dict__",
+            {
+                "node": node.id,
+                "tier": node.tier,
+                "period": t,
+                "on_hand": on_hand,
+                "backorders": backorders,
+                "on_order": on_order,
+                "in_transit": in_transit,
+                "inventory_position": ip,
+                "echelon_inventory_position": eip,
+                "last_demand": last_demand,
+                "forecast": forecast,
+                "pipeline": pipeline,
+                "lanes": node.lane_ids,
+            },
         )
+        return observation
 
     def _apply(self, binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
         if type(decisions) is not dict and not isinstance(decisions, Mapping):
@@ -385,7 +482,7 @@ class Simulation:
                 items = decision.quantities.items()
             else:
                 items = ((node.lane_ids[0], decision),)
-            lanes = self.network.lanes_of[node.id]
+            lanes = self._lanes[node]
             sourcing = node.sourcing
             total = 0.0
             for lane_key, quantity in items:
@@ -395,11 +492,14 @@ class Simulation:
                         f"{binding.name}: node {node.id!r} has no lane {lane_key!r} "
                         f"(its lanes: {list(lanes)}) at period {t}"
                     )
-                try:
-                    q = float(quantity)
-                except (TypeError, ValueError):
-                    q = math.nan
-                if not 0.0 <= q < math.inf:
+                if type(quantity) is float:  # the common case, without a conversion
+                    q = quantity
+                else:
+                    try:
+                        q = float(quantity)
+                    except (TypeError, ValueError):
+                        q = math.nan
+                if not 0.0 <= q < _INF:
                     raise AgentError(
                         f"{binding.name}: order {quantity!r} on {lane_key!r} for "
                         f"node {node.id!r} at period {t} is not a finite number >= 0"
@@ -420,7 +520,11 @@ class Simulation:
         for t in range(self.scenario.periods):
             yield Phase(env, t + 1, CLOSE)  # first thing at time t + 1 (entities.clock)
             self.close(t)
-        self.recorder.check()  # the audit of the last periods
+        self._finish()
+
+    def _finish(self) -> None:
+        """After the last close: audit the last periods, compact the ledger."""
+        self.recorder.check()
         self.ledger.finish()
         self.closed = True
 
@@ -435,8 +539,8 @@ class Simulation:
             period = self.ledger.period(t)
             for agent in self._ledger_listeners:
                 agent.observe_ledger(period)
-        for node in self.network.nodes:
-            node.close_period()
+        for reset in self._resets:
+            reset()
         for lane in self.network.lanes:
             lane.ordered = 0.0
             lane.orders = 0
