@@ -45,6 +45,25 @@ def strings(names: Sequence[str], codes: np.ndarray) -> Any:
     )
 
 
+def dictionary(names: Sequence[str], codes: np.ndarray) -> Any:
+    """A dictionary-encoded string array: ``names[codes[i]]`` for each ``i``, held as int32 codes
+    into ``names`` (no per-row work; Parquet stores it as dictionary-encoded strings)."""
+    import pyarrow as pa
+
+    indices = np.ascontiguousarray(codes, dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), indices.size, [None, pa.py_buffer(indices)]),
+        strings(names, np.arange(len(names))),
+    )
+
+
+def string_type() -> Any:
+    """The Arrow type of :func:`dictionary` arrays."""
+    import pyarrow as pa
+
+    return pa.dictionary(pa.int32(), pa.string())
+
+
 def _validity(valid: np.ndarray | None) -> Any:
     if valid is None or bool(np.all(valid)):
         return None

@@ -268,7 +268,7 @@ class Ledger:
         self._pack(self.values, t * self._stride, *cells)
         self.closed = t + 1
 
-    def finish(self, columns: int = 1024, smallest: int = 1 << 22) -> None:
+    def finish(self, columns: int = 1024, smallest: int = 1 << 24) -> None:
         """The run is over: hold every recorded series whose values are all float32 numbers (whole
         units, for one) as float32, the others as float64. Halves the memory of an integer-valued
         ledger; every value reads back as the same float64 number. ``columns``: cells converted at
@@ -481,9 +481,9 @@ class Ledger:
             arrays = [
                 arrow.int64(np.full(p * n, replication)),
                 arrow.int64(np.repeat(np.arange(start, stop), n)),
-                arrow.strings(node_names, np.tile(node_codes, p)),
-                arrow.strings(sku_names, np.tile(sku_codes, p)),
-                arrow.strings(tier_names, np.tile(tier_codes, p)),
+                arrow.dictionary(node_names, np.tile(node_codes, p)),
+                arrow.dictionary(sku_names, np.tile(sku_codes, p)),
+                arrow.dictionary(tier_names, np.tile(tier_codes, p)),
                 arrow.int64(np.tile(echelons, p)),
                 *(arrow.float64(block[name].ravel()) for name in QUANTITY_COLUMNS),
             ]
@@ -497,11 +497,14 @@ class Ledger:
 
 
 def arrow_schema() -> Any:
-    """The Arrow schema of a ledger table: ``replication``, then :data:`LEDGER_COLUMNS`."""
+    """The Arrow schema of a ledger table: ``replication``, then :data:`LEDGER_COLUMNS` (``node``,
+    ``sku`` and ``tier`` dictionary-encoded strings)."""
     import pyarrow as pa
 
+    from reconciliation import arrow
+
     types = {"replication": pa.int64(), "period": pa.int64(), "echelon": pa.int64()}
-    types.update({name: pa.string() for name in ("node", "sku", "tier")})
+    types.update({name: arrow.string_type() for name in ("node", "sku", "tier")})
     return pa.schema(
         [(name, types.get(name, pa.float64())) for name in ("replication", *LEDGER_COLUMNS)]
     )

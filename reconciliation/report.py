@@ -133,9 +133,9 @@ def _event_batch(trace: Trace, chunk: dict[str, np.ndarray]) -> Any:
     kind = chunk["kind"].astype(np.int64)
     return _record_batch(
         [
-            arrow.strings(KINDS, kind),
+            arrow.dictionary(KINDS, kind),
             arrow.int64(chunk["id"]),
-            arrow.strings(trace.lanes, chunk["lane"]),
+            arrow.dictionary(trace.lanes, chunk["lane"]),
             arrow.int64(chunk["period"]),
             arrow.int64(chunk["due"]),
             arrow.float64(chunk["lead_time"], valid=kind == 1),
@@ -149,7 +149,7 @@ def _event_batch(trace: Trace, chunk: dict[str, np.ndarray]) -> Any:
 def events_schema() -> Any:
     import pyarrow as pa
 
-    types = {"kind": pa.string(), "lane": pa.string(), "lead_time": pa.float64()}
+    types = {"kind": arrow.string_type(), "lane": arrow.string_type(), "lead_time": pa.float64()}
     types.update({"quantity": pa.float64(), "lost": pa.float64()})
     return pa.schema([(name, types.get(name, pa.int64())) for name in EVENT_COLUMNS])
 
@@ -161,7 +161,7 @@ def events_frame(trace: Iterable[Any]) -> pd.DataFrame:
     if not isinstance(trace, Trace):
         raise TypeError(f"expected a Trace, got {type(trace).__name__}")
     table = pa.Table.from_batches(list(event_batches(trace)), schema=events_schema())
-    return table.to_pandas()
+    return table.to_pandas(strings_to_categorical=False).astype({"kind": str, "lane": str})
 
 
 def versions() -> dict[str, str | None]:
@@ -200,8 +200,12 @@ def write_tables(
     """``<stem>.parquet`` (and ``<stem>.csv``) in ``folder`` from Arrow record batches."""
     import pyarrow.parquet as pq
 
-    strings = [f.name for f in schema if str(f.type) == "string"]
-    parquet = pq.ParquetWriter(folder / f"{stem}.parquet", schema, use_dictionary=strings)
+    # Strings are dictionary arrays; without the Arrow schema in the file they read back as plain
+    # strings (not categoricals), as any Parquet reader sees them.
+    strings = [f.name for f in schema if str(f.type).startswith("dictionary")]
+    parquet = pq.ParquetWriter(
+        folder / f"{stem}.parquet", schema, use_dictionary=strings, store_schema=False
+    )
     writer = None
     try:
         if csv:
@@ -265,6 +269,33 @@ def plotted_nodes(rows: pd.DataFrame, limit: int = MAX_PANELS) -> tuple[list[str
     return top_nodes(nodes, [float(cost[n]) for n in nodes], limit)
 
 
+MAX_POINTS = 2000
+"""Lines with more points than this are drawn from their envelope (:func:`thin`)."""
+
+
+def thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """A long series reduced to its envelope: the smallest and the largest value of each of
+    ``limit / 2`` consecutive buckets, in time order. Drawn at a few hundred pixels wide the line
+    looks the same (each pixel column spans many periods and shows their range), and drawing
+    20,000 periods costs what 2,000 do."""
+    n = len(y)
+    if n <= limit:
+        return x, y
+    size = math.ceil(n / (limit // 2))
+    whole = n // size * size
+    xs, ys = x[:whole].reshape(-1, size), y[:whole].reshape(-1, size)
+    low, high = ys.argmin(axis=1), ys.argmax(axis=1)
+    first, second = np.minimum(low, high), np.maximum(low, high)
+    rows = np.arange(len(ys))
+    keep_x = np.stack([xs[rows, first], xs[rows, second]], axis=1).ravel()
+    keep_y = np.stack([ys[rows, first], ys[rows, second]], axis=1).ravel()
+    return np.concatenate([keep_x, x[whole:]]), np.concatenate([keep_y, y[whole:]])
+
+
+def _line(ax: Any, x: np.ndarray, y: np.ndarray, **style: Any) -> None:
+    ax.plot(*thin(x, y), **style)
+
+
 def _shade_warmup(ax: Any, warmup: int) -> None:
     if warmup > 0:
         ax.axvspan(-0.5, warmup - 0.5, color="0.9", zorder=0, label="warm-up")
@@ -299,7 +330,8 @@ def plot_inventory(ledger: Ledger, path: Path, *, warmup: int, replication: int 
         _shade_warmup(ax, warmup)
         if len(members) > 1:  # a multi-SKU node: on hand per SKU, backorders summed over SKUs
             for k, i in enumerate(members):
-                ax.plot(
+                _line(
+                    ax,
                     periods,
                     closing[:, i],
                     lw=1.0,
@@ -308,8 +340,10 @@ def plot_inventory(ledger: Ledger, path: Path, *, warmup: int, replication: int 
                 )
             ax.legend(fontsize=7)
         else:
-            ax.plot(periods, closing[:, members[0]], lw=1.0, color="tab:blue", label="on hand")
-        ax.plot(periods, backorders[:, members].sum(axis=1), lw=1.0, color="tab:red", label="backorders")
+            _line(ax, periods, closing[:, members[0]], lw=1.0, color="tab:blue", label="on hand")
+        _line(
+            ax, periods, backorders[:, members].sum(axis=1), lw=1.0, color="tab:red", label="backorders"
+        )
         echelon = min(layout.echelons[i] for i in members)
         ax.set_title(f"{node} ({layout.tiers[members[0]]}, echelon {echelon})", fontsize=10)
         ax.set_ylabel("units")
@@ -355,9 +389,14 @@ def plot_orders_vs_demand(
         members = echelons == echelon
         tiers = list(dict.fromkeys(t for t, m in zip(layout.tiers, members, strict=True) if m))
         _shade_warmup(ax, warmup)
-        ax.plot(periods, demand, lw=1.0, color="0.4", label="customer demand")
-        ax.plot(
-            periods, ordered[:, members].sum(axis=1), lw=1.0, color="tab:orange", label="orders placed"
+        _line(ax, periods, demand, lw=1.0, color="0.4", label="customer demand")
+        _line(
+            ax,
+            periods,
+            ordered[:, members].sum(axis=1),
+            lw=1.0,
+            color="tab:orange",
+            label="orders placed",
         )
         title = f"echelon {int(echelon)} ({', '.join(map(str, tiers))})"
         stat = (kpis or {}).get("network", {}).get("bullwhip", {}).get(str(int(echelon))) or {}
