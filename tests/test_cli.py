@@ -369,3 +369,31 @@ def test_agent_override_on_the_shipped_scenario(tmp_path, capsys):
     base = _ledger_of_run(capsys, HMARL, tmp_path / "base")
     variant = _ledger_of_run(capsys, HMARL, tmp_path / "variant", "--agent", "store_1=s_S:s=100,S=200")
     _check_override_laws(base, variant)
+
+
+_NO_PANDAS = """
+import sys
+from twin.run import main
+code = main(["scenarios/hmarl_3store.yaml", "--periods", "40", "--replications", "2", "--csv",
+             "--out", sys.argv[1], "--quiet"])
+assert code == 0, code
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("pandas", "scipy"))
+assert not loaded, f"the run imported {loaded[:5]}"
+print("ok")
+"""
+
+
+def test_a_run_never_imports_pandas_or_scipy(tmp_path):
+    """KPIs come from the ledger's columns in NumPy and tables are written by pyarrow: the run
+    path stays clear of pandas (about 90 MB) and scipy."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_PANDAS, str(tmp_path / "run")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "ok", out.stderr[-2000:]
+    assert (tmp_path / "run" / "ledger.csv").is_file()

@@ -357,3 +357,33 @@ def test_team_and_mixed_rewards():
         mixed_reward(1.0, [1.0], 1.5)
     with pytest.raises(ValueError, match="unknown reward scope 'all'"):
         rewards_by_scope(members, weights, "all")
+
+
+@pytest.mark.parametrize("name", ["hmarl_3store", "multi_sku_bom", "constrained_network"])
+def test_kpis_from_the_columns_equal_kpis_from_the_table(name):
+    """compute_kpis reads the twin's columnar ledgers directly (the run path) or a ledger table
+    (analysis): the same KPIs, key for key, to rounding."""
+    from reconciliation.report import customer_nodes
+
+    scenario = load_scenario(
+        SCENARIOS / f"{name}.yaml", {"periods": 50, "warmup_periods": 8, "replications": 3}
+    )
+    results = run_scenario(scenario, trace=False)
+    customers = customer_nodes(scenario)
+    columns = compute_kpis(results, 8, customer_nodes=customers)
+    table = compute_kpis(ledger_frame(results), 8, customer_nodes=customers)
+
+    def flat(d, path=""):
+        if isinstance(d, dict):
+            for k, v in d.items():
+                yield from flat(v, f"{path}.{k}")
+        else:
+            yield path, d
+
+    a, b = dict(flat(columns)), dict(flat(table))
+    assert list(a) == list(b)
+    for key, value in b.items():
+        if isinstance(value, float):
+            assert a[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+        else:
+            assert a[key] == value, key
