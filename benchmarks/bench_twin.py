@@ -17,8 +17,21 @@ medians over ``--repeats``. (The twin pauses Python's cyclic garbage collector w
 ``twin.simulation.collector_paused``: with it on, its share of a run grew from 5 % at 52 nodes to
 30 % at 1,023 and the cost per node-period with it; ``--collector`` runs with it on, to compare.)
 
-Run from the repository root: ``python benchmarks/bench_twin.py [--repeats 5]`` (both sections),
-``--scaling`` (the scaling section only) or ``--no-scaling`` (the event-core cases only).
+End-to-end section (``--end-to-end``): ``python -m twin.run scenarios/serial_3stage.yaml`` as users
+run it (a subprocess: simulation, KPIs, the run folder with its tables and plots), at ``--e2e-periods``
+periods and at 20,000 periods more; the difference, divided by the extra replication-periods
+(20,000 x the scenario's replications), is the marginal cost of a period with process start, imports
+and fixed costs excluded, in SEE (a raw SimPy loop timed in this process before each pair).
+
+Memory section (``--memory``): ``python -m twin.run scenarios/retail_1000.yaml`` (one replication, a
+child process that reports its own peak resident memory, as ``/usr/bin/time -f %M`` does), with and
+without plots; the seconds of its simulating and writing phases (simulation vs KPIs plus run
+folder); and the bytes per row of the 1,000-store ledger in memory while the run records it and
+once it is finished.
+
+Run from the repository root: ``python benchmarks/bench_twin.py [--repeats 5]`` (the event-core and
+scaling sections), ``--scaling`` (the scaling section only), ``--no-scaling`` (the event-core cases
+only), ``--end-to-end`` or ``--memory`` (that section only).
 """
 
 from __future__ import annotations
@@ -26,9 +39,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import math
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -185,7 +202,7 @@ def scaling(
                 result = sim.run()
                 seconds = time.perf_counter() - start
             node_periods = len(scenario.nodes) * periods
-            assert len(result.rows) == node_periods  # one ledger row per node and period
+            assert result.ledger.rows_count == node_periods  # one ledger row per node and period
             samples[n].append((build, seconds, seconds / node_periods / unit))
             del sim, result  # the next size starts without this one's ledger in memory
     points = []
@@ -287,6 +304,122 @@ def core(repeats: int, periods: int) -> None:
     assert math.isfinite(statistics.median(see))
 
 
+# --------------------------------------------------------------------------------------------------
+# End to end: the command as users run it.
+
+
+def run_command(path: str, periods: int, *extra: str) -> float:
+    """Seconds of ``python -m twin.run path --periods N`` in a subprocess (its folder discarded)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    try:
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "twin.run", path, "--periods", str(periods), "--quiet"]
+            + ["--out", str(folder / "run"), *extra],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def end_to_end(repeats: int, periods: int, extra: int = 20_000) -> None:
+    """The marginal cost of a period of ``python -m twin.run scenarios/serial_3stage.yaml``."""
+    path = "scenarios/serial_3stage.yaml"
+    replications = load_scenario(ROOT / path).replications
+    samples = []
+    for _ in range(repeats):
+        unit = raw_timeout_seconds()
+        base, longer = run_command(path, periods), run_command(path, periods + extra)
+        samples.append((base, longer, (longer - base) / (extra * replications) / unit))
+    base, longer, see = (statistics.median(col) for col in zip(*samples, strict=True))
+    print(
+        f"\nend to end: python -m twin.run {path} ({replications} replications), --periods "
+        f"{periods} and {periods + extra}, median of {repeats}"
+    )
+    print(
+        f"{base:.2f} s and {longer:.2f} s: {(longer - base) / (extra * replications) * 1e6:.2f} us "
+        f"or {see:.1f} SEE per extra replication-period (process start, imports and fixed costs "
+        "excluded)"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Memory and phases of the 1,000-store run.
+
+_CHILD = """
+import json, resource, sys, time
+start = time.perf_counter()
+from reconciliation.kpis import compute_kpis
+from reconciliation.report import customer_nodes, write_run
+from twin.engine import run_scenario
+from twin.run import resolve_scenario
+scenario = resolve_scenario(sys.argv[1])
+loaded = time.perf_counter()
+results = run_scenario(scenario)
+simulated = time.perf_counter()
+customers = customer_nodes(scenario)
+kpis = compute_kpis(results, scenario.warmup_periods, customer_nodes=customers)
+write_run(sys.argv[2], scenario, results, kpis=kpis, plots=sys.argv[3] == "plots")
+written = time.perf_counter()
+print(json.dumps({
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "load_s": loaded - start, "simulate_s": simulated - loaded, "write_s": written - simulated,
+}))
+"""
+
+
+def retail_run(plots: bool) -> dict[str, float]:
+    """Peak memory (MB) and phase seconds of one retail_1000 run in a fresh child process, the
+    phases of ``twin.run.main``: load and validate, simulate, KPIs and run folder."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-retail-"))
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, "scenarios/retail_1000.yaml", str(folder / "run")]
+            + ["plots" if plots else "no-plots"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(out.stdout.splitlines()[-1])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def ledger_bytes_per_row() -> tuple[float, float, int]:
+    """Bytes per row of the retail_1000 ledger while recorded (float64 cells) and finished."""
+    scenario = load_scenario(ROOT / "scenarios/retail_1000.yaml")
+    sim = Simulation(scenario)
+    recording = sim.ledger.nbytes / (scenario.periods * sim.ledger.layout.size)
+    ledger = sim.run().ledger
+    return recording, ledger.nbytes / ledger.rows_count, ledger.rows_count
+
+
+def memory(repeats: int) -> None:
+    print(
+        "\nmemory: python -m twin.run scenarios/retail_1000.yaml "
+        "(1,023 nodes, 365 days, one replication)"
+    )
+    for plots in (True, False):
+        runs = [retail_run(plots) for _ in range(repeats)]
+        peak = statistics.median(r["peak_mb"] for r in runs)
+        simulate = statistics.median(r["simulate_s"] for r in runs)
+        write = statistics.median(r["write_s"] for r in runs)
+        print(
+            f"{'with plots' if plots else '--no-plots':11s} peak {peak:6.1f} MB (median of {repeats}); "
+            f"simulate {simulate:5.2f} s, KPIs + run folder {write:5.2f} s "
+            f"({100 * write / simulate:.0f} % of simulating)"
+        )
+    recording, finished, rows = ledger_bytes_per_row()
+    print(
+        f"ledger: {rows:,} rows, {recording:.1f} bytes per row while recorded, {finished:.1f} once "
+        "finished (series of whole units held as float32)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -294,6 +427,15 @@ def main() -> None:
     section = parser.add_mutually_exclusive_group()
     section.add_argument("--scaling", action="store_true", help="run the scaling section only")
     section.add_argument("--no-scaling", action="store_true", help="skip the scaling section")
+    section.add_argument(
+        "--end-to-end", action="store_true", help="run the end-to-end section (twin.run) only"
+    )
+    section.add_argument(
+        "--memory", action="store_true", help="run the memory section (retail_1000) only"
+    )
+    parser.add_argument(
+        "--e2e-periods", type=int, default=1_000, help="end to end: periods of the shorter run"
+    )
     parser.add_argument("--scaling-periods", type=int, default=365)
     parser.add_argument(
         "--stores",
@@ -308,6 +450,12 @@ def main() -> None:
         help="scaling: keep the cyclic garbage collector on during the runs",
     )
     args = parser.parse_args()
+    if args.end_to_end:
+        end_to_end(args.repeats, args.e2e_periods)
+        return
+    if args.memory:
+        memory(args.repeats)
+        return
     if not args.scaling:
         core(args.repeats, args.periods)
     if not args.no_scaling:

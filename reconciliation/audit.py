@@ -285,6 +285,25 @@ class AuditLayout:
         )
 
 
+class _Grouping:
+    """Sums of lane rows per stock point: ``sums(values)[i]`` = the sum of ``values[j]`` over the
+    lanes ``j`` of ``entities`` with ``keys[j] == i`` (one reduction over lanes sorted by key)."""
+
+    def __init__(self, keys: np.ndarray, entities: np.ndarray, size: int) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.rows = entities[order]
+        sorted_keys = keys[order]
+        self.starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        self.targets = sorted_keys[self.starts] if sorted_keys.size else sorted_keys
+        self.size = size
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.size, values.shape[1]))
+        if self.rows.size:
+            out[self.targets] = np.add.reduceat(values[self.rows], self.starts, axis=0)
+        return out
+
+
 class Auditor:
     """Checks identities 1-5 of a ledger, a block of periods at a time (module docstring).
 
@@ -298,10 +317,10 @@ class Auditor:
         self.layout = layout
         self.ledger = ledger
         # Each check costs a fixed overhead of a few hundred NumPy calls, so blocks are long, but
-        # not so long that the block's arrays (entities x periods) outgrow the CPU caches and the
-        # allocator's reuse of freed memory: measured best near 8,192 entity-periods per array.
+        # not so long that the block's arrays (entities x periods) outgrow the CPU caches: about
+        # 32,768 entity-periods, at most 1,024 periods (measured: benchmarks/RESULTS.md).
         entities = max(1, ledger.layout.size + len(layout.lanes))
-        self.block = block if block is not None else max(1, min(1024, (1 << 13) // entities))
+        self.block = block if block is not None else max(1, min(1024, (1 << 15) // entities))
         self.values = np.zeros((self.block, max(1, layout.width)))
         self.start = 0
         """First period not yet checked."""
@@ -309,12 +328,10 @@ class Auditor:
         """Units sold, consumed by production or lost in transit before period :attr:`start`."""
         self._pack = struct.Struct(f"{layout.width}d").pack_into
         self._stride = 8 * max(1, layout.width)
-        n, lanes = ledger.layout.size, len(layout.lanes)
-        self._origin = np.zeros((n, lanes))  # 1 where stock point i ships on lane j
         shipping = np.flatnonzero(layout.lane_origin >= 0)
-        self._origin[layout.lane_origin[shipping], shipping] = 1.0
-        self._destination = np.zeros((n, lanes))  # 1 where lane j delivers to stock point i
-        self._destination[layout.lane_destination, np.arange(lanes)] = 1.0
+        self._by_origin = _Grouping(layout.lane_origin[shipping], shipping, ledger.layout.size)
+        lanes = np.arange(len(layout.lanes))
+        self._by_destination = _Grouping(layout.lane_destination, lanes, ledger.layout.size)
 
     def record(self, t: int, books: Sequence[float]) -> None:
         """The books at the close of period ``t``; checks the block once it is full."""
@@ -427,7 +444,7 @@ class Auditor:
         """What each stock point's outbound lanes are owed and have seen, and what its ordering
         lanes owe it, per period (entity-first; sums over lanes as products with 0/1 matrices)."""
         owed = np.asarray(books["owed"])
-        return self._origin @ (owed - books["unseen"]), self._destination @ owed
+        return self._by_origin.sums(owed - books["unseen"]), self._by_destination.sums(owed)
 
     def _released(self, rows: int) -> np.ndarray:
         """Units released into the network so far, per period (summed over stock points)."""
