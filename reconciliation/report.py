@@ -226,13 +226,18 @@ def write_tables(
 # Plots (matplotlib's object API on an Agg canvas: no pyplot, no global backend state).
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float, *, constrained: bool = True) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
+
+
+LAYOUT_PANELS = 8
+"""Figures with more panels than this are laid out by fixed margins: matplotlib's constrained
+layout took 1.5 s of the 2.3 s a 24-panel figure took to draw."""
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -323,7 +328,13 @@ def plot_inventory(ledger: Ledger, path: Path, *, warmup: int, replication: int 
     backorders = ledger.node_flow("backorders")
     periods = np.arange(ledger.periods)
     nrows, ncols = _grid(len(nodes))
-    fig = _figure(6.0 * ncols, 1.0 + 2.3 * nrows)
+    height = 1.0 + 2.3 * nrows
+    constrained = len(nodes) <= LAYOUT_PANELS
+    fig = _figure(6.0 * ncols, height, constrained=constrained)
+    if not constrained:  # margins in inches: title above, shared legend below
+        fig.subplots_adjust(
+            left=0.05, right=0.98, top=1 - 0.8 / height, bottom=0.9 / height, hspace=0.4, wspace=0.15
+        )
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, node in zip(axes.flat, nodes, strict=False):
         members = _members(ledger, node)
@@ -352,8 +363,17 @@ def plot_inventory(ledger: Ledger, path: Path, *, warmup: int, replication: int 
     for ax in axes[-1]:
         ax.set_xlabel("period")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
-    fig.suptitle(f"Closing on-hand stock and backorders per node (replication {replication}){note}")
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center" if constrained else "lower center",
+        ncols=3,
+        fontsize=9,
+    )
+    fig.suptitle(
+        f"Closing on-hand stock and backorders per node (replication {replication}){note}",
+        y=1 - 0.2 / height,
+    )
     fig.savefig(path, dpi=100)
 
 
