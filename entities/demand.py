@@ -117,7 +117,7 @@ class CustomerDemand:
     def process(self, env: simpy.Environment) -> Generator[Phase, None, None]:
         node = self.node
         if self.goodwill is None:
-            for t, quantity in enumerate(memoryview(np.ascontiguousarray(self.quantities))):
+            for t, quantity in enumerate(np.ascontiguousarray(self.quantities).data):
                 yield Phase(env, t, DEMAND)
                 node.customer_demand(quantity, t)
             return

@@ -168,7 +168,7 @@ class Lane:
         self.lead_times = lead_times  # one draw per period of dispatch
         # Read as Python numbers through a memoryview: as fast on the hot path as a list, without a
         # second copy of the draws (a list of floats takes 4x the array's memory).
-        self._lead_times = memoryview(np.ascontiguousarray(lead_times))
+        self._lead_times = np.ascontiguousarray(lead_times).data
         self.unit_cost = unit_cost
         self.fixed_cost = fixed_cost
         self.transit_holding_cost = transit_holding_cost
@@ -266,7 +266,7 @@ class Lane:
             self.sent += quantity
         else:
             self.sent_period, self.sent = t, quantity
-        lead_time = self._lead_times[t]
+        lead_time: float = self._lead_times[t]
         due = t + math.ceil(lead_time) if lead_time > 0.0 else t
         if self.fifo:  # no overtaking: due no earlier than anything sent before
             if self.last_due > due:
@@ -319,7 +319,7 @@ class Lane:
         """Use ``lead_times[t]`` for what is sent in period ``t`` instead of the drawn ones (a
         replay of recorded lead times). Call before the run starts."""
         self.lead_times = lead_times
-        self._lead_times = lead_times.tolist()
+        self._lead_times = np.ascontiguousarray(lead_times).data
 
     def preload_order(self, quantity: float, period: int) -> None:
         """Units ordered on this lane in ``period`` (< 0), before the run starts, not yet shipped:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from entities import allocation, production
@@ -116,7 +117,8 @@ class Node:
         self.is_source = False
         self.make_to_order = False  # a source with no agent: produces what it owes, up to capacity
         self.bom: tuple | None = None  # factory output: ((input stock point, units), ...)
-        self.watch = None  # continuous review: called as watch(node, t) when the IP drops
+        # continuous review: called as watch(node, t) when the inventory position drops
+        self.watch: Callable[[Node, int], None] | None = None
         # -- supply side (issue 6); set by twin.build, all off by default
         self.outage: list[bool] | None = None  # down[t]: ships, sells and produces nothing
         self.refuse_above: float | None = None  # storage capacity with overflow: refuse
@@ -332,7 +334,7 @@ class Node:
         """Hold ``quantity`` units on hand at the start instead of the initial inventory (counted
         as released into the network by this node, as initial inventory is)."""
         self.released += quantity - self.on_hand
-        self.on_hand = self.opening_on_hand = float(quantity)
+        self.on_hand = float(quantity)
 
     def preload_backorder(self, quantity: float, period: int) -> None:
         """Owe ``quantity`` units to end customers at the start, ordered in ``period`` (< 0);

@@ -103,7 +103,7 @@ def check_row(row: LedgerRow) -> None:
     tol = TOLERANCE * (1.0 + opening + receipts)
     if (
         abs(opening + receipts - shipped - sold - consumed - closing) > tol
-        or min(row[QUANTITY_START:]) < -TOLERANCE * (1.0 + demand + opening)
+        or min(float(v) for v in row[QUANTITY_START:]) < -TOLERANCE * (1.0 + demand + opening)
         or abs(holding + transit + stockout + overflow + ordering - total) > TOLERANCE * (1.0 + total)
     ):
         _row_failure(row)
@@ -119,10 +119,11 @@ def _row_failure(row: LedgerRow) -> None:
             f"{row.sold:g} - consumed {row.consumed:g} = {lhs:g} != closing_on_hand "
             f"{row.closing_on_hand:g}"
         )
-    name = min(range(QUANTITY_START, len(row)), key=lambda i: row[i])
-    if row[name] < 0:
+    name = min(range(QUANTITY_START, len(row)), key=lambda i: float(row[i]))
+    smallest = float(row[name])
+    if smallest < 0:
         raise ReconciliationError(
-            f"negative {LedgerRow._fields[name]} = {row[name]:g} at {where}, period {row.period}"
+            f"negative {LedgerRow._fields[name]} = {smallest:g} at {where}, period {row.period}"
         )
     parts = (
         row.holding_cost
@@ -336,7 +337,7 @@ class Auditor:
     def record(self, t: int, books: Sequence[float]) -> None:
         """The books at the close of period ``t``; checks the block once it is full."""
         k = t - self.start
-        self._pack(self.values, k * self._stride, *books)
+        self._pack(self.values.data, k * self._stride, *books)
         if k + 1 == self.block:
             self.check()
 

@@ -373,11 +373,8 @@ def _check_tiers(
     if not bad.any():
         return
     k = int(np.argmax(bad))
-    present = [
-        (name, float(v))
-        for name, v, has in zip(names, tiers[k], to_tier.any(axis=0), strict=True)
-        if has
-    ]
+    occupied = np.atleast_1d(to_tier.sum(axis=0) > 0).tolist()
+    present = [(name, float(v)) for name, v, has in zip(names, tiers[k], occupied, strict=True) if has]
     try:
         check_totals(int(grid.periods[start + k]), present, float(network[k]))
     except ReconciliationError as exc:
@@ -492,10 +489,10 @@ def compute_kpis(
     network: dict[str, Any] = _summarise(network_rep)
     network["bullwhip"] = {}
     for k, echelon in enumerate(shape.echelon_values):
-        members = {n for n in node_order if info[n][1] == echelon}
+        in_echelon = {n for n in node_order if info[n][1] == echelon}
         network["bullwhip"][str(echelon)] = (
             mean_se([_variance_ratio(r.echelon_orders[:, k], r.customer_demand) for r in reps])
-            if members & ordering
+            if in_echelon & ordering
             else {"mean": None, "se": None}
         )
     network["customer_nodes"] = customer_nodes

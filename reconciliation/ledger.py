@@ -265,7 +265,7 @@ class Ledger:
             )
         # struct writes the floats straight into the array's buffer: about twice as fast as
         # assigning a list to a NumPy row (measured in benchmarks/bench_twin.py).
-        self._pack(self.values, t * self._stride, *cells)
+        self._pack(self.values.data, t * self._stride, *cells)
         self.closed = t + 1
 
     def finish(self, columns: int = 1024, smallest: int = 1 << 24) -> None:

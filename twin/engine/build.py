@@ -136,29 +136,29 @@ def build(
         return 0.0
 
     lanes: list[Lane] = []
-    for cfg in scenario.lanes:
-        origin, dest = nodes[NodeId(cfg.origin)], nodes[NodeId(cfg.destination)]
-        draws = cfg.lead_time.sample(
-            streams.generator(scenario.lane_stream(cfg.id), "lead_time"), periods
+    for link in scenario.lanes:
+        origin, dest = nodes[NodeId(link.origin)], nodes[NodeId(link.destination)]
+        draws = link.lead_time.sample(
+            streams.generator(scenario.lane_stream(link.id), "lead_time"), periods
         )
         lane = Lane(
-            LaneId(cfg.id),
+            LaneId(link.id),
             origin,
             dest,
             env=env,
             lead_times=draws,
-            unit_cost=cfg.unit_cost,
-            fixed_cost=cfg.fixed_cost,
-            transit_holding_cost=transit_rate(cfg.in_transit_holding_cost, origin, dest),
+            unit_cost=link.unit_cost,
+            fixed_cost=link.fixed_cost,
+            transit_holding_cost=transit_rate(link.in_transit_holding_cost, origin, dest),
             trace=sink,
-            trace_key=trace.lane_key(cfg.id) if trace is not None else 0,
+            trace_key=trace.lane_key(link.id) if trace is not None else 0,
             receipts=receipts,
         )
-        _lane_supply_side(cfg, lane, streams.generator, scenario.lane_stream(cfg.id), periods)
+        _lane_supply_side(link, lane, streams.generator, scenario.lane_stream(link.id), periods)
         origin.outbound.append(lane)
         dest.inbound.append(lane)
         lanes.append(lane)
-        for due, quantity in enumerate(cfg.initial_pipeline):
+        for due, quantity in enumerate(link.initial_pipeline):
             lane.preload(quantity, due)
 
     # Agents, and which nodes each decides for.

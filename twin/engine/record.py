@@ -103,7 +103,7 @@ def cost_rates(network: Network) -> CostRates:
     import numpy as np
 
     nodes, lanes = network.nodes, network.lanes
-    index = {node.id: i for i, node in enumerate(nodes)}
+    index: dict[str, int] = {node.id: i for i, node in enumerate(nodes)}
     slot = {lane: k for node in nodes for k, lane in enumerate(node.inbound)}
     return CostRates(
         holding=np.array([n.holding_cost for n in nodes], dtype=np.float64),
@@ -160,7 +160,7 @@ class Recorder:
         self.auditor: Auditor | None = None
         self._books: list[tuple[Callable[[Any], tuple[Any, ...]], Any]] = []
         if audit:
-            index = {node.id: i for i, node in enumerate(nodes)}
+            index: dict[str, int] = {node.id: i for i, node in enumerate(nodes)}
             books_of_lanes = [lane_books(lane) for lane in lanes]
             books_of_nodes = [node_books(node, network) for node in nodes]
             self.auditor = Auditor(

@@ -39,6 +39,7 @@ from entities.clock import CLOSE, DECIDE, DEMAND, OBSERVE, Phase
 from entities.customers import CustomerArrivals
 from entities.demand import CustomerDemand
 from entities.errors import TwinError
+from entities.lanes import Receipts
 from entities.nodes import Node
 from reconciliation.ledger import Ledger, LedgerRow
 from reconciliation.trace import Trace
@@ -189,13 +190,11 @@ class Simulation:
         # Where every customer node has a plain demand series (no goodwill, no customers arriving
         # one by one), the epoch process itself runs the DEMAND step (_customer_demand).
         self._series: list[tuple[Node, memoryview]] | None = None
-        if all(type(d) is CustomerDemand and d.goodwill is None for d in demands):
-            self._series = [
-                (d.node, memoryview(np.ascontiguousarray(d.quantities)))  # type: ignore[attr-defined]
-                for d in demands
-            ]
-            assert self.network.receipts is not None
-            self.network.receipts.drive()  # and its RECEIVE step (_customer_demand)
+        plain = [d for d in demands if type(d) is CustomerDemand and d.goodwill is None]
+        receipts = self.network.receipts
+        if len(plain) == len(demands) and receipts is not None:
+            self._series = [(d.node, np.ascontiguousarray(d.quantities).data) for d in plain]
+            receipts.drive()  # and its RECEIVE step (_customer_demand)
         else:
             for demand in demands:
                 env.process(demand.process(env))
@@ -203,7 +202,7 @@ class Simulation:
         # period's decisions and its close, so the epoch process closes the period itself (at
         # once when nothing else is due before the close: _quiet_until_close).
         self._close_at_decide = not self._intra
-        self._receipts = self.network.receipts
+        self._receipts: Receipts = receipts if receipts is not None else Receipts(env)
         self.closed = False  # True once the last period is closed
         epochs = env.process(self._liu_epochs() if self.liu_timing else self._decision_epochs())
         self._closer = epochs if self._close_at_decide else env.process(self._period_close())
@@ -481,7 +480,7 @@ class Simulation:
             elif isinstance(decision, OrderDecision):
                 items = decision.quantities.items()
             else:
-                items = ((node.lane_ids[0], decision),)
+                items = ((node.lane_ids[0], decision),)  # type: ignore[assignment]
             lanes = self._lanes[node]
             sourcing = node.sourcing
             total = 0.0
