@@ -1,6 +1,8 @@
-"""Reconciliation: the per-period ledger, its audit, KPIs, rewards and reports.
+"""Reconciliation: the per-period ledger (columns), its costs and audit, KPIs, rewards, the event
+trace and the reports.
 
-Pandas appears only in this package (and the CLIs), never in the event core.
+Everything on a run's path works on NumPy arrays and writes tables through pyarrow; pandas appears
+only at the edge, for analysis (:mod:`reconciliation.tables`, the what-if tables).
 """
 
 from reconciliation.ledger import LEDGER_COLUMNS, LedgerRow

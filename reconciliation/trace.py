@@ -42,7 +42,7 @@ _NAN = float("nan")
 class Trace(Sequence[Order | Shipment]):
     """Orders and shipments of one replication (see the module docstring)."""
 
-    def __init__(self, *, buffer_events: int = 1 << 15) -> None:
+    def __init__(self, *, buffer_events: int = 1 << 13) -> None:
         self.lanes: list[str] = []
         """Lane ids, by the key :meth:`lane_key` gave them."""
         self._keys: dict[str, int] = {}

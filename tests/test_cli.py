@@ -397,3 +397,16 @@ def test_a_run_never_imports_pandas_or_scipy(tmp_path):
     )
     assert out.returncode == 0 and out.stdout.splitlines()[-1] == "ok", out.stderr[-2000:]
     assert (tmp_path / "run" / "ledger.csv").is_file()
+
+
+def test_the_resolved_scenario_is_written_a_piece_at_a_time_as_safe_dump_writes_it_whole():
+    import io
+
+    from reconciliation.report import dump_yaml
+    from twin.run import resolve_scenario
+
+    for path in sorted((REPO / "scenarios").glob("*.yaml")):
+        data = resolve_scenario(path).to_yaml_dict()
+        pieces = io.StringIO()
+        dump_yaml(data, pieces, chunk=2)
+        assert pieces.getvalue() == yaml.safe_dump(data, sort_keys=False, allow_unicode=True), path

@@ -12,7 +12,7 @@ also records the order/shipment trace. The run folder (default
 ``runs/<scenario>-<YYYYmmdd-HHMMSS>``) is written atomically by
 :func:`reconciliation.report.write_run`; an existing folder is refused unless ``--overwrite``. Its
 tables (the ledger, the trace) are Parquet, with CSV copies under ``--csv``; ``--no-plots`` leaves
-the figures out. KPIs come from the ledger's columns in NumPy: a run never imports pandas.
+the figures out. KPIs come from the ledger's columns in NumPy: a plain run never imports pandas.
 Mistakes (a bad scenario or override, an unknown agent, a failed ledger identity, an existing
 folder) print one line ``error: ...`` to stderr and exit with status 2.
 
@@ -150,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kpis=kpis,
             csv=args.csv,
             plots=not args.no_plots,
+            customers=customers,
         )
         run_id = (
             write_run_back(args.write_back, scenario, results, kpis, start) if args.write_back else None
