@@ -12,6 +12,13 @@ events; priorities in :mod:`entities.clock`):
   (:mod:`twin.engine.record`) and audited (:mod:`reconciliation.audit`, a block of periods at a
   time and at the end of the run).
 
+Where nothing else can happen between them, the steps share events (an optimisation that leaves
+the order of events as it is): when every customer node has a plain demand series, the epoch
+process runs the receive and demand steps of every node, then the decide step, in one event
+(:meth:`Simulation._customer_demand`); without customers arriving within the period it also
+closes the period itself, at once unless another process has something due before the close
+(:meth:`Simulation._quiet_until_close`). A period is then one SimPy event.
+
 Under ``timing: liu`` (Liu et al.'s period) the agents are called earlier, at the ``OBSERVE`` step
 that opens the period, with the state at the close of the last period (:meth:`observe_closed`);
 their orders are executed at the ``DECIDE`` step in the same level order as above. Everything else
