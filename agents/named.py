@@ -61,7 +61,9 @@ def split_top(text: str, separators: str) -> list[tuple[str, str]]:
     while i < n:
         ch = text[i]
         if quote:
-            if ch == quote:
+            if quote == '"' and ch == "\\":
+                i += 1  # an escape in a double-quoted text: the next character is part of it
+            elif ch == quote:
                 if quote == "'" and i + 1 < n and text[i + 1] == "'":
                     i += 1  # '' is a quote inside a single-quoted text
                 else:
@@ -158,6 +160,19 @@ def named(spec: Any, *, what: str = "spec", nested: bool = False) -> tuple[str, 
     raise ValueError(f"{what} must be a name, 'name:key=value,...' or a mapping, got {spec!r}")
 
 
+class _Dumper(yaml.SafeDumper):
+    """YAML flow text whose strings never hold an unquoted bracket, quote or separator, so that
+    :func:`split_top` sees the structure YAML sees."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "'" if re.search(r"[,;=\[\]{}()'\"]", text) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
@@ -176,8 +191,16 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         if value and not re.search(r"[,;=\s'\"\[\]{}()]", value) and read_value(value) == value:
             return value
-        return "'" + value.replace("'", "''") + "'"
-    text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**9).strip()
+        quoted = "'" + value.replace("'", "''") + "'"
+        try:
+            if read_value(quoted) == value:
+                return quoted
+        except ValueError:
+            pass
+        # YAML's single quotes fold line breaks (NEL, LS, ...) and cannot hold control
+        # characters; its double-quoted form escapes them.
+        return yaml.safe_dump(value, default_style='"', width=10**9).strip().removesuffix("...").strip()
+    text = yaml.dump(_plain(value), Dumper=_Dumper, default_flow_style=True, width=10**9).strip()
     return text.removesuffix("...").strip()
 
 
