@@ -7,7 +7,7 @@ import doctest
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import agents.named
@@ -37,6 +37,9 @@ NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
 
 
 @given(NAMES, st.dictionaries(NAMES, PARAMS, max_size=4))
+@example("A", {"A": {"a": None, "_": '"]\xa0'}})  # an escaped quote inside double quotes
+@example("A", {"B": ["("], "A": None})  # a bracket in a string inside a list
+@example("A", {"A": "\x85", "B": "\x1f,x"})  # YAML line breaks and control characters
 def test_a_spec_written_as_text_reads_back_the_same(name, params):
     assert parse_named(format_named(name, params)) == (name, params)
 
