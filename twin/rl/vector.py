@@ -283,8 +283,9 @@ class VectorTwin:
         self.orders = xp.zeros(b, nl)
         self.history = xp.zeros(b, n, self.window)
         self.history_sum = xp.zeros(b, n)
-        self.closing_demand = xp.zeros(b, n)
-        self.closing_forecast = xp.zeros(b, n)
+        # What a liu-timing epoch observes before any close (Simulation.observe_closed).
+        self.closing_demand = xp.zeros(b, n) + plan.scenario.initial_demand
+        self.closing_forecast = xp.zeros(b, n) + plan.scenario.initial_demand
         self.current = xp.zeros(len(FIELDS), b, n)
         self.flows = xp.zeros(len(FIELDS), b, n)
         self._ledger = []
