@@ -259,7 +259,7 @@ def test_the_vector_engine_finds_the_same_point_at_the_same_cost(tmp_path, capsy
         ),
         (
             ["--target", "stage1=s_Z"],
-            "--target 'stage1=s_Z': 's_Z' cannot be tuned; did you mean 's_S'?",
+            "--target 'stage1=s_Z': 's_Z' cannot be tuned (did you mean 's_S'?); tunable kinds: base_stock,",
         ),
         (
             ["--target", "stage1", "--kind", "pass_through"],
@@ -291,3 +291,14 @@ def test_target_mistakes_are_one_line_before_the_search(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and expected in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_parameter_of_several_nodes_also_moves_at_all_of_them_at_once():
+    """Constant orders of a serial chain: from 10 at every level, ordering one unit less at any
+    single level piles stock up or runs it down between levels, so no single move improves;
+    ordering less at every level at once does (the mean Merton demand is about 9)."""
+    data = liu(periods=100, replications=6)
+    data["agents"][0]["params"]["quantity"] = 10
+    result = tune(data, "retailer,distributor,manufacturer", "constant", budget=20)
+    assert result.cost < result.start_cost
+    assert len(set(result.params["quantity"].values())) == 1

@@ -11,14 +11,16 @@ random numbers: the same demand and lead-time draws), so differences between can
 noise between draws.
 
 The optimiser is a coordinate (compass) search (Kolda, Lewis & Torczon, *SIAM Review* 45(3), 2003):
-from the start point, try each parameter up and down by its step, move to any improvement, halve
-all steps when none improves, stop when the steps are below resolution or the evaluation budget is
-spent. Stock levels move in whole units when demand is integer, multiples and covers in
-hundredths. A review period is searched on an integer grid (``1 .. R_max``, one compass search
-of the other parameters per value, sharing the budget; ``R_max`` from the economic order interval
-``sqrt(2K / (h D))``, Snyder & Shen 2019, sec. 3.2, at least 2), then the review offset over
-``0 .. R - 1``. The start point is, in order of preference: the Clark-Scarf optimum when the target
-is a serial chain with normal or Poisson demand and constant integer lead times
+from the start point, try each parameter up and down by its step, move to any improvement; when
+none improves, try each per-node parameter moved at all of the target's nodes at once (a pattern
+direction: levels of a chain, or constant orders, often have to move together); halve all steps
+when nothing improves, stop when the steps are below resolution or the evaluation budget is spent.
+Stock levels move in whole units when demand is integer, multiples and covers in hundredths. A
+review period is searched on an integer grid (``1 .. R_max``, one compass search of the other
+parameters per value, sharing the budget; ``R_max`` from the economic order interval
+``sqrt(2K / (h D))`` of the EOQ model, Snyder & Shen 2019, ch. 3, at least 2), then the review
+offset over ``0 .. R - 1``. The start point is, in order of preference: the Clark-Scarf optimum
+when the target is a serial chain with normal or Poisson demand and constant integer lead times
 (:func:`heuristics.serial.optimize_echelon_base_stock`); the scenario's own parameters when it
 already uses the kind there; otherwise textbook approximations from demand and lead-time means.
 """
@@ -174,7 +176,7 @@ def tunable_kind(kind: str, where: str) -> None:
     if kind in TUNABLE:
         return
     close = difflib.get_close_matches(kind, list(TUNABLE), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ScenarioError(f"{where}: {kind!r} cannot be tuned{hint}; tunable kinds: {', '.join(TUNABLE)}")
 
 
@@ -549,14 +551,23 @@ class _Search:
             return round(value, 2)
 
         steps = {c: first_step(c) for c in coordinates}
+        # Besides each coordinate alone, a parameter of several nodes moves at all of them at once
+        # (levels of a chain often move together, and constant orders must).
+        groups: dict[tuple[int, str], list[_Coordinate]] = {}
+        for c in coordinates:
+            groups.setdefault((c.target, c.tunable.name), []).append(c)
+        directions = [[c] for c in coordinates] + [g for g in groups.values() if len(g) > 1]
         while len(self.cache) < limit and coordinates:
             improved = False
-            for c in coordinates:
+            for k, moved in enumerate(directions):
+                if k == len(coordinates) and improved:
+                    break  # joint moves only when no single coordinate improves
                 for direction in (1.0, -1.0):
                     if len(self.cache) >= limit:
                         break
                     trial = copy.deepcopy(x)
-                    c.set(trial, snap(c, c.get(trial) + direction * steps[c]))
+                    for c in moved:
+                        c.set(trial, snap(c, c.get(trial) + direction * steps[c]))
                     if not _feasible(self.targets, trial):
                         continue
                     cost = self.cost(trial)
@@ -614,7 +625,9 @@ def tune(
     search = _Search(base, plan, coordinates, reps, budget, evaluator, progress)
     start_params = copy.deepcopy(x)
     start_cost = search.cost(x)
-    choices = [review_grid(base, plan[c.target].nodes) for c in grid]
+    choices = [  # the grid, and the start's own review period
+        sorted({*review_grid(base, plan[c.target].nodes), int(c.get(start_params))}) for c in grid
+    ]
     combos = list(itertools.product(*choices))
     for k, combo in enumerate(combos):
         if search.spent:
@@ -639,11 +652,11 @@ def tune(
             x = search.best[1]
     if (len(combos) > 1 or offsets) and not search.spent:  # polish the best point
         search.compass(copy.deepcopy(search.best[1]), local, integer, budget)
-    cost, x = search.best
+    x = search.best[1]
     mean, se = search.cache[search.key(x)]
     tuned = [
-        TunedTarget(t.kind, t.nodes, params, t.fixed, start)
-        for t, params, start in zip(plan, x, start_params, strict=True)
+        TunedTarget(t.kind, t.nodes, params, t.fixed, begin)
+        for t, params, begin in zip(plan, x, start_params, strict=True)
     ]
     return TuneResult(tuned, mean, se, start_cost, len(search.cache), search.history)
 
