@@ -50,6 +50,12 @@ def _review(value: Any) -> Literal["periodic", "continuous"]:
     raise ValueError(f"review must be 'periodic' or 'continuous', got {value!r}")
 
 
+ORDER_NOISE = 1e-9
+"""Rules order nothing rather than less than this many units: such a quantity is rounding noise of
+a sum of positions (e.g. an echelon's, which the vector twin adds in another order), and ordering
+it would charge a fixed ordering cost for nothing."""
+
+
 def _max_order(value: Any) -> float | Mapping[str, float] | None:
     """The order cap: None (no cap), a number >= 0, or ``{node: number}``."""
     if value is not None:
@@ -83,12 +89,13 @@ class _Rule(Agent):
                     )
 
     def act(self, observations: Mapping[NodeId, Observation]) -> dict[NodeId, OrderDecision]:
-        if self.max_order is None:
-            return {node: order(obs, self.quantity(obs)) for node, obs in observations.items()}
-        return {
-            node: order(obs, min(self.quantity(obs), self._param("max_order", node)))
-            for node, obs in observations.items()
-        }
+        out = {}
+        for node, obs in observations.items():
+            q = self.quantity(obs)
+            if self.max_order is not None:
+                q = min(q, self._param("max_order", node))
+            out[node] = order(obs, q if q > ORDER_NOISE else 0.0)
+        return out
 
     def quantity(self, obs: Observation) -> float:
         raise NotImplementedError

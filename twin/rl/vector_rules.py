@@ -6,7 +6,7 @@ returns the order of each of its nodes in every replication, ``(B, nodes)``, fro
 :class:`StateView` (the node's inventory position, echelon position, demand and forecast at the
 moment the event twin would build its :class:`~agents.base.Observation`). The formulas are those of
 :mod:`agents.rules`, written over arrays; every order goes on the node's primary lane, capped at
-the agent's ``max_order`` when it has one.
+the agent's ``max_order`` when it has one (and 0 below ``agents.rules.ORDER_NOISE``).
 """
 
 from __future__ import annotations
@@ -177,16 +177,20 @@ class AdaptiveBaseStock(VectorRule):
         return xp.clip_low(level - position, 0.0)
 
 
-class Capped(VectorRule):
-    """Another rule's orders, at most ``max_order`` per node (the rules' order cap)."""
+class Placed(VectorRule):
+    """Another rule's orders as the rule places them: at most ``max_order`` per node (the order
+    cap, if any), and nothing below :data:`agents.rules.ORDER_NOISE`."""
 
-    def __init__(self, rule: VectorRule, cap: np.ndarray) -> None:
+    def __init__(self, rule: VectorRule, cap: np.ndarray | None) -> None:
         super().__init__(rule.xp, rule.nodes)
         self.rule = rule
-        self.cap = rule.xp.asarray(cap)
+        self.cap = None if cap is None else rule.xp.asarray(cap)
 
     def quantity(self, state: StateView) -> Array:
-        return self.xp.minimum(self.rule.quantity(state), self.cap)
+        q = self.rule.quantity(state)
+        if self.cap is not None:
+            q = self.xp.minimum(q, self.cap)
+        return self.xp.where(q > rules.ORDER_NOISE, q, 0.0)
 
 
 class DaysOfCover(VectorRule):
@@ -216,9 +220,8 @@ def vectorise(agent: Any, nodes: Sequence[str], index: Array, xp: Backend) -> Ve
     for an agent without one (planners, learned policies, continuous review, ...).
     """
     rule = _uncapped(agent, nodes, index, xp)
-    if agent.max_order is None:  # every vectorised agent is a rule of agents.rules
-        return rule
-    return Capped(rule, _levels(agent.max_order, nodes, "max_order"))
+    cap = agent.max_order  # every vectorised agent is a rule of agents.rules
+    return Placed(rule, None if cap is None else _levels(cap, nodes, "max_order"))
 
 
 def _uncapped(agent: Any, nodes: Sequence[str], index: Array, xp: Backend) -> VectorRule:
