@@ -30,6 +30,7 @@ BUILTIN = {
     "periodic_review": "agents.rules:PeriodicReviewPolicy",
     "constant": "agents.rules:ConstantPolicy",
     "pass_through": "agents.rules:PassThroughPolicy",
+    "adaptive_base_stock": "agents.rules:AdaptiveBaseStockPolicy",
     "hmarl_warehouse": "agents.rules:DaysOfCoverPolicy",
     "hmarl_supplier": "agents.rules:HmarlSupplierPolicy",
     "wagner_whitin": "agents.planners:WagnerWhitinPlanner",

@@ -1,14 +1,17 @@
 """Rule-based replenishment policies, one small class each.
 
 Every policy reads the :class:`~agents.base.Observation` of a node and orders on its primary lane.
-Parameters may be given once for all of the agent's nodes or as ``{node: value}``. Sources:
-Snyder & Shen, *Fundamentals of Supply Chain Theory* (2nd ed., 2019), ch. 3-6; Axsater,
-*Inventory Control* (3rd ed., 2015), ch. 4.
+Parameters may be given once for all of the agent's nodes or as ``{node: value}``. Every rule takes
+an optional order cap, ``max_order`` (per node too): the order is ``min(quantity, max_order)``, as
+in an action space of ``0 .. max_order`` units (Liu et al.'s 0..20). Sources: Snyder & Shen,
+*Fundamentals of Supply Chain Theory* (2nd ed., 2019), ch. 3-6; Axsater, *Inventory Control* (3rd
+ed., 2015), ch. 4.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -47,16 +50,32 @@ def _review(value: Any) -> Literal["periodic", "continuous"]:
     raise ValueError(f"review must be 'periodic' or 'continuous', got {value!r}")
 
 
+ORDER_NOISE = 1e-9
+"""Rules order nothing rather than less than this many units: such a quantity is rounding noise of
+a sum of positions (e.g. an echelon's, which the vector twin adds in another order), and ordering
+it would charge a fixed ordering cost for nothing."""
+
+
+def _max_order(value: Any) -> float | Mapping[str, float] | None:
+    """The order cap: None (no cap), a number >= 0, or ``{node: number}``."""
+    if value is not None:
+        _values(value, "max_order", minimum=0.0)
+    return value
+
+
 class _Rule(Agent):
-    """Shared plumbing: per-node parameter lookup, validation against nodes, a no-op reset."""
+    """Shared plumbing: per-node parameter lookup, validation against nodes, the order cap
+    ``max_order``, a no-op reset."""
 
     _per_node_params: tuple[str, ...] = ()
+    max_order: float | Mapping[str, float] | None = None
 
     def reset(self, *, seed: int | None = None) -> None:
         """Rule policies are deterministic; nothing to reset."""
 
     def validate_nodes(self, nodes: Sequence[str]) -> None:
-        for name in self._per_node_params:
+        names = self._per_node_params + (("max_order",) if self.max_order is not None else ())
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, Mapping):
                 missing = [n for n in nodes if n not in value]
@@ -70,7 +89,13 @@ class _Rule(Agent):
                     )
 
     def act(self, observations: Mapping[NodeId, Observation]) -> dict[NodeId, OrderDecision]:
-        return {node: order(obs, self.quantity(obs)) for node, obs in observations.items()}
+        out = {}
+        for node, obs in observations.items():
+            q = self.quantity(obs)
+            if self.max_order is not None:
+                q = min(q, self._param("max_order", node))
+            out[node] = order(obs, q if q > ORDER_NOISE else 0.0)
+        return out
 
     def quantity(self, obs: Observation) -> float:
         raise NotImplementedError
@@ -92,9 +117,15 @@ class BaseStockPolicy(_Rule):
 
     _per_node_params = ("base_stock_level",)
 
-    def __init__(self, *, base_stock_level: float | Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        *,
+        base_stock_level: float | Mapping[str, float],
+        max_order: float | Mapping[str, float] | None = None,
+    ) -> None:
         _values(base_stock_level, "base_stock_level", minimum=-math.inf)
         self.base_stock_level = base_stock_level
+        self.max_order = _max_order(max_order)
 
     def quantity(self, obs: Observation) -> float:
         return max(0.0, self._param("base_stock_level", obs.node) - obs.inventory_position)
@@ -109,9 +140,15 @@ class EchelonBaseStockPolicy(_Rule):
 
     _per_node_params = ("base_stock_level",)
 
-    def __init__(self, *, base_stock_level: float | Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        *,
+        base_stock_level: float | Mapping[str, float],
+        max_order: float | Mapping[str, float] | None = None,
+    ) -> None:
         _values(base_stock_level, "base_stock_level", minimum=-math.inf)
         self.base_stock_level = base_stock_level
+        self.max_order = _max_order(max_order)
 
     def quantity(self, obs: Observation) -> float:
         level = self._param("base_stock_level", obs.node)
@@ -134,11 +171,13 @@ class SSPolicy(_Rule):
         s: float | Mapping[str, float],
         S: float | Mapping[str, float],  # noqa: N803
         review: str = "periodic",
+        max_order: float | Mapping[str, float] | None = None,
     ) -> None:
         _values(s, "s", minimum=-math.inf)
         _values(S, "S", minimum=-math.inf)
         self.s, self.S = s, S
         self.review = _review(review)
+        self.max_order = _max_order(max_order)
         if not isinstance(s, Mapping) and not isinstance(S, Mapping) and S < s:
             raise ValueError(f"S must be >= s, got s={s}, S={S}")
 
@@ -161,11 +200,13 @@ class RQPolicy(_Rule):
         reorder_point: float | Mapping[str, float],
         order_quantity: float | Mapping[str, float],
         review: str = "periodic",
+        max_order: float | Mapping[str, float] | None = None,
     ) -> None:
         _values(reorder_point, "reorder_point", minimum=-math.inf)
         _values(order_quantity, "order_quantity", minimum=0.0, strict=True)
         self.reorder_point, self.order_quantity = reorder_point, order_quantity
         self.review = _review(review)
+        self.max_order = _max_order(max_order)
 
     def quantity(self, obs: Observation) -> float:
         r = self._param("reorder_point", obs.node)
@@ -183,7 +224,12 @@ class PeriodicReviewPolicy(_Rule):
     _per_node_params = ("order_up_to_level",)
 
     def __init__(
-        self, *, review_period: int, order_up_to_level: float | Mapping[str, float], offset: int = 0
+        self,
+        *,
+        review_period: int,
+        order_up_to_level: float | Mapping[str, float],
+        offset: int = 0,
+        max_order: float | Mapping[str, float] | None = None,
     ) -> None:
         if isinstance(review_period, bool) or not isinstance(review_period, int) or review_period < 1:
             raise ValueError(f"review_period must be an integer >= 1, got {review_period!r}")
@@ -192,6 +238,7 @@ class PeriodicReviewPolicy(_Rule):
         _values(order_up_to_level, "order_up_to_level", minimum=-math.inf)
         self.review_period, self.offset = review_period, offset
         self.order_up_to_level = order_up_to_level
+        self.max_order = _max_order(max_order)
 
     def quantity(self, obs: Observation) -> float:
         if obs.period % self.review_period != self.offset:
@@ -204,9 +251,15 @@ class ConstantPolicy(_Rule):
 
     _per_node_params = ("quantity_",)
 
-    def __init__(self, *, quantity: float | Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        *,
+        quantity: float | Mapping[str, float],
+        max_order: float | Mapping[str, float] | None = None,
+    ) -> None:
         _values(quantity, "quantity", minimum=0.0)
         self.quantity_ = quantity
+        self.max_order = _max_order(max_order)
 
     def quantity(self, obs: Observation) -> float:
         return float(per_node(self.quantity_, obs.node, "quantity"))
@@ -215,11 +268,88 @@ class ConstantPolicy(_Rule):
 class PassThroughPolicy(_Rule):
     """Order exactly what was demanded this period ("lot-for-lot"; the bullwhip-free baseline)."""
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, max_order: float | Mapping[str, float] | None = None) -> None:
+        self.max_order = _max_order(max_order)
 
     def quantity(self, obs: Observation) -> float:
         return obs.last_demand
+
+
+def _position(value: Any) -> Literal["installation", "echelon"]:
+    if value == "installation":
+        return "installation"
+    if value == "echelon":
+        return "echelon"
+    raise ValueError(f"position must be 'installation' or 'echelon', got {value!r}")
+
+
+class AdaptiveBaseStockPolicy(_Rule):
+    """Adaptive base stock: order up to ``multiple`` times the demand the node saw recently.
+
+    Each period the order-up-to level is ``S_t = k * d_t``, where ``k`` is the node's ``multiple``
+    and ``d_t`` the mean of the demand it observed at its last ``window`` decision epochs (its
+    ``last_demand``: customer demand at a customer-facing node, the orders of the nodes below
+    elsewhere); the order is ``max(0, S_t - IP)`` on the inventory position (``position:
+    installation``) or ``max(0, S_t - echelon IP)`` (``position: echelon``). A base-stock policy
+    whose level follows a demand estimate (Snyder & Shen 2019, sec. 4.3 and ch. 6 for the static
+    levels), and with ``window: 1`` the "order up to a multiple of the demand last seen" baseline
+    of Liu et al. (SSRN 4262186). ``integer: true`` rounds the level to the nearest whole unit
+    (halves up), so that orders stay whole when stock is.
+
+    Example: ``multiple`` 4, ``window`` 1, last demand 10, inventory position 37: order 3.
+    """
+
+    _per_node_params = ("multiple",)
+
+    def __init__(
+        self,
+        *,
+        multiple: float | Mapping[str, float],
+        window: int = 1,
+        position: str = "installation",
+        integer: bool = False,
+        max_order: float | Mapping[str, float] | None = None,
+    ) -> None:
+        _values(multiple, "multiple", minimum=0.0)
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be an integer >= 1, got {window!r}")
+        if not isinstance(integer, bool):
+            raise ValueError(f"integer must be true or false, got {integer!r}")
+        self.multiple = multiple
+        self.window = window
+        self.position = _position(position)
+        self.integer = integer
+        self.max_order = _max_order(max_order)
+        self._seen: dict[str, deque[float]] = {}
+        self._seen_period: dict[str, int] = {}
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Forget the demand seen in the last replication."""
+        self._seen.clear()
+        self._seen_period.clear()
+
+    def recent_demand(self, obs: Observation) -> float:
+        """Record ``obs.last_demand`` (once per period: a second look in the same period, as with
+        continuous review, replaces it) and return the mean over the window."""
+        seen = self._seen.get(obs.node)
+        if seen is None:
+            seen = self._seen[obs.node] = deque(maxlen=self.window)
+        if seen and self._seen_period[obs.node] == obs.period:
+            seen[-1] = obs.last_demand
+        else:
+            seen.append(obs.last_demand)
+            self._seen_period[obs.node] = obs.period
+        return sum(seen) / len(seen)
+
+    def level(self, obs: Observation) -> float:
+        level = self._param("multiple", obs.node) * self.recent_demand(obs)
+        return math.floor(level + 0.5) if self.integer else level
+
+    def quantity(self, obs: Observation) -> float:
+        level = self.level(obs)
+        if self.position == "echelon":
+            return max(0.0, level - obs.echelon_inventory_position)
+        return max(0.0, level - obs.inventory_position)
 
 
 class DaysOfCoverPolicy(_Rule):
@@ -235,7 +365,12 @@ class DaysOfCoverPolicy(_Rule):
     multiples = (1.5, 1.0, 0.5, 0.0)
 
     def __init__(
-        self, *, low_cover: float = 3.0, target_cover: float = 7.0, high_cover: float = 14.0
+        self,
+        *,
+        low_cover: float = 3.0,
+        target_cover: float = 7.0,
+        high_cover: float = 14.0,
+        max_order: float | Mapping[str, float] | None = None,
     ) -> None:
         for name, v in (
             ("low_cover", low_cover),
@@ -249,6 +384,7 @@ class DaysOfCoverPolicy(_Rule):
                 f"{target_cover}, {high_cover}"
             )
         self.thresholds = (float(low_cover), float(target_cover), float(high_cover))
+        self.max_order = _max_order(max_order)
 
     def multiple(self, obs: Observation) -> float:
         if obs.forecast <= 0:
@@ -267,6 +403,16 @@ class HmarlSupplierPolicy(DaysOfCoverPolicy):
     """:class:`DaysOfCoverPolicy` with the longer cover targets of an upstream supplier."""
 
     def __init__(
-        self, *, low_cover: float = 5.0, target_cover: float = 10.0, high_cover: float = 20.0
+        self,
+        *,
+        low_cover: float = 5.0,
+        target_cover: float = 10.0,
+        high_cover: float = 20.0,
+        max_order: float | Mapping[str, float] | None = None,
     ) -> None:
-        super().__init__(low_cover=low_cover, target_cover=target_cover, high_cover=high_cover)
+        super().__init__(
+            low_cover=low_cover,
+            target_cover=target_cover,
+            high_cover=high_cover,
+            max_order=max_order,
+        )

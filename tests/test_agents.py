@@ -28,6 +28,12 @@ EXAMPLE_PARAMS = {
     "periodic_review": {"review_period": 3, "order_up_to_level": 100, "offset": 1},
     "constant": {"quantity": 7},
     "pass_through": {},
+    "adaptive_base_stock": {
+        "multiple": {"n1": 3, "n2": 4.5, "n3": 6},
+        "window": 2,
+        "position": "echelon",
+        "max_order": 40,
+    },
     "hmarl_warehouse": {},
     "hmarl_supplier": {"low_cover": 2, "target_cover": 4, "high_cover": 8},
     "wagner_whitin": {

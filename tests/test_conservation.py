@@ -123,6 +123,15 @@ def agent_params(kind: str) -> st.SearchStrategy[dict[str, Any]]:
         return st.fixed_dictionaries({"quantity": st.one_of(st.just(0), amounts(0, 30))})
     if kind == "pass_through":
         return st.just({})
+    if kind == "adaptive_base_stock":
+        return st.fixed_dictionaries(
+            {
+                "multiple": amounts(0, 8),
+                "window": st.integers(1, 4),
+                "position": st.sampled_from(["installation", "echelon"]),
+                "integer": st.booleans(),
+            }
+        )
     if kind in ("hmarl_warehouse", "hmarl_supplier"):
         return st.one_of(
             st.just({}),
@@ -143,6 +152,7 @@ PER_NODE = {
     "periodic_review": ("order_up_to_level",),
     "constant": ("quantity",),
     "pass_through": (),
+    "adaptive_base_stock": ("multiple",),
     "hmarl_warehouse": (),
     "hmarl_supplier": (),
 }

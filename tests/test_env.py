@@ -236,7 +236,8 @@ def test_liu_observation_at_reset_is_the_initial_state():
     env = parallel_env(liu(), targets=LIU_LEVELS)
     obs, infos = env.reset(seed=0)
     for n in LIU_LEVELS:
-        assert obs[n].tolist() == [10, 0, 0, 10, 10, 10, 10] and infos[n]["period"] == 0
+        # Their reset observation: on-hand 10, backlog 0, last demand 10 (initial_demand), pipeline.
+        assert obs[n].tolist() == [10, 0, 10, 10, 10, 10, 10] and infos[n]["period"] == 0
     assert env.spec()["observation"] == {"name": "liu", "params": {"pipeline_length": 4, "scale": 1.0}}
 
 

@@ -1,14 +1,22 @@
 """``timing: liu``: the twin reproduces Liu et al.'s serial period exactly.
 
-The reference is a plain-Python recursion of their rules (written from the rules in issue 4, not
-from the twin): all levels choose orders from last period's state; then, from the retailer up,
-incoming demand plus backlog is served from on-hand plus this period's arrival and the rest is
-backlogged; the level above ships ``min(its demand + backlog, its on-hand + its arrival)``,
-computed before that level is updated, arriving ``L`` periods later; the top level is supplied in
-full; cost ``H * on-hand + B * backlog`` per level.
+The reference is a plain-Python recursion of their environment (``envs/serial.py`` of their code,
+written from its rules, not from the twin): every level chooses its order from its observation at
+the end of the last period (on-hand, backlog, the demand it last saw, its pipeline; at the reset
+the last demand seen is their initial order, 10); then, from the retailer up, incoming demand plus
+backlog is served from on-hand plus this period's arrival and the rest is backlogged; the level
+above ships ``min(its demand + backlog, its on-hand + its arrival)``, computed before that level is
+updated, arriving ``L`` periods later; the top level is supplied in full; cost ``H * on-hand + B *
+backlog`` per level. Orders are whole units in their action space ``0 .. 20``.
+
+The rule baselines are written here again on their state (never through the twin's agents): the
+inventory position of level ``i`` is on-hand + pipeline + what the level above owes it - backlog,
+the echelon position the sum of those of ``i`` and the levels below.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -16,6 +24,7 @@ import yaml
 
 from agents.base import OrderDecision
 from entities.distributions import Merton, from_spec
+from entities.errors import ScenarioError
 from twin import load_scenario, scenario_from_dict
 from twin.engine.simulation import ExternalAgent, Simulation
 
@@ -23,14 +32,37 @@ LEVELS = ["retailer", "distributor", "manufacturer"]
 UPSTREAM = {"retailer": "distributor", "distributor": "manufacturer", "manufacturer": "outside"}
 
 
-def liu_serial_recursion(demand, actions, *, lead_time=4, on_hand=10, pipeline=10, h=1, b=1):
-    """Their period, per level: one dict per period of lists (index 0 = retailer)."""
-    n = len(actions[0])
+def liu_serial_recursion(
+    demand, policy, *, lead_time=4, on_hand=10, pipeline=10, h=1, b=1, initial_demand=10
+):
+    """Their episode, per level: one dict per period of lists (index 0 = retailer).
+
+    ``policy(t, observations)`` returns the orders of the levels in period ``t`` (or pass a list
+    of per-period orders); an observation is ``{on_hand, backlog, last_demand, pipeline,
+    owed}`` (``pipeline[0]`` arrives this period; ``owed``: the backlog of the level above
+    towards this one, 0 at the top).
+    """
+    if not callable(policy):
+        given = policy
+        policy = lambda t, obs: given[t]  # noqa: E731
+    n = 3
     inventory = [on_hand] * n
     backlog = [0] * n
     pipe = [[pipeline] * lead_time for _ in range(n)]  # pipe[i][0] arrives this period
+    seen = [initial_demand] * n  # their reset observation: the last demand is their initial order
     out = []
-    for d, a in zip(demand, actions, strict=True):
+    for t, d in enumerate(demand):
+        observations = [
+            {
+                "on_hand": inventory[i],
+                "backlog": backlog[i],
+                "last_demand": seen[i],
+                "pipeline": list(pipe[i]),
+                "owed": backlog[i + 1] if i + 1 < n else 0,
+            }
+            for i in range(n)
+        ]
+        a = list(policy(t, observations))
         incoming = [d] + list(a[:-1])  # customer demand, then the order of the level below
         owed = [incoming[i] + backlog[i] for i in range(n)]
         arrival = [pipe[i][0] for i in range(n)]
@@ -42,8 +74,10 @@ def liu_serial_recursion(demand, actions, *, lead_time=4, on_hand=10, pipeline=1
             inventory[i] = max(-unmet, 0)
             backlog[i] = max(unmet, 0)
             pipe[i] = pipe[i][1:] + [shipped_to[i]]
+        seen = incoming
         out.append(
             {
+                "observations": observations,
                 "on_hand": list(inventory),
                 "backlog": list(backlog),
                 "orders": list(a),
@@ -53,6 +87,35 @@ def liu_serial_recursion(demand, actions, *, lead_time=4, on_hand=10, pipeline=1
             }
         )
     return out
+
+
+def position(o):
+    """Inventory position on their state: on-hand + pipeline + owed by the level above - backlog."""
+    return o["on_hand"] + sum(o["pipeline"]) + o["owed"] - o["backlog"]
+
+
+def reference_rule(kind, params, max_order=20):
+    """A baseline as a policy of the recursion: whole orders, at most ``max_order``."""
+
+    def decide(t, observations):
+        orders = []
+        for i, o in enumerate(observations):
+            if kind == "constant":
+                q = params["quantity"]
+            elif kind == "pass_through":
+                q = o["last_demand"]
+            elif kind == "base_stock":
+                q = params["base_stock_level"][i] - position(o)
+            elif kind == "echelon_base_stock":
+                q = params["base_stock_level"][i] - sum(position(x) for x in observations[: i + 1])
+            elif kind == "adaptive_base_stock":  # window 1, level rounded half up
+                q = math.floor(params["multiple"][i] * o["last_demand"] + 0.5) - position(o)
+            else:
+                raise AssertionError(kind)
+            orders.append(min(max(q, 0), max_order))
+        return orders
+
+    return decide
 
 
 def serial(demand=None, periods=200):
@@ -92,6 +155,8 @@ def test_serial_twin_equals_liu_recursion_period_by_period(demand, replication):
     demand_path, actions, rows = drive(scenario, replication, rng)
     expected = liu_serial_recursion([int(d) for d in demand_path], actions)
     assert any(e["backlog"][i] > 0 for e in expected for i in range(3)), "no backlog: weak test"
+    # What each level observes at the start of every period is their observation too.
+    observed = {(o.period, o.node): o for o in observations_of(scenario, replication, actions)}
     for t, e in enumerate(expected):
         for i, node in enumerate(LEVELS):
             row = rows[(t, node)]
@@ -114,6 +179,24 @@ def test_serial_twin_equals_liu_recursion_period_by_period(demand, replication):
                 e["cost"][i],
             )
             assert got == want, f"period {t}, {node}: twin {got} != Liu {want}"
+            o, want_obs = observed[(t, node)], e["observations"][i]
+            padded = o.pipeline + (0.0,) * (4 - len(o.pipeline))  # the twin trims trailing zeros
+            got_obs = (o.on_hand, o.backorders, o.last_demand, padded, o.inventory_position)
+            want_obs = (
+                want_obs["on_hand"],
+                want_obs["backlog"],
+                want_obs["last_demand"],
+                tuple(want_obs["pipeline"]),
+                position(want_obs),
+            )
+            assert got_obs == want_obs, f"period {t}, {node}: observed {got_obs} != Liu {want_obs}"
+
+
+def observations_of(scenario, replication, actions):
+    """The observations the twin gives an agent that orders ``actions``."""
+    agent = Scripted(actions)
+    Simulation(scenario, replication=replication, agents={0: agent}).run()
+    return agent.seen
 
 
 class Scripted:
@@ -148,7 +231,7 @@ def test_agents_run_inside_the_twin_see_the_same_period():
                 10.0,
                 0.0,
                 (10.0, 10.0, 10.0, 10.0),
-                0.0,
+                10.0,  # initial_demand: their reset observation
             )
         else:
             last = stepped[(obs.period - 1, obs.node)]
@@ -159,6 +242,100 @@ def test_agents_run_inside_the_twin_see_the_same_period():
                 last.on_order,
             )
             assert sum(obs.pipeline) == last.in_transit_inbound
+
+
+# -- the rule baselines on their recursion ---------------------------------------------------------
+
+BASELINES = [
+    ("constant", {"quantity": 10}),
+    ("pass_through", {}),
+    ("base_stock", {"base_stock_level": [35, 48, 52]}),
+    ("echelon_base_stock", {"base_stock_level": [35, 80, 126]}),
+    ("adaptive_base_stock", {"multiple": [3.6, 4.4, 5.15]}),
+    ("adaptive_base_stock", {"multiple": [9.0, 9.0, 9.0]}),  # far above 20: the cap binds
+]
+
+
+def rule_scenario(kind, params, *, demand=None, initial_demand=10, max_order=20, periods=200):
+    """liu_serial decided by one rule entry (per-level parameters as a {node: value} mapping)."""
+    data = yaml.safe_load(open("scenarios/liu_serial.yaml", encoding="utf-8"))
+    data.update(periods=periods, initial_demand=initial_demand)
+    if demand is not None:
+        data["nodes"][0]["demand"] = demand
+    twin_params = {
+        k: dict(zip(LEVELS, v, strict=True)) if isinstance(v, list) else v for k, v in params.items()
+    }
+    if max_order is not None:
+        twin_params["max_order"] = max_order
+    if kind == "adaptive_base_stock":
+        twin_params["integer"] = True
+    data["agents"] = [{"nodes": LEVELS, "kind": kind, "params": twin_params}]
+    return scenario_from_dict(data)
+
+
+def demand_path(scenario, replication):
+    return [int(d) for d in Simulation(scenario, replication=replication).network.demands[0].quantities]
+
+
+@pytest.mark.parametrize(("kind", "params"), BASELINES)
+@pytest.mark.parametrize(
+    ("demand", "replication"), [({"dist": "merton"}, 3), ({"dist": "merton"}, 11), (None, 2)]
+)
+def test_rules_reproduce_their_recursion_period_by_period(kind, params, demand, replication):
+    """Each baseline, run as a rule agent inside the twin on a generated path, orders, holds,
+    backlogs and costs exactly what the recursion of their environment gives it."""
+    scenario = rule_scenario(kind, params, demand=demand)
+    path = demand_path(scenario, replication)
+    expected = liu_serial_recursion(path, reference_rule(kind, params))
+    rows = {(r.period, r.node): r for r in Simulation(scenario, replication=replication).run().rows}
+    for t, e in enumerate(expected):
+        for i, node in enumerate(LEVELS):
+            r = rows[(t, node)]
+            got = (r.ordered, r.closing_on_hand, r.backorders, r.total_cost)
+            want = (e["orders"][i], e["on_hand"][i], e["backlog"][i], e["cost"][i])
+            assert got == want, f"{kind}, period {t}, {node}: twin {got} != Liu {want}"
+    episode = sum(r.total_cost for r in rows.values())
+    assert episode == sum(sum(e["cost"]) for e in expected)
+    if params.get("multiple") == [9.0, 9.0, 9.0]:
+        assert max(max(e["orders"]) for e in expected) == 20, "the cap never binds: a weak test"
+
+
+def test_the_first_observed_demand_is_the_scenarios_initial_demand():
+    """Their reset shows every level a last demand of 10: pass-through orders 10 in period 0.
+    Started at 0 instead (the twin's default), period 0 orders nothing, and the episode differs;
+    either way the twin equals the recursion started the same way."""
+    costs = {}
+    for initial in (10, 0):
+        scenario = rule_scenario("pass_through", {}, demand={"dist": "merton"}, initial_demand=initial)
+        path = demand_path(scenario, 5)
+        rows = Simulation(scenario, replication=5).run().rows
+        assert [r.ordered for r in rows if r.period == 0 and r.node in LEVELS] == [initial] * 3
+        expected = liu_serial_recursion(path, reference_rule("pass_through", {}), initial_demand=initial)
+        costs[initial] = sum(r.total_cost for r in rows)
+        assert costs[initial] == sum(sum(e["cost"]) for e in expected)
+    assert costs[10] != costs[0]
+
+
+def test_the_order_cap_limits_every_rule_order():
+    """Uncapped, the adaptive rule orders more than 20 units; capped, the same run is identical up
+    to the first such order, which becomes 20, and no order ever exceeds 20."""
+    runs = {}
+    for cap in (None, 20):
+        scenario = rule_scenario("adaptive_base_stock", {"multiple": [9.0] * 3}, max_order=cap)
+        runs[cap] = [r.ordered for r in Simulation(scenario).run().rows if r.node in LEVELS]
+    first = next(k for k, q in enumerate(runs[None]) if q > 20)
+    assert runs[20][:first] == runs[None][:first]
+    assert runs[20][first] == 20
+    assert max(runs[20]) == 20
+
+
+def test_initial_demand_needs_liu_timing():
+    data = yaml.safe_load(open("scenarios/liu_serial.yaml", encoding="utf-8"))
+    data.update(timing="twin", initial_demand=10)
+    with pytest.raises(
+        ScenarioError, match=r"^liu.yaml: initial_demand: .*timing: liu.*must be 0 \(got 10\)$"
+    ):
+        scenario_from_dict(data, source="liu.yaml")
 
 
 def test_initial_pipeline_arrives_in_periods_0_to_3_and_is_conserved():
@@ -172,7 +349,7 @@ def test_initial_pipeline_arrives_in_periods_0_to_3_and_is_conserved():
 def test_the_twin_timing_is_unchanged_by_the_option():
     """The same scenario in twin timing observes after receipts and demand (not at the start)."""
     data = yaml.safe_load(open("scenarios/liu_serial.yaml", encoding="utf-8"))
-    data.update(periods=5, timing="twin")
+    data.update(periods=5, timing="twin", initial_demand=0)
     agent = Scripted([[0, 0, 0]] * 5)
     Simulation(scenario_from_dict(data), agents={0: agent}).run()
     first = next(o for o in agent.seen if o.node == "retailer" and o.period == 0)

@@ -5,11 +5,13 @@ The reference is the event twin (``Simulation(...).run().rows``, or driven throu
 itself: a hypothesis property over random period-stepped networks (DAGs with several upstream
 lanes per node, fixed and random lead times that may be 0 or cross, backlog / lost / partial
 backorders, make-to-order sources with capacity, make-to-stock sources with a production lead time,
-every rule agent, both timings, random external orders), and every shipped RL scenario.
+every rule agent with and without an order cap, both timings, a first observed demand under liu
+timing, random external orders), and every shipped RL scenario.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agents.registry import BUILTIN
@@ -25,6 +27,7 @@ from entities.errors import TwinError
 from twin import Simulation, load_scenario, scenario_from_dict
 from twin.engine import AgentError
 from twin.rl.vector import FIELDS, VectorTwin, VectorUnsupported, supports
+from twin.scenario.edit import edit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vector_cases import (  # noqa: E402
@@ -72,6 +75,34 @@ def test_shipped_scenario_with_random_external_orders_equals_the_event_twin(name
         assert_same_ledger(event, vector[b], f"{name} r{r}")
     backorders = np.array([row.backorders for row in vector[0]])
     assert backorders.max() > 0, "no backorders: a weak test"
+
+
+@pytest.mark.parametrize(
+    ("name", "agent"),
+    [
+        ("liu_serial", "pass_through:max_order=20"),
+        (
+            "liu_serial",
+            "adaptive_base_stock:multiple={retailer: 3.6, distributor: 4.4, "
+            "manufacturer: 5.15},integer=true,max_order=20",
+        ),
+        ("liu_serial", "adaptive_base_stock:multiple=9,window=3,position=echelon,max_order=20"),
+        ("liu_net_2x3", "adaptive_base_stock:multiple=2.5,window=2,max_order=4"),
+        ("serial_3stage", "adaptive_base_stock:multiple={stage1: 2, stage2: 3, stage3: 5},window=5"),
+    ],
+)
+def test_baseline_rules_on_shipped_scenarios_equal_the_event_twin(name, agent):
+    """The rule baselines with their first observed demand and order cap, on numpy and torch."""
+    base = shipped(name, 120)
+    nodes = [n for i in range(len(base.agents)) for n in base.agent_nodes(i)]
+    scenario = edit(base, f"agents[{','.join(nodes)}]={agent}")
+    replications = [0, 3]
+    vector = vector_rows(scenario, replications)
+    for b, r in enumerate(replications):
+        assert_same_ledger(event_rows(scenario, r, (), None), vector[b], f"{name} r{r}")
+    if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
+        on_torch = vector_rows(scenario, replications, device="cpu")
+        assert_same_ledger(vector[0], on_torch[0], f"{name} torch")
 
 
 def test_torch_on_cpu_equals_numpy():
@@ -134,6 +165,16 @@ lead_times = st.one_of(
     ),
 )
 RULES = sorted(kind for kind, entry in BUILTIN.items() if entry.startswith("agents.rules:"))
+SCALAR_PARAMS = (
+    "review_period",
+    "offset",
+    "low_cover",
+    "target_cover",
+    "high_cover",
+    "window",
+    "position",
+    "integer",
+)
 
 
 def rule_params(kind: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -159,6 +200,15 @@ def rule_params(kind: str) -> st.SearchStrategy[dict[str, Any]]:
         return st.fixed_dictionaries({"quantity": quarters(0, 15)})
     if kind == "pass_through":
         return st.just({})
+    if kind == "adaptive_base_stock":
+        return st.fixed_dictionaries(
+            {
+                "multiple": quarters(0, 6),
+                "window": st.integers(1, 4),
+                "position": st.sampled_from(["installation", "echelon"]),
+                "integer": st.booleans(),
+            }
+        )
     if kind in ("hmarl_warehouse", "hmarl_supplier"):
         return (
             st.lists(quarters(0, 10), min_size=3, max_size=3)
@@ -177,6 +227,7 @@ def test_every_rule_agent_is_generated_and_vectorised():
         "periodic_review",
         "constant",
         "pass_through",
+        "adaptive_base_stock",
         "hmarl_warehouse",
         "hmarl_supplier",
     }
@@ -258,16 +309,20 @@ def networks(draw: st.DrawFn) -> tuple[dict[str, Any], list[int]]:
         per_node = [draw(rule_params(kind)) for _ in members]
         params: dict[str, Any] = dict(per_node[0])
         for key in per_node[0]:
-            if key not in ("review_period", "offset", "low_cover", "target_cover", "high_cover"):
+            if key not in SCALAR_PARAMS:
                 params[key] = {m: p[key] for m, p in zip(members, per_node, strict=True)}
         if kind == "s_S":  # S >= s at each node
             params["S"] = {m: max(params["S"][m], params["s"][m]) for m in members}
+        if draw(st.integers(0, 2)) == 0:  # an order cap, per node
+            params["max_order"] = {m: draw(quarters(0, 20)) for m in members}
         agents.append({"nodes": members, "kind": kind, "params": params})
+    timing = draw(st.sampled_from(["twin", "liu"]))
     data = {
         "name": "random_vector",
         "seed": draw(st.integers(0, 10_000)),
         "periods": draw(st.integers(8, 30)),
-        "timing": draw(st.sampled_from(["twin", "liu"])),
+        "timing": timing,
+        "initial_demand": draw(quarters(0, 15)) if timing == "liu" else 0,
         "forecast_window": draw(st.integers(1, 7)),
         "nodes": nodes,
         "lanes": list(lanes.values()),
@@ -278,8 +333,48 @@ def networks(draw: st.DrawFn) -> tuple[dict[str, Any], list[int]]:
     return data, external
 
 
+# An echelon position of non-binary quantities, added in another order by each twin, is 0 in one
+# and 1e-17 in the other: the rule then orders nothing in one and 1e-17 units (and pays the fixed
+# cost) in the other, unless orders below agents.rules.ORDER_NOISE are nothing in both.
+NOISE_CASE = {
+    "name": "random_vector",
+    "seed": 8,
+    "periods": 8,
+    "timing": "twin",
+    "forecast_window": 1,
+    "nodes": [
+        {"id": "s0_0", "kind": "store", "tier": "t0", "initial_inventory": 5.0,
+         "demand": {"dist": "uniform_int", "low": 0, "high": 3}},
+        {"id": "s0_1", "kind": "store", "tier": "t0", "unmet_demand": "lost",
+         "demand": {"dist": "normal", "mean": 1.0, "sd": 0.25}},
+        {"id": "w1_0", "kind": "warehouse", "tier": "t1", "storage_capacity": 1.0,
+         "overflow": "accept", "overflow_cost": 0.0},
+        {"id": "w2_0", "kind": "warehouse", "tier": "t2"},
+        {"id": "src3_0", "kind": "supplier", "tier": "t3", "production_lead_time": 0,
+         "demand": {"dist": "poisson", "mean": 0.0}},
+        {"id": "src3_1", "kind": "supplier", "tier": "t3", "production_lead_time": 0},
+    ],
+    "lanes": [
+        {"from": "w1_0", "to": "s0_0", "lead_time": 0},
+        {"from": "src3_1", "to": "s0_0", "lead_time": 0},
+        {"from": "w1_0", "to": "s0_1", "lead_time": 0},
+        {"from": "w2_0", "to": "w1_0", "lead_time": 0},
+        {"from": "src3_0", "to": "w2_0", "lead_time": 0, "fixed_cost": 0.25},
+    ],
+    "agents": [
+        {"nodes": ["s0_0"], "kind": "hmarl_supplier",
+         "params": {"low_cover": 0.0, "target_cover": 0.0, "high_cover": 0.0, "max_order": 0.0}},
+        {"nodes": ["s0_1"], "kind": "pass_through"},
+        {"nodes": ["w1_0", "w2_0", "src3_0"], "kind": "adaptive_base_stock",
+         "params": {"multiple": 0.0, "position": "echelon"}},
+        {"nodes": ["src3_1"], "kind": "pass_through"},
+    ],
+}  # fmt: skip
+
+
 @settings(max_examples=EXAMPLES)
 @given(networks(), st.booleans())
+@example((NOISE_CASE, [3]), False)
 def test_random_networks_equal_the_event_twin(case, integer):
     data, external = case
     scenario = scenario_from_dict(data, source="<random>")

@@ -1,11 +1,14 @@
-"""``python -m twin.tune SCENARIO.yaml --target NODE_OR_TIER --kind KIND``: tune a rule agent.
+"""``python -m twin.tune SCENARIO.yaml --target TARGET[=KIND[:k=v,...]]... [--kind KIND]``: tune
+rule agents.
 
-Searches the parameters of ``KIND`` at the target's nodes on common random numbers to minimise the
-network's mean cost per period (:mod:`twin.studies.tune`) and writes the scenario with the tuned
-agent to ``--out`` (default ``runs/<scenario>.tuned.yaml``). Everything that can be checked is
-checked before the search starts (the options, the scenario, the target, and that ``--out`` can
-be written); mistakes print one line ``error: ...`` and exit with status 2, an interrupt exits
-with status 130 and writes nothing.
+Searches the parameters of each target's rule kind jointly on common random numbers to minimise
+the network's mean cost per period (:mod:`twin.studies.tune`) and writes the scenario with the
+tuned agents to ``--out`` (default ``runs/<scenario>.tuned.yaml``). A target is a node, a tier or
+a comma-separated list of them; ``=KIND`` gives it its own kind (``NAME:key=value,...``: the
+parameters given are fixed, the others searched), else ``--kind`` applies. Everything that can be
+checked is checked before the search starts (the options, the scenario, the targets and their
+kinds, and that ``--out`` can be written); mistakes print one line ``error: ...`` and exit with
+status 2, an interrupt exits with status 130 and writes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ import yaml
 from entities.errors import ScenarioError, TwinError
 from twin.cli import check_writable, error_line, run_command, show_progress
 from twin.scenario import read_yaml, scenario_from_dict
-from twin.studies.tune import TUNABLE, target_nodes, tune, tuned_scenario_data
+from twin.studies.tune import (
+    TUNABLE,
+    Evaluator,
+    TuneResult,
+    check_start,
+    event_costs,
+    tune,
+    tuned_scenario_data,
+)
 
 EXIT_USAGE = 2
 
@@ -32,9 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--target",
         required=True,
-        help="node id or tier (or a comma-separated list) whose agent is tuned",
+        action="append",
+        help="TARGET[=KIND[:key=value,...]]: a node id, tier or comma-separated list, decided by "
+        "one agent entry of KIND (default --kind); repeat for a joint search of several entries",
     )
-    parser.add_argument("--kind", required=True, choices=sorted(TUNABLE))
+    parser.add_argument(
+        "--kind",
+        default=None,
+        help=f"KIND[:key=value,...] of targets without their own: {', '.join(TUNABLE)}; "
+        "parameters given are fixed, the others searched",
+    )
     parser.add_argument(
         "--replications",
         type=int,
@@ -43,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--periods", type=int, default=None, help="periods of every run")
     parser.add_argument("--budget", type=int, default=150, help="maximum candidate evaluations (>= 1)")
+    parser.add_argument(
+        "--engine",
+        choices=("event", "vector"),
+        default="event",
+        help="simulate candidates on the event twin (default) or the vector twin (same costs to "
+        "1e-9, all replications at once; period-stepped scenarios only)",
+    )
     parser.add_argument(
         "--out",
         default=None,
@@ -53,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(args: argparse.Namespace) -> tuple[dict, Path]:
-    """Everything that can fail before the search: options, scenario, target, output file."""
+def _check(args: argparse.Namespace) -> tuple[dict, Path, Evaluator]:
+    """Everything that can fail before the search: options, scenario, targets, engine, output."""
     for flag, value in (("--replications", args.replications), ("--periods", args.periods)):
         if value is not None and value < 1:
             raise ScenarioError(f"{flag} must be >= 1, got {value}")
@@ -66,22 +91,48 @@ def _check(args: argparse.Namespace) -> tuple[dict, Path]:
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping")
     if args.periods is not None:
         data["periods"] = args.periods
-    scenario = scenario_from_dict(data, source=source)
-    target_nodes(scenario, args.target, source)
+    scenario_from_dict(data, source=source)
+    start = check_start(data, args.target, args.kind, source)
+    evaluator: Evaluator = event_costs
+    if args.engine == "vector":
+        from twin.rl.vector import replication_costs, supports
+
+        reason = supports(start)
+        if reason is not None:
+            raise ScenarioError(f"{source}: --engine vector: {reason.removeprefix(source + ': ')}")
+        evaluator = replication_costs
     out = Path(args.out) if args.out else Path("runs") / f"{Path(source).stem}.tuned.yaml"
     check_writable(out, "--out")
     if out.is_dir():
         raise ScenarioError(f"--out {str(out)!r} is a folder; give the tuned scenario's file name")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    return data, out
+    return data, out, evaluator
+
+
+def report(result: TuneResult) -> list[str]:
+    """The lines ``twin.tune`` prints about a result."""
+    where = " and ".join(f"{t.kind} at {', '.join(t.nodes)}" for t in result.targets)
+    lines = [f"tuned {where} in {result.evaluations} evaluations"]
+    for t in result.targets:
+        for name, value in t.params.items():
+            begin = t.start_params[name]
+            if isinstance(value, dict):
+                lines += [f"  {name}[{n}] = {v:.4g}   (start {begin[n]:.4g})" for n, v in value.items()]
+            else:
+                lines.append(f"  {name} = {value:.4g}   (start {begin:.4g})")
+    lines.append(
+        f"cost per period {result.cost:.4f} +- {result.standard_error:.4f} "
+        f"(start {result.start_cost:.4f})"
+    )
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     source = args.scenario
     try:
-        data, out = _check(args)
+        data, out, evaluator = _check(args)
         bar = None
         if show_progress(args.quiet):
             from tqdm import tqdm
@@ -104,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 source=source,
                 replications=args.replications,
                 budget=args.budget,
+                evaluator=evaluator,
                 progress=progress,
             )
         finally:
@@ -121,14 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TwinError, FileExistsError) as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_USAGE
-    print(f"tuned {result.kind} at {', '.join(result.nodes)} in {result.evaluations} evaluations")
-    for p, values in result.params.items():
-        for n, v in values.items():
-            print(f"  {p}[{n}] = {v:.4g}   (start {result.start_params[p][n]:.4g})")
-    print(
-        f"cost per period {result.cost:.4f} +- {result.standard_error:.4f} "
-        f"(start {result.start_cost:.4f})"
-    )
+    for line in report(result):
+        print(line)
     print(f"wrote {out}")
     return 0
 

@@ -404,11 +404,11 @@ class Simulation:
         period ``t - 1`` (at ``t == 0``, the initial state).
 
         What a ``timing: liu`` epoch sees: ``last_demand`` and ``forecast`` are those of period
-        ``t - 1`` (0 before the first period) and ``pipeline[k]`` arrives in period ``t + k``
-        (``k + 1`` periods after the close it describes). Also the last state of a stepped run:
-        ``observe_closed(node, scenario.periods)`` once it is :attr:`done`.
+        ``t - 1`` (the scenario's ``initial_demand`` before the first period) and ``pipeline[k]``
+        arrives in period ``t + k`` (``k + 1`` periods after the close it describes). Also the last
+        state of a stepped run: ``observe_closed(node, scenario.periods)`` once it is :attr:`done`.
         """
-        last_demand, forecast = self._closing.get(node.id, (0.0, 0.0))
+        last_demand, forecast = self._closing.get(node.id, (self.scenario.initial_demand,) * 2)
         return self._observation(node, t, last_demand, forecast, node.pipeline(t - 1))
 
     def observe(self, node: Node, t: int) -> Observation:

@@ -50,7 +50,14 @@ from twin.rl.vector_plan import Plan, VectorUnsupported, compile_scenario, draw
 from twin.rl.vector_rules import VectorRule, vectorise
 from twin.scenario.schema import Scenario
 
-__all__ = ["FIELDS", "VectorLedger", "VectorTwin", "VectorUnsupported", "supports"]
+__all__ = [
+    "FIELDS",
+    "VectorLedger",
+    "VectorTwin",
+    "VectorUnsupported",
+    "replication_costs",
+    "supports",
+]
 
 FIELDS: tuple[str, ...] = LEDGER_COLUMNS[QUANTITY_START:]
 """The ledger's quantity and cost columns, in :class:`~reconciliation.ledger.LedgerRow` order:
@@ -84,6 +91,20 @@ def supports(scenario: Scenario, external: Collection[int] = ()) -> str | None:
     except VectorUnsupported as exc:
         return str(exc)
     return None
+
+
+def replication_costs(scenario: Scenario, replications: Sequence[int]) -> list[float]:
+    """Network cost per period after warm-up of each replication, the sum the event twin's
+    ledger gives (``twin.tune --engine vector``): all replications at once, nothing recorded."""
+    twin = VectorTwin(scenario, len(replications))
+    twin.reset(replications)
+    xp, warm = twin.xp, scenario.warmup_periods
+    total = xp.zeros(len(replications))
+    while not twin.done:
+        twin.step()
+        if twin.t > warm:  # twin.flows: the period just closed, twin.t - 1
+            total += xp.sum(twin.flows[TOTAL], 1)
+    return (xp.to_numpy(total) / (scenario.periods - warm)).tolist()
 
 
 @dataclass
@@ -283,8 +304,9 @@ class VectorTwin:
         self.orders = xp.zeros(b, nl)
         self.history = xp.zeros(b, n, self.window)
         self.history_sum = xp.zeros(b, n)
-        self.closing_demand = xp.zeros(b, n)
-        self.closing_forecast = xp.zeros(b, n)
+        # What a liu-timing epoch observes before any close (Simulation.observe_closed).
+        self.closing_demand = xp.zeros(b, n) + plan.scenario.initial_demand
+        self.closing_forecast = xp.zeros(b, n) + plan.scenario.initial_demand
         self.current = xp.zeros(len(FIELDS), b, n)
         self.flows = xp.zeros(len(FIELDS), b, n)
         self._ledger = []

@@ -5,7 +5,8 @@ are validated exactly as for the event twin) and the nodes it decides for; ``qua
 returns the order of each of its nodes in every replication, ``(B, nodes)``, from the arrays of a
 :class:`StateView` (the node's inventory position, echelon position, demand and forecast at the
 moment the event twin would build its :class:`~agents.base.Observation`). The formulas are those of
-:mod:`agents.rules`, written over arrays; every order goes on the node's primary lane.
+:mod:`agents.rules`, written over arrays; every order goes on the node's primary lane, capped at
+the agent's ``max_order`` when it has one (and 0 below ``agents.rules.ORDER_NOISE``).
 """
 
 from __future__ import annotations
@@ -132,6 +133,66 @@ class PassThrough(VectorRule):
         return state.last_demand(self.nodes)
 
 
+class AdaptiveBaseStock(VectorRule):
+    """Order up to ``k`` times the mean demand seen at the last ``window`` epochs, on the
+    installation or echelon position (:class:`agents.rules.AdaptiveBaseStockPolicy`).
+
+    The demand seen is kept per row and node, ``(B, nodes, window)``, oldest first, and summed
+    oldest first as the rule's ``sum`` over its window does, so the two agree to the last bit. The
+    twin asks once per period from period 0 on: period 0 starts a new episode.
+    """
+
+    def __init__(
+        self, xp: Backend, nodes: Array, multiple: np.ndarray, window: int, echelon: bool, integer: bool
+    ) -> None:
+        super().__init__(xp, nodes)
+        self.multiple = xp.asarray(multiple)
+        self.window, self.echelon, self.integer = window, echelon, integer
+        self.seen: Array | None = None
+        self.count = 0
+
+    def quantity(self, state: StateView) -> Array:
+        xp, w = self.xp, self.window
+        demand = state.last_demand(self.nodes)
+        if state.period == 0 or self.seen is None:
+            self.seen = xp.zeros(*demand.shape, w)
+            self.count = 0
+        seen = self.seen
+        if w > 1:
+            shifted = seen[:, :, 1:].clone() if xp.name == "torch" else seen[:, :, 1:].copy()
+            seen[:, :, :-1] = shifted
+        seen[:, :, -1] = demand
+        self.count = min(self.count + 1, w)
+        total = seen[:, :, w - self.count] + 0.0
+        for k in range(w - self.count + 1, w):
+            total = total + seen[:, :, k]
+        level = self.multiple * (total / self.count)
+        if self.integer:
+            level = xp.floor(level + 0.5)
+        position = (
+            state.echelon_inventory_position(self.nodes)
+            if self.echelon
+            else state.inventory_position(self.nodes)
+        )
+        return xp.clip_low(level - position, 0.0)
+
+
+class Placed(VectorRule):
+    """Another rule's orders as the rule places them: at most ``max_order`` per node (the order
+    cap, if any), and nothing below :data:`agents.rules.ORDER_NOISE`."""
+
+    def __init__(self, rule: VectorRule, cap: np.ndarray | None) -> None:
+        super().__init__(rule.xp, rule.nodes)
+        self.rule = rule
+        self.cap = None if cap is None else rule.xp.asarray(cap)
+
+    def quantity(self, state: StateView) -> Array:
+        q = self.rule.quantity(state)
+        if self.cap is not None:
+            q = self.xp.minimum(q, self.cap)
+        return self.xp.where(q > rules.ORDER_NOISE, q, 0.0)
+
+
 class DaysOfCover(VectorRule):
     """A multiple {1.5, 1, 0.5, 0} of the forecast chosen by days of cover IP / forecast
     (:class:`agents.rules.DaysOfCoverPolicy`; ``hmarl_warehouse`` and ``hmarl_supplier``)."""
@@ -158,6 +219,12 @@ def vectorise(agent: Any, nodes: Sequence[str], index: Array, xp: Backend) -> Ve
     ``index`` holds the nodes' internal indices on the backend. Raises :class:`UnsupportedRule`
     for an agent without one (planners, learned policies, continuous review, ...).
     """
+    rule = _uncapped(agent, nodes, index, xp)
+    cap = agent.max_order  # every vectorised agent is a rule of agents.rules
+    return Placed(rule, None if cap is None else _levels(cap, nodes, "max_order"))
+
+
+def _uncapped(agent: Any, nodes: Sequence[str], index: Array, xp: Backend) -> VectorRule:
     kind = type(agent)
     if getattr(agent, "review", "periodic") != "periodic":
         raise UnsupportedRule("review: continuous (the vector twin reviews once per period)", "params")
@@ -192,6 +259,15 @@ def vectorise(agent: Any, nodes: Sequence[str], index: Array, xp: Backend) -> Ve
         return Constant(xp, index, _levels(agent.quantity_, nodes, "quantity"))
     if kind is rules.PassThroughPolicy:
         return PassThrough(xp, index)
+    if kind is rules.AdaptiveBaseStockPolicy:
+        return AdaptiveBaseStock(
+            xp,
+            index,
+            _levels(agent.multiple, nodes, "multiple"),
+            agent.window,
+            agent.position == "echelon",
+            agent.integer,
+        )
     if kind in (rules.DaysOfCoverPolicy, rules.HmarlSupplierPolicy):
         low, target, high = agent.thresholds
         return DaysOfCover(xp, index, (float(low), float(target), float(high)))

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -329,6 +330,12 @@ class Scenario(_Model):
     (README, Order of events); ``liu`` is Liu et al.'s period: every agent chooses its orders from
     the state at the start of the period (the close of the last one), before this period's
     receipts and demand, and the orders are then executed in the usual level order."""
+    initial_demand: NonNegative = 0.0
+    """Under ``timing: liu``: the demand every decided node is taken to have seen in the period
+    before the first, i.e. its ``last_demand`` and ``forecast`` when it decides in period 0 (Liu et
+    al.'s environments start this observation at their initial order, 10 in the serial chain and 2
+    in the 2 x 3 network). Only ``timing: liu`` observes before period 0's demand, so any other
+    timing requires 0."""
     nodes: list[NodeConfig] = Field(min_length=1)
     lanes: list[LaneConfig] = Field(default_factory=list)
     agents: list[AgentAssignment] = Field(default_factory=list)
@@ -347,6 +354,16 @@ class Scenario(_Model):
     """The plain data this scenario was validated from (what :mod:`twin.scenario.edit` edits)."""
     _data_fields: dict[str, Any] | None = PrivateAttr(default=None)
     """The fields validated from ``_data``: a copy whose fields differ (``model_copy``) has no data."""
+
+    @field_validator("initial_demand")
+    @classmethod
+    def _observed_before_the_first_period(cls, value: float, info: ValidationInfo) -> float:
+        timing = info.data.get("timing")
+        if value and timing != "liu":
+            raise ValueError(
+                f"only timing: liu observes before period 0's demand; with timing: {timing} it must be 0"
+            )
+        return value
 
     def stock_point(self, node_id: str) -> tuple[str, str]:
         """``(location, sku)`` of a node of the stock-point view (``(id, "default")`` single-SKU)."""

@@ -1,25 +1,34 @@
-"""Simulation-optimisation of a rule agent's parameters: the "best tuned baseline".
+"""Simulation-optimisation of rule agents' parameters: the "best tuned baseline".
 
-The search behind ``python -m twin.tune SCENARIO.yaml --target NODE_OR_TIER --kind KIND``
-(:mod:`twin.tune`): it searches the parameters of ``kind`` at the target's nodes to minimise the
-network's mean cost per period, and gives the scenario back with the tuned agent. Every
-candidate is simulated on the same replications (common random numbers: the same demand and
-lead-time draws), so differences between candidates are not noise between draws.
+The search behind ``python -m twin.tune SCENARIO.yaml --target TARGET[=KIND[:k=v,...]] ...``
+(:mod:`twin.tune`). Each target (a node, a tier, or a comma-separated list of them) is decided by
+one agent entry of its kind; the search minimises the network's mean cost per period over the
+parameters of every target at once (a joint search: a store's best level depends on how its
+warehouse is run). Parameters given in a target's spec (``s_S:S=900``,
+``adaptive_base_stock:position=echelon,max_order=20``) are fixed; the others of
+:data:`TUNABLE` are searched. Every candidate is simulated on the same replications (common
+random numbers: the same demand and lead-time draws), so differences between candidates are not
+noise between draws.
 
 The optimiser is a coordinate (compass) search (Kolda, Lewis & Torczon, *SIAM Review* 45(3), 2003):
-from the start point, try each parameter up and down by its step, move to any improvement, halve
-all steps when none improves, stop when the steps are below resolution or the evaluation budget is
-spent. The start point is, in order of preference: the Clark-Scarf optimum when the target is a
-serial chain with normal or Poisson demand and constant integer lead times
-(:func:`heuristics.serial.optimize_echelon_base_stock`); the scenario's own parameters when it
-already uses ``kind`` there; otherwise textbook approximations from demand and lead-time means.
+from the start point, try each parameter up and down by its step, move to any improvement; when
+none improves, try each per-node parameter moved at all of the target's nodes at once (a pattern
+direction: levels of a chain, or constant orders, often have to move together); halve all steps
+when nothing improves, stop when the steps are below resolution or the evaluation budget is spent.
+Stock levels move in whole units when demand is integer, multiples and covers in hundredths. A
+review period is searched on an integer grid (``1 .. R_max``, one compass search of the other
+parameters per value, sharing the budget; ``R_max`` from the economic order interval
+``sqrt(2K / (h D))`` of the EOQ model, Snyder & Shen 2019, ch. 3, at least 2), then the review
+offset over ``0 .. R - 1``. What is searched and where the search starts:
+:mod:`twin.studies.tune_space`.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,190 +38,96 @@ from entities.errors import ScenarioError
 from twin.engine import Simulation
 from twin.scenario import Scenario, scenario_from_dict
 from twin.scenario.edit import Override, assign, edit, edit_data
+from twin.studies.tune_space import (
+    COVERS,
+    TUNABLE,
+    Params,
+    Target,
+    Tunable,
+    demand_rate,
+    parse_targets,
+    review_grid,
+    start,
+    start_point,
+    target_nodes,
+)
 
-#: Per-node parameters the tuner searches, per agent kind.
-TUNABLE: dict[str, tuple[str, ...]] = {
-    "base_stock": ("base_stock_level",),
-    "echelon_base_stock": ("base_stock_level",),
-    "s_S": ("s", "S"),
-    "r_Q": ("reorder_point", "order_quantity"),
-    "periodic_review": ("order_up_to_level",),
-    "constant": ("quantity",),
-}
+__all__ = [
+    "TUNABLE",
+    "TuneResult",
+    "TunedTarget",
+    "check_start",
+    "event_costs",
+    "start_point",
+    "target_nodes",
+    "tune",
+    "tuned_scenario_data",
+]
+
+RESOLUTION = {"multiple": 0.01, "cover": 0.01, "period": 1.0}
+"""Smallest step of the non-level scales (levels: 1 unit, or 0.2 % of the largest level)."""
+
+Evaluator = Callable[[Scenario, Sequence[int]], Sequence[float]]
+"""The network cost per period after warm-up of each of the given replications."""
+
+
+@dataclass
+class TunedTarget:
+    kind: str
+    nodes: list[str]
+    params: Params
+    """The searched parameters at the result."""
+    fixed: dict[str, Any]
+    start_params: Params
+
+    def agent_params(self) -> dict[str, Any]:
+        """Every parameter of the tuned agent entry (fixed and searched)."""
+        return {**self.fixed, **self.params}
 
 
 @dataclass
 class TuneResult:
-    kind: str
-    nodes: list[str]
-    params: dict[str, dict[str, float]]
+    targets: list[TunedTarget]
     cost: float
     standard_error: float
-    start_params: dict[str, dict[str, float]]
     start_cost: float
     evaluations: int
-    history: list[tuple[dict[str, dict[str, float]], float]] = field(default_factory=list)
+    history: list[tuple[list[Params], float]] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """The tuned kind (kinds joined by ``+`` when targets differ)."""
+        return "+".join(dict.fromkeys(t.kind for t in self.targets))
+
+    @property
+    def nodes(self) -> list[str]:
+        return [n for t in self.targets for n in t.nodes]
+
+    @property
+    def params(self) -> dict[str, dict[str, float]]:
+        """The searched parameters of every target by node: ``{name: {node: value}}``."""
+        return _by_node(self.targets, "params")
+
+    @property
+    def start_params(self) -> dict[str, dict[str, float]]:
+        return _by_node(self.targets, "start_params")
 
 
-def target_nodes(scenario: Scenario, target: str, source: str = "<scenario>") -> list[str]:
-    """Node ids named by ``target``: a node id, a tier, or a comma-separated list of them."""
-    ids = [n.id for n in scenario.nodes]
-    selected: list[str] = []
-    for name in filter(None, (x.strip() for x in target.split(","))):
-        found = [name] if name in ids else [n.id for n in scenario.nodes if n.tier_name == name]
-        if not found:
-            import difflib
-
-            choices = ids + sorted({n.tier_name for n in scenario.nodes})
-            close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ScenarioError(f"{source}: --target {name!r} is not a node or tier{hint}")
-        selected += [n for n in found if n not in selected]
-    if not selected:
-        raise ScenarioError(f"{source}: --target {target!r} names no node")
-    return selected
-
-
-def _demand_rate(scenario: Scenario, node: str) -> tuple[float, float]:
-    """Mean and variance of customer demand per period served through ``node``."""
-    topo = scenario.topology()
-    members = [node, *topo.descendants(node)]
-    cfg = scenario.node_map
-    demands = [d for d in (cfg[m].demand for m in members) if d is not None]
-    return sum(d.mean for d in demands), sum(d.variance for d in demands)
-
-
-def _lead_time(scenario: Scenario, node: str) -> float:
-    inbound = [ln for ln in scenario.lanes if ln.destination == node]
-    if inbound:
-        return inbound[0].lead_time.mean
-    return scenario.node_map[node].production_lead_time.mean
-
-
-def _echelon_lead_time(scenario: Scenario, node: str) -> float:
-    """Lead time from ``node``'s supplier to the customers, along the longest path."""
-    topo = scenario.topology()
-    best = 0.0
-    for succ in topo.successors[node]:
-        best = max(best, _echelon_lead_time(scenario, succ))
-    return _lead_time(scenario, node) + best
-
-
-def _analytical_serial(scenario: Scenario, nodes: list[str]) -> dict[str, float] | None:
-    """Clark-Scarf levels if ``nodes`` is a serial chain from a customer-facing node up."""
-    try:
-        import scipy.stats as st
-
-        from heuristics.serial import optimize_echelon_base_stock
-    except ImportError:  # pragma: no cover - heuristics ships with the project
-        return None
-    topo = scenario.topology()
-    cfg = scenario.node_map
-    chain = sorted(nodes, key=lambda n: topo.level[n])
-    if [topo.level[n] for n in chain] != list(range(len(chain))):
-        return None
-    for lower, upper in zip(chain, chain[1:], strict=False):
-        if topo.successors[upper] != (lower,) or topo.predecessors[lower] != (upper,):
-            return None
-    first = cfg[chain[0]]
-    if first.demand is None or any(cfg[n].demand is not None for n in chain[1:]):
-        return None
-    lead_times = []
-    for n in chain:
-        inbound = [ln for ln in scenario.lanes if ln.destination == n]
-        if len(inbound) != 1 or inbound[0].lead_time.variance != 0:
-            return None
-        lt = inbound[0].lead_time.mean
-        if not float(lt).is_integer():
-            return None
-        lead_times.append(int(lt))
-    d = first.demand
-    if d.kind == "normal":
-        dist = st.norm(d.mean, math.sqrt(d.variance))
-    elif d.kind == "poisson":
-        dist = st.poisson(d.mean)
-    else:
-        return None
-    local = [cfg[n].holding_cost for n in chain]
-    echelon_h = [local[i] - (local[i + 1] if i + 1 < len(local) else 0.0) for i in range(len(local))]
-    if any(h < 0 for h in echelon_h):
-        return None
-    result = optimize_echelon_base_stock(echelon_h, lead_times, first.stockout_cost, dist)
-    return {n: float(level) for n, level in zip(chain, result.echelon_levels, strict=True)}
-
-
-def start_point(scenario: Scenario, kind: str, nodes: list[str]) -> dict[str, dict[str, float]]:
-    """Initial parameters (see the module docstring for the order of preference)."""
-    names = TUNABLE[kind]
-    for i, a in enumerate(scenario.agents):
-        if a.kind == kind and set(nodes) <= set(scenario.agent_nodes(i)):
-            try:
-                return {
-                    p: {
-                        n: float(a.params[p][n] if isinstance(a.params[p], dict) else a.params[p])
-                        for n in nodes
-                    }
-                    for p in names
-                }
-            except (KeyError, TypeError, ValueError):
-                break
-    if kind == "echelon_base_stock":
-        levels = _analytical_serial(scenario, nodes)
-        if levels is not None:
-            return {"base_stock_level": levels}
-    out: dict[str, dict[str, float]] = {p: {} for p in names}
-    for n in nodes:
-        mean, var = _demand_rate(scenario, n)
-        lead = (
-            _echelon_lead_time(scenario, n) if kind == "echelon_base_stock" else _lead_time(scenario, n)
-        )
-        cover = lead + 1.0
-        level = mean * cover + 1.5 * math.sqrt(max(var, mean, 1e-9) * cover)
-        if kind in ("base_stock", "echelon_base_stock"):
-            out["base_stock_level"][n] = level
-        elif kind == "s_S":
-            out["s"][n], out["S"][n] = level - mean, level + mean
-        elif kind == "r_Q":
-            out["reorder_point"][n] = level - mean
-            out["order_quantity"][n] = max(1.0, 2 * mean)
-        elif kind == "periodic_review":
-            out["order_up_to_level"][n] = level
-        elif kind == "constant":
-            out["quantity"][n] = mean
+def _by_node(targets: Sequence[TunedTarget], attribute: str) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for t in targets:
+        for name, value in getattr(t, attribute).items():
+            for n in t.nodes:
+                out.setdefault(name, {})[n] = value[n] if isinstance(value, dict) else value
     return out
 
 
-def _feasible(kind: str, params: dict[str, dict[str, float]]) -> bool:
-    if kind == "s_S":
-        return all(params["s"][n] <= params["S"][n] for n in params["s"])
-    if kind == "r_Q":
-        return all(q > 0 for q in params["order_quantity"].values())
-    if kind == "constant":
-        return all(q >= 0 for q in params["quantity"].values())
-    return True
+# --------------------------------------------------------------------------------------------------
+# Evaluation.
 
 
-def tuned_override(
-    nodes: Sequence[str], kind: str, params: Mapping[str, Mapping[str, float]]
-) -> Override:
-    """The change a candidate (or the result) makes: ``nodes`` decided by one ``kind`` entry
-    whose parameters are per node (``{param: {node: value}}``)."""
-    return assign(list(nodes), kind, {p: {n: values[n] for n in nodes} for p, values in params.items()})
-
-
-def evaluate(
-    base: Scenario | Mapping[str, Any],
-    target_ids: list[str],
-    kind: str,
-    params: dict[str, dict[str, float]],
-    replications: Sequence[int],
-    source: str = "<scenario>",
-) -> tuple[float, float]:
-    """Mean and standard error of the network cost per period after warm-up, with ``target_ids``
-    decided by ``kind`` at ``params`` (``base``: a scenario, or its plain data read from ``source``)."""
-    if not isinstance(base, Scenario):
-        base = scenario_from_dict(base, source=source)
-    scenario = edit(base, tuned_override(target_ids, kind, params))
+def event_costs(scenario: Scenario, replications: Sequence[int]) -> list[float]:
+    """The network cost per period after warm-up of each replication, on the event twin."""
     costs = []
     warm = scenario.warmup_periods
     for r in replications:
@@ -220,84 +135,294 @@ def evaluate(
         # Summed in row order (period, then node), one float at a time, as the rows would be.
         total = sum(ledger.column("total_cost", warm).ravel().tolist())
         costs.append(total / (scenario.periods - warm))
-    arr = np.asarray(costs)
+    return costs
+
+
+def mean_and_error(costs: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(costs, dtype=float)
     se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
     return float(arr.mean()), se
 
 
+def tuned_overrides(targets: Sequence[TunedTarget | tuple[Target, Params]]) -> list[Override]:
+    """The change a candidate (or the result) makes: each target's nodes decided by one entry of
+    its kind, with its fixed and searched parameters (per-node ones as ``{node: value}``)."""
+    out = []
+    for item in targets:
+        if isinstance(item, TunedTarget):
+            kind, nodes, params = item.kind, item.nodes, item.agent_params()
+        else:
+            target, searched = item
+            kind, nodes, params = target.kind, target.nodes, {**target.fixed, **searched}
+        values = {  # a per-node value missing for a node is reported by the agent's validation
+            p: {n: v[n] for n in nodes if n in v} if isinstance(v, dict) else v
+            for p, v in params.items()
+        }
+        out.append(assign(list(nodes), kind, values))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The search.
+
+
+@dataclass(frozen=True)
+class _Coordinate:
+    target: int
+    tunable: Tunable
+    node: str | None
+
+    def get(self, x: list[Params]) -> float:
+        value = x[self.target][self.tunable.name]
+        return value[self.node] if self.node is not None else value
+
+    def set(self, x: list[Params], value: float) -> None:
+        if self.node is not None:
+            x[self.target][self.tunable.name][self.node] = value
+        else:
+            x[self.target][self.tunable.name] = value
+
+
+def _feasible(targets: Sequence[Target], x: list[Params]) -> bool:
+    for target, searched in zip(targets, x, strict=True):
+        p = {**target.fixed, **searched}
+
+        def values(name: str, p: dict[str, Any] = p, nodes: list[str] = target.nodes) -> list[float]:
+            v = p[name]
+            return [v[n] for n in nodes] if isinstance(v, dict) else [v] * len(nodes)
+
+        if target.kind == "s_S" and any(a > b for a, b in zip(values("s"), values("S"), strict=True)):
+            return False
+        if target.kind == "r_Q" and any(q <= 0 for q in values("order_quantity")):
+            return False
+        if target.kind == "constant" and any(q < 0 for q in values("quantity")):
+            return False
+        if target.kind == "adaptive_base_stock" and any(k < 0 for k in values("multiple")):
+            return False
+        if target.kind in ("hmarl_warehouse", "hmarl_supplier"):
+            low, mid, high = (p[c.name] for c in COVERS)
+            if not 0 <= low <= mid <= high:
+                return False
+        if target.kind == "periodic_review":
+            review, offset = p["review_period"], p["offset"]
+            if review < 1 or not 0 <= offset < review:
+                return False
+    return True
+
+
+class _Search:
+    """The evaluations of one search: a cache keyed by every coordinate, the budget, the best."""
+
+    def __init__(
+        self,
+        base: Scenario,
+        targets: list[Target],
+        coordinates: list[_Coordinate],
+        replications: list[int],
+        budget: int,
+        evaluator: Evaluator,
+        progress: Callable[[int, float], None] | None,
+    ) -> None:
+        self.base, self.targets, self.coordinates = base, targets, coordinates
+        self.replications, self.budget, self.evaluator = replications, budget, evaluator
+        self.progress = progress
+        self.cache: dict[tuple, tuple[float, float]] = {}
+        self.history: list[tuple[list[Params], float]] = []
+        self.best: tuple[float, list[Params]] | None = None
+
+    @property
+    def spent(self) -> bool:
+        return len(self.cache) >= self.budget
+
+    def key(self, x: list[Params]) -> tuple:
+        return tuple(c.get(x) for c in self.coordinates)
+
+    def cost(self, x: list[Params]) -> float:
+        key = self.key(x)
+        if key not in self.cache:
+            scenario = edit(self.base, *tuned_overrides(list(zip(self.targets, x, strict=True))))
+            self.cache[key] = mean_and_error(self.evaluator(scenario, self.replications))
+            if self.progress is not None:
+                self.progress(len(self.cache), self.cache[key][0])
+        c = self.cache[key][0]
+        if self.best is None or c < self.best[0] - 1e-12:
+            self.best = (c, copy.deepcopy(x))
+            self.history.append((copy.deepcopy(x), c))
+        return c
+
+    def compass(
+        self, x: list[Params], coordinates: list[_Coordinate], integer: bool, limit: int
+    ) -> tuple[list[Params], float]:
+        """Coordinate search over ``coordinates`` from ``x`` until converged or ``limit``
+        evaluations have been made in all."""
+        best = self.cost(x)
+        levels = [c for c in coordinates if c.tunable.scale == "level"]
+        scale = max([abs(c.get(x)) for c in levels] + [1.0])
+
+        def resolution(c: _Coordinate) -> float:
+            if c.tunable.scale == "level":
+                return 1.0 if integer else 0.002 * scale
+            return RESOLUTION[c.tunable.scale]
+
+        def first_step(c: _Coordinate) -> float:
+            if c.tunable.scale == "level":
+                return max(1.0 if integer else 0.01 * scale, 0.1 * abs(c.get(x)))
+            return max(5 * RESOLUTION[c.tunable.scale], round(0.1 * abs(c.get(x)), 2))
+
+        def snap(c: _Coordinate, value: float) -> float:
+            if c.tunable.scale == "level":
+                return float(round(value)) if integer else value
+            return round(value, 2)
+
+        steps = {c: first_step(c) for c in coordinates}
+        # Besides each coordinate alone, a parameter of several nodes moves at all of them at once
+        # (levels of a chain often move together, and constant orders must).
+        groups: dict[tuple[int, str], list[_Coordinate]] = {}
+        for c in coordinates:
+            groups.setdefault((c.target, c.tunable.name), []).append(c)
+        directions = [[c] for c in coordinates] + [g for g in groups.values() if len(g) > 1]
+        while len(self.cache) < limit and coordinates:
+            improved = False
+            for k, moved in enumerate(directions):
+                if k == len(coordinates) and improved:
+                    break  # joint moves only when no single coordinate improves
+                for direction in (1.0, -1.0):
+                    if len(self.cache) >= limit:
+                        break
+                    trial = copy.deepcopy(x)
+                    for c in moved:
+                        c.set(trial, snap(c, c.get(trial) + direction * steps[c]))
+                    if not _feasible(self.targets, trial):
+                        continue
+                    cost = self.cost(trial)
+                    if cost < best - 1e-12:
+                        x, best, improved = trial, cost, True
+                        break
+            if not improved:
+                if all(s <= resolution(c) for c, s in steps.items()):
+                    break
+                steps = {
+                    c: max(resolution(c), _halve(s, c.tunable.scale == "level" and integer))
+                    for c, s in steps.items()
+                }
+        return x, best
+
+
+def _halve(step: float, whole: bool) -> float:
+    return math.floor(step / 2) if whole else step / 2
+
+
 def tune(
     scenario_data: dict[str, Any],
-    target: str,
-    kind: str,
+    targets: str | Sequence[str],
+    kind: str | None = None,
     *,
     source: str = "<scenario>",
     replications: int | None = None,
     budget: int = 150,
     integer: bool | None = None,
+    evaluator: Evaluator = event_costs,
     progress: Callable[[int, float], None] | None = None,
 ) -> TuneResult:
-    """Coordinate search over the ``TUNABLE[kind]`` parameters of the target's nodes."""
-    if kind not in TUNABLE:
-        raise ScenarioError(f"--kind {kind!r} cannot be tuned; tunable kinds: {', '.join(TUNABLE)}")
+    """Joint coordinate search over the parameters of every target (:func:`parse_targets`:
+    ``targets`` is one ``TARGET[=KIND[:k=v,...]]`` text or several; ``kind`` the default spec)."""
     base = scenario_from_dict(scenario_data, source=source)
     if base.skus:
         raise ScenarioError(
             f"{source}: twin.tune does not support multi-SKU scenarios (top-level "
             "'skus'); tune a single-SKU scenario of one product"
         )
-    nodes = target_nodes(base, target, source)
+    plan = parse_targets(base, targets, kind, source)
     reps = list(range(replications or base.replications))
     if integer is None:
         integer = all(n.demand is None or n.demand.is_integer for n in base.nodes)
-    x = start_point(base, kind, nodes)
-    if integer:
-        x = {p: {n: float(round(v)) for n, v in vals.items()} for p, vals in x.items()}
-    keys = [(p, n) for p in TUNABLE[kind] for n in nodes]
-    scale = max([abs(x[p][n]) for p, n in keys] + [1.0])
-    steps = {k: max(1.0 if integer else 0.01 * scale, 0.1 * abs(x[k[0]][k[1]])) for k in keys}
-    resolution = 1.0 if integer else 0.002 * scale
-    cache: dict[tuple, tuple[float, float]] = {}
-
-    def cost_of(params: dict[str, dict[str, float]]) -> float:
-        key = tuple(params[p][n] for p, n in keys)
-        if key not in cache:
-            cache[key] = evaluate(base, nodes, kind, params, reps)
-            if progress is not None:
-                progress(len(cache), cache[key][0])
-        return cache[key][0]
-
-    start = copy.deepcopy(x)
-    best = cost_of(x)
-    start_cost = best
-    history = [(copy.deepcopy(x), best)]
-    while len(cache) < budget:
-        improved = False
-        for k in keys:
-            for direction in (1.0, -1.0):
-                if len(cache) >= budget:
-                    break
-                trial = copy.deepcopy(x)
-                value = trial[k[0]][k[1]] + direction * steps[k]
-                trial[k[0]][k[1]] = float(round(value)) if integer else value
-                if not _feasible(kind, trial):
-                    continue
-                c = cost_of(trial)
-                if c < best - 1e-12:
-                    x, best, improved = trial, c, True
-                    history.append((copy.deepcopy(x), best))
-                    break
-        if not improved:
-            if all(s <= resolution for s in steps.values()):
+    x = start(base, plan, integer=integer)
+    coordinates = [
+        _Coordinate(i, p, n if p.per_node else None)
+        for i, t in enumerate(plan)
+        for p in t.searched
+        for n in (t.nodes if p.per_node else [None])
+    ]
+    grid = [c for c in coordinates if c.tunable.name == "review_period"]
+    offsets = [c for c in coordinates if c.tunable.name == "offset"]
+    local = [c for c in coordinates if c.tunable.scale != "period"]
+    search = _Search(base, plan, coordinates, reps, budget, evaluator, progress)
+    start_params = copy.deepcopy(x)
+    start_cost = search.cost(x)
+    choices = [  # the grid, and the start's own review period
+        sorted({*review_grid(base, plan[c.target].nodes), int(c.get(start_params))}) for c in grid
+    ]
+    combos = list(itertools.product(*choices))
+    for k, combo in enumerate(combos):
+        if search.spent:
+            break
+        trial = copy.deepcopy(start_params)
+        for c, review in zip(grid, combo, strict=True):
+            _set_review(base, trial[c.target], int(review), integer)
+        if not _feasible(plan, trial):  # a fixed offset at or above this review period
+            continue
+        share = (budget - len(search.cache)) // (len(combos) - k)
+        search.compass(trial, local, integer, len(search.cache) + max(1, share))
+    assert search.best is not None
+    x = search.best[1]
+    for c in offsets:  # each review offset over its whole range, the rest at the best point
+        review = int({**plan[c.target].fixed, **x[c.target]}["review_period"])
+        for value in range(review):
+            if search.spent:
                 break
-            steps = {
-                k: max(resolution, math.floor(s / 2) if integer else s / 2) for k, s in steps.items()
-            }
-    mean, se = cache[tuple(x[p][n] for p, n in keys)]
-    return TuneResult(kind, nodes, x, mean, se, start, start_cost, len(cache), history)
+            trial = copy.deepcopy(x)
+            c.set(trial, value)
+            search.cost(trial)
+            x = search.best[1]
+    if (len(combos) > 1 or offsets) and not search.spent:  # polish the best point
+        search.compass(copy.deepcopy(search.best[1]), local, integer, budget)
+    x = search.best[1]
+    mean, se = search.cache[search.key(x)]
+    tuned = [
+        TunedTarget(t.kind, t.nodes, params, t.fixed, begin)
+        for t, params, begin in zip(plan, x, start_params, strict=True)
+    ]
+    return TuneResult(tuned, mean, se, start_cost, len(search.cache), search.history)
+
+
+def _set_review(base: Scenario, params: Params, review: int, integer: bool) -> None:
+    """Move a periodic-review target to review period ``review``: its order-up-to levels cover
+    ``review - R`` more periods of demand than at the start's ``R``; the offset stays below it."""
+    shift = review - int(params["review_period"])
+    params["review_period"] = review
+    if "offset" in params:
+        params["offset"] = min(int(params["offset"]), review - 1)
+    levels = params.get("order_up_to_level")
+    if isinstance(levels, dict):
+        for n in levels:
+            moved = levels[n] + shift * demand_rate(base, n)[0]
+            levels[n] = float(round(moved)) if integer else moved
+
+
+def check_start(
+    scenario_data: dict[str, Any],
+    targets: str | Sequence[str],
+    kind: str | None,
+    source: str = "<scenario>",
+) -> Scenario:
+    """Everything about the targets that can fail before a search: their syntax, kinds, nodes and
+    that the start point's agents validate (a fixed parameter the kind does not take, ...).
+    Returns the scenario at the start point."""
+    base = scenario_from_dict(scenario_data, source=source)
+    plan = parse_targets(base, targets, kind, source)
+    x = start(base, plan, integer=False)
+    for target, searched in zip(plan, x, strict=True):
+        try:
+            edit(base, *tuned_overrides([(target, searched)]))
+        except ScenarioError as exc:
+            flag = f"--target {target.text!r}" if "=" in target.text else f"--kind {kind!r}"
+            message = str(exc).removeprefix(f"{source}: ")
+            raise ScenarioError(f"{source}: {flag}: {message}") from None
+    return edit(base, *tuned_overrides(list(zip(plan, x, strict=True))))
 
 
 def tuned_scenario_data(data: dict[str, Any], result: TuneResult, source: str) -> dict[str, Any]:
-    """The scenario data with the target decided by the tuned agent (one entry): the change that
-    was evaluated, applied to the user's data (so the file written stays as small as theirs)."""
-    tuned, _ = edit_data(data, [tuned_override(result.nodes, result.kind, result.params)], source=source)
+    """The scenario data with every target decided by its tuned agent (one entry each): the change
+    that was evaluated, applied to the user's data (so the file written stays as small as theirs)."""
+    tuned, _ = edit_data(data, tuned_overrides(result.targets), source=source)
     return tuned
