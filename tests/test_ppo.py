@@ -334,13 +334,10 @@ def test_happo_weights_each_agent_by_the_ratios_of_those_updated_before():
     order = trainer.last_order
     assert sorted(order) == [0, 1, 2]
     with torch.no_grad():  # each actor changed only at its own turn: its ratio now is final
-        ratios = {
-            i: (
-                trainer.actors[i].log_prob_entropy(batch["obs"][i], batch["actions"][i])[0]
-                - batch["logprobs"][:, i]
-            ).exp()
-            for i in order
-        }
+        ratios = {}
+        for i in order:
+            logprob, _, rows = trainer._log_prob_entropy(i, batch, None)
+            ratios[i] = (logprob - batch["logprobs"][rows, i]).exp()
     expected = torch.ones(trainer.batch_size)
     for i in order:
         assert torch.allclose(trainer.last_factors[i], expected, rtol=1e-5, atol=1e-6)
@@ -438,7 +435,13 @@ def test_phases_freeze_earlier_policies_and_fine_tune_jointly(tmp_path):
         "phase3-joint",
     ]
     run2 = json.loads((out / "phase2-warehouse" / "run.json").read_text())
-    assert run2["targets"] == ["warehouse_1"]
+    assert run2["groups"] == {"store": ["store_1", "store_2", "store_3"], "warehouse": ["warehouse_1"]}
+    assert run2["frozen"] == ["store"] and run2["twin"] == "vector"
+    # Phase 2 trained the warehouse only: the stores act with phase 1's policy, unchanged.
+    first, _ = load_checkpoint(out / "phase1-store" / "policy.pt")
+    second, _ = load_checkpoint(out / "phase2-warehouse" / "policy.pt")
+    for name, value in first["state_dict"].items():
+        assert torch.equal(second["state_dict"][name], value), name
     _, meta = load_checkpoint(out / "policy.pt")
     assert [p["nodes"] for p in meta["policies"]] == [["store_1", "store_2", "store_3"], ["warehouse_1"]]
     joint = json.loads((out / "phase3-joint" / "run.json").read_text())

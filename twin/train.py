@@ -50,6 +50,7 @@ import argparse
 import difflib
 import json
 import math
+import os
 import shutil
 import sys
 import types
@@ -62,8 +63,20 @@ from agents.named import named, parse_params
 from entities.errors import ScenarioError, TwinError
 from twin.cli import check_writable, error_line, run_command, show_progress
 from twin.rl.env import learners_untrained
-from twin.rl.train import RunSpec, TrainError, phase_list, resolve_targets, run_phases, train_run
+from twin.rl.train import (
+    RunSpec,
+    TrainError,
+    check_tensorboard,
+    phase_list,
+    resolve_device,
+    resolve_targets,
+    run_phases,
+    run_seeds,
+    seed_list,
+    train_run,
+)
 from twin.scenario import read_yaml, scenario_from_dict
+from twin.studies.executors import check_executor, pool_context
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
@@ -131,6 +144,39 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=1 / 3,
         help="learning-rate factor of the joint fine-tuning phase (default 1/3)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where the networks and the vector twin run: cpu (default), cuda, or auto "
+        "(cuda if torch sees a CUDA device, else cpu)",
+    )
+    p.add_argument(
+        "--twin",
+        choices=("vector", "event"),
+        default="vector",
+        help="train on the vector twin (default; event-twin environments where it cannot "
+        "express the scenario) or on event-twin environments",
+    )
+    p.add_argument(
+        "--seeds",
+        help="train once per seed, e.g. 0-4 or 1,3,5 (each in DIR/seed-<k>/), and report mean +- sd",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes for --seeds (default: min(seeds, CPUs)); each uses one thread",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where --seeds run: a local process pool, or Ray (an optional extra)",
+    )
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log metrics for TensorBoard in DIR/tensorboard (needs the tensorboard package)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -213,6 +259,7 @@ def _check_options(args: argparse.Namespace) -> None:
         ("--periods", args.periods, 1),
         ("--phase", args.phase, 1),
         ("--seed", args.seed, 0),
+        ("--workers", args.workers, 1),
     ):
         if value is not None and value < low:
             raise TrainError(f"{flag} must be >= {low}, got {value}")
@@ -220,6 +267,16 @@ def _check_options(args: argparse.Namespace) -> None:
         raise TrainError(f"--joint-lr-scale must be a number > 0, got {args.joint_lr_scale}")
     if args.phase is not None and not args.phases:
         raise TrainError("--phase needs --phases")
+    if args.seeds is not None and args.phases:
+        raise TrainError("--seeds and --phases do not combine: train the phases of one seed at a time")
+    if args.workers is not None and args.seeds is None:
+        raise TrainError("--workers needs --seeds")
+    if args.executor != "local" and args.seeds is None:
+        raise TrainError("--executor needs --seeds")
+    check_executor(args.executor)
+    resolve_device(args.device)
+    if args.tensorboard:
+        check_tensorboard()
 
 
 def _check_spaces(args: argparse.Namespace) -> None:
@@ -241,7 +298,10 @@ def _check_out(out: Path, args: argparse.Namespace) -> None:
     check_writable(out, "--out")
     if out.exists() and not out.is_dir():
         raise TrainError(f"--out {str(out)!r} is a file, not a folder")
-    if args.resume and not (out / "run.json").is_file() and not args.phases:
+    resumable = (out / "run.json").is_file() or (
+        args.seeds is not None and any(out.glob("seed-*/run.json"))
+    )
+    if args.resume and not resumable and not args.phases:
         raise TrainError(f"--resume: {str(out)!r} holds no training run (no run.json) to continue")
     if not args.resume and args.phase is None and out.is_dir() and any(out.iterdir()):
         raise TrainError(
@@ -273,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = _overrides(args.set)
         check_hyper_parameters(args.algo, overrides, seed=args.seed, timesteps=args.timesteps)
         phases = phase_list(args.phases) if args.phases else None
+        seeds = seed_list(args.seeds) if args.seeds is not None else None
         if phases is not None and args.phase is not None and args.phase > len(phases):
             raise TrainError(f"--phase {args.phase}: --phases has {len(phases)} phase(s)")
         targets = [] if phases is not None else resolve_targets(scenario, args.targets)
@@ -295,10 +356,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=args.resume,
             quiet=not show_progress(args.quiet),
             best_by=args.best_by,
+            device=args.device,
+            vector=args.twin == "vector",
+            tensorboard=args.tensorboard,
+            notify=_note,
         )
         if phases is not None:
-            run_phases(base, data, phases, args.phase, args.joint_lr_scale)
+            run_phases(base, phases, args.phase, args.joint_lr_scale)
             summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        elif seeds is not None:
+            workers = args.workers or max(1, min(len(seeds), os.cpu_count() or 1))
+            summary = run_seeds(
+                base, seeds, workers=workers, executor=args.executor, context=pool_context()
+            )
         else:
             summary = train_run(base)
     except KeyboardInterrupt:
@@ -318,8 +388,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if not args.quiet:
         _print_summary(summary)
-    print(f"policy: {out / 'policy.pt'}")
+    if "seeds" in summary:
+        listed = ", ".join(map(str, summary["seeds"]))
+        print(f"policies: {out / 'seed-<k>' / 'policy.pt'} for seeds {listed}")
+    else:
+        print(f"policy: {out / 'policy.pt'}")
     return 0
+
+
+def _note(text: str) -> None:
+    """A note the run makes once (e.g. why it falls back to the event twin), on stderr."""
+    print(f"note: {' '.join(text.split())}", file=sys.stderr)
 
 
 def _discard(out: Path | None, existed: bool) -> bool:
@@ -334,6 +413,16 @@ def _discard(out: Path | None, existed: bool) -> bool:
 
 
 def _print_summary(summary: Mapping[str, Any]) -> None:
+    if "seeds" in summary:
+        for key in ("untrained", "best", "deployed"):
+            part = summary.get(key, {}).get("eval_cost")
+            if part:
+                values = ", ".join(f"{v:.2f}" for v in part["values"])
+                print(
+                    f"{key}: evaluation cost per period {part['mean']:.2f} +- {part['sd']:.2f} "
+                    f"(sd over seeds {summary['seeds']}: {values})"
+                )
+        return
     runs = summary.get("phases", {"run": summary})
     for name, s in runs.items():
         un, best = s.get("untrained", {}), s.get("best", {})

@@ -5,7 +5,8 @@ Every agent (node) has its own actor, reading only its own observation; one cent
 reads all agents' observations (concatenated) and outputs one value per agent (its own return,
 under the scenario's own / team / mixed reward). Each iteration:
 
-1. collect a rollout on the vectorised twins; GAE per agent with its value head;
+1. collect a rollout on the batched twin (:mod:`agents.ppo.vec`; observations ``(B, agents,
+   obs_dim)`` as tensors on the trainer's device); GAE per agent with its value head;
 2. draw a random order of the agents (a permutation ``i_1 .. i_n``);
 3. update the actors one after another in that order. Agent ``i_m`` maximises the clipped
    surrogate of its probability ratio ``r_m = pi_new(a | o) / pi_old(a | o)`` with its advantage
@@ -16,6 +17,10 @@ under the scenario's own / team / mixed reward). Each iteration:
        L_m = -E[ min(r_m * M_m * A, clip(r_m, 1 - eps, 1 + eps) * M_m * A) ]
 
 4. update the critic (clipped value loss; Huber loss as in Liu et al.).
+
+With ``recurrent`` each actor keeps a GRU memory over the epochs of an episode (the critic, which
+sees every agent's observation, stays feed-forward); actor updates replay each rollout's
+sequences from their first memory.
 
 Hyper-parameter defaults follow Liu et al.'s published configuration (their README): learning
 rate 1e-4 for actors and critic, gamma 0.95, GAE lambda 0.95, clip 0.2, 15 epochs, one minibatch,
@@ -34,9 +39,14 @@ import torch
 from torch import nn, optim
 
 from agents.ppo.args import TrainerArgs
-from agents.ppo.network import ActorCritic, RunningMeanStd, action_width, env_action, mlp
-from agents.ppo.trainer import set_num_threads
-from agents.ppo.vec import VecParallelEnv
+from agents.ppo.network import (
+    ActorCritic,
+    TorchRunningMeanStd,
+    action_width,
+    mlp,
+    set_num_threads,
+)
+from agents.ppo.vec import BatchedEnv
 
 
 @dataclass
@@ -47,13 +57,13 @@ class Args(TrainerArgs):
     (gae_lambda), ``clip_coef`` (clip_param), ``ent_coef`` (entropy_coef)."""
 
     total_timesteps: int = 1_000_000
-    """decision epochs to simulate, summed over the vectorised twins"""
+    """decision epochs to simulate, summed over the rows of the batched twin"""
     learning_rate: float = 1e-4
     """actor Adam step size (Liu et al.: lr)"""
     num_envs: int = 5
-    """twins stepped in lockstep (Liu et al.: n_rollout_threads)"""
+    """rows of the batched twin (Liu et al.: n_rollout_threads)"""
     num_steps: int = 200
-    """decision epochs per twin per rollout (Liu et al.: episode_length)"""
+    """decision epochs per row per rollout (Liu et al.: episode_length)"""
     anneal_lr: bool = False
     """decay the learning rates linearly to 0 (Liu et al.: use_linear_lr_decay False)"""
     gamma: float = 0.95
@@ -100,41 +110,58 @@ def happo_policy_loss(
 
 
 class HAPPOTrainer:
-    """HAPPO on the vectorised twins ``envs``: one actor per agent, one centralised critic."""
+    """HAPPO on the batched twin ``envs``: one actor per agent, one centralised critic."""
 
     algo = "happo"
 
-    def __init__(self, envs: VecParallelEnv, args: Args) -> None:
+    def __init__(self, envs: BatchedEnv, args: Args, *, device: Any = None) -> None:
         set_num_threads()
         torch.manual_seed(args.seed)  # the trainer's entry point: the one place that seeds torch
         self.args, self.envs = args, envs
+        self.device = torch.device(device) if device is not None else envs.device
         self.agents = list(envs.agents)
         self.num_agents = len(self.agents)
-        self.obs_dims = [envs.obs_dims[a] for a in self.agents]
+        self.obs_dim = envs.obs_dim
+        self.obs_dims = [self.obs_dim] * self.num_agents
         self.action_specs = [envs.action_specs[a] for a in self.agents]
-        self.state_dim = sum(self.obs_dims)
+        self.widths = [action_width(s) for s in self.action_specs]
+        starts = np.cumsum([0, *self.widths[:-1]])
+        self._columns = [slice(int(s), int(s) + w) for s, w in zip(starts, self.widths, strict=True)]
+        self.width = int(sum(self.widths))
+        self.state_dim = self.obs_dim * self.num_agents
+        recurrent = args.recurrent_size if args.recurrent else 0
         self.actors = [
-            ActorCritic(d, spec, hidden_sizes=args.hidden_sizes, critic=False)
-            for d, spec in zip(self.obs_dims, self.action_specs, strict=True)
+            ActorCritic(
+                self.obs_dim,
+                spec,
+                hidden_sizes=args.hidden_sizes,
+                critic=False,
+                recurrent_size=recurrent,
+            ).to(self.device)
+            for spec in self.action_specs
         ]
-        self.critic = CentralCritic(self.state_dim, self.num_agents, args.hidden_sizes)
+        self.critic = CentralCritic(self.state_dim, self.num_agents, args.hidden_sizes).to(self.device)
         self.actor_optimizers = [
             optim.Adam(a.parameters(), lr=args.learning_rate, eps=1e-5) for a in self.actors
         ]
         self.critic_optimizer = optim.Adam(
             self.critic.parameters(), lr=args.critic_learning_rate, eps=1e-5
         )
-        self.obs_rms = [RunningMeanStd(d) for d in self.obs_dims]
-        self.return_rms = RunningMeanStd(())
-        self.discounted_return = np.zeros((envs.num_envs, self.num_agents))
-        self.batch_size = args.num_envs * args.num_steps
-        self.minibatch_size = max(1, self.batch_size // args.num_minibatches)
-        self.num_iterations = max(1, args.total_timesteps // (args.num_envs * args.num_steps))
+        self.obs_rms = TorchRunningMeanStd((self.num_agents, self.obs_dim), device=self.device)
+        """Each agent's observation statistics (row ``i``: agent ``i``)."""
+        self.return_rms = TorchRunningMeanStd((), device=self.device)
+        self.discounted_return = torch.zeros(
+            envs.num_envs, self.num_agents, dtype=torch.float64, device=self.device
+        )
+        self.batch_size = envs.num_envs * args.num_steps
+        self.num_iterations = max(1, args.total_timesteps // (envs.num_envs * args.num_steps))
         self.global_step = 0
         self.iteration_count = 0
         self.sampler = torch.Generator().manual_seed(args.seed)
-        self.next_norm: list[np.ndarray] | None = None
-        self.next_done = np.zeros(envs.num_envs, np.float32)
+        self.generator = torch.Generator(device=self.device).manual_seed(args.seed)
+        self.next_obs: torch.Tensor | None = None
+        self.next_done = torch.zeros(envs.num_envs, device=self.device)
+        self.memory: list[torch.Tensor] | None = None
         self.last_order: list[int] = []
         """Agent indices in the order of the last update (for inspection and tests)."""
         self.last_factors: dict[int, torch.Tensor] = {}
@@ -146,105 +173,138 @@ class HAPPOTrainer:
         """The actors as one module, for their state dict (parameters keyed ``"<k>.<name>"``)."""
         return nn.ModuleList(self.actors)
 
-    def _normalize(self, obs: Mapping[str, np.ndarray], *, update: bool) -> list[np.ndarray]:
-        out = []
-        for i, a in enumerate(self.agents):
-            x = np.asarray(obs[a], np.float32).reshape(-1, self.obs_dims[i])
-            if self.args.norm_obs:
-                if update:
-                    self.obs_rms[i].update(x)
-                x = self.obs_rms[i].normalize(x)
-            out.append(x)
-        return out
+    def _normalize(self, raw: torch.Tensor, *, update: bool) -> torch.Tensor:
+        if not self.args.norm_obs:
+            return raw
+        if update:
+            self.obs_rms.update(raw)
+        return self.obs_rms.normalize(raw)
 
-    def _state(self, norm: Sequence[np.ndarray]) -> torch.Tensor:
-        return torch.as_tensor(np.concatenate(norm, axis=1))
-
-    def _scale_rewards(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
+    def _scale_rewards(self, rewards: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
         if not self.args.norm_reward:
             return rewards
         self.discounted_return = self.discounted_return * self.args.gamma + rewards
         self.return_rms.update(self.discounted_return.reshape(-1))
         self.discounted_return[done] = 0.0
-        return rewards / np.sqrt(self.return_rms.var + 1e-8)
+        return rewards / torch.sqrt(self.return_rms.var + 1e-8)
+
+    def _initial_memory(self, rows: int) -> list[torch.Tensor]:
+        return [a.initial_state(rows, self.device) for a in self.actors]
 
     # -- rollout -----------------------------------------------------------------------------
 
-    def collect_rollout(self) -> tuple[dict[str, Any], list[float]]:
-        args, envs = self.args, self.envs
-        T, E, N = args.num_steps, envs.num_envs, self.num_agents
-        obs = [torch.zeros(T, E, d) for d in self.obs_dims]
-        actions = [torch.zeros(T, E, action_width(s)) for s in self.action_specs]
-        logprobs = torch.zeros(T, E, N)
-        states = torch.zeros(T, E, self.state_dim)
-        rewards, values, dones = torch.zeros(T, E, N), torch.zeros(T, E, N), torch.zeros(T, E, 1)
-        returns_seen: list[float] = []
-        if self.next_norm is None:
-            self.next_norm = self._normalize(envs.reset(), update=True)
+    def collect_rollout(self) -> tuple[dict[str, Any], list[tuple[float, int]]]:
+        args, envs, device = self.args, self.envs, self.device
+        T, B, N = args.num_steps, envs.num_envs, self.num_agents
+        if self.next_obs is None:
+            self.next_obs = envs.reset()
+            self.next_done = torch.ones(B, device=device)
+        if self.memory is None:
+            self.memory = self._initial_memory(B)
+        obs = torch.zeros(T, B, N, self.obs_dim, device=device)
+        actions = [torch.zeros(T, B, w, device=device) for w in self.widths]
+        logprobs = torch.zeros(T, B, N, device=device)
+        rewards, values = torch.zeros(T, B, N, device=device), torch.zeros(T, B, N, device=device)
+        dones = torch.zeros(T, B, device=device)
+        first_memory = [m.clone() for m in self.memory]
+        episodes: list[tuple[float, int]] = []
+        norm = self._normalize(self.next_obs, update=True)
 
         for step in range(T):
-            self.global_step += E
-            dones[step] = torch.as_tensor(self.next_done).unsqueeze(1)
-            states[step] = self._state(self.next_norm)
-            per_agent = {}
+            self.global_step += B
+            dones[step] = self.next_done
+            obs[step] = norm
+            flat = torch.empty(B, self.width, device=device)
             # ALGO LOGIC: every agent acts on its own observation with its own actor
             with torch.no_grad():
-                for i, a in enumerate(self.agents):
-                    obs[i][step] = torch.as_tensor(self.next_norm[i])
-                    action = self.actors[i].sample(obs[i][step], generator=None)
-                    logprobs[step, :, i] = self.actors[i].log_prob_entropy(obs[i][step], action)[0]
-                    actions[i][step] = action.float()
-                    per_agent[a] = action.numpy()
-                values[step] = self.critic(states[step])
-            next_obs, reward, terminated, truncated, final_obs, episodes = envs.step(per_agent)
-            done = terminated | truncated
-            scaled = self._scale_rewards(reward, done)
-            for e, last in final_obs.items():  # bootstrap truncated episodes (the horizon)
-                if truncated[e]:
-                    last_norm = self._normalize({a: last[a][None] for a in last}, update=False)
-                    with torch.no_grad():
-                        scaled[e] += args.gamma * self.critic(self._state(last_norm))[0].numpy()
-            rewards[step] = torch.as_tensor(scaled, dtype=torch.float32)
-            self.next_norm = self._normalize(next_obs, update=True)
-            self.next_done = done.astype(np.float32)
-            returns_seen += [ep["return"] for ep in episodes]
+                for i, actor in enumerate(self.actors):
+                    x = norm[:, i]
+                    self.memory[i] = actor.remember(x, self.memory[i], reset=self.next_done)
+                    action = actor.sample(x, generator=self.generator, state=self.memory[i])
+                    logprobs[step, :, i] = actor.log_prob_entropy(x, action, self.memory[i])[0]
+                    actions[i][step] = action
+                    flat[:, self._columns[i]] = action.to(flat.dtype)
+                values[step] = self.critic(norm.reshape(B, -1))
+            result = envs.step(flat)
+            scaled = self._scale_rewards(result.rewards.to(device, torch.float64), result.done)
+            if result.final_obs is not None and bool(result.truncated.any()):  # bootstrap the horizon
+                last = self._normalize(result.final_obs, update=False)
+                with torch.no_grad():
+                    tail = self.critic(last.reshape(B, -1)).to(torch.float64)
+                scaled = scaled + args.gamma * tail * result.truncated.unsqueeze(1)
+            rewards[step] = scaled.to(torch.float32)
+            self.next_obs = result.obs
+            self.next_done = result.done.to(torch.float32)
+            norm = self._normalize(self.next_obs, update=True)
+            episodes += result.episodes
 
         # ALGO LOGIC: GAE per agent with its own head of the centralised critic
         with torch.no_grad():
-            next_value = self.critic(self._state(self.next_norm))
-            next_done = torch.as_tensor(self.next_done).unsqueeze(1)
+            next_value = self.critic(norm.reshape(B, -1))
+            next_done = self.next_done.unsqueeze(1)
             advantages = torch.zeros_like(rewards)
-            lastgaelam = torch.zeros(E, N)
+            lastgaelam = torch.zeros(B, N, device=device)
             for t in reversed(range(T)):
                 if t == T - 1:
                     nextnonterminal, nextvalues = 1.0 - next_done, next_value
                 else:
-                    nextnonterminal, nextvalues = 1.0 - dones[t + 1], values[t + 1]
+                    nextnonterminal, nextvalues = 1.0 - dones[t + 1].unsqueeze(1), values[t + 1]
                 delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
                 advantages[t] = lastgaelam = (
                     delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
                 )
             returns = advantages + values
         batch = {
-            "obs": [o.reshape(T * E, -1) for o in obs],
-            "actions": [a.reshape(T * E, -1) for a in actions],
-            "logprobs": logprobs.reshape(T * E, N),
-            "states": states.reshape(T * E, -1),
-            "advantages": advantages.reshape(T * E, N),
-            "returns": returns.reshape(T * E, N),
-            "values": values.reshape(T * E, N),
+            "obs": [obs[:, :, i] for i in range(N)],  # each (T, B, obs_dim)
+            "actions": actions,  # each (T, B, width)
+            "logprobs": logprobs.reshape(T * B, N),
+            "states": obs.reshape(T * B, -1),
+            "advantages": advantages.reshape(T * B, N),
+            "returns": returns.reshape(T * B, N),
+            "values": values.reshape(T * B, N),
+            "dones": dones,
+            "memory": first_memory,
         }
-        return batch, returns_seen
+        return batch, episodes
 
     # -- update ------------------------------------------------------------------------------
+
+    def _log_prob_entropy(
+        self, i: int, b: Mapping[str, Any], mb: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Agent ``i``'s log-probabilities and entropies of the rollout's actions, and the flat
+        ``(T * B)`` sample indices they belong to: samples ``mb`` of the flattened batch, or
+        (recurrent) rows ``mb`` replayed from the rollout's first memory (None: everything)."""
+        actor = self.actors[i]
+        obs, actions = b["obs"][i], b["actions"][i]
+        T, B = obs.shape[0], obs.shape[1]
+        if not actor.recurrent_size:
+            x, a = obs.reshape(T * B, -1), actions.reshape(T * B, -1)
+            if mb is None:
+                mb = torch.arange(T * B, device=self.device)
+            logprob, entropy = actor.log_prob_entropy(x[mb], a[mb])
+            return logprob, entropy, mb
+        rows = torch.arange(B, device=self.device) if mb is None else mb
+        memory = b["memory"][i][rows]
+        states = []
+        for t in range(T):
+            memory = actor.remember(obs[t, rows], memory, reset=b["dones"][t, rows])
+            states.append(memory)
+        state = torch.stack(states).reshape(T * len(rows), -1)
+        logprob, entropy = actor.log_prob_entropy(
+            obs[:, rows].reshape(T * len(rows), -1), actions[:, rows].reshape(T * len(rows), -1), state
+        )
+        flat = (torch.arange(T, device=self.device).unsqueeze(1) * B + rows.unsqueeze(0)).reshape(-1)
+        return logprob, entropy, flat
 
     def update_actors(self, b: Mapping[str, Any]) -> dict[str, float]:
         """Sequential actor updates in a random order, each weighted by the earlier ratios."""
         args = self.args
         order = torch.randperm(self.num_agents, generator=self.sampler).tolist()
-        factor = torch.ones(self.batch_size)
+        factor = torch.ones(self.batch_size, device=self.device)
         self.last_order, self.last_factors = order, {}
         pg_losses, entropies, clipfracs = [], [], []
+        B = b["obs"][0].shape[1]
         for i in order:
             self.last_factors[i] = factor.clone()
             old_logprob = b["logprobs"][:, i]
@@ -252,39 +312,44 @@ class HAPPOTrainer:
             if args.norm_adv and self.batch_size > 1:
                 advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
             actor, optimizer = self.actors[i], self.actor_optimizers[i]
+            count = B if actor.recurrent_size else self.batch_size
+            minibatch_size = max(1, count // args.num_minibatches)
             for _epoch in range(args.update_epochs):
-                b_inds = torch.randperm(self.batch_size, generator=self.sampler)
-                for start in range(0, self.batch_size, self.minibatch_size):
-                    mb = b_inds[start : start + self.minibatch_size]
-                    newlogprob, entropy = actor.log_prob_entropy(b["obs"][i][mb], b["actions"][i][mb])
-                    ratio = (newlogprob - old_logprob[mb]).exp()
+                b_inds = torch.randperm(count, generator=self.sampler).to(self.device)
+                for start in range(0, count, minibatch_size):
+                    mb = b_inds[start : start + minibatch_size]
+                    newlogprob, entropy, rows = self._log_prob_entropy(i, b, mb)
+                    ratio = (newlogprob - old_logprob[rows]).exp()
                     # ALGO LOGIC: HAPPO's surrogate, advantage weighted by the factor M
-                    pg_loss = happo_policy_loss(ratio, factor[mb], advantages[mb], args.clip_coef)
+                    pg_loss = happo_policy_loss(ratio, factor[rows], advantages[rows], args.clip_coef)
                     loss = pg_loss - args.ent_coef * entropy.mean()
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(actor.parameters(), args.max_grad_norm)
                     optimizer.step()
-                    pg_losses.append(pg_loss.item())
-                    entropies.append(entropy.mean().item())
-                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
+                    pg_losses.append(pg_loss.detach())
+                    entropies.append(entropy.mean().detach())
+                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
             # ALGO LOGIC: fold this agent's new/old probability ratio into the factor
             with torch.no_grad():
-                newlogprob, _ = actor.log_prob_entropy(b["obs"][i], b["actions"][i])
-                factor = factor * (newlogprob - old_logprob).exp()
+                newlogprob, _, rows = self._log_prob_entropy(i, b, None)
+                ratio = torch.empty_like(factor)
+                ratio[rows] = (newlogprob - old_logprob[rows]).exp()
+                factor = factor * ratio
         return {
-            "policy_loss": float(np.mean(pg_losses)),
-            "entropy": float(np.mean(entropies)),
-            "clipfrac": float(np.mean(clipfracs)),
+            "policy_loss": float(torch.stack(pg_losses).mean()),
+            "entropy": float(torch.stack(entropies).mean()),
+            "clipfrac": float(torch.stack(clipfracs).mean()),
         }
 
     def update_critic(self, b: Mapping[str, Any]) -> dict[str, float]:
         args = self.args
         v_losses = []
+        minibatch_size = max(1, self.batch_size // args.num_minibatches)
         for _epoch in range(args.update_epochs):
-            b_inds = torch.randperm(self.batch_size, generator=self.sampler)
-            for start in range(0, self.batch_size, self.minibatch_size):
-                mb = b_inds[start : start + self.minibatch_size]
+            b_inds = torch.randperm(self.batch_size, generator=self.sampler).to(self.device)
+            for start in range(0, self.batch_size, minibatch_size):
+                mb = b_inds[start : start + minibatch_size]
                 newvalue = self.critic(b["states"][mb])
                 returns, old_values = b["returns"][mb], b["values"][mb]
                 # ALGO LOGIC: value loss, clipped around the rollout's values (Huber or squared)
@@ -302,8 +367,8 @@ class HAPPOTrainer:
                 v_loss.backward()
                 nn.utils.clip_grad_norm_(self.critic.parameters(), args.max_grad_norm)
                 self.critic_optimizer.step()
-                v_losses.append(v_loss.item())
-        return {"value_loss": float(np.mean(v_losses))}
+                v_losses.append(v_loss.detach())
+        return {"value_loss": float(torch.stack(v_losses).mean())}
 
     def _value_error(self, err: torch.Tensor) -> torch.Tensor:
         delta = self.args.huber_delta
@@ -321,31 +386,52 @@ class HAPPOTrainer:
             for opt in self.actor_optimizers:
                 opt.param_groups[0]["lr"] = frac * self.args.learning_rate
             self.critic_optimizer.param_groups[0]["lr"] = frac * self.args.critic_learning_rate
-        batch, returns_seen = self.collect_rollout()
+        rollout_start = time.perf_counter()
+        batch, episodes = self.collect_rollout()
+        rollout_seconds = time.perf_counter() - rollout_start
         metrics: dict[str, float | str] = {**self.update_actors(batch), **self.update_critic(batch)}
         self.iteration_count += 1
         metrics.update(
             global_step=self.global_step,
             iteration=self.iteration_count,
             learning_rate=self.actor_optimizers[0].param_groups[0]["lr"],
-            episodes=len(returns_seen),
-            episode_return=float(np.mean(returns_seen)) if returns_seen else float("nan"),
+            episodes=len(episodes),
+            episode_return=float(np.mean([r for r, _ in episodes])) if episodes else float("nan"),
             update_order=" ".join(self.agents[i] for i in self.last_order),
+            rollout_seconds=rollout_seconds,
             seconds=time.perf_counter() - start,
         )
         return metrics
 
-    def act_deterministic(self, obs: Mapping[str, Any]) -> dict[str, Any]:
-        """Each actor's mode for one environment's observations (evaluation)."""
-        norm = self._normalize({a: np.asarray(v)[None] for a, v in obs.items()}, update=False)
-        out: dict[str, Any] = {}
+    # -- acting (evaluation) -----------------------------------------------------------------
+
+    def act(
+        self, obs: torch.Tensor, memory: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Each actor's mode ``(B, width)`` for observations ``(B, agents, obs_dim)`` (the
+        normalisers are not updated), and the memory after them (None at an episode's start)."""
+        obs = obs.to(self.device)
+        B = obs.shape[0]
+        norm = self._normalize(obs, update=False)
+        if memory is None:
+            memory = self._initial_memory(B)
+        flat = torch.empty(B, self.width, device=self.device)
+        out = []
         with torch.no_grad():
-            for i, a in enumerate(self.agents):
-                action = self.actors[i].sample(torch.as_tensor(norm[i]), deterministic=True)
-                out[a] = env_action(action[0].numpy(), self.action_specs[i])
-        return out
+            for i, actor in enumerate(self.actors):
+                x = norm[:, i]
+                state = actor.remember(x, memory[i])
+                out.append(state)
+                action = actor.sample(x, deterministic=True, state=state)
+                flat[:, self._columns[i]] = action.to(flat.dtype)
+        return flat, out
 
     # -- checkpoints -------------------------------------------------------------------------
+
+    def _agent_rms(self, k: int) -> dict[str, Any]:
+        """Agent ``k``'s observation statistics in the checkpoint layout of one policy."""
+        state = self.obs_rms.state_dict()
+        return {**state, "mean": state["mean"][k].clone(), "var": state["var"][k].clone()}
 
     def policy_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[dict[str, Any]]]:
         """``(state_dict, obs_rms, policies)`` in the checkpoint layout of the PPO trainer: one
@@ -354,48 +440,63 @@ class HAPPOTrainer:
         rms: dict[str, Any] = {}
         policies = []
         for k, (a, actor) in enumerate(zip(self.agents, self.actors, strict=True)):
-            state.update({f"{k}.{name}": v for name, v in actor.state_dict().items()})
+            state.update({f"{k}.{name}": v.detach().cpu() for name, v in actor.state_dict().items()})
             if self.args.norm_obs:
-                rms[str(k)] = self.obs_rms[k].state_dict()
+                rms[str(k)] = self._agent_rms(k)
             policies.append(
                 {
                     "name": a,
                     "nodes": [a],
-                    "obs_dim": self.obs_dims[k],
+                    "obs_dim": self.obs_dim,
                     "action_space": self.action_specs[k],
                     "hidden_sizes": list(self.args.hidden_sizes),
                     "critic_dim": None,
                     "centralized_critic": True,
+                    "agent_id": False,
+                    "recurrent_size": actor.recurrent_size,
                 }
             )
         return state, rms, policies
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training exactly where it is (see PPOTrainer)."""
         return {
-            "actors": self._actor_modules().state_dict(),
-            "critic": self.critic.state_dict(),
+            "actors": {k: v.cpu() for k, v in self._actor_modules().state_dict().items()},
+            "critic": {k: v.cpu() for k, v in self.critic.state_dict().items()},
             "actor_optimizers": [o.state_dict() for o in self.actor_optimizers],
             "critic_optimizer": self.critic_optimizer.state_dict(),
-            "obs_rms": [r.state_dict() for r in self.obs_rms],
+            "obs_rms": self.obs_rms.state_dict(),
             "return_rms": self.return_rms.state_dict(),
+            "discounted_return": self.discounted_return.cpu(),
             "global_step": self.global_step,
             "iteration": self.iteration_count,
-            "next_replication": self.envs.next_replication,
             "torch_rng": torch.get_rng_state(),
             "sampler_rng": self.sampler.get_state(),
+            "generator_rng": self.generator.get_state(),
+            "started": self.next_obs is not None,
+            "next_done": self.next_done.cpu(),
+            "memory": [m.cpu() for m in self.memory] if self.memory is not None else [],
+            "envs": self.envs.state_dict() if self.next_obs is not None else {},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self._actor_modules().load_state_dict(state["actors"])
-        self.critic.load_state_dict(state["critic"])
+        device = self.device
+        self._actor_modules().load_state_dict({k: v.to(device) for k, v in state["actors"].items()})
+        self.critic.load_state_dict({k: v.to(device) for k, v in state["critic"].items()})
         for opt, s in zip(self.actor_optimizers, state["actor_optimizers"], strict=True):
             opt.load_state_dict(s)
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.obs_rms = [RunningMeanStd.from_state_dict(s) for s in state["obs_rms"]]
-        self.return_rms = RunningMeanStd.from_state_dict(state["return_rms"])
+        self.obs_rms = TorchRunningMeanStd.from_state_dict(state["obs_rms"], device)
+        self.return_rms = TorchRunningMeanStd.from_state_dict(state["return_rms"], device)
+        self.discounted_return = state["discounted_return"].to(device)
         self.global_step = int(state["global_step"])
         self.iteration_count = int(state["iteration"])
-        self.envs.next_replication = int(state["next_replication"])
         torch.set_rng_state(state["torch_rng"])
         self.sampler.set_state(state["sampler_rng"])
-        self.next_norm = None
+        self.generator.set_state(state["generator_rng"])
+        if state["started"]:
+            self.next_obs = self.envs.load_state_dict(state["envs"])
+            self.next_done = state["next_done"].to(device)
+            self.memory = [m.to(device) for m in state["memory"]]
+        else:
+            self.next_obs, self.memory = None, None

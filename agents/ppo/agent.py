@@ -8,7 +8,11 @@ observation vector exactly as the environment did (a :class:`~agents.spaces.Feat
 node's history; the twin hands it each period's ledger rows through ``observe_ledger``), normalises
 it, and acts with the policy of the node: the mode of the action distribution by default (argmax,
 or the Gaussian mean clipped to the action box), a sample with ``stochastic=True`` (seeded by
-``reset(seed=...)``).
+``reset(seed=...)``). A policy trained with ``agent_id`` also reads the one-hot of the node's place
+in its group; a recurrent policy keeps each node's memory from one decision epoch to the next and
+forgets it at ``reset`` (a new replication), as training did over an episode. The agent gives
+torch one thread unless ``OMP_NUM_THREADS`` says otherwise (:func:`~agents.ppo.network.set_num_threads`):
+a deployed policy is small, and a run must not take every core.
 
 Mismatches are ``ValueError`` naming both sides: an ``observation``/``action`` param that
 disagrees with the checkpoint, a node the checkpoint was not trained for (``strict``), a node whose
@@ -41,7 +45,7 @@ import torch
 from agents.base import Agent, Observation, OrderDecision
 from agents.named import named
 from agents.ppo.checkpoint import load_checkpoint
-from agents.ppo.network import ActorCritic, RunningMeanStd, check_spec, env_action
+from agents.ppo.network import ActorCritic, RunningMeanStd, check_spec, env_action, set_num_threads
 from agents.registry import check_checkpoint
 from agents.spaces import ActionMap, Featurizer, ObservationBuilder, action_map, observation_builder
 from entities.messages import NodeId
@@ -61,15 +65,33 @@ def _same_spec(given: Mapping[str, Any], trained: Mapping[str, Any]) -> bool:
 
 
 class _Policy:
-    """The actor of one policy, its observation normaliser and the nodes it decides for."""
+    """The actor of one policy, its observation normaliser and the nodes it decides for
+    (``agent_id``: the actor also reads the one-hot of the node's place among ``nodes``)."""
 
     def __init__(
-        self, network: ActorCritic, rms: RunningMeanStd | None, nodes: Sequence[str] | None
+        self,
+        network: ActorCritic,
+        rms: RunningMeanStd | None,
+        nodes: Sequence[str] | None,
+        *,
+        agent_id: bool = False,
     ) -> None:
         self.network, self.rms = network, rms
         self.nodes = None if nodes is None else list(nodes)
-        self.obs_dim = network.obs_dim
+        self.agent_id = agent_id and self.nodes is not None
+        self.obs_dim = network.obs_dim - (len(self.nodes or []) if self.agent_id else 0)
+        """Values of the observation builder's vector (the network reads the one-hot too)."""
         self.spec = network.action_spec
+
+    def inputs(self, nodes: Sequence[str], x: np.ndarray) -> np.ndarray:
+        """The actor's input rows for ``nodes`` from their observation vectors ``x``."""
+        if self.rms is not None:
+            x = self.rms.normalize(x)
+        if self.agent_id:
+            assert self.nodes is not None
+            eye = np.eye(len(self.nodes), dtype=np.float32)
+            x = np.concatenate([x, eye[[self.nodes.index(n) for n in nodes]]], axis=1)
+        return x.astype(np.float32)
 
 
 class PPOAgent(Agent):
@@ -95,6 +117,7 @@ class PPOAgent(Agent):
         untrained: bool = False,
     ) -> None:
         check_checkpoint(self.algo, checkpoint, untrained, required=False)
+        set_num_threads()
         if not isinstance(stochastic, bool) or not isinstance(strict, bool):
             raise ValueError(
                 f"stochastic and strict must be true or false, got {stochastic!r}, {strict!r}"
@@ -140,6 +163,7 @@ class PPOAgent(Agent):
             self.action_map = action_map(name, **params)
         self.featurizer = Featurizer(self.builder)
         self.generator = torch.Generator()
+        self._memory: dict[str, torch.Tensor] = {}
         self.reset(seed=None)
 
     # -- loading -----------------------------------------------------------------------------
@@ -165,12 +189,13 @@ class PPOAgent(Agent):
                     check_spec(meta["action_space"]),
                     hidden_sizes=meta["hidden_sizes"],
                     critic=False,
+                    recurrent_size=int(meta.get("recurrent_size") or 0),
                 )
             prefix = f"{k}."
             actor = {
                 name[len(prefix) :]: v
                 for name, v in state.items()
-                if name.startswith(prefix) and not name[len(prefix) :].startswith("critic.")
+                if name.startswith(prefix) and not name[len(prefix) :].startswith("critic")
             }
             try:
                 network.load_state_dict(actor)
@@ -181,7 +206,7 @@ class PPOAgent(Agent):
                 ) from None
             network.eval()
             rms = RunningMeanStd.from_state_dict(rms_states[str(k)]) if str(k) in rms_states else None
-            policy = _Policy(network, rms, meta.get("nodes"))
+            policy = _Policy(network, rms, meta.get("nodes"), agent_id=bool(meta.get("agent_id")))
             self.policies.append(policy)
             for node in policy.nodes or []:
                 self._policy_of[node] = policy
@@ -211,6 +236,7 @@ class PPOAgent(Agent):
 
     def reset(self, *, seed: int | None = None) -> None:
         self.featurizer.reset()
+        self._memory.clear()  # a recurrent policy starts each replication with an empty memory
         self.generator.manual_seed(0 if seed is None else int(seed))
 
     def observe_ledger(self, rows: Sequence[Any]) -> None:
@@ -231,12 +257,22 @@ class PPOAgent(Agent):
         decisions: dict[NodeId, OrderDecision] = {}
         for key, items in batches.items():
             policy = policies[key]
-            x = np.stack([v for _, _, v in items]).astype(np.float32)
-            if policy.rms is not None:
-                x = policy.rms.normalize(x)
+            nodes = [node for node, _, _ in items]
+            inputs = torch.as_tensor(policy.inputs(nodes, np.stack([v for _, _, v in items])))
+            network = policy.network
+            state = None
+            if network.recurrent_size:
+                memory = [self._memory.get(n) for n in nodes]
+                empty = network.initial_state(1)
+                with torch.no_grad():
+                    state = network.remember(
+                        inputs, torch.cat([m if m is not None else empty for m in memory])
+                    )
+                for k, node in enumerate(nodes):
+                    self._memory[node] = state[k : k + 1]
             with torch.no_grad():
-                actions = policy.network.sample(
-                    torch.as_tensor(x), deterministic=not self.stochastic, generator=self.generator
+                actions = network.sample(
+                    inputs, deterministic=not self.stochastic, generator=self.generator, state=state
                 ).numpy()
             for (node, obs, _), a in zip(items, actions, strict=True):
                 decisions[node] = self.action_map.decision(env_action(a, policy.spec), obs)

@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-COUNTS = ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs")
+COUNTS = (
+    "total_timesteps",
+    "num_envs",
+    "num_steps",
+    "num_minibatches",
+    "update_epochs",
+    "recurrent_size",
+)
 """Fields that count something and must be integers >= 1."""
 
 
@@ -60,6 +67,10 @@ class TrainerArgs:
     """scale rewards by the running standard deviation of the discounted return"""
     first_replication: int = 10_000
     """replication index (env seed) of the first training episode"""
+    recurrent: bool = False
+    """give actor and critic a GRU memory over the epochs of an episode (non-stationary demand)"""
+    recurrent_size: int = 32
+    """units of each GRU memory"""
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)

@@ -23,6 +23,7 @@ space (duck-typed).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,20 @@ import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
+
+
+def set_num_threads() -> int:
+    """Give torch one thread unless ``OMP_NUM_THREADS`` says otherwise; return the number.
+
+    Small networks gain nothing from more threads and lose a lot when the cores are shared: two
+    threads on two cores made batched inference 87x slower here (DESIGN.md, "Scale"). Trainers
+    and the inference agents call it when they start."""
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    threads = int(text) if text.isdigit() and int(text) >= 1 else 1
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
 
 # --------------------------------------------------------------------------------------------------
 # Space specs (plain data).
@@ -194,6 +209,14 @@ class ActorCritic(nn.Module):
     otherwise). ``actor=False`` or ``critic=False`` leaves that half out (HAPPO keeps one critic
     beside per-agent actors). ``generator`` draws the initial weights (default: torch's global
     random state).
+
+    ``recurrent_size > 0`` gives each half a memory: a GRU cell (Cho et al. 2014) that reads the
+    half's input every decision epoch, and the half's MLP reads the input and the memory side by
+    side (``[x, h]``), so that a policy can learn from the recent past (non-stationary demand)
+    without losing the feed-forward path. The memory is a tensor ``state`` of shape ``(batch,
+    halves * recurrent_size)`` (actor first): :meth:`initial_state` is zeros, :meth:`remember`
+    takes one epoch's inputs, and the heads read the state after it (:meth:`get_value`,
+    :meth:`distribution`, :meth:`get_action_and_value` take ``state=``).
     """
 
     def __init__(
@@ -206,25 +229,34 @@ class ActorCritic(nn.Module):
         actor: bool = True,
         critic: bool = True,
         generator: torch.Generator | None = None,
+        recurrent_size: int = 0,
     ) -> None:
         super().__init__()
         if isinstance(obs_dim, bool) or not isinstance(obs_dim, int) or obs_dim < 1:
             raise ValueError(f"obs_dim must be an integer >= 1, got {obs_dim!r}")
+        if isinstance(recurrent_size, bool) or not isinstance(recurrent_size, int) or recurrent_size < 0:
+            raise ValueError(f"recurrent_size must be an integer >= 0, got {recurrent_size!r}")
         self.obs_dim = obs_dim
         self.action_spec = check_spec(action)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.critic_dim = obs_dim if critic_dim is None else int(critic_dim)
         self.nvec = action_nvec(self.action_spec)
+        self.recurrent_size = recurrent_size
+        r = recurrent_size
         self.critic = (
-            mlp(self.critic_dim, self.hidden_sizes, 1, 1.0, generator=generator) if critic else None
+            mlp(self.critic_dim + r, self.hidden_sizes, 1, 1.0, generator=generator) if critic else None
         )
+        self.critic_memory = _gru(self.critic_dim, r, generator) if critic and r else None
         self.actor: nn.Sequential | None = None
+        self.actor_memory = _gru(obs_dim, r, generator) if actor and r else None
         if actor:
             if self.nvec is not None:
-                self.actor = mlp(obs_dim, self.hidden_sizes, sum(self.nvec), 0.01, generator=generator)
+                self.actor = mlp(
+                    obs_dim + r, self.hidden_sizes, sum(self.nvec), 0.01, generator=generator
+                )
             else:
                 dim = len(self.action_spec["low"])
-                self.actor = mlp(obs_dim, self.hidden_sizes, dim, 0.01, generator=generator)
+                self.actor = mlp(obs_dim + r, self.hidden_sizes, dim, 0.01, generator=generator)
                 # Initial standard deviation: a quarter of the action range (log-parametrised).
                 span = np.asarray(self.action_spec["high"]) - np.asarray(self.action_spec["low"])
                 init = np.log(np.maximum(span / 4.0, 1e-3)).astype(np.float32)
@@ -236,22 +268,70 @@ class ActorCritic(nn.Module):
                     "action_half", torch.as_tensor(np.maximum(span / 2.0, 1e-6), dtype=torch.float32)
                 )
 
+    # -- memory ------------------------------------------------------------------------------
+
+    @property
+    def state_size(self) -> int:
+        """Numbers in one row of the recurrent state (0 for a feed-forward network)."""
+        halves = (self.actor_memory is not None) + (self.critic_memory is not None)
+        return halves * self.recurrent_size
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """The memory at the start of an episode: zeros ``(batch, state_size)``."""
+        return torch.zeros(batch, self.state_size, device=device)
+
+    def remember(
+        self,
+        x: torch.Tensor,
+        state: torch.Tensor,
+        critic_x: torch.Tensor | None = None,
+        *,
+        reset: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The state after this epoch's inputs: each half's GRU cell reads its input (``x`` for
+        the actor, ``critic_x`` for the critic, default ``x``). ``reset`` ``(batch,)``: 1.0 where
+        an episode starts with this input (the memory is cleared first)."""
+        if not self.recurrent_size:
+            return state
+        if reset is not None:
+            state = state * (1.0 - reset).unsqueeze(-1)
+        r, parts, k = self.recurrent_size, [], 0
+        if self.actor_memory is not None:
+            parts.append(self.actor_memory(x, state[:, :r]))
+            k = r
+        if self.critic_memory is not None:
+            parts.append(self.critic_memory(x if critic_x is None else critic_x, state[:, k : k + r]))
+        return torch.cat(parts, dim=1)
+
+    def _with_memory(self, x: torch.Tensor, state: torch.Tensor | None, half: str) -> torch.Tensor:
+        if not self.recurrent_size:
+            return x
+        if state is None:
+            raise ValueError("this network is recurrent: pass state= (initial_state, then remember)")
+        r = self.recurrent_size
+        k = r if half == "critic" and self.actor_memory is not None else 0
+        return torch.cat([x, state[:, k : k + r]], dim=1)
+
     # -- values ------------------------------------------------------------------------------
 
-    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+    def get_value(self, x: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
         """State values ``(batch,)`` from critic inputs ``x`` of shape ``(batch, critic_dim)``."""
         if self.critic is None:
             raise ValueError("this network has no critic (built with critic=False)")
-        return self.critic(x).squeeze(-1)
+        return self.critic(self._with_memory(x, state, "critic")).squeeze(-1)
 
     # -- policy ------------------------------------------------------------------------------
 
-    def distribution(self, x: torch.Tensor) -> list[Categorical] | Normal:
+    def distribution(
+        self, x: torch.Tensor, state: torch.Tensor | None = None
+    ) -> list[Categorical] | Normal:
         """The policy at observations ``x``: categoricals (one per component) or a Normal."""
         if self.actor is None:
             raise ValueError("this network has no actor (built with actor=False)")
-        out = self.actor(x)
+        out = self.actor(self._with_memory(x, state, "actor"))
         if self.nvec is not None:
+            if len(self.nvec) == 1:
+                return [Categorical(logits=out)]
             return [Categorical(logits=logits) for logits in torch.split(out, self.nvec, dim=-1)]
         mean = self.action_mid + self.action_half * out
         return Normal(mean, self.actor_logstd.expand_as(mean).exp())
@@ -260,11 +340,14 @@ class ActorCritic(nn.Module):
         self,
         x: torch.Tensor,
         action: torch.Tensor,
+        state: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``action`` and entropy of the policy at ``x`` (summed over components)."""
-        dist = self.distribution(x)
+        dist = self.distribution(x, state)
         if isinstance(dist, list):
             action = action.long().reshape(action.shape[0], len(dist))
+            if len(dist) == 1:
+                return dist[0].log_prob(action[:, 0]), dist[0].entropy()
             logprob = torch.stack([d.log_prob(action[:, i]) for i, d in enumerate(dist)], 1)
             entropy = torch.stack([d.entropy() for d in dist], 1)
             return logprob.sum(1), entropy.sum(1)
@@ -272,13 +355,18 @@ class ActorCritic(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, x: torch.Tensor, *, deterministic: bool = False, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        *,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+        state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Actions at ``x``: sampled (with ``generator`` if given), or the mode when deterministic.
 
         Discrete actions have shape ``(batch, components)``; Box actions ``(batch, dim)``, not clipped.
         """
-        dist = self.distribution(x)
+        dist = self.distribution(x, state)
         if isinstance(dist, list):
             if deterministic:
                 return torch.stack([d.logits.argmax(-1) for d in dist], 1)
@@ -287,7 +375,7 @@ class ActorCritic(nn.Module):
             )
         if deterministic:
             return dist.mean
-        noise = torch.randn(dist.mean.shape, generator=generator)
+        noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
         return dist.mean + dist.stddev * noise
 
     def get_action_and_value(
@@ -295,19 +383,36 @@ class ActorCritic(nn.Module):
         x: torch.Tensor,
         action: torch.Tensor | None = None,
         critic_x: torch.Tensor | None = None,
+        *,
+        state: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """CleanRL's one call: ``(action, log_prob, entropy, value)`` at observations ``x``.
 
-        A new action is sampled when ``action`` is None. ``critic_x`` is the critic's input (default
-        ``x``). The network needs both halves (an actor-only network has ``sample`` and
+        A new action is sampled (with ``generator``) when ``action`` is None. ``critic_x`` is the
+        critic's input (default ``x``); ``state`` the recurrent state after this epoch's inputs.
+        The network needs both halves (an actor-only network has ``sample`` and
         ``log_prob_entropy``).
         """
+        if self.critic is None:
+            raise ValueError("this network has no critic (built with critic=False)")
         if action is None:
             with torch.no_grad():
-                action = self.sample(x)
-        logprob, entropy = self.log_prob_entropy(x, action)
-        value = self.get_value(x if critic_x is None else critic_x)
+                action = self.sample(x, generator=generator, state=state)
+        logprob, entropy = self.log_prob_entropy(x, action, state)
+        value = self.get_value(x if critic_x is None else critic_x, state)
         return action, logprob, entropy, value
+
+
+def _gru(in_dim: int, size: int, generator: torch.Generator | None) -> nn.GRUCell:
+    """A GRU cell with orthogonal recurrent weights and zero biases (as CleanRL's LSTM agents)."""
+    cell = nn.GRUCell(in_dim, size)
+    for name, param in cell.named_parameters():
+        if "bias" in name:
+            nn.init.constant_(param, 0.0)
+        else:
+            nn.init.orthogonal_(param, 1.0, generator=generator)
+    return cell
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,5 +464,61 @@ class RunningMeanStd:
         mean = np.asarray(state["mean"], np.float64)
         rms = cls(mean.shape, clip=float(state.get("clip", 10.0)))
         rms.mean, rms.var = mean, np.asarray(state["var"], np.float64)
+        rms.count = float(state["count"])
+        return rms
+
+
+class TorchRunningMeanStd:
+    """:class:`RunningMeanStd` on torch tensors (``float64``, on the trainer's device), with the
+    same update, normalisation and ``state_dict``: a checkpoint's statistics load into either."""
+
+    def __init__(
+        self,
+        shape: tuple[int, ...] | int,
+        *,
+        epsilon: float = 1e-4,
+        clip: float = 10.0,
+        device: torch.device | str | None = None,
+    ) -> None:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.mean = torch.zeros(shape, dtype=torch.float64, device=device)
+        self.var = torch.ones(shape, dtype=torch.float64, device=device)
+        self.count = float(epsilon)
+        self.clip = float(clip)
+
+    def update(self, x: torch.Tensor) -> None:
+        x = x.to(torch.float64).reshape(-1, *self.mean.shape)
+        batch_mean, batch_var, batch_count = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * (batch_count / total)
+        m2 = (
+            self.var * self.count
+            + batch_var * batch_count
+            + delta**2 * (self.count * batch_count / total)
+        )
+        self.var = m2 / total
+        self.count = total
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        out = (x.to(torch.float64) - self.mean) / torch.sqrt(self.var + 1e-8)
+        return out.clamp(-self.clip, self.clip).to(torch.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.detach().cpu().clone(),
+            "var": self.var.detach().cpu().clone(),
+            "count": float(self.count),
+            "clip": self.clip,
+        }
+
+    @classmethod
+    def from_state_dict(
+        cls, state: Mapping[str, Any], device: torch.device | str | None = None
+    ) -> TorchRunningMeanStd:
+        mean = torch.as_tensor(state["mean"], dtype=torch.float64)
+        rms = cls(tuple(mean.shape), clip=float(state.get("clip", 10.0)), device=device)
+        rms.mean = mean.to(device)
+        rms.var = torch.as_tensor(state["var"], dtype=torch.float64).to(device)
         rms.count = float(state["count"])
         return rms

@@ -1,14 +1,18 @@
-"""Shared-policy PPO over a PettingZoo parallel twin (Schulman et al. 2017; CleanRL's ``ppo.py``).
+"""Shared-policy PPO over a batched twin (Schulman et al. 2017; CleanRL's ``ppo.py``).
 
 One policy decides for every agent (node) of the learning group, and the experience of all of
 them is pooled into one batch (parameter sharing, as in the HMARL system's three stores). Read it
 top to bottom: ``Args`` (hyper-parameters named as in the paper and CleanRL, most of them shared
 with HAPPO in :mod:`agents.ppo.args`), then :meth:`PPOTrainer.collect_rollout` (act, step the
-vectorised twins, store, then GAE) and :meth:`PPOTrainer.update` (clipped surrogate, clipped
-value loss, entropy bonus). Sections marked ``# ALGO LOGIC`` are the algorithm; the rest is
-plumbing. Several policy groups may train side by side on the same rollouts (``groups``; the joint
-fine-tuning phase of the HMARL guide), each group a shared policy with its own optimiser and
-normaliser.
+batched twin, store, then GAE) and :meth:`PPOTrainer.update` (clipped surrogate, clipped value
+loss, entropy bonus). Sections marked ``# ALGO LOGIC`` are the algorithm; the rest is plumbing.
+
+Everything is a tensor on the trainer's ``device``: the environment (:mod:`agents.ppo.vec`) hands
+over observations ``(B, agents, obs_dim)``, and each policy acts for all its agents in all rows
+in one forward pass; there is no loop over agents or rows. Several policy groups may share the
+rollouts (``groups``): the joint fine-tuning phase of the HMARL guide trains them side by side,
+each with its own optimiser and normaliser, and a phase may hold earlier phases' policies
+``frozen`` (they act, deterministically, as they will when deployed, and are not trained).
 
 Implementation details (Huang et al. 2022, "The 37 implementation details of PPO"): orthogonal
 initialisation; Adam with eps 1e-5; linear learning-rate annealing; GAE; advantage normalisation
@@ -18,9 +22,15 @@ deviation of the discounted return. Truncated episodes (the scenario's horizon) 
 of their last observation (Pardo et al. 2018): the horizon is not a terminal state of the supply
 chain.
 
-With ``centralized_critic`` the critic reads the concatenated observations of all agents of the
-group plus a one-hot agent index (centralised training, decentralised execution, Lowe et al. 2017);
-the actor still sees only its own node's observation, so the deployed policy stays decentralised.
+With ``agent_id`` a shared policy reads, after its node's observation, a one-hot of the node's
+place in the group (shared parameters that can still tell the nodes apart, as in MAPPO, Yu et al.
+2022). With ``centralized_critic`` the critic reads the concatenated observations of all agents
+plus a one-hot agent index (centralised training, decentralised execution, Lowe et al. 2017); the
+actor still sees only its own node's observation, so the deployed policy stays decentralised.
+With ``recurrent`` actor and critic keep a GRU memory across the decision epochs of an episode
+(:class:`~agents.ppo.network.ActorCritic`); updates then replay each rollout's sequences from
+their first memory (truncated backpropagation through time over ``num_steps`` epochs, as
+CleanRL's ``ppo_atari_lstm``).
 
 The entry point seeds torch (the only place that does, DESIGN.md "Randomness")::
 
@@ -30,15 +40,14 @@ The entry point seeds torch (the only place that does, DESIGN.md "Randomness")::
     while trainer.global_step < trainer.args.total_timesteps:
         metrics = trainer.iteration()
 
-``python -m twin.train`` wraps this with evaluation, checkpoints, curves and phases.
+``python -m twin.train`` wraps this with the vector twin, evaluation, checkpoints and phases.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,14 +55,15 @@ import torch
 from torch import nn, optim
 
 from agents.ppo.args import TrainerArgs
-from agents.ppo.network import ActorCritic, RunningMeanStd, action_width, env_action
-from agents.ppo.vec import VecParallelEnv
+from agents.ppo.network import (
+    ActorCritic,
+    TorchRunningMeanStd,
+    action_width,
+    set_num_threads,
+)
+from agents.ppo.vec import BatchedEnv
 
-
-def set_num_threads() -> None:
-    """One torch thread unless OMP_NUM_THREADS says otherwise (two threads on two cores made
-    batched inference 87x slower here, DESIGN.md "Scale")."""
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+__all__ = ["Args", "PPOTrainer", "PolicyGroup", "set_num_threads"]
 
 
 @dataclass
@@ -65,19 +75,13 @@ class Args(TrainerArgs):
     """stop the epochs early when the approximate KL exceeds this"""
     centralized_critic: bool = False
     """critic input = all agents' observations + one-hot agent index (CTDE)"""
-
-
-@dataclass
-class RolloutStats:
-    """What a rollout saw: finished episodes' mean per-agent return and length."""
-
-    episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
+    agent_id: bool = False
+    """a shared policy also reads a one-hot of the node's place in its group"""
 
 
 class PolicyGroup:
     """One shared policy and the agents (nodes) it decides for, with its optimiser and its
-    observation normaliser."""
+    observation normaliser (on the trainer's device)."""
 
     def __init__(
         self,
@@ -88,14 +92,32 @@ class PolicyGroup:
         action_spec: dict[str, Any],
         critic_dim: int,
         args: Args,
+        device: torch.device,
+        *,
+        trainable: bool = True,
     ) -> None:
-        self.name, self.agents, self.index = name, agents, index
-        self.obs_dim, self.action_spec, self.critic_dim = obs_dim, action_spec, critic_dim
+        self.name, self.agents, self.trainable = name, agents, trainable
+        self.index = torch.as_tensor(index, device=device)
+        self.index_list = list(index)
+        self.raw_dim = obs_dim
+        self.agent_id = bool(args.agent_id)
+        self.obs_dim = obs_dim + (len(agents) if self.agent_id else 0)
+        self.action_spec, self.critic_dim = action_spec, critic_dim
+        self.width = action_width(action_spec)
         self.policy = ActorCritic(
-            obs_dim, action_spec, hidden_sizes=args.hidden_sizes, critic_dim=critic_dim
-        )
+            self.obs_dim,
+            action_spec,
+            hidden_sizes=args.hidden_sizes,
+            critic_dim=critic_dim,
+            recurrent_size=args.recurrent_size if args.recurrent else 0,
+        ).to(device)
         self.optimizer = optim.Adam(self.policy.parameters(), lr=args.learning_rate, eps=1e-5)
-        self.obs_rms = RunningMeanStd(obs_dim)
+        self.obs_rms = TorchRunningMeanStd(obs_dim, device=device)
+        self.eye = torch.eye(len(agents), device=device)
+
+    @property
+    def size(self) -> int:
+        return len(self.agents)
 
     def metadata(self, args: Args) -> dict[str, Any]:
         return {
@@ -106,246 +128,336 @@ class PolicyGroup:
             "hidden_sizes": list(args.hidden_sizes),
             "critic_dim": self.critic_dim,
             "centralized_critic": args.centralized_critic,
+            "agent_id": self.agent_id,
+            "recurrent_size": self.policy.recurrent_size,
         }
 
 
 class PPOTrainer:
-    """PPO on the vectorised twins ``envs``: one shared policy per group of agents.
+    """PPO on the batched twin ``envs``: one shared policy per group of agents.
 
     ``groups`` maps a group name to its agents (default: one group, every agent of ``envs``: the
-    shared policy). Several groups train side by side on the same rollouts (phase 4 of the HMARL
-    guide: stores, warehouse and supplier fine-tuned jointly, each with its own policy).
+    shared policy). ``frozen`` names groups that act but are not trained (load their policies
+    with :meth:`load_policy`). ``device``: where the networks and rollouts live (default: the
+    environment's).
     """
 
     algo = "ppo"
 
     def __init__(
-        self, envs: VecParallelEnv, args: Args, groups: Mapping[str, list[str]] | None = None
+        self,
+        envs: BatchedEnv,
+        args: Args,
+        groups: Mapping[str, list[str]] | None = None,
+        *,
+        frozen: Collection[str] = (),
+        device: Any = None,
     ) -> None:
         set_num_threads()
         torch.manual_seed(args.seed)  # the trainer's entry point: the one place that seeds torch
         self.args, self.envs = args, envs
-        agents = envs.agents
+        self.device = torch.device(device) if device is not None else envs.device
+        agents = list(envs.agents)
+        self.agents = agents
         self.num_agents = len(agents)
         if groups is None:
             groups = {"shared": list(agents)}
         grouped = [a for members in groups.values() for a in members]
         if sorted(grouped) != sorted(agents):
             raise ValueError(f"groups {dict(groups)} must cover each agent {agents} exactly once")
-        total_obs = sum(envs.obs_dims[a] for a in agents)
+        unknown = set(frozen) - set(groups)
+        if unknown:
+            raise ValueError(f"frozen groups {sorted(unknown)} are not groups ({list(groups)})")
+        self.obs_dim = envs.obs_dim
+        critic_dim = self.num_agents * self.obs_dim + self.num_agents
+        widths = [action_width(envs.action_specs[a]) for a in agents]
+        starts = np.cumsum([0, *widths[:-1]])
         self.groups: list[PolicyGroup] = []
+        self._columns: list[torch.Tensor] = []
         for name, members in groups.items():
-            dims = {envs.obs_dims[a] for a in members}
             specs = {repr(envs.action_specs[a]) for a in members}
-            if len(dims) != 1 or len(specs) != 1:
+            if len(specs) != 1:
                 raise ValueError(
-                    f"a shared policy needs one observation size and one action space for all "
-                    f"its agents; group {name!r} has {[envs.obs_dims[a] for a in members]} and "
-                    f"{[envs.action_specs[a] for a in members]}"
+                    f"a shared policy needs one action space for all its agents; group {name!r} "
+                    f"has {[envs.action_specs[a] for a in members]}"
                 )
-            obs_dim = dims.pop()
-            critic_dim = total_obs + self.num_agents if args.centralized_critic else obs_dim
-            self.groups.append(
-                PolicyGroup(
-                    name,
-                    list(members),
-                    [agents.index(a) for a in members],
-                    obs_dim,
-                    envs.action_specs[members[0]],
-                    critic_dim,
-                    args,
-                )
+            index = [agents.index(a) for a in members]
+            g = PolicyGroup(
+                name,
+                list(members),
+                index,
+                self.obs_dim,
+                envs.action_specs[members[0]],
+                critic_dim
+                if args.centralized_critic
+                else self.obs_dim + (len(members) if args.agent_id else 0),
+                args,
+                self.device,
+                trainable=name not in frozen,
             )
-        self.return_rms = RunningMeanStd(())
-        self.discounted_return = np.zeros((envs.num_envs, self.num_agents))
-        self.num_iterations = max(1, args.total_timesteps // (args.num_envs * args.num_steps))
+            self.groups.append(g)
+            cols = [int(starts[i]) + k for i in index for k in range(widths[i])]
+            self._columns.append(torch.as_tensor(cols, device=self.device))
+        self.width = int(sum(widths))
+        self.agent_eye = torch.eye(self.num_agents, device=self.device)
+        self.return_rms = TorchRunningMeanStd((), device=self.device)
+        self.discounted_return = torch.zeros(
+            envs.num_envs, self.num_agents, dtype=torch.float64, device=self.device
+        )
+        self.num_iterations = max(1, args.total_timesteps // (envs.num_envs * args.num_steps))
         self.global_step = 0
         self.iteration_count = 0
         self.sampler = torch.Generator().manual_seed(args.seed)
-        self.next_norm: list[np.ndarray] | None = None  # per group: (envs, agents, obs_dim)
-        self.next_done = np.zeros(envs.num_envs, np.float32)
+        """Draws the minibatch permutations (on the CPU: the same on every device)."""
+        self.generator = torch.Generator(device=self.device).manual_seed(args.seed)
+        """Draws the policies' actions in rollouts."""
+        self.next_obs: torch.Tensor | None = None  # raw (B, agents, obs_dim)
+        self.next_done = torch.zeros(envs.num_envs, device=self.device)
+        self.memory: list[torch.Tensor] | None = None  # per group: (B * group agents, state)
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _normalize(self, obs: Mapping[str, np.ndarray], *, update: bool) -> list[np.ndarray]:
-        """Per group, ``(envs, group agents, obs_dim)`` observations, normalised."""
+    def _prepare(self, raw: torch.Tensor, *, update: bool) -> list[torch.Tensor]:
+        """Per group, ``(B, group agents, obs_dim)`` actor inputs: normalised observations (and
+        the one-hot of each node's place in its group with ``agent_id``)."""
         out = []
         for g in self.groups:
-            raw = np.stack(
-                [np.asarray(obs[a], np.float32).reshape(-1, g.obs_dim) for a in g.agents], axis=1
-            )
+            x = raw.index_select(1, g.index)
             if self.args.norm_obs:
-                if update:
-                    g.obs_rms.update(raw.reshape(-1, g.obs_dim))
-                raw = g.obs_rms.normalize(raw)
-            out.append(raw)
+                if update and g.trainable:
+                    g.obs_rms.update(x.reshape(-1, g.raw_dim))
+                x = g.obs_rms.normalize(x)
+            out.append(x)
         return out
 
-    def _critic_inputs(self, norm: list[np.ndarray]) -> list[np.ndarray]:
-        """Per group, ``(envs, group agents, critic_dim)``: the agent's own observation, or (CTDE)
-        every agent's observation in environment order plus a one-hot index of the agent."""
-        if not self.args.centralized_critic:
-            return norm
-        envs = norm[0].shape[0]
-        by_agent: list[np.ndarray] = [np.empty(0)] * self.num_agents
+    def _inputs(self, norm: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per group, actor and critic inputs ``(B * group agents, dim)`` from normalised
+        observations: with ``agent_id`` the actor reads a one-hot of the node's place in its
+        group; the centralised critic reads every agent's observation in environment order and a
+        one-hot of the agent."""
+        rows = norm[0].shape[0]
+        actor, critic = [], []
+        joint = None
+        if self.args.centralized_critic:
+            by_agent = torch.empty(rows, self.num_agents, self.obs_dim, device=self.device)
+            for g, x in zip(self.groups, norm, strict=True):
+                by_agent[:, g.index] = x
+            joint = by_agent.reshape(rows, 1, -1)
         for g, x in zip(self.groups, norm, strict=True):
-            for k, i in enumerate(g.index):
-                by_agent[i] = x[:, k]
-        joint = np.concatenate(by_agent, axis=1)  # (envs, total obs)
-        eye = np.eye(self.num_agents, dtype=np.float32)
-        return [
-            np.concatenate(
-                [
-                    np.repeat(joint[:, None], len(g.index), axis=1),
-                    np.broadcast_to(eye[g.index], (envs, len(g.index), self.num_agents)),
-                ],
-                axis=2,
-            )
-            for g in self.groups
-        ]
+            if g.agent_id:
+                x = torch.cat([x, g.eye.expand(rows, g.size, g.size)], dim=2)
+            actor.append(x.reshape(rows * g.size, -1))
+            if joint is None:
+                critic.append(actor[-1])
+            else:
+                eye = self.agent_eye.index_select(0, g.index).expand(rows, g.size, self.num_agents)
+                c = torch.cat([joint.expand(rows, g.size, joint.shape[2]), eye], dim=2)
+                critic.append(c.reshape(rows * g.size, -1))
+        return actor, critic
 
-    def _scale_rewards(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
+    def _scale_rewards(self, rewards: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
         if not self.args.norm_reward:
             return rewards
         self.discounted_return = self.discounted_return * self.args.gamma + rewards
         self.return_rms.update(self.discounted_return.reshape(-1))
         self.discounted_return[done] = 0.0
-        return rewards / np.sqrt(self.return_rms.var + 1e-8)
+        return rewards / torch.sqrt(self.return_rms.var + 1e-8)
 
-    def _values(self, norm: list[np.ndarray]) -> np.ndarray:
-        """(envs, agents) state values of every agent, in environment order."""
-        values = np.zeros((norm[0].shape[0], self.num_agents), np.float32)
-        with torch.no_grad():
-            for g, c in zip(self.groups, self._critic_inputs(norm), strict=True):
-                v = g.policy.get_value(torch.as_tensor(c).reshape(-1, g.critic_dim))
-                values[:, g.index] = v.reshape(c.shape[0], len(g.index)).numpy()
-        return values
+    def _initial_memory(self) -> list[torch.Tensor]:
+        rows = self.envs.num_envs
+        return [g.policy.initial_state(rows * g.size, self.device) for g in self.groups]
+
+    def _reset_flags(self, g: PolicyGroup, done: torch.Tensor) -> torch.Tensor:
+        return done.repeat_interleave(g.size)
 
     # -- rollout -----------------------------------------------------------------------------
 
-    def collect_rollout(self) -> tuple[list[dict[str, torch.Tensor]], RolloutStats]:
-        """``num_steps`` decision epochs on every twin with the current policies."""
-        args, envs = self.args, self.envs
-        T, E = args.num_steps, envs.num_envs
-        buffers = []
+    def collect_rollout(self) -> tuple[list[dict[str, torch.Tensor] | None], list[tuple[float, int]]]:
+        """``num_steps`` decision epochs on every row with the current policies."""
+        args, envs, device = self.args, self.envs, self.device
+        T, B = args.num_steps, envs.num_envs
+        if self.next_obs is None:
+            self.next_obs = envs.reset()
+            self.next_done = torch.ones(B, device=device)  # the memory starts empty
+        if self.memory is None:
+            self.memory = self._initial_memory()
+        buffers: list[dict[str, torch.Tensor] | None] = []
         for g in self.groups:
-            n = len(g.agents)
+            if not g.trainable:
+                buffers.append(None)
+                continue
+            n = g.size
             buffers.append(
                 {
-                    "obs": torch.zeros(T, E, n, g.obs_dim),
-                    "critic_obs": torch.zeros(T, E, n, g.critic_dim),
-                    "actions": torch.zeros(T, E, n, action_width(g.action_spec)),
-                    "logprobs": torch.zeros(T, E, n),
-                    "values": torch.zeros(T, E, n),
+                    "obs": torch.zeros(T, B * n, g.obs_dim, device=device),
+                    "critic_obs": torch.zeros(T, B * n, g.policy.critic_dim, device=device)
+                    if args.centralized_critic
+                    else torch.zeros(0, device=device),
+                    "actions": torch.zeros(T, B * n, g.width, device=device),
+                    "logprobs": torch.zeros(T, B * n, device=device),
+                    "values": torch.zeros(T, B * n, device=device),
+                    "memory": self.memory[len(buffers)].clone(),
                 }
             )
-        rewards = torch.zeros(T, E, self.num_agents)
-        dones = torch.zeros(T, E, 1)
-        stats = RolloutStats()
-        if self.next_norm is None:
-            self.next_norm = self._normalize(envs.reset(), update=True)
+        rewards = torch.zeros(T, B, self.num_agents, device=device)
+        dones = torch.zeros(T, B, device=device)
+        values_all = torch.zeros(T, B, self.num_agents, device=device)
+        episodes: list[tuple[float, int]] = []
+        norm = self._prepare(self.next_obs, update=True)
 
         for step in range(T):
-            self.global_step += E
-            dones[step] = torch.as_tensor(self.next_done).unsqueeze(1)
-            per_agent: dict[str, np.ndarray] = {}
-            # ALGO LOGIC: action logic (each group's shared policy acts for its agents)
-            critic_in = self._critic_inputs(self.next_norm)
-            for g, buf, x, c in zip(self.groups, buffers, self.next_norm, critic_in, strict=True):
-                n = len(g.agents)
-                buf["obs"][step] = torch.as_tensor(x)
-                buf["critic_obs"][step] = torch.as_tensor(c)
-                with torch.no_grad():
-                    action, logprob, _, value = g.policy.get_action_and_value(
-                        buf["obs"][step].reshape(E * n, -1),
-                        critic_x=buf["critic_obs"][step].reshape(E * n, -1),
+            self.global_step += B
+            dones[step] = self.next_done
+            actor_in, critic_in = self._inputs(norm)
+            flat = torch.empty(B, self.width, device=device)
+            # ALGO LOGIC: action logic (each group's shared policy acts for all its agents at once)
+            with torch.no_grad():
+                for k, (g, buf, x, c) in enumerate(
+                    zip(self.groups, buffers, actor_in, critic_in, strict=True)
+                ):
+                    memory = g.policy.remember(
+                        x, self.memory[k], c, reset=self._reset_flags(g, self.next_done)
                     )
-                action = action.reshape(E, n, -1)
-                buf["actions"][step] = action.float()
-                buf["logprobs"][step] = logprob.reshape(E, n)
-                buf["values"][step] = value.reshape(E, n)
-                per_agent.update({a: action[:, k].numpy() for k, a in enumerate(g.agents)})
+                    self.memory[k] = memory
+                    if buf is None:
+                        action = g.policy.sample(x, deterministic=True, state=memory)
+                    else:
+                        action, logprob, _, value = g.policy.get_action_and_value(
+                            x, critic_x=c, state=memory, generator=self.generator
+                        )
+                        buf["obs"][step] = x
+                        if args.centralized_critic:
+                            buf["critic_obs"][step] = c
+                        buf["actions"][step] = action
+                        buf["logprobs"][step] = logprob
+                        buf["values"][step] = value
+                        values_all[step][:, g.index] = value.reshape(B, g.size)
+                    flat[:, self._columns[k]] = action.to(flat.dtype).reshape(B, -1)
 
-            # Step the twins (an environment whose episode ends is reset on a new replication).
-            next_obs, reward, terminated, truncated, final_obs, episodes = envs.step(per_agent)
-            done = terminated | truncated
-            scaled = self._scale_rewards(reward, done)
+            # Step every row (episodes that end start again at once, on new replications).
+            result = envs.step(flat)
+            scaled = self._scale_rewards(result.rewards.to(device, torch.float64), result.done)
             # ALGO LOGIC: a truncated episode (the horizon, not a terminal state of the supply
             # chain) bootstraps the value of its last observation into its last reward.
-            for i, last in final_obs.items():
-                if truncated[i]:
-                    last_norm = self._normalize({a: v[None] for a, v in last.items()}, update=False)
-                    scaled[i] += args.gamma * self._values(last_norm)[0]
-            rewards[step] = torch.as_tensor(scaled, dtype=torch.float32)
-            self.next_norm = self._normalize(next_obs, update=True)
-            self.next_done = done.astype(np.float32)
-            stats.episode_returns += [ep["return"] for ep in episodes]
-            stats.episode_lengths += [ep["length"] for ep in episodes]
+            if result.final_obs is not None and bool(result.truncated.any()):
+                final = self._prepare(result.final_obs, update=False)
+                scaled = scaled + args.gamma * self._final_values(final) * result.truncated.unsqueeze(1)
+            rewards[step] = scaled.to(torch.float32)
+            self.next_obs = result.obs
+            self.next_done = result.done.to(torch.float32)
+            norm = self._prepare(self.next_obs, update=True)
+            episodes += result.episodes
 
         # ALGO LOGIC: bootstrap value, then generalised advantage estimation (Schulman et al. 2016)
-        values = torch.zeros(T, E, self.num_agents)
-        for g, buf in zip(self.groups, buffers, strict=True):
-            values[:, :, g.index] = buf["values"]
         with torch.no_grad():
-            next_value = torch.as_tensor(self._values(self.next_norm))
-            next_done = torch.as_tensor(self.next_done).unsqueeze(1)
+            next_value = self._next_values(norm)
             advantages = torch.zeros_like(rewards)
-            lastgaelam = torch.zeros(E, self.num_agents)
+            lastgaelam = torch.zeros(B, self.num_agents, device=device)
             for t in reversed(range(T)):
                 if t == T - 1:
-                    nextnonterminal = 1.0 - next_done
+                    nextnonterminal = 1.0 - self.next_done.unsqueeze(1)
                     nextvalues = next_value
                 else:
-                    nextnonterminal = 1.0 - dones[t + 1]
-                    nextvalues = values[t + 1]
-                delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
+                    nextnonterminal = 1.0 - dones[t + 1].unsqueeze(1)
+                    nextvalues = values_all[t + 1]
+                delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values_all[t]
                 advantages[t] = lastgaelam = (
                     delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
                 )
-            returns = advantages + values
+            returns = advantages + values_all
 
         # Pool the experience of every agent of a group (parameter sharing).
-        batches = []
         for g, buf in zip(self.groups, buffers, strict=True):
-            batches.append(
-                {
-                    "obs": buf["obs"].reshape(-1, g.obs_dim),
-                    "critic_obs": buf["critic_obs"].reshape(-1, g.critic_dim),
-                    "actions": buf["actions"].reshape(-1, action_width(g.action_spec)),
-                    "logprobs": buf["logprobs"].reshape(-1),
-                    "advantages": advantages[:, :, g.index].reshape(-1),
-                    "returns": returns[:, :, g.index].reshape(-1),
-                    "values": buf["values"].reshape(-1),
-                }
-            )
-        return batches, stats
+            if buf is None:
+                continue
+            buf["advantages"] = advantages.index_select(2, g.index).reshape(T, -1)
+            buf["returns"] = returns.index_select(2, g.index).reshape(T, -1)
+            buf["dones"] = dones.repeat_interleave(g.size, dim=1)
+        return buffers, episodes
+
+    def _final_values(self, norm: list[torch.Tensor]) -> torch.Tensor:
+        """Values ``(B, agents)`` of the last observations of the episodes that ended."""
+        B = norm[0].shape[0]
+        out = torch.zeros(B, self.num_agents, dtype=torch.float64, device=self.device)
+        actor_in, critic_in = self._inputs(norm)
+        assert self.memory is not None
+        with torch.no_grad():
+            for k, (g, x, c) in enumerate(zip(self.groups, actor_in, critic_in, strict=True)):
+                if not g.trainable:
+                    continue
+                memory = g.policy.remember(x, self.memory[k], c)
+                v = g.policy.get_value(c, memory).reshape(B, g.size)
+                out[:, g.index] = v.to(torch.float64)
+        return out
+
+    def _next_values(self, norm: list[torch.Tensor]) -> torch.Tensor:
+        """Values ``(B, agents)`` of the observations the next rollout starts from."""
+        B = norm[0].shape[0]
+        out = torch.zeros(B, self.num_agents, device=self.device)
+        actor_in, critic_in = self._inputs(norm)
+        assert self.memory is not None
+        for k, (g, x, c) in enumerate(zip(self.groups, actor_in, critic_in, strict=True)):
+            if not g.trainable:
+                continue
+            memory = g.policy.remember(x, self.memory[k], c, reset=self._reset_flags(g, self.next_done))
+            out[:, g.index] = g.policy.get_value(c, memory).reshape(B, g.size)
+        return out
 
     # -- update ------------------------------------------------------------------------------
+
+    def _evaluate(
+        self, g: PolicyGroup, b: Mapping[str, torch.Tensor], mb: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(logprob, entropy, value, old_logprob...)`` of minibatch ``mb``: sample indices into
+        the flattened ``(T * B * agents)`` batch, or (recurrent) sequence indices into its
+        ``B * agents`` columns, replayed from the rollout's first memory."""
+        T = b["obs"].shape[0]
+        critic = b["critic_obs"] if self.args.centralized_critic else b["obs"]
+        if not g.policy.recurrent_size:
+            obs = b["obs"].reshape(-1, g.obs_dim)[mb]
+            logprob, entropy = g.policy.log_prob_entropy(obs, b["actions"].reshape(-1, g.width)[mb])
+            value = g.policy.get_value(critic.reshape(-1, critic.shape[-1])[mb])
+            return logprob, entropy, value, mb
+        memory = b["memory"][mb]
+        states = []
+        for t in range(T):
+            memory = g.policy.remember(b["obs"][t, mb], memory, critic[t, mb], reset=b["dones"][t, mb])
+            states.append(memory)
+        state = torch.stack(states).reshape(T * len(mb), -1)
+        obs = b["obs"][:, mb].reshape(T * len(mb), -1)
+        logprob, entropy = g.policy.log_prob_entropy(
+            obs, b["actions"][:, mb].reshape(T * len(mb), -1), state
+        )
+        value = g.policy.get_value(critic[:, mb].reshape(T * len(mb), -1), state)
+        columns = b["obs"].shape[1]
+        flat = (torch.arange(T, device=self.device).unsqueeze(1) * columns + mb.unsqueeze(0)).reshape(-1)
+        return logprob, entropy, value, flat
 
     def update(self, g: PolicyGroup, b: dict[str, torch.Tensor]) -> dict[str, float]:
         """``update_epochs`` passes of minibatch Adam on the clipped PPO objective of group ``g``."""
         args = self.args
-        batch_size = b["obs"].shape[0]
-        minibatch_size = max(1, batch_size // args.num_minibatches)
-        clipfracs: list[float] = []
+        recurrent = bool(g.policy.recurrent_size)
+        T, columns = b["obs"].shape[0], b["obs"].shape[1]
+        count = columns if recurrent else T * columns
+        minibatch_size = max(1, count // args.num_minibatches)
+        flat = {k: b[k].reshape(-1) for k in ("logprobs", "advantages", "returns", "values")}
+        clipfracs: list[torch.Tensor] = []
         approx_kl = old_approx_kl = pg_loss = v_loss = entropy_loss = torch.tensor(0.0)
         for _epoch in range(args.update_epochs):
-            b_inds = torch.randperm(batch_size, generator=self.sampler)
-            for start in range(0, batch_size, minibatch_size):
+            b_inds = torch.randperm(count, generator=self.sampler).to(self.device)
+            for start in range(0, count, minibatch_size):
                 mb = b_inds[start : start + minibatch_size]
-                _, newlogprob, entropy, newvalue = g.policy.get_action_and_value(
-                    b["obs"][mb], b["actions"][mb], critic_x=b["critic_obs"][mb]
-                )
-                logratio = newlogprob - b["logprobs"][mb]
+                newlogprob, entropy, newvalue, rows = self._evaluate(g, b, mb)
+                logratio = newlogprob - flat["logprobs"][rows]
                 ratio = logratio.exp()
                 with torch.no_grad():
                     # http://joschu.net/blog/kl-approx.html
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
+                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
 
-                mb_advantages = b["advantages"][mb]
-                if args.norm_adv and len(mb) > 1:
+                mb_advantages = flat["advantages"][rows]
+                if args.norm_adv and len(rows) > 1:
                     mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
 
                 # ALGO LOGIC: clipped surrogate policy loss
@@ -355,15 +467,16 @@ class PPOTrainer:
 
                 # ALGO LOGIC: value loss, clipped around the rollout's values
                 newvalue = newvalue.view(-1)
+                returns, old_values = flat["returns"][rows], flat["values"][rows]
                 if args.clip_vloss:
-                    v_loss_unclipped = (newvalue - b["returns"][mb]) ** 2
-                    v_clipped = b["values"][mb] + torch.clamp(
-                        newvalue - b["values"][mb], -args.clip_coef, args.clip_coef
+                    v_loss_unclipped = (newvalue - returns) ** 2
+                    v_clipped = old_values + torch.clamp(
+                        newvalue - old_values, -args.clip_coef, args.clip_coef
                     )
-                    v_loss_clipped = (v_clipped - b["returns"][mb]) ** 2
+                    v_loss_clipped = (v_clipped - returns) ** 2
                     v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
                 else:
-                    v_loss = 0.5 * ((newvalue - b["returns"][mb]) ** 2).mean()
+                    v_loss = 0.5 * ((newvalue - returns) ** 2).mean()
 
                 entropy_loss = entropy.mean()
                 loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
@@ -376,9 +489,11 @@ class PPOTrainer:
             if args.target_kl is not None and approx_kl > args.target_kl:
                 break
 
-        y_pred, y_true = b["values"].numpy(), b["returns"].numpy()
-        var_y = np.var(y_true)
-        explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+        y_pred, y_true = flat["values"], flat["returns"]
+        var_y = torch.var(y_true, unbiased=False)
+        explained_var = (
+            float("nan") if var_y == 0 else float(1 - torch.var(y_true - y_pred, unbiased=False) / var_y)
+        )
         return {
             "learning_rate": g.optimizer.param_groups[0]["lr"],
             "value_loss": v_loss.item(),
@@ -386,43 +501,61 @@ class PPOTrainer:
             "entropy": entropy_loss.item(),
             "old_approx_kl": old_approx_kl.item(),
             "approx_kl": approx_kl.item(),
-            "clipfrac": float(np.mean(clipfracs)),
-            "explained_variance": float(explained_var),
+            "clipfrac": float(torch.stack(clipfracs).mean()) if clipfracs else 0.0,
+            "explained_variance": explained_var,
         }
 
     def iteration(self) -> dict[str, float]:
-        """Anneal the learning rate, collect one rollout, update every group; return metrics
-        (averaged over groups)."""
+        """Anneal the learning rate, collect one rollout, update every trained group; return
+        metrics (averaged over groups)."""
         start = time.perf_counter()
         if self.args.anneal_lr:
             frac = max(0.0, 1.0 - self.iteration_count / self.num_iterations)
             for g in self.groups:
                 g.optimizer.param_groups[0]["lr"] = frac * self.args.learning_rate
-        batches, stats = self.collect_rollout()
-        per_group = [self.update(g, b) for g, b in zip(self.groups, batches, strict=True)]
-        metrics = {k: float(np.mean([m[k] for m in per_group])) for k in per_group[0]}
+        rollout_start = time.perf_counter()
+        batches, episodes = self.collect_rollout()
+        rollout_seconds = time.perf_counter() - rollout_start
+        per_group = [
+            self.update(g, b) for g, b in zip(self.groups, batches, strict=True) if b is not None
+        ]
+        metrics = (
+            {k: float(np.mean([m[k] for m in per_group])) for k in per_group[0]} if per_group else {}
+        )
         self.iteration_count += 1
         metrics.update(
             global_step=self.global_step,
             iteration=self.iteration_count,
-            episodes=len(stats.episode_returns),
-            episode_return=float(np.mean(stats.episode_returns))
-            if stats.episode_returns
-            else float("nan"),
+            episodes=len(episodes),
+            episode_return=float(np.mean([r for r, _ in episodes])) if episodes else float("nan"),
+            rollout_seconds=rollout_seconds,
             seconds=time.perf_counter() - start,
         )
         return metrics
 
-    def act_deterministic(self, obs: Mapping[str, Any]) -> dict[str, Any]:
-        """Actions of the current policies for one environment's observations (the mode of each
-        policy; observations normalised without updating the statistics): for evaluation."""
-        norm = self._normalize({a: np.asarray(v)[None] for a, v in obs.items()}, update=False)
-        out: dict[str, Any] = {}
-        for g, x in zip(self.groups, norm, strict=True):
-            with torch.no_grad():
-                actions = g.policy.sample(torch.as_tensor(x[0]), deterministic=True).numpy()
-            out.update({a: env_action(actions[k], g.action_spec) for k, a in enumerate(g.agents)})
-        return out
+    # -- acting (evaluation) -----------------------------------------------------------------
+
+    def act(
+        self, obs: torch.Tensor, memory: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Deterministic actions ``(B, width)`` of the current policies (the mode of each; the
+        normalisers are not updated) for observations ``(B, agents, obs_dim)``, and the memory
+        after them (None at the start of an episode): for evaluation."""
+        obs = obs.to(self.device)
+        B = obs.shape[0]
+        norm = self._prepare(obs, update=False)
+        actor_in, _ = self._inputs(norm)
+        if memory is None:
+            memory = [g.policy.initial_state(B * g.size, self.device) for g in self.groups]
+        flat = torch.empty(B, self.width, device=self.device)
+        out = []
+        with torch.no_grad():
+            for k, (g, x) in enumerate(zip(self.groups, actor_in, strict=True)):
+                state = g.policy.remember(x, memory[k]) if g.policy.recurrent_size else memory[k]
+                out.append(state)
+                action = g.policy.sample(x, deterministic=True, state=state)
+                flat[:, self._columns[k]] = action.to(flat.dtype).reshape(B, -1)
+        return flat, out
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -433,7 +566,7 @@ class PPOTrainer:
         state: dict[str, torch.Tensor] = {}
         rms: dict[str, Any] = {}
         for k, g in enumerate(self.groups):
-            state.update({f"{k}.{name}": v for name, v in g.policy.state_dict().items()})
+            state.update({f"{k}.{name}": v.detach().cpu() for name, v in g.policy.state_dict().items()})
             if self.args.norm_obs:
                 rms[str(k)] = g.obs_rms.state_dict()
         return state, rms, [g.metadata(self.args) for g in self.groups]
@@ -444,13 +577,16 @@ class PPOTrainer:
         state_dict: Mapping[str, torch.Tensor],
         obs_rms: Mapping[str, Any] | None = None,
     ) -> None:
-        """Start ``group`` from a trained policy (fine-tuning). The critic is kept as built when
-        its input size differs (e.g. a centralised critic now sees more agents)."""
+        """Start ``group`` from a trained policy (fine-tuning, or a frozen group). The critic is
+        kept as built when its input size differs (e.g. a centralised critic now sees more
+        agents)."""
         g = next((g for g in self.groups if g.name == group), None)
         if g is None:
             raise ValueError(f"no policy group {group!r} (groups: {[g.name for g in self.groups]})")
         own = g.policy.state_dict()
-        compatible = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
+        compatible = {
+            k: v.to(self.device) for k, v in state_dict.items() if k in own and own[k].shape == v.shape
+        }
         missing_actor = [k for k in own if k.startswith("actor") and k not in compatible]
         if missing_actor:
             raise ValueError(
@@ -459,36 +595,49 @@ class PPOTrainer:
             )
         g.policy.load_state_dict({**own, **compatible})
         if obs_rms:
-            g.obs_rms = RunningMeanStd.from_state_dict(obs_rms)
+            g.obs_rms = TorchRunningMeanStd.from_state_dict(obs_rms, self.device)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume training (environments restart on new episodes)."""
+        """Everything needed to resume training exactly where it is: networks, optimisers,
+        normalisers, counters, random states, the environment's rows and the policies' memory."""
         return {
             "groups": [
                 {
-                    "policy": g.policy.state_dict(),
+                    "policy": {k: v.cpu() for k, v in g.policy.state_dict().items()},
                     "optimizer": g.optimizer.state_dict(),
                     "obs_rms": g.obs_rms.state_dict(),
                 }
                 for g in self.groups
             ],
             "return_rms": self.return_rms.state_dict(),
+            "discounted_return": self.discounted_return.cpu(),
             "global_step": self.global_step,
             "iteration": self.iteration_count,
-            "next_replication": self.envs.next_replication,
             "torch_rng": torch.get_rng_state(),
             "sampler_rng": self.sampler.get_state(),
+            "generator_rng": self.generator.get_state().cpu(),
+            "started": self.next_obs is not None,
+            "next_done": self.next_done.cpu(),
+            "memory": [m.cpu() for m in self.memory] if self.memory is not None else [],
+            "envs": self.envs.state_dict() if self.next_obs is not None else {},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        device = self.device
         for g, s in zip(self.groups, state["groups"], strict=True):
-            g.policy.load_state_dict(s["policy"])
+            g.policy.load_state_dict({k: v.to(device) for k, v in s["policy"].items()})
             g.optimizer.load_state_dict(s["optimizer"])
-            g.obs_rms = RunningMeanStd.from_state_dict(s["obs_rms"])
-        self.return_rms = RunningMeanStd.from_state_dict(state["return_rms"])
+            g.obs_rms = TorchRunningMeanStd.from_state_dict(s["obs_rms"], device)
+        self.return_rms = TorchRunningMeanStd.from_state_dict(state["return_rms"], device)
+        self.discounted_return = state["discounted_return"].to(device)
         self.global_step = int(state["global_step"])
         self.iteration_count = int(state["iteration"])
-        self.envs.next_replication = int(state["next_replication"])
         torch.set_rng_state(state["torch_rng"])
         self.sampler.set_state(state["sampler_rng"])
-        self.next_norm = None  # resume on fresh episodes
+        self.generator.set_state(state["generator_rng"])
+        if state["started"]:
+            self.next_obs = self.envs.load_state_dict(state["envs"])
+            self.next_done = state["next_done"].to(device)
+            self.memory = [m.to(device) for m in state["memory"]]
+        else:
+            self.next_obs, self.memory = None, None

@@ -1,11 +1,23 @@
 """Training runs on the twin: one run (or phase) of PPO or HAPPO, its evaluation and its folder.
 
 What ``python -m twin.train`` (:mod:`twin.train`) does after parsing its arguments:
-:func:`train_run` trains one policy (or the groups of a joint phase) on
-:func:`twin.rl.env.parallel_env` and writes ``metrics.csv``, ``training_curve.png``, the best
-``policy.pt`` + ``policy.json``, ``trainer_state.pt`` and ``run.json`` (for ``--resume``) and
-``summary.json``; :func:`run_phases` runs phased training (the HMARL recipe). The folder layout and
-options are described in :mod:`twin.train`.
+:func:`train_run` trains one policy (or the groups of a phase) on the batched twin
+(:func:`twin.rl.batched.make_batched`: the vector twin, or event-twin environments with a note
+where the vector twin cannot express the scenario) and writes ``metrics.csv``,
+``training_curve.png``, the best ``policy.pt`` + ``policy.json``, ``trainer_state.pt`` and
+``run.json`` (for ``--resume``), ``summary.json`` and, asked for, TensorBoard events;
+:func:`run_phases` runs phased training (the HMARL recipe); :func:`run_seeds` runs one training
+per seed in worker processes and sums them up (mean +- sd, per-seed curves).
+
+**Resuming is exact.** ``trainer_state.pt`` holds the networks, optimisers, normalisers, counters,
+every random state (torch's, the action sampler's, the minibatch sampler's) and the batched
+twin's rows (their replications, the replication counter and the actions since their episodes
+began, replayed on resume: the twins are deterministic given the replication and the actions). A
+run resumed from it continues exactly as the uninterrupted run would have: the same metrics and
+the same checkpoints. The learning-rate schedule and the evaluation cadence span the
+hyper-parameter ``total_timesteps`` (by default the first invocation's ``--timesteps``), so a
+run stopped early (``--timesteps`` smaller than ``total_timesteps``) and resumed to the end gives
+what one run to the end gives.
 
 This module never imports torch itself (the trainers and checkpoints under ``agents/ppo`` and
 ``agents/happo`` do, when a run starts).
@@ -18,19 +30,25 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
+import os
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from entities.errors import TwinError
-from twin.scenario import Scenario, scenario_from_dict
-from twin.scenario.edit import assign, edit, edit_data
+from twin.scenario import Scenario
+from twin.scenario.edit import assign, edit
 
 PHASE_PRESETS = {"hmarl": ["store", "warehouse", "supplier", "joint"]}
 JOINT = "joint"
+DEVICES = ("cpu", "cuda", "auto")
+TENSORBOARD_INSTALL = "pip install tensorboard"
 
 
 class TrainError(TwinError):
@@ -57,8 +75,29 @@ def resolve_targets(scenario: Scenario, targets: str | None) -> list[str]:
     return env_targets(scenario, items)
 
 
-def _named_option(text: str | None) -> Any:
-    return None if text is None else text
+def resolve_device(device: str) -> str:
+    """``cpu``, ``cuda`` (TrainError if torch sees no CUDA device) or ``auto`` (CUDA if torch sees
+    one, else the CPU); imports torch."""
+    if device not in DEVICES:
+        raise TrainError(f"--device {device!r}: choose one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "cuda" and not available:
+        raise TrainError("--device cuda: torch sees no CUDA device (use --device cpu or auto)")
+    return "cuda" if available else "cpu"
+
+
+def check_tensorboard() -> None:
+    """TrainError unless TensorBoard's writer can be imported (an optional extra)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        raise TrainError(
+            f"--tensorboard needs the tensorboard package, an optional extra: {TENSORBOARD_INSTALL}"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -66,30 +105,40 @@ def _named_option(text: str | None) -> Any:
 
 
 def evaluate(env: Any, act: Any, replications: Sequence[int], scenario: Scenario) -> dict[str, float]:
-    """Run ``env`` on each replication with ``act(obs) -> actions``; KPIs of the whole network."""
-    from reconciliation.kpis import compute_kpis, ledger_frame
-    from reconciliation.report import customer_nodes
+    """Run the event-twin ``env`` on each replication with ``act(obs, memory) -> (actions,
+    memory)`` (``obs`` ``(1, agents, obs_dim)``; actions ``(1, width)``); KPIs of the network."""
+    import numpy as np
+    import torch
 
+    from agents.ppo.network import action_shape, action_width, space_spec
+
+    agents = list(env.possible_agents)
+    specs = [space_spec(env.action_space(a)) for a in agents]
+    widths = np.cumsum([0, *(action_width(s) for s in specs)])
     results, returns = [], []
     for r in replications:
         obs, _ = env.reset(seed=int(r))
+        memory = None
         total = 0.0
         while env.agents:
-            obs, rewards, _, _, _ = env.step(act(obs))
+            x = torch.as_tensor(np.stack([np.asarray(obs[a], np.float32).reshape(-1) for a in agents]))
+            flat, memory = act(x.unsqueeze(0), memory)
+            values = flat[0].detach().cpu().numpy()
+            actions: dict[str, Any] = {}
+            for k, (a, spec) in enumerate(zip(agents, specs, strict=True)):
+                part = values[widths[k] : widths[k + 1]].reshape(action_shape(spec))
+                actions[a] = int(part) if spec["type"] == "Discrete" else part
+            obs, rewards, _, _, _ = env.step(actions)
             total += sum(rewards.values()) / max(1, len(rewards))
         results.append(env.sim.result())
         returns.append(total)
-    return _kpis(results, scenario, returns, compute_kpis, ledger_frame, customer_nodes)
+    return _kpis(results, scenario, returns)
 
 
-def _kpis(
-    results: list[Any],
-    scenario: Scenario,
-    returns: list[float] | None,
-    compute_kpis: Any,
-    ledger_frame: Any,
-    customer_nodes: Any,
-) -> dict[str, float]:
+def _kpis(results: list[Any], scenario: Scenario, returns: list[float] | None) -> dict[str, float]:
+    from reconciliation.kpis import compute_kpis, ledger_frame
+    from reconciliation.report import customer_nodes
+
     kpis = compute_kpis(
         ledger_frame(results), scenario.warmup_periods, customer_nodes=customer_nodes(scenario)
     )
@@ -108,13 +157,11 @@ def evaluate_deployed(
     scenario: Scenario, nodes: Sequence[str], kind: str, checkpoint: Path, replications: Sequence[int]
 ) -> dict[str, float]:
     """The checkpoint as a plain twin run: ``kind`` agent with ``checkpoint`` for ``nodes``."""
-    from reconciliation.kpis import compute_kpis, ledger_frame
-    from reconciliation.report import customer_nodes
     from twin.engine import Simulation
 
     deployed = edit(scenario, assign(list(nodes), kind, {"checkpoint": str(checkpoint)}))
     results = [Simulation(deployed, replication=int(r)).run() for r in replications]
-    return _kpis(results, deployed, None, compute_kpis, ledger_frame, customer_nodes)
+    return _kpis(results, deployed, None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,20 +189,34 @@ class RunSpec:
     quiet: bool
     best_by: str = "cost"
     groups: dict[str, list[str]] | None = None
+    frozen: list[str] = dataclasses.field(default_factory=list)
     init_policies: dict[str, Path] | None = None
     lr_scale: float = 1.0
     phase: str | None = None
+    device: str = "cpu"
+    vector: bool = True
+    tensorboard: bool = False
+    notify: Callable[[str], None] | None = None
 
 
-def _make_args(algo: str, spec: RunSpec) -> Any:
-    """The algorithm's ``Args`` (a :class:`agents.ppo.args.TrainerArgs`) with the run's seed and
-    budget and the ``--set`` overrides."""
+def _args_class(algo: str) -> Any:
     from agents.happo.trainer import Args as HAPPOArgs
     from agents.ppo.trainer import Args as PPOArgs
 
-    Args = PPOArgs if algo == "ppo" else HAPPOArgs
+    return PPOArgs if algo == "ppo" else HAPPOArgs
+
+
+def _make_args(algo: str, spec: RunSpec, recorded: Mapping[str, Any] | None = None) -> Any:
+    """The algorithm's ``Args`` (a :class:`agents.ppo.args.TrainerArgs`): the ``recorded`` ones of
+    a resumed run, else the run's seed and budget; then the ``--set`` overrides."""
+    Args = _args_class(algo)
     names = {f.name: f for f in dataclasses.fields(Args)}
-    values: dict[str, Any] = {"seed": spec.seed, "total_timesteps": spec.timesteps}
+    if recorded is not None:
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in names
+        }
+    else:
+        values = {"seed": spec.seed, "total_timesteps": spec.timesteps}
     for key, value in spec.overrides.items():
         if key not in names:
             import difflib
@@ -170,7 +231,8 @@ def _make_args(algo: str, spec: RunSpec) -> Any:
         args = Args(**values)
     except (TypeError, ValueError) as exc:
         raise TrainError(f"--set: {exc}") from None
-    args.learning_rate *= spec.lr_scale
+    if recorded is None:
+        args.learning_rate *= spec.lr_scale
     return args
 
 
@@ -207,15 +269,44 @@ def _plot(out: Path) -> None:
     tmp.replace(out / "training_curve.png")
 
 
+METRIC_FIELDS = [
+    "iteration",
+    "global_step",
+    "episode_return",
+    "episodes",
+    "learning_rate",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "approx_kl",
+    "clipfrac",
+    "explained_variance",
+    "rollout_seconds",
+    "seconds",
+    "eval_cost",
+    "eval_cost_se",
+    "eval_fill_rate",
+    "eval_return",
+]
+
+
+def _kept_metrics(path: Path, iteration: int) -> list[dict[str, str]]:
+    """Rows of ``metrics.csv`` up to ``iteration`` (the rows of a resumed run's saved state)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row for row in csv.DictReader(handle) if int(row["iteration"]) <= iteration]
+
+
 def train_run(spec: RunSpec) -> dict[str, Any]:
-    """Train one policy (or the groups of a joint phase); return the run's summary."""
+    """Train one policy (or the groups of a phase); return the run's summary."""
     from agents.ppo.checkpoint import (
         load_checkpoint,
         load_trainer_state,
         save_checkpoint,
         save_trainer_state,
     )
-    from agents.ppo.vec import make_vec
+    from twin.rl.batched import VectorEvaluator, make_batched
     from twin.rl.env import parallel_env
 
     out = spec.out
@@ -226,9 +317,12 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "algo": spec.algo,
         "targets": spec.targets,
         "groups": spec.groups,
+        "frozen": spec.frozen,
         "phase": spec.phase,
+        "seed": spec.seed,
     }
     run_file, state_file = out / "run.json", out / "trainer_state.pt"
+    previous: dict[str, Any] | None = None
     if spec.resume and run_file.is_file():
         previous = json.loads(run_file.read_text(encoding="utf-8"))
         for key, value in settings.items():
@@ -239,30 +333,46 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
             f"{out} already exists and is not empty; use --resume to continue it "
             "or --out for a new folder"
         )
+    args = _make_args(spec.algo, spec, previous["args"] if previous else None)
     out.mkdir(parents=True, exist_ok=True)
-
-    def make_env() -> Any:
-        return parallel_env(
-            spec.scenario,
-            targets=spec.targets,
-            observation=spec.observation,
-            action=spec.action,
-            reward_scope=spec.reward_scope,
-        )
-
-    args = _make_args(spec.algo, spec)
-    envs = make_vec(make_env, args.num_envs, first_replication=args.first_replication)
+    device = resolve_device(spec.device)
+    options = {
+        "targets": spec.targets,
+        "observation": spec.observation,
+        "action": spec.action,
+        "reward_scope": spec.reward_scope,
+    }
+    envs, note = make_batched(
+        spec.scenario,
+        args.num_envs,
+        **options,
+        first_replication=args.first_replication,
+        device=device,
+        vector=spec.vector,
+    )
+    if note and spec.notify is not None:
+        spec.notify(note)
     if spec.algo == "ppo":
         from agents.ppo.trainer import PPOTrainer
 
-        trainer: Any = PPOTrainer(envs, args, groups=spec.groups)
+        trainer: Any = PPOTrainer(envs, args, groups=spec.groups, frozen=spec.frozen, device=device)
     else:
         from agents.happo.trainer import HAPPOTrainer
 
-        trainer = HAPPOTrainer(envs, args)
-    env_spec = envs.envs[0].spec()
-    eval_env = make_env()
+        trainer = HAPPOTrainer(envs, args, device=device)
+    reference = parallel_env(spec.scenario, **options)
+    env_spec = reference.spec()
     replications = list(range(spec.eval_replications))
+    if envs.kind == "vector":
+        evaluator = VectorEvaluator(spec.scenario, replications, options=options, device=device)
+
+        def run_evaluation() -> dict[str, float]:
+            return evaluator(trainer.act)
+    else:
+
+        def run_evaluation() -> dict[str, float]:
+            return evaluate(reference, trainer.act, replications, spec.scenario)
+
     eval_every = spec.eval_every or max(1, trainer.num_iterations // 10)
 
     def score(ev: Mapping[str, Any]) -> float:  # lower is better
@@ -276,13 +386,14 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         trainer.load_state_dict(state["trainer"])
         best = json.loads(state["best_json"])
         summary = json.loads(state["summary_json"])
-    elif spec.init_policies:
-        for group, path in spec.init_policies.items():
+    else:
+        for group, path in (spec.init_policies or {}).items():
             payload, meta = load_checkpoint(path)
+            members = set((spec.groups or {}).get(group, []))
             k = next(
                 i
                 for i, p in enumerate(meta["policies"])
-                if p["name"] == group or set(p["nodes"]) == set((spec.groups or {}).get(group, []))
+                if p["name"] == group or set(p["nodes"]) == members
             )
             prefix = f"{k}."
             trainer.load_policy(
@@ -296,8 +407,10 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
             **settings,
             "args": args.to_dict(),
             "env": env_spec,
+            "twin": envs.kind,
+            "twin_note": note,
+            "device": device,
             "timesteps": spec.timesteps,
-            "seed": spec.seed,
         },
     )
 
@@ -324,38 +437,25 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         }
         return state_dict, rms, meta
 
-    def act(obs: Mapping[str, Any]) -> dict[str, Any]:
-        return trainer.act_deterministic(obs)
-
     metrics_file = out / "metrics.csv"
-    fields = [
-        "iteration",
-        "global_step",
-        "episode_return",
-        "episodes",
-        "learning_rate",
-        "policy_loss",
-        "value_loss",
-        "entropy",
-        "approx_kl",
-        "clipfrac",
-        "explained_variance",
-        "seconds",
-        "eval_cost",
-        "eval_cost_se",
-        "eval_fill_rate",
-        "eval_return",
-    ]
-    new_file = not (resumed and metrics_file.is_file())
-    handle = metrics_file.open("w" if new_file else "a", newline="", encoding="utf-8")
-    writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-    if new_file:
-        writer.writeheader()
+    kept = _kept_metrics(metrics_file, trainer.iteration_count) if resumed else []
+    handle = metrics_file.open("w", newline="", encoding="utf-8")
+    writer = csv.DictWriter(handle, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(kept)
+    board = None
+    if spec.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step: a resumed run drops the events logged after its saved state.
+        board = SummaryWriter(
+            str(out / "tensorboard"), purge_step=trainer.global_step if resumed else None
+        )
 
     def record(metrics: dict[str, Any], evaluate_now: bool) -> None:
         nonlocal best
         if evaluate_now:
-            metrics.update(evaluate(eval_env, act, replications, spec.scenario))
+            metrics.update(run_evaluation())
             if "untrained" not in summary:
                 summary["untrained"] = {k: v for k, v in metrics.items() if k.startswith("eval")}
             if score(metrics) < score(best):
@@ -366,6 +466,12 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
                 save_checkpoint(out / "policy.pt", state_dict, meta, obs_rms=rms)
         writer.writerow(metrics)
         handle.flush()
+        if board is not None:
+            for key, value in metrics.items():
+                if key not in ("iteration", "global_step") and isinstance(value, int | float):
+                    if math.isfinite(value):
+                        board.add_scalar(key, value, int(metrics["global_step"]))
+            board.flush()
 
     from tqdm import tqdm
 
@@ -385,10 +491,11 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         while trainer.global_step < spec.timesteps:
             metrics = trainer.iteration()
             last = trainer.global_step >= spec.timesteps
-            record(metrics, last or trainer.iteration_count % eval_every == 0)
+            evaluate_now = trainer.iteration_count % eval_every == 0 or last
+            record(metrics, evaluate_now)
             bar.update(min(trainer.global_step, spec.timesteps) - bar.n)
             bar.set_postfix(ret=f"{metrics['episode_return']:.1f}", best=f"{best['eval_cost']:.2f}")
-            if last or trainer.iteration_count % eval_every == 0:
+            if evaluate_now:
                 save_trainer_state(
                     state_file,
                     {
@@ -401,16 +508,23 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         bar.close()
         handle.close()
         envs.close()
+        if board is not None:
+            board.close()
     _plot(out)
     summary.update(
         best=best,
         seconds=summary.get("seconds", 0.0) + time.perf_counter() - start,
         timesteps=trainer.global_step,
         checkpoint=str(out / "policy.pt"),
+        twin=envs.kind,
+        device=device,
     )
+    if note:
+        summary["twin_note"] = note
     if (out / "policy.pt").is_file():
+        nodes = [n for members in (spec.groups or {"all": spec.targets}).values() for n in members]
         summary["deployed"] = evaluate_deployed(
-            spec.scenario, spec.targets, spec.algo, out / "policy.pt", replications
+            spec.scenario, nodes, spec.algo, out / "policy.pt", replications
         )
     _write_json(out / "summary.json", summary)
     return summary
@@ -432,9 +546,12 @@ def phase_list(text: str) -> list[str]:
 
 
 def run_phases(
-    base: RunSpec, data: dict[str, Any], phases: list[str], only: int | None, joint_lr_scale: float
+    base: RunSpec, phases: list[str], only: int | None, joint_lr_scale: float
 ) -> dict[str, Any]:
-    """Train the phases in order (or phase ``only``); see the module docstring."""
+    """Train the phases in order (or phase ``only``): phase ``k`` trains group ``k`` while the
+    groups of the earlier phases act with their trained policies, frozen (one batched twin whose
+    learning nodes are all of them); ``joint`` fine-tunes every group together, each from its
+    phase's policy, at ``joint_lr_scale`` times the learning rate."""
     if base.algo != "ppo":
         raise TrainError("--phases trains ppo policies (use --algo ppo)")
     groups: list[tuple[str, list[str]]] = []
@@ -463,33 +580,20 @@ def run_phases(
         if done.is_file() and base.resume and only is None:
             summaries[name] = json.loads(done.read_text(encoding="utf-8"))
             continue
-        if name == JOINT:
-            targets = [n for _, nodes in groups for n in nodes]
-            spec = dataclasses.replace(
-                base,
-                targets=targets,
-                out=out,
-                phase=f"{k}-{name}",
-                groups={g: nodes for g, nodes in groups},
-                init_policies={g: results[i] for i, (g, _) in enumerate(groups)},
-                lr_scale=joint_lr_scale,
-            )
-        else:
-            spec = dataclasses.replace(
-                base,
-                targets=groups[k - 1][1],
-                out=out,
-                phase=f"{k}-{name}",
-                groups={name: groups[k - 1][1]},
-            )
-        # The earlier phases' policies decide for their groups (a joint phase trains them all).
-        frozen = [
-            assign(nodes, "ppo", {"checkpoint": str(results[j])})
-            for j, (_, nodes) in enumerate(groups[: k - 1])
-            if name != JOINT
-        ]
-        phase_data, _ = edit_data(data, frozen, source=base.source)
-        spec.scenario = scenario_from_dict(phase_data, source=base.source)
+        joint = name == JOINT
+        members = groups if joint else groups[:k]
+        order = {node: i for i, node in enumerate(n.id for n in base.scenario.nodes)}
+        targets = sorted((n for _, nodes in members for n in nodes), key=order.__getitem__)
+        spec = dataclasses.replace(
+            base,
+            targets=targets,
+            out=out,
+            phase=f"{k}-{name}",
+            groups={g: nodes for g, nodes in members},
+            frozen=[] if joint else [g for g, _ in groups[: k - 1]],
+            init_policies={g: results[i] for i, (g, _) in enumerate(members) if i < k - 1 or joint},
+            lr_scale=joint_lr_scale if joint else 1.0,
+        )
         summaries[name] = train_run(spec)
     final = results[-1]
     if final.is_file():
@@ -497,3 +601,232 @@ def run_phases(
         shutil.copyfile(final.with_suffix(".json"), base.out / "policy.json")
     _write_json(base.out / "summary.json", {"phases": summaries})
     return summaries
+
+
+# --------------------------------------------------------------------------------------------------
+# Several seeds.
+
+
+def seed_list(text: str) -> list[int]:
+    """``--seeds``: ``0-4``, ``1,3,5`` or a mix (``0-2,7``); each seed once, in order."""
+    seeds: list[int] = []
+    for piece in (p.strip() for p in text.split(",")):
+        low, sep, high = piece.partition("-")
+        try:
+            values = range(int(low), int(high) + 1) if sep else [int(piece)]
+        except ValueError:
+            raise TrainError(f"--seeds {text!r}: {piece!r} is not a seed or a range like 0-4") from None
+        if not values or min(values) < 0:
+            raise TrainError(f"--seeds {text!r}: {piece!r} gives no seed >= 0")
+        seeds.extend(v for v in values if v not in seeds)
+    return seeds
+
+
+def _seed_task(spec: RunSpec) -> dict[str, Any]:
+    """One seed's run in a worker process (its folder holds the outputs)."""
+    return train_run(spec)
+
+
+def _worker_init() -> None:
+    """In each worker: one numerical thread, Ctrl-C left to the parent, death with the parent."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def run_seeds(
+    base: RunSpec,
+    seeds: Sequence[int],
+    *,
+    workers: int = 1,
+    executor: str = "local",
+    context: multiprocessing.context.BaseContext | None = None,
+) -> dict[str, Any]:
+    """Train ``base`` once per seed, each in ``DIR/seed-<k>/`` (resumable on its own), in this
+    process (``workers=1``), a process pool started from ``context`` (a forkserver: a worker
+    forked from a process that has used torch hangs in OpenMP) or Ray (``executor="ray"``); then
+    write ``seeds.csv`` (every seed's evaluations), ``seeds.png`` and ``summary.json`` (mean and
+    sd over seeds of the best and the deployed evaluation cost)."""
+    specs = [
+        dataclasses.replace(base, seed=s, out=base.out / f"seed-{s}", quiet=True, notify=None)
+        for s in seeds
+    ]
+    base.out.mkdir(parents=True, exist_ok=True)
+    if base.notify is not None:
+        from twin.rl.batched import make_batched
+
+        _, note = make_batched(
+            base.scenario,
+            1,
+            targets=base.targets,
+            observation=base.observation,
+            action=base.action,
+            reward_scope=base.reward_scope,
+            vector=base.vector,
+        )
+        if note:
+            base.notify(note)
+    summaries: dict[int, dict[str, Any]] = {}
+    if executor == "ray":
+        summaries = _ray_seeds(specs, workers)
+    elif workers <= 1 or len(specs) == 1:
+        for s in specs:
+            summaries[s.seed] = train_run(s)
+    else:
+        summaries = _pool_seeds(specs, workers, context)
+    return summarize_seeds(base.out, [summaries[s] for s in seeds], list(seeds))
+
+
+def _pool_seeds(
+    specs: Sequence[RunSpec], workers: int, context: multiprocessing.context.BaseContext | None
+) -> dict[int, dict[str, Any]]:
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(specs)),
+        mp_context=context or multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+    )
+    finished = False
+    out: dict[int, dict[str, Any]] = {}
+    try:
+        pending: dict[Future[dict[str, Any]], RunSpec] = {pool.submit(_seed_task, s): s for s in specs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = pending.pop(future)
+                out[spec.seed] = future.result()
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # interrupted or failed: stop the other seeds now (each keeps its resumable state)
+            started = [p for p in multiprocessing.active_children() if p not in before]
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in started:
+                p.terminate()
+            for p in started:
+                p.join(2.0)
+                if p.is_alive():
+                    p.kill()
+    return out
+
+
+def _ray_seeds(specs: Sequence[RunSpec], workers: int) -> dict[int, dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise TrainError(
+            '--executor ray needs Ray, an optional extra: pip install -e ".[ray]"'
+        ) from None
+    started = False
+    if not ray.is_initialized():
+        root = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="warning",
+            runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}},
+        )
+        started = True
+    remote = ray.remote(num_cpus=1, max_retries=0)(_seed_task)
+    refs = {remote.remote(s): s for s in specs}
+    try:
+        return {refs[ref].seed: ray.get(ref) for ref in refs}
+    finally:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
+
+
+def summarize_seeds(
+    out: Path, summaries: Sequence[Mapping[str, Any]], seeds: Sequence[int]
+) -> dict[str, Any]:
+    """``summary.json``, ``seeds.csv`` and ``seeds.png`` of a several-seed run (see run_seeds)."""
+    import numpy as np
+
+    def spread(values: list[float]) -> dict[str, Any]:
+        x = np.asarray(values, float)
+        return {
+            "mean": float(x.mean()),
+            "sd": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
+            "values": [float(v) for v in x],
+        }
+
+    result: dict[str, Any] = {"seeds": list(seeds)}
+    for key in ("best", "deployed", "untrained"):
+        costs = [s[key]["eval_cost"] for s in summaries if key in s]
+        if len(costs) == len(summaries):
+            result[key] = {"eval_cost": spread(costs)}
+            fills = [s[key].get("eval_fill_rate", math.nan) for s in summaries]
+            result[key]["eval_fill_rate"] = spread(fills)
+    result["seconds"] = spread([s.get("seconds", 0.0) for s in summaries])
+    result["runs"] = {str(seed): str(out / f"seed-{seed}") for seed in seeds}
+    rows = []
+    for seed in seeds:
+        with (out / f"seed-{seed}" / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("eval_cost"):
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "iteration": int(row["iteration"]),
+                            "global_step": int(float(row["global_step"])),
+                            "eval_cost": float(row["eval_cost"]),
+                            "eval_cost_se": float(row["eval_cost_se"]),
+                            "eval_fill_rate": float(row["eval_fill_rate"] or math.nan),
+                        }
+                    )
+    with (out / "seeds.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(
+            handle,
+            fieldnames=[
+                "seed",
+                "iteration",
+                "global_step",
+                "eval_cost",
+                "eval_cost_se",
+                "eval_fill_rate",
+            ],
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    _plot_seeds(out, rows, seeds)
+    _write_json(out / "summary.json", result)
+    return result
+
+
+def _plot_seeds(out: Path, rows: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for seed in seeds:
+        mine = [r for r in rows if r["seed"] == seed]
+        ax.plot(
+            [r["global_step"] for r in mine],
+            [r["eval_cost"] for r in mine],
+            marker="o",
+            ms=2,
+            lw=1,
+            label=f"seed {seed}",
+        )
+    ax.set(title="evaluation per seed", xlabel="decision epochs", ylabel="network cost per period")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = out / ".seeds.png"
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    tmp.replace(out / "seeds.png")

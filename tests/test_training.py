@@ -1,0 +1,425 @@
+"""Training runs on the vector twin: exact resume, seeds, devices, fallback, memory, threads, rewards.
+
+Laws tested: a run stopped half-way and resumed gives the same checkpoints, trainer state and
+metrics as the run that never stopped (PPO and HAPPO, feed-forward and recurrent, the halves
+meeting mid-episode); a seed trained in the pool of ``--seeds`` gives exactly what it gives alone,
+and the summary's mean and sd are those of the seeds; ``--device auto`` falls back to the CPU and
+``cuda`` without CUDA is a one-line error; the torch tensors of the vector twin (the CUDA path)
+train as the NumPy arrays do; a scenario the vector twin cannot express trains on the event twin
+with a note; a recurrent checkpoint deployed in the event twin carries each node's memory from
+period to period (costing what training's evaluation said, and something else without it); a
+deployed policy runs torch on one thread; every shipped RL scenario's reward is minus its cost.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from agents.ppo.checkpoint import load_checkpoint, load_trainer_state  # noqa: E402
+from twin.train import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+HMARL = str(ROOT / "scenarios" / "hmarl_3store.yaml")
+LIU = str(ROOT / "scenarios" / "liu_serial.yaml")
+SERIAL = str(ROOT / "scenarios" / "serial_3stage.yaml")
+LIU_OPTIONS = [
+    "--targets",
+    "retailer,distributor,manufacturer",
+    "--observation",
+    "liu",
+    "--action",
+    "integer:n=20",
+]
+STORES = ["--targets", "store", "--observation", "hmarl", "--action", "hmarl_multiples"]
+SMALL = ["--periods", "40", "--eval-replications", "2", "--quiet"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def _tensors_equal(a, b, where: str = "") -> None:
+    """Nested dicts / lists / tensors equal bit for bit."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            _tensors_equal(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _tensors_equal(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+def _metrics(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:  # wall-clock columns differ from run to run
+        row.pop("seconds")
+        row.pop("rollout_seconds")
+    return rows
+
+
+# -- resume -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scenario, options",
+    [
+        (HMARL, ["--algo", "ppo", *STORES, "--set", "num_envs=8,num_steps=24,update_epochs=2"]),
+        (
+            LIU,
+            [
+                "--algo",
+                "happo",
+                *LIU_OPTIONS,
+                "--set",
+                "num_envs=8,num_steps=24,update_epochs=2,hidden_sizes=[16],recurrent=true,recurrent_size=8",
+            ],
+        ),
+        (
+            HMARL,
+            [
+                "--algo",
+                "ppo",
+                *STORES,
+                "--set",
+                "num_envs=8,num_steps=24,update_epochs=2,recurrent=true",
+            ],
+        ),
+    ],
+    ids=["ppo", "happo-recurrent", "ppo-recurrent"],
+)
+def test_a_run_stopped_half_way_and_resumed_is_the_run_that_never_stopped(tmp_path, scenario, options):
+    """T = 6 iterations of 192 epochs (8 rows x 24 steps; 40-period episodes, so the halves meet
+    in the middle of an episode, 16 periods in), evaluated and saved every iteration."""
+    common = [scenario, *options, *SMALL, "--eval-every", "1", "--set", "total_timesteps=1152"]
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    assert main([*common, "--timesteps", "1152", "--out", str(whole)]) == 0
+    assert main([*common, "--timesteps", "576", "--out", str(halves)]) == 0
+    assert main([*common, "--timesteps", "1152", "--out", str(halves), "--resume"]) == 0
+    for name in ("policy.pt", "trainer_state.pt"):
+        _tensors_equal(
+            torch.load(whole / name, weights_only=True),
+            torch.load(halves / name, weights_only=True),
+            name,
+        )
+    assert _metrics(whole / "metrics.csv") == _metrics(halves / "metrics.csv")
+    state = load_trainer_state(halves / "trainer_state.pt")["trainer"]
+    assert state["global_step"] == 1152 and len(state["envs"]["actions"]) == 24 * 6 % 40
+
+
+def test_resume_replays_the_rows_to_where_they_were(tmp_path):
+    """The batched twin's state: restarting its rows' replications and replaying the actions
+    since their episodes began puts every row back where it was (observations equal)."""
+    from twin import load_scenario
+    from twin.rl.batched import make_batched
+
+    scenario = load_scenario(HMARL, {"periods": 30, "warmup_periods": 0})
+    options = {"targets": "store", "observation": "hmarl", "action": "hmarl_multiples"}
+    env, note = make_batched(scenario, 4, **options)
+    assert note is None and env.kind == "vector"
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(47):  # one episode and 17 periods of the next
+        step = env.step(torch.as_tensor(rng.integers(0, 4, size=(4, 3)), dtype=torch.float32))
+    saved = env.state_dict()
+    again, _ = make_batched(scenario, 4, **options)
+    obs = again.load_state_dict(saved)
+    assert torch.equal(obs, step.obs) and again.replications == env.replications == [
+        10_004 + i for i in range(4)
+    ]
+    actions = torch.as_tensor(rng.integers(0, 4, size=(4, 3)), dtype=torch.float32)
+    a, b = env.step(actions), again.step(actions)
+    assert torch.equal(a.obs, b.obs) and torch.equal(a.rewards, b.rewards)
+
+
+# -- seeds --------------------------------------------------------------------------------------
+
+
+def test_seeds_run_in_a_pool_give_what_each_gives_alone(tmp_path, capsys):
+    tiny = [
+        HMARL,
+        "--algo",
+        "ppo",
+        *STORES,
+        *SMALL,
+        "--timesteps",
+        "256",
+        "--set",
+        "num_envs=4,num_steps=32",
+    ]
+    out = tmp_path / "seeds"
+    assert main([*tiny, "--seeds", "0-1", "--workers", "2", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"policies: {out / 'seed-<k>' / 'policy.pt'} for seeds 0, 1\n"
+    alone = tmp_path / "alone"
+    assert main([*tiny, "--seed", "1", "--out", str(alone)]) == 0
+    _tensors_equal(
+        torch.load(out / "seed-1" / "policy.pt", weights_only=True),
+        torch.load(alone / "policy.pt", weights_only=True),
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    costs = [
+        json.loads((out / f"seed-{s}" / "summary.json").read_text())["best"]["eval_cost"] for s in (0, 1)
+    ]
+    assert summary["seeds"] == [0, 1]
+    assert summary["best"]["eval_cost"]["values"] == costs
+    assert summary["best"]["eval_cost"]["mean"] == pytest.approx(np.mean(costs), rel=1e-12)
+    assert summary["best"]["eval_cost"]["sd"] == pytest.approx(np.std(costs, ddof=1), rel=1e-12)
+    with (out / "seeds.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["seed"] for r in rows} == {"0", "1"} and (out / "seeds.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--seeds", "3-1"], "--seeds '3-1': '3-1' gives no seed >= 0"),
+        (["--seeds", "a"], "--seeds 'a': 'a' is not a seed"),
+        (["--workers", "2"], "--workers needs --seeds"),
+        (["--seeds", "0-1", "--phases", "hmarl"], "--seeds and --phases do not combine"),
+        (["--device", "tpu"], "--device 'tpu': choose one of cpu, cuda, auto"),
+    ],
+)
+def test_training_options_are_checked_first(tmp_path, capsys, extra, expected):
+    out = tmp_path / "run"
+    assert main([HMARL, *STORES, *SMALL, "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {expected}") and err.count("\n") == 1
+    assert not out.exists()
+
+
+# -- devices ------------------------------------------------------------------------------------
+
+
+def test_auto_falls_back_to_the_cpu_and_cuda_needs_a_gpu(tmp_path, capsys, monkeypatch):
+    from twin.rl.train import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    out = tmp_path / "cuda"
+    assert main([HMARL, *STORES, *SMALL, "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --device cuda: torch sees no CUDA device (use --device cpu or auto)\n"
+    auto = tmp_path / "auto"
+    assert (
+        main(
+            [
+                HMARL,
+                *STORES,
+                *SMALL,
+                "--device",
+                "auto",
+                "--timesteps",
+                "128",
+                "--set",
+                "num_envs=4,num_steps=32",
+                "--out",
+                str(auto),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((auto / "run.json").read_text())["device"] == "cpu"
+
+
+def test_the_torch_twin_trains_as_the_numpy_twin():
+    """On a CUDA device the vector twin steps torch tensors there and the trainer never leaves the
+    device; on the CPU the same code path (torch tensors) learns what the NumPy path learns."""
+    from agents.ppo.trainer import Args, PPOTrainer
+    from twin import load_scenario
+    from twin.rl.batched import VectorBatch
+
+    scenario = load_scenario(SERIAL, {"periods": 30, "warmup_periods": 0})
+    options = {
+        "targets": ["stage1", "stage2", "stage3"],
+        "observation": "default",
+        "action": "order_up_to:low=0,high=40,position=echelon",
+    }
+    losses = []
+    for torch_twin in (False, True):
+        env = VectorBatch(scenario, 8, options=options, torch_twin=torch_twin)
+        assert (env.env.xp.name == "torch") is torch_twin
+        trainer = PPOTrainer(env, Args(seed=3, num_envs=8, num_steps=16, update_epochs=2, agent_id=True))
+        metrics = [trainer.iteration() for _ in range(3)]
+        losses.append([m["value_loss"] for m in metrics])
+        assert all(p.device == trainer.device for g in trainer.groups for p in g.policy.parameters())
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
+# -- the event twin where the vector twin cannot go -------------------------------------------
+
+
+def test_a_scenario_the_vector_twin_cannot_express_trains_on_the_event_twin(tmp_path, capsys):
+    import yaml
+
+    data = yaml.safe_load(Path(HMARL).read_text())
+    data["lanes"][1]["order_processing"] = 1  # warehouse_1 -> store_1: not in the vector twin
+    path = tmp_path / "processing.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                str(path),
+                *STORES,
+                *SMALL,
+                "--timesteps",
+                "128",
+                "--set",
+                "num_envs=2,num_steps=32",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("note: ") and "lanes[1].order_processing" in err
+    assert "training on 2 event-twin environments instead" in err
+    run = json.loads((out / "run.json").read_text())
+    assert run["twin"] == "event" and "order_processing" in run["twin_note"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["deployed"]["eval_cost"] == pytest.approx(summary["best"]["eval_cost"], rel=1e-9)
+
+
+# -- recurrent policies in the event twin ------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", ["ppo", "happo"])
+def test_a_recurrent_policy_carries_each_nodes_memory_in_the_event_twin(tmp_path, algo, monkeypatch):
+    out = tmp_path / algo
+    hyper = "num_envs=4,num_steps=20,update_epochs=2,recurrent=true,recurrent_size=8"
+    assert (
+        main(
+            [
+                LIU,
+                "--algo",
+                algo,
+                *LIU_OPTIONS,
+                "--periods",
+                "30",
+                "--eval-replications",
+                "2",
+                "--timesteps",
+                "160",
+                "--set",
+                hyper,
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    # Deployed as a plain twin run, the inference agent remembers what training's evaluation did.
+    assert summary["deployed"]["eval_cost"] == pytest.approx(summary["best"]["eval_cost"], rel=1e-9)
+    _, meta = load_checkpoint(out)
+    assert all(p["recurrent_size"] == 8 for p in meta["policies"])
+
+    from agents.ppo.agent import PPOAgent
+    from twin import load_scenario
+    from twin.rl.train import evaluate_deployed
+
+    scenario = load_scenario(LIU, {"periods": 30})
+    nodes = ["retailer", "distributor", "manufacturer"]
+    # Without the memory (forgotten before every decision), the same policy decides otherwise.
+    original = PPOAgent.act
+
+    def forgetful(self, observations):
+        self._memory.clear()
+        return original(self, observations)
+
+    monkeypatch.setattr(PPOAgent, "act", forgetful)
+    amnesic = evaluate_deployed(scenario, nodes, algo, out / "policy.pt", [0, 1])
+    assert amnesic["eval_cost"] != pytest.approx(summary["deployed"]["eval_cost"], rel=1e-6)
+
+
+# -- threads and rewards ------------------------------------------------------------------------
+
+
+def test_a_deployed_policy_runs_torch_on_one_thread(tmp_path):
+    script = (
+        "import torch\n"
+        "torch.set_num_threads(2)\n"
+        "from twin import load_scenario\n"
+        "from twin.engine import Simulation\n"
+        "from twin.scenario.edit import assign, edit\n"
+        f"s = load_scenario({HMARL!r}, {{'periods': 5, 'warmup_periods': 0}})\n"
+        "s = edit(s, assign('store', 'ppo', {'untrained': True, 'observation': 'hmarl', "
+        "'action': 'hmarl_multiples'}))\n"
+        "Simulation(s, replication=0).run()\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in _env().items() if k != "OMP_NUM_THREADS"}
+    one = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert one.stdout.strip() == "1"
+    three = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "OMP_NUM_THREADS": "3"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert three.stdout.strip() == "3"
+
+
+def test_every_shipped_rl_scenario_rewards_minus_its_cost():
+    """Summed over the learning nodes, a step's rewards are minus their cost of the period (under
+    any scope: team and mix only share it out), so training lowers the cost."""
+    from twin.rl.registration import SHIPPED, scenario_path
+    from twin.rl.vector import FIELDS
+    from twin.rl.vector_env import VectorParallelEnv
+
+    for name, options in SHIPPED.items():
+        env = VectorParallelEnv(scenario_path(name), 3, **options)
+        assert env.reward_weights == {"total_cost": -1.0}, name
+        env.reset(seed=0)
+        rng = np.random.default_rng(1)
+        for _ in range(5):
+            space = env.reference.action_space(env.possible_agents[0])
+            if hasattr(space, "n"):
+                actions = rng.integers(0, int(space.n), size=(3, len(env.possible_agents)))
+            elif hasattr(space, "nvec"):
+                actions = rng.integers(
+                    0,
+                    2,
+                    size=(3, sum(len(env.reference.action_space(a).nvec) for a in env.possible_agents)),
+                )
+            else:
+                actions = rng.uniform(0, 30, size=(3, len(env.possible_agents)))
+            _, rewards, _, _, _ = env.step(actions)
+            cost = env.xp.take(env.twin.flows[FIELDS.index("total_cost")], env.nodes, 1)
+            np.testing.assert_allclose(rewards.sum(1), -cost.sum(1), rtol=1e-12, atol=1e-9)
+
+
+def test_reward_weights_are_checked_once_not_every_step(monkeypatch):
+    import twin.rl.vector_env as vector_env
+
+    calls = []
+    original = vector_env.check_weights
+    monkeypatch.setattr(vector_env, "check_weights", lambda w: (calls.append(1), original(w))[1])
+    env = vector_env.VectorParallelEnv(
+        HMARL, 2, targets="store", observation="hmarl", action="hmarl_multiples"
+    )
+    env.reset(seed=0)
+    for _ in range(10):
+        env.step(np.ones((2, 3), dtype=int))
+    assert len(calls) == 1
