@@ -88,9 +88,11 @@ class Args(TrainerArgs):
 class CentralCritic(nn.Module):
     """V(s) for every agent: an MLP from the concatenated observations to one value per agent."""
 
-    def __init__(self, state_dim: int, num_agents: int, hidden_sizes: Sequence[int]) -> None:
+    def __init__(
+        self, state_dim: int, num_agents: int, hidden_sizes: Sequence[int], activation: str = "tanh"
+    ) -> None:
         super().__init__()
-        self.net = mlp(state_dim, hidden_sizes, num_agents, 1.0)
+        self.net = mlp(state_dim, hidden_sizes, num_agents, 1.0, activation=activation)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         return self.net(state)
@@ -137,10 +139,14 @@ class HAPPOTrainer:
                 hidden_sizes=args.hidden_sizes,
                 critic=False,
                 recurrent_size=recurrent,
+                init_std=args.init_action_std,
+                activation=args.activation,
             ).to(self.device)
             for spec in self.action_specs
         ]
-        self.critic = CentralCritic(self.state_dim, self.num_agents, args.hidden_sizes).to(self.device)
+        self.critic = CentralCritic(
+            self.state_dim, self.num_agents, args.hidden_sizes, args.activation
+        ).to(self.device)
         self.actor_optimizers = [
             optim.Adam(a.parameters(), lr=args.learning_rate, eps=1e-5) for a in self.actors
         ]
@@ -454,6 +460,7 @@ class HAPPOTrainer:
                     "centralized_critic": True,
                     "agent_id": False,
                     "recurrent_size": actor.recurrent_size,
+                    "activation": actor.activation,
                 }
             )
         return state, rms, policies

@@ -190,6 +190,7 @@ class PPOAgent(Agent):
                     hidden_sizes=meta["hidden_sizes"],
                     critic=False,
                     recurrent_size=int(meta.get("recurrent_size") or 0),
+                    activation=meta.get("activation", "tanh"),
                 )
             prefix = f"{k}."
             actor = {

@@ -61,12 +61,16 @@ class TrainerArgs:
     """global gradient norm clip"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layers of the actor(s) and of the critic"""
+    activation: str = "tanh"
+    """hidden-layer activation: tanh (CleanRL) or relu"""
     norm_obs: bool = True
     """normalise observations by their running mean and standard deviation"""
     norm_reward: bool = True
     """scale rewards by the running standard deviation of the discounted return"""
     first_replication: int = 10_000
     """replication index (env seed) of the first training episode"""
+    init_action_std: float = 0.25
+    """initial standard deviation of a continuous action, as a share of its range"""
     recurrent: bool = False
     """give actor and critic a GRU memory over the epochs of an episode (non-stationary demand)"""
     recurrent_size: int = 32
@@ -84,6 +88,10 @@ class TrainerArgs:
             )
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.activation not in ("tanh", "relu"):
+            raise ValueError(f"activation must be tanh or relu, got {self.activation!r}")
+        if not 0.0 < self.init_action_std <= 1.0:
+            raise ValueError(f"init_action_std must be in (0, 1], got {self.init_action_std}")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON data (``hidden_sizes`` as a list), for ``run.json`` and checkpoints."""

@@ -183,6 +183,17 @@ def layer_init(
     return layer
 
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+"""Hidden-layer activations by name: tanh (CleanRL's) or ReLU (several times cheaper on CPUs
+where torch's tanh is not vectorised; measured in benchmarks/RESULTS.md)."""
+
+
+def check_activation(name: Any) -> str:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
+    return str(name)
+
+
 def mlp(
     in_dim: int,
     hidden_sizes: Sequence[int],
@@ -190,12 +201,15 @@ def mlp(
     out_std: float,
     *,
     generator: torch.Generator | None = None,
+    activation: str = "tanh",
 ) -> nn.Sequential:
-    """Linear-tanh layers of ``hidden_sizes``, then a linear head initialised with gain ``out_std``."""
+    """Linear layers of ``hidden_sizes``, each followed by ``activation`` (tanh or relu), then a
+    linear head initialised with gain ``out_std``."""
     layers: list[nn.Module] = []
     last = in_dim
+    act = ACTIVATIONS[check_activation(activation)]
     for size in hidden_sizes:
-        layers += [layer_init(nn.Linear(last, size), generator=generator), nn.Tanh()]
+        layers += [layer_init(nn.Linear(last, size), generator=generator), act()]
         last = size
     layers.append(layer_init(nn.Linear(last, out_dim), std=out_std, generator=generator))
     return nn.Sequential(*layers)
@@ -208,7 +222,8 @@ class ActorCritic(nn.Module):
     critic's input (default ``obs_dim``; the centralised critic's concatenated observations
     otherwise). ``actor=False`` or ``critic=False`` leaves that half out (HAPPO keeps one critic
     beside per-agent actors). ``generator`` draws the initial weights (default: torch's global
-    random state).
+    random state). A ``Box`` action starts with standard deviation ``init_std`` times its range.
+Hidden layers use ``activation`` (``tanh``, CleanRL's, or ``relu``).
 
     ``recurrent_size > 0`` gives each half a memory: a GRU cell (Cho et al. 2014) that reads the
     half's input every decision epoch, and the half's MLP reads the input and the memory side by
@@ -230,8 +245,11 @@ class ActorCritic(nn.Module):
         critic: bool = True,
         generator: torch.Generator | None = None,
         recurrent_size: int = 0,
+        init_std: float = 0.25,
+        activation: str = "tanh",
     ) -> None:
         super().__init__()
+        self.activation = check_activation(activation)
         if isinstance(obs_dim, bool) or not isinstance(obs_dim, int) or obs_dim < 1:
             raise ValueError(f"obs_dim must be an integer >= 1, got {obs_dim!r}")
         if isinstance(recurrent_size, bool) or not isinstance(recurrent_size, int) or recurrent_size < 0:
@@ -244,7 +262,9 @@ class ActorCritic(nn.Module):
         self.recurrent_size = recurrent_size
         r = recurrent_size
         self.critic = (
-            mlp(self.critic_dim + r, self.hidden_sizes, 1, 1.0, generator=generator) if critic else None
+            mlp(self.critic_dim + r, self.hidden_sizes, 1, 1.0, generator=generator, activation=activation)
+            if critic
+            else None
         )
         self.critic_memory = _gru(self.critic_dim, r, generator) if critic and r else None
         self.actor: nn.Sequential | None = None
@@ -252,14 +272,21 @@ class ActorCritic(nn.Module):
         if actor:
             if self.nvec is not None:
                 self.actor = mlp(
-                    obs_dim + r, self.hidden_sizes, sum(self.nvec), 0.01, generator=generator
+                    obs_dim + r,
+                    self.hidden_sizes,
+                    sum(self.nvec),
+                    0.01,
+                    generator=generator,
+                    activation=activation,
                 )
             else:
                 dim = len(self.action_spec["low"])
-                self.actor = mlp(obs_dim + r, self.hidden_sizes, dim, 0.01, generator=generator)
-                # Initial standard deviation: a quarter of the action range (log-parametrised).
+                self.actor = mlp(
+                    obs_dim + r, self.hidden_sizes, dim, 0.01, generator=generator, activation=activation
+                )
+                # Initial standard deviation: init_std times the action range (log-parametrised).
                 span = np.asarray(self.action_spec["high"]) - np.asarray(self.action_spec["low"])
-                init = np.log(np.maximum(span / 4.0, 1e-3)).astype(np.float32)
+                init = np.log(np.maximum(span * init_std, 1e-3)).astype(np.float32)
                 self.actor_logstd = nn.Parameter(torch.as_tensor(init).unsqueeze(0))
                 mid = (np.asarray(self.action_spec["high"]) + np.asarray(self.action_spec["low"])) / 2
                 # The mean head outputs offsets from the middle of the range, in units of half-range.

@@ -69,8 +69,21 @@ __all__ = ["Args", "PPOTrainer", "PolicyGroup", "set_num_threads"]
 @dataclass
 class Args(TrainerArgs):
     """PPO hyper-parameters: the shared ones (:class:`~agents.ppo.args.TrainerArgs`, CleanRL's
-    defaults) and PPO's own."""
+    defaults) and PPO's own. The batch follows the vector twin, which steps hundreds of rows at
+    once: 256 rows x 64 epochs per rollout (CleanRL: 4 x 128), learnt from in 4 epochs of 32
+    minibatches (CleanRL: 10 of 4), so that each sample feeds several small steps; ReLU hidden
+    layers (torch's tanh is not vectorised on the CPUs measured, benchmarks/RESULTS.md)."""
 
+    num_envs: int = 256
+    """rows of the batched twin stepped at once"""
+    num_steps: int = 64
+    """decision epochs per row per rollout"""
+    num_minibatches: int = 32
+    """minibatches per epoch"""
+    update_epochs: int = 4
+    """passes over each rollout"""
+    activation: str = "relu"
+    """hidden-layer activation: relu or tanh (CleanRL's)"""
     target_kl: float | None = None
     """stop the epochs early when the approximate KL exceeds this"""
     centralized_critic: bool = False
@@ -110,6 +123,8 @@ class PolicyGroup:
             hidden_sizes=args.hidden_sizes,
             critic_dim=critic_dim,
             recurrent_size=args.recurrent_size if args.recurrent else 0,
+            init_std=args.init_action_std,
+            activation=args.activation,
         ).to(device)
         self.optimizer = optim.Adam(self.policy.parameters(), lr=args.learning_rate, eps=1e-5)
         self.obs_rms = TorchRunningMeanStd(obs_dim, device=device)
@@ -130,6 +145,7 @@ class PolicyGroup:
             "centralized_critic": args.centralized_critic,
             "agent_id": self.agent_id,
             "recurrent_size": self.policy.recurrent_size,
+            "activation": self.policy.activation,
         }
 
 
