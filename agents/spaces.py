@@ -36,7 +36,9 @@ Shipped action maps (``action_map(name, **params)``):
   (Liu et al.'s 2x3 network: 0..4 from each of two upstream actors);
 * ``order_up_to``: ``Box([low], [high])``, a continuous order-up-to level, clipped to the box;
   the order is ``max(0, level - IP)`` with IP the installation (or ``position: echelon``)
-  inventory position, on the primary lane.
+  inventory position, on the primary lane; the level in units, or (``scale: forecast`` or
+  ``last_demand``) in periods of the node's demand; ``integer: true`` rounds orders to whole
+  units, ``max_order`` caps them.
 
 Plugins: ``register_observation(name, "module:Class")`` / ``register_action(...)``, or the
 entry-point groups ``twin.observations`` and ``twin.actions``. A builder or map is a class whose
@@ -417,22 +419,53 @@ class IntegerOrder(ActionMap):
 
 
 class OrderUpTo(ActionMap):
-    """``Box([low], [high])``: an order-up-to level; order ``max(0, level - IP)``."""
+    """``Box([low], [high])``: an order-up-to level; order ``max(0, level - IP)``.
+
+    ``scale``: the action is the level in units (``units``), or in periods of the node's demand:
+    ``forecast`` (level = action x the moving-average forecast: days of cover) or ``last_demand``
+    (level = action x the demand last seen), so that one policy fits nodes of any size and follows
+    a demand that moves. ``integer``: the order is rounded to whole units (halves up);
+    ``max_order``: at most this much is ordered in a period.
+    """
 
     name = "order_up_to"
+    SCALES = ("units", "forecast", "last_demand")
 
-    def __init__(self, *, low: float = 0.0, high: float = 100.0, position: str = "installation") -> None:
+    def __init__(
+        self,
+        *,
+        low: float = 0.0,
+        high: float = 100.0,
+        position: str = "installation",
+        scale: str = "units",
+        integer: bool = False,
+        max_order: float | None = None,
+    ) -> None:
         self.low = _finite(low, "low")
         self.high = _finite(high, "high")
         if not self.low < self.high:
             raise ValueError(f"needs low < high, got low={low!r}, high={high!r}")
         if position not in ("installation", "echelon"):
             raise ValueError(f"position must be 'installation' or 'echelon', got {position!r}")
-        self.position = position
+        if scale not in self.SCALES:
+            raise ValueError(f"scale must be one of {', '.join(self.SCALES)}, got {scale!r}")
+        if not isinstance(integer, bool):
+            raise ValueError(f"integer must be true or false, got {integer!r}")
+        self.max_order = None if max_order is None else _finite(max_order, "max_order")
+        if self.max_order is not None and self.max_order < 0:
+            raise ValueError(f"max_order must be >= 0, got {max_order!r}")
+        self.position, self.scale, self.integer = position, scale, integer
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "position": self.position}
+        out: dict[str, Any] = {"low": self.low, "high": self.high, "position": self.position}
+        if self.scale != "units":  # the defaults stay out: older checkpoints' specs still match
+            out["scale"] = self.scale
+        if self.integer:
+            out["integer"] = True
+        if self.max_order is not None:
+            out["max_order"] = self.max_order
+        return out
 
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
         return {"type": "Box", "low": [self.low], "high": [self.high]}
@@ -442,12 +475,21 @@ class OrderUpTo(ActionMap):
         if value.size != 1 or not math.isfinite(value[0]):
             raise ValueError(f"{self.name}: action must be one finite number, got {action!r}")
         level = min(self.high, max(self.low, float(value[0])))
+        if self.scale == "forecast":
+            level *= max(0.0, observation.forecast)
+        elif self.scale == "last_demand":
+            level *= max(0.0, observation.last_demand)
         ip = (
             observation.echelon_inventory_position
             if self.position == "echelon"
             else observation.inventory_position
         )
-        return OrderDecision({observation.lanes[0]: max(0.0, level - ip)})
+        order = max(0.0, level - ip)
+        if self.integer:
+            order = math.floor(order + 0.5)
+        if self.max_order is not None:
+            order = min(order, self.max_order)
+        return OrderDecision({observation.lanes[0]: float(order)})
 
 
 # --------------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ Prints what it measured; the lead records it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -53,7 +54,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from twin import load_scenario  # noqa: E402
 from twin.engine.simulation import Simulation  # noqa: E402
-from twin.scenario import read_yaml, scenario_from_dict  # noqa: E402
 from twin.scenario.edit import assign, edit  # noqa: E402
 
 LIU_EVAL = Path("/work/shared/data/liu_eval/test_demand_merton")
@@ -121,10 +121,107 @@ def bench_serial(work: Path, quick: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 3. hmarl_3store
+
+
+HMARL_COMMAND = [
+    "scenarios/hmarl_3store.yaml",
+    "--phases",
+    "hmarl",
+    "--observation",
+    "hmarl",
+    "--action",
+    "order_up_to:low=0,high=12,scale=forecast",
+    "--timesteps",
+    "1500000",
+    "--set",
+    "gamma=0.95,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.05",
+]
+
+
+def _tune(argv: list[str]) -> None:
+    from twin.tune import main
+
+    code = main(argv)
+    if code != 0:
+        raise SystemExit(f"tuning failed ({code}): python -m twin.tune {' '.join(argv)}")
+
+
+def _runs(scenario: Any, replications: range) -> dict[str, list[float]]:
+    """Per replication: network cost per period and customer fill rate after the warm-up."""
+    from reconciliation.kpis import compute_kpis, ledger_frame
+    from reconciliation.report import customer_nodes
+
+    cost, fill = [], []
+    for r in replications:
+        kpis = compute_kpis(
+            ledger_frame([Simulation(scenario, replication=r).run()]),
+            scenario.warmup_periods,
+            customer_nodes=customer_nodes(scenario),
+        )
+        cost.append(kpis["network"]["cost_per_period"]["mean"])
+        fill.append(kpis["network"]["fill_rate"]["mean"])
+    return {"cost": cost, "fill": fill}
+
+
+def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
+    tuned_file = work / "hmarl_3store.tuned.yaml"
+    _tune(
+        [
+            "scenarios/hmarl_3store.yaml",
+            "--target",
+            "warehouse_1",
+            "--kind",
+            "s_S",
+            "--out",
+            str(tuned_file),
+            "--overwrite",
+            "--quiet",
+        ]
+    )
+    tuned = load_scenario(tuned_file)
+    out = work / "hmarl-phased"
+    argv = [*HMARL_COMMAND, "--seed", "0", "--out", str(out), "--quiet"]
+    if quick:
+        argv = [*argv, "--timesteps", "30000", "--periods", "60", "--eval-replications", "2"]
+    start = time.perf_counter()
+    _train(argv)
+    wall = time.perf_counter() - start
+    base = load_scenario(ROOT / "scenarios" / "hmarl_3store.yaml")
+    if quick:
+        tuned = edit(tuned, "periods=60", "warmup_periods=10")
+        base = edit(base, "periods=60", "warmup_periods=10")
+    checkpoint = {"checkpoint": str(out / "policy.pt")}
+    learned = edit(
+        base, assign(["store_1", "store_2", "store_3", "warehouse_1", "supplier_1"], "ppo", checkpoint)
+    )
+    reps = range(2 if quick else replications)
+    stats = {"tuned (s,S)": _runs(tuned, reps), "learned": _runs(learned, reps)}
+    for name, s in stats.items():
+        c, f = ci95(s["cost"]), ci95(s["fill"])
+        print(
+            f"(3) hmarl_3store {name}: cost {c[0]:.2f} +- {c[1]:.2f} per period, fill rate "
+            f"{f[0]:.4f} +- {f[1]:.4f} (mean +- 95 % CI over {len(reps)} replications)"
+        )
+    diff = [a - b for a, b in zip(stats["learned"]["cost"], stats["tuned (s,S)"]["cost"], strict=True)]
+    dfill = [a - b for a, b in zip(stats["learned"]["fill"], stats["tuned (s,S)"]["fill"], strict=True)]
+    m, h = ci95(diff)
+    mf, hf = ci95(dfill)
+    print(
+        f"(3) learned - tuned (s,S): cost {m:+.2f} [{m - h:.2f}, {m + h:.2f}] per period, fill rate "
+        f"{mf:+.4f} [{mf - hf:.4f}, {mf + hf:.4f}] (paired by replication, 95 %); training "
+        f"{wall / 60:.1f} min"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # 4. speed
 
 
 def bench_speed(quick: bool) -> None:
+    """PPO on serial_3stage with the benchmark's settings: the old path (4 event-twin environments
+    x 256 steps, 10 epochs of 4 minibatches, tanh) and the vector twin (256 rows x 64 steps, 4
+    epochs of 32 minibatches, ReLU), each timed for the same wall-clock budget in this process."""
     import torch
 
     from agents.ppo.trainer import Args, PPOTrainer
@@ -137,15 +234,14 @@ def bench_speed(quick: bool) -> None:
     options = {
         "targets": ["stage1", "stage2", "stage3"],
         "observation": "default",
-        "action": "order_up_to:low=0,high=40,position=echelon",
+        "action": "order_up_to:low=0,high=30",
     }
     budget = 10.0 if quick else 60.0
-    # The old path's configuration: 4 event-twin environments x 256 steps, 10 epochs.
-    old = {"num_envs": 4, "num_steps": 256, "update_epochs": 10, "num_minibatches": 4,
-           "centralized_critic": True, "gamma": 0.95}
-    from twin.train import _overrides  # noqa: F401  (the command's defaults are Args' defaults)
-
-    new = Args()
+    common = {"gamma": 0.95, "ent_coef": 0.0, "centralized_critic": True, "agent_id": True}
+    old = Args(
+        num_envs=4, num_steps=256, update_epochs=10, num_minibatches=4, activation="tanh", **common
+    )
+    new = Args(**common)
 
     def rate(make: Any, args: Any, label: str) -> float:
         envs = make(args.num_envs)
@@ -158,7 +254,7 @@ def bench_speed(quick: bool) -> None:
         per_second = (trainer.global_step - steps) / seconds
         print(
             f"(4) {label}: {per_second:,.0f} environment steps/s ({3 * per_second:,.0f} agent "
-            f"decisions/s), rollout {100 * rollout / seconds:.0f} % of the time",
+            f"decisions/s); collecting {100 * rollout / seconds:.0f} % of the time, learning the rest",
             flush=True,
         )
         return per_second
@@ -169,11 +265,10 @@ def bench_speed(quick: bool) -> None:
     def vector(n: int) -> Any:
         return make_batched(scenario, n, **options)[0]
 
-    a = rate(event, Args(**old), "event twin, old configuration (4 envs x 256 steps, 10 epochs, tanh)")
-    b = rate(vector, Args(**old), "vector twin, the same configuration")
-    c = rate(vector, new, f"vector twin, the trainer's defaults ({new.num_envs} rows x {new.num_steps} "
-                          f"steps, {new.update_epochs} epochs, {new.activation})")
-    print(f"(4) ratios in this run: vector/event same configuration {b / a:.1f}x; defaults/event {c / a:.1f}x")
+    a = rate(event, old, "event twin, 4 environments x 256 steps, 10 epochs of 4 minibatches, tanh")
+    b = rate(vector, new, "vector twin, 256 rows x 64 steps, 4 epochs of 32 minibatches, ReLU")
+    c = rate(vector, dataclasses.replace(new, activation="tanh"), "vector twin, the same with tanh")
+    print(f"(4) ratios in this run: vector / event {b / a:.1f}x (with tanh {c / a:.1f}x)")
 
 
 def main() -> None:
@@ -181,6 +276,7 @@ def main() -> None:
     p.add_argument("which", choices=("serial", "liu", "hmarl", "speed"))
     p.add_argument("--quick", action="store_true", help="tiny budgets: a sanity run")
     p.add_argument("--out", help="keep the training folders here (default: a temporary folder)")
+    p.add_argument("--replications", type=int, default=20, help="evaluation replications (hmarl)")
     args = p.parse_args()
     os.chdir(ROOT)
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +286,8 @@ def main() -> None:
             bench_serial(work, args.quick)
         elif args.which == "speed":
             bench_speed(args.quick)
+        elif args.which == "hmarl":
+            bench_hmarl(work, args.quick, args.replications)
         else:
             raise SystemExit(f"{args.which}: not written yet")
 

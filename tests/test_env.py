@@ -139,8 +139,9 @@ def test_rewards_equal_reward_from_rows_of_the_steps_ledger_rows(scope):
 
 
 def test_liu_reward_is_the_mixed_negative_cost_and_gym_sums_the_nodes():
-    par = parallel_env(liu(), targets=LIU_LEVELS)  # scope mix, alpha 0.5, -total_cost
-    gym = gym_env(liu(), targets=LIU_LEVELS)
+    # Liu et al.'s training reward: scope mix, the scenario's alpha 0.5, -total_cost
+    par = parallel_env(liu(), targets=LIU_LEVELS, reward_scope="mix")
+    gym = gym_env(liu(), targets=LIU_LEVELS, reward_scope="mix")
     par.reset(seed=4)
     gym.reset(seed=4)
     for t in range(10):

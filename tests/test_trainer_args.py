@@ -36,15 +36,17 @@ def _names(cls: type) -> set[str]:
 def test_ppo_and_happo_share_one_dataclass_and_add_only_their_own_fields():
     shared = _names(TrainerArgs)
     assert issubclass(PPOArgs, TrainerArgs) and issubclass(HAPPOArgs, TrainerArgs)
-    assert _names(PPOArgs) - shared == {"target_kl", "centralized_critic"}
+    assert _names(PPOArgs) - shared == {"target_kl", "centralized_critic", "agent_id"}
     assert _names(HAPPOArgs) - shared == {"critic_learning_rate", "huber_delta"}
     assert {"gamma", "gae_lambda", "clip_coef", "ent_coef", "vf_coef", "max_grad_norm"} <= shared
 
 
 def test_ppo_defaults_are_cleanrl_ppo():
-    """CleanRL ``ppo.py`` (Huang et al. 2022): the defaults PPO keeps from it."""
+    """CleanRL ``ppo.py`` (Huang et al. 2022): the defaults PPO keeps from it, and the batch it
+    sizes for the vector twin (hundreds of rows at once, several small steps per sample)."""
     args = PPOArgs()
-    assert (args.num_envs, args.num_steps, args.num_minibatches) == (4, 128, 4)
+    assert (args.num_envs, args.num_steps, args.num_minibatches, args.update_epochs) == (256, 64, 32, 4)
+    assert args.activation == "relu" and TrainerArgs().activation == "tanh"
     assert (args.gamma, args.gae_lambda, args.clip_coef) == (0.99, 0.95, 0.2)
     assert (args.ent_coef, args.vf_coef, args.max_grad_norm) == (0.01, 0.5, 0.5)
     assert args.anneal_lr and args.norm_adv and args.clip_vloss and args.target_kl is None

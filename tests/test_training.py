@@ -193,6 +193,11 @@ def test_seeds_run_in_a_pool_give_what_each_gives_alone(tmp_path, capsys):
         (["--workers", "2"], "--workers needs --seeds"),
         (["--seeds", "0-1", "--phases", "hmarl"], "--seeds and --phases do not combine"),
         (["--device", "tpu"], "--device 'tpu': choose one of cpu, cuda, auto"),
+        (["--reward-weights", "lost=-3"], "--reward-weights: unknown reward quantity 'lost'"),
+        (
+            ["--reward-weights", "lost_sales=x"],
+            "--reward-weights: reward weight of 'lost_sales' must be",
+        ),
     ],
 )
 def test_training_options_are_checked_first(tmp_path, capsys, extra, expected):
@@ -261,6 +266,67 @@ def test_the_torch_twin_trains_as_the_numpy_twin():
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
 
 
+def test_a_run_trains_on_the_reward_it_is_given(tmp_path):
+    """The scenario's reward, or --reward-weights / --reward-scope for one run (recorded)."""
+    out = tmp_path / "shipped"
+    tiny = [HMARL, *STORES, *SMALL, "--timesteps", "128", "--set", "num_envs=4,num_steps=32"]
+    assert main([*tiny, "--out", str(out)]) == 0
+    assert json.loads((out / "run.json").read_text())["reward"] == {
+        "weights": {"total_cost": -1.0},
+        "scope": "team",
+        "alpha": 0.5,
+    }
+    other = tmp_path / "service"
+    assert (
+        main(
+            [
+                *tiny,
+                "--reward-weights",
+                "total_cost=-1,lost_sales=-5",
+                "--reward-scope",
+                "own",
+                "--out",
+                str(other),
+            ]
+        )
+        == 0
+    )
+    reward = json.loads((other / "run.json").read_text())["reward"]
+    assert reward["weights"] == {"total_cost": -1.0, "lost_sales": -5.0} and reward["scope"] == "own"
+
+
+def test_order_up_to_in_periods_of_demand_whole_and_capped():
+    from agents.base import Observation
+    from agents.spaces import action_map
+
+    obs = Observation(
+        node="s",
+        tier="store",
+        period=3,
+        on_hand=20.0,
+        backorders=0.0,
+        on_order=10.0,
+        in_transit=10.0,
+        inventory_position=30.0,
+        echelon_inventory_position=30.0,
+        last_demand=12.0,
+        forecast=10.0,
+        pipeline=(10.0,),
+        lanes=("w->s",),
+    )
+    cover = action_map("order_up_to", high=8, scale="forecast")
+    assert cover.decision(np.array([4.26]), obs).quantities["w->s"] == pytest.approx(
+        12.6
+    )  # 4.26 x 10 - 30
+    last = action_map("order_up_to", high=8, scale="last_demand", integer=True)
+    assert last.decision(np.array([4.26]), obs).quantities["w->s"] == 21.0  # 4.26 x 12 - 30 = 21.12
+    capped = action_map("order_up_to", high=8, scale="last_demand", integer=True, max_order=20)
+    assert capped.decision(np.array([4.26]), obs).quantities["w->s"] == 20.0
+    assert action_map("order_up_to", high=8).decision(np.array([4.26]), obs).quantities["w->s"] == 0.0
+    with pytest.raises(ValueError, match="scale must be one of units, forecast, last_demand"):
+        action_map("order_up_to", scale="weeks")
+
+
 # -- the event twin where the vector twin cannot go -------------------------------------------
 
 
@@ -300,10 +366,21 @@ def test_a_scenario_the_vector_twin_cannot_express_trains_on_the_event_twin(tmp_
 # -- recurrent policies in the event twin ------------------------------------------------------
 
 
-@pytest.mark.parametrize("algo", ["ppo", "happo"])
-def test_a_recurrent_policy_carries_each_nodes_memory_in_the_event_twin(tmp_path, algo, monkeypatch):
+@pytest.mark.parametrize(
+    "algo, extra, forgetting_shows",
+    [
+        ("ppo", "", True),
+        ("happo", "", True),
+        # the critic's memory reads every agent's observation, the actor's its own
+        ("ppo", ",centralized_critic=true,agent_id=true", False),
+    ],
+    ids=["ppo", "happo", "ppo-centralised-critic"],
+)
+def test_a_recurrent_policy_carries_each_nodes_memory_in_the_event_twin(
+    tmp_path, algo, extra, forgetting_shows, monkeypatch
+):
     out = tmp_path / algo
-    hyper = "num_envs=4,num_steps=20,update_epochs=2,recurrent=true,recurrent_size=8"
+    hyper = "num_envs=4,num_steps=20,update_epochs=2,recurrent=true,recurrent_size=8" + extra
     assert (
         main(
             [
@@ -331,6 +408,8 @@ def test_a_recurrent_policy_carries_each_nodes_memory_in_the_event_twin(tmp_path
     assert summary["deployed"]["eval_cost"] == pytest.approx(summary["best"]["eval_cost"], rel=1e-9)
     _, meta = load_checkpoint(out)
     assert all(p["recurrent_size"] == 8 for p in meta["policies"])
+    if not forgetting_shows:
+        return
 
     from agents.ppo.agent import PPOAgent
     from twin import load_scenario

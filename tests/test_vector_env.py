@@ -64,6 +64,14 @@ CASES = [
         "liu_net_2x3",
         {"targets": ["retailer_1", "distributor_2"], "action": "integer:n=4,per_lane=false"},
     ),
+    (
+        "hmarl_3store",
+        {
+            "targets": ["store_1", "store_2", "warehouse_1"],
+            "action": "order_up_to:high=6,scale=forecast,integer=true,max_order=150",
+        },
+    ),
+    ("liu_serial", {"action": "order_up_to:high=8,position=echelon,scale=last_demand,max_order=20"}),
 ]
 
 

@@ -2,34 +2,45 @@
 
 ::
 
-    python -m twin.train scenarios/hmarl_3store.yaml --algo ppo --targets store \\
-        --observation hmarl --action hmarl_multiples --timesteps 200000 --out runs/hmarl-ppo
-    python -m twin.train scenarios/liu_serial.yaml --algo happo --timesteps 1000000 \\
+    python -m twin.train scenarios/serial_3stage.yaml --targets stage1,stage2,stage3 \\
+        --observation default --action order_up_to:low=0,high=30 --timesteps 6000000 \\
+        --set gamma=0.95,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.1
+    python -m twin.train scenarios/liu_serial.yaml --algo happo \\
         --targets retailer,distributor,manufacturer --observation liu --action integer:n=20
     python -m twin.train scenarios/hmarl_3store.yaml --algo ppo --phases hmarl \\
-        --observation hmarl --action hmarl_multiples --timesteps 100000 --out runs/hmarl-phased
+        --observation hmarl --action hmarl_multiples --out runs/hmarl-phased
 
 The learning nodes (``--targets``: a node, a tier or a comma-separated list; default: the nodes
-of the scenario's ``ppo``/``happo`` entries) are driven through :func:`twin.env.parallel_env`;
-everything else keeps its scenario agent. Training runs the trainer of ``--algo``
-(:mod:`agents.ppo.trainer`, shared policy; :mod:`agents.happo.trainer`, one actor per node and a
-centralised critic) and writes to ``--out``:
+of the scenario's ``ppo``/``happo`` entries) are driven from outside, with the observation builder
+and action map given (``--observation``, ``--action``); everything else keeps its scenario agent,
+and the reward is the scenario's ``reward`` section. Training steps the **vector twin**
+(:mod:`twin.rl.batched`: ``num_envs`` replications as arrays, the policy acting for all of them
+and all nodes in one batch); where the vector twin cannot express the scenario it says why in one
+``note:`` line and trains on event-twin environments instead (``--twin event`` asks for them).
+The trainer of ``--algo`` (:mod:`agents.ppo.trainer`, a policy shared by the nodes;
+:mod:`agents.happo.trainer`, one actor per node and a centralised critic) writes to ``--out``:
 
-* ``metrics.csv`` (one row per iteration; evaluation columns where evaluated) and
-  ``training_curve.png``;
+* ``metrics.csv`` (one row per iteration; evaluation columns where evaluated),
+  ``training_curve.png`` and, with ``--tensorboard``, TensorBoard events in ``tensorboard/``;
 * ``policy.pt`` + ``policy.json``: the **best** policy so far by evaluation cost (network cost per
   period after warm-up, mean over the fixed evaluation replications ``0 .. n-1``, deterministic
   actions; ``--best-by return``: by the mean episode reward instead). The untrained policy is
   evaluated first (iteration 0);
-* ``trainer_state.pt`` (optimiser, normalisers, counters, random states) and ``run.json`` (the
-  command's settings and the scenario hash): ``--resume`` continues from them to ``--timesteps``;
+* ``trainer_state.pt`` and ``run.json``: ``--resume`` continues exactly where the run stopped
+  (:mod:`twin.rl.train`: a run stopped and resumed gives what the run that never stopped gives);
 * ``summary.json``: untrained and best evaluation, and the best policy evaluated once more as a
   plain twin run with the inference agent (``deployed``), the way ``--agent NODE=ppo:checkpoint=``
   will use it.
 
+``--seeds 0-4`` trains once per seed (each in ``DIR/seed-<k>/``, in a process pool of
+``--workers`` or on Ray with ``--executor ray``) and writes the mean +- sd over seeds
+(``summary.json``), every seed's evaluations (``seeds.csv``) and their curves (``seeds.png``).
+``--device cuda`` puts networks, rollouts and the vector twin on a GPU; ``auto`` takes one if
+torch sees one, else the CPU.
+
 Phased training (the HMARL training guide, ``--phases``): a sequence of target groups separated by
-``;`` (``hmarl`` = ``store;warehouse;supplier;joint``). Phase ``k`` trains group ``k`` with the
-policies of the earlier phases frozen and plugged in as ``ppo`` agents; ``joint`` fine-tunes all
+``;`` (``hmarl`` = ``store;warehouse;supplier;joint``). Phase ``k`` trains group ``k`` while the
+groups of the earlier phases act with their trained policies, frozen; ``joint`` fine-tunes all
 the groups together, each from its phase's policy, at ``--joint-lr-scale`` times the learning rate.
 Each phase writes ``DIR/phase<k>-<group>/`` and is resumable; ``--phase K`` runs phase ``K`` only
 (the earlier ones must be done). The last phase's policy is copied to ``DIR/policy.pt``.
@@ -99,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--action", help="action map, e.g. hmarl_multiples or integer:n=20")
     p.add_argument(
         "--reward-scope", choices=("own", "team", "mix"), help="override the scenario's reward.scope"
+    )
+    p.add_argument(
+        "--reward-weights",
+        metavar="NAME=W,...",
+        help="train on these reward weights instead of the scenario's reward.weights, e.g. "
+        "total_cost=-1,lost_sales=-5 (a service target on top of the cost)",
     )
     p.add_argument(
         "--timesteps",
@@ -195,6 +212,23 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
             raise TrainError(f"--set {item!r}: expected NAME=VALUE")
         out.update({k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     return out
+
+
+def _reward_weights(text: str) -> dict[str, float]:
+    """``--reward-weights NAME=W,...``: weights of ledger quantities (checked as a scenario's are)."""
+    from reconciliation.rewards import check_weights
+
+    try:
+        weights = parse_params(text, what=f"--reward-weights {text!r}")
+        if not weights:
+            raise ValueError(f"--reward-weights {text!r}: expected NAME=WEIGHT,...")
+        check_weights(weights)
+    except ValueError as exc:
+        message = str(exc)
+        raise TrainError(
+            message if message.startswith("--reward") else f"--reward-weights: {message}"
+        ) from None
+    return {k: float(v) for k, v in weights.items()}
 
 
 def _typed(name: str, value: Any, hint: Any) -> Any:
@@ -320,6 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(data, dict):
             raise ScenarioError(f"{args.scenario}: a scenario must be a YAML mapping")
         data = learners_untrained(data)
+        if args.reward_weights is not None:
+            data = {
+                **data,
+                "reward": {
+                    **(data.get("reward") or {}),
+                    "weights": _reward_weights(args.reward_weights),
+                },
+            }
         if args.periods is not None:
             data = {
                 **data,

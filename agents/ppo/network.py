@@ -218,20 +218,20 @@ def mlp(
 class ActorCritic(nn.Module):
     """Actor and critic MLPs for one observation vector of ``obs_dim`` values.
 
-    ``action`` is an action-space spec (module docstring). ``critic_dim`` is the length of the
-    critic's input (default ``obs_dim``; the centralised critic's concatenated observations
-    otherwise). ``actor=False`` or ``critic=False`` leaves that half out (HAPPO keeps one critic
-    beside per-agent actors). ``generator`` draws the initial weights (default: torch's global
-    random state). A ``Box`` action starts with standard deviation ``init_std`` times its range.
-Hidden layers use ``activation`` (``tanh``, CleanRL's, or ``relu``).
+        ``action`` is an action-space spec (module docstring). ``critic_dim`` is the length of the
+        critic's input (default ``obs_dim``; the centralised critic's concatenated observations
+        otherwise). ``actor=False`` or ``critic=False`` leaves that half out (HAPPO keeps one critic
+        beside per-agent actors). ``generator`` draws the initial weights (default: torch's global
+        random state). A ``Box`` action starts with standard deviation ``init_std`` times its range.
+    Hidden layers use ``activation`` (``tanh``, CleanRL's, or ``relu``).
 
-    ``recurrent_size > 0`` gives each half a memory: a GRU cell (Cho et al. 2014) that reads the
-    half's input every decision epoch, and the half's MLP reads the input and the memory side by
-    side (``[x, h]``), so that a policy can learn from the recent past (non-stationary demand)
-    without losing the feed-forward path. The memory is a tensor ``state`` of shape ``(batch,
-    halves * recurrent_size)`` (actor first): :meth:`initial_state` is zeros, :meth:`remember`
-    takes one epoch's inputs, and the heads read the state after it (:meth:`get_value`,
-    :meth:`distribution`, :meth:`get_action_and_value` take ``state=``).
+        ``recurrent_size > 0`` gives each half a memory: a GRU cell (Cho et al. 2014) that reads the
+        half's input every decision epoch, and the half's MLP reads the input and the memory side by
+        side (``[x, h]``), so that a policy can learn from the recent past (non-stationary demand)
+        without losing the feed-forward path. The memory is a tensor ``state`` of shape ``(batch,
+        halves * recurrent_size)`` (actor first): :meth:`initial_state` is zeros, :meth:`remember`
+        takes one epoch's inputs, and the heads read the state after it (:meth:`get_value`,
+        :meth:`distribution`, :meth:`get_action_and_value` take ``state=``).
     """
 
     def __init__(
@@ -262,7 +262,14 @@ Hidden layers use ``activation`` (``tanh``, CleanRL's, or ``relu``).
         self.recurrent_size = recurrent_size
         r = recurrent_size
         self.critic = (
-            mlp(self.critic_dim + r, self.hidden_sizes, 1, 1.0, generator=generator, activation=activation)
+            mlp(
+                self.critic_dim + r,
+                self.hidden_sizes,
+                1,
+                1.0,
+                generator=generator,
+                activation=activation,
+            )
             if critic
             else None
         )

@@ -560,14 +560,14 @@ class PPOTrainer:
         obs = obs.to(self.device)
         B = obs.shape[0]
         norm = self._prepare(obs, update=False)
-        actor_in, _ = self._inputs(norm)
+        actor_in, critic_in = self._inputs(norm)
         if memory is None:
             memory = [g.policy.initial_state(B * g.size, self.device) for g in self.groups]
         flat = torch.empty(B, self.width, device=self.device)
         out = []
         with torch.no_grad():
-            for k, (g, x) in enumerate(zip(self.groups, actor_in, strict=True)):
-                state = g.policy.remember(x, memory[k]) if g.policy.recurrent_size else memory[k]
+            for k, (g, x, c) in enumerate(zip(self.groups, actor_in, critic_in, strict=True)):
+                state = g.policy.remember(x, memory[k], c)
                 out.append(state)
                 action = g.policy.sample(x, deterministic=True, state=state)
                 flat[:, self._columns[k]] = action.to(flat.dtype).reshape(B, -1)

@@ -320,6 +320,11 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "frozen": spec.frozen,
         "phase": spec.phase,
         "seed": spec.seed,
+        "reward": {
+            "weights": dict(spec.scenario.reward.weights),
+            "scope": spec.reward_scope or spec.scenario.reward.scope,
+            "alpha": spec.scenario.reward.alpha,
+        },
     }
     run_file, state_file = out / "run.json", out / "trainer_state.pt"
     previous: dict[str, Any] | None = None

@@ -250,7 +250,8 @@ class HmarlMultiples(VectorAction):
 
 
 class OrderUpTo(VectorAction):
-    """:class:`agents.spaces.OrderUpTo`: ``max(0, level - IP)``, the level clipped to the box."""
+    """:class:`agents.spaces.OrderUpTo`: ``max(0, level - IP)``, the level clipped to the box (in
+    units, or times the forecast or the last demand), rounded to whole units and capped if asked."""
 
     def orders(self, actions: Any, state: VectorState) -> Array:
         xp = self.xp
@@ -260,11 +261,20 @@ class OrderUpTo(VectorAction):
         if xp.any(~(values == values) | (values == np.inf) | (values == -np.inf)):
             raise ValueError(f"{action.name}: actions must be finite numbers, got {actions!r}")
         level = xp.clip_high(xp.clip_low(values, action.low), action.high)
+        if action.scale == "forecast":
+            level = level * xp.clip_low(state.forecast(self.index), 0.0)
+        elif action.scale == "last_demand":
+            level = level * xp.clip_low(state.last_demand(self.index), 0.0)
         if action.position == "echelon":
             position = state.echelon_inventory_position(self.index)
         else:
             position = state.inventory_position(self.index)
-        return self._orders(xp.clip_low(level - position, 0.0))
+        order = xp.clip_low(level - position, 0.0)
+        if action.integer:
+            order = xp.floor(order + 0.5)
+        if action.max_order is not None:
+            order = xp.clip_high(order, action.max_order)
+        return self._orders(order)
 
 
 def vector_action(action: spaces.ActionMap, twin: VectorTwin, nodes: list[int]) -> VectorAction:
