@@ -26,7 +26,10 @@ Shipped builders (``observation_builder(name, **params)``):
   ``window`` closed periods; 1 without demand);
 * ``liu``: Liu et al.'s observation: on-hand, backlog, last incoming demand or order, and the
   pipeline by arrival slot, ``pipeline_length`` slots (default: the longest lead time of the
-  nodes; what is due later is added to the last slot), all divided by ``scale`` (default 1).
+  nodes; what is due later is added to the last slot), all divided by ``scale`` (default 1);
+* ``echelon``: on-hand, backorders, inventory position, echelon inventory position, last demand
+  seen and the network's customer demand of the last closed period (shared point-of-sale data),
+  divided by ``scale`` (6 values).
 
 Shipped action maps (``action_map(name, **params)``):
 
@@ -115,6 +118,9 @@ class NodeHistory:
         self.rows: deque[Any] = deque(maxlen=max(1, window))
         self.upstream_on_hand: float | None = None
         self.upstream_initial: float | None = None
+        self.customer_demand: float | None = None
+        """The network's customer demand in the last closed period (point-of-sale data: the
+        demand at the customer-facing stock points, echelon 1); None before the first close."""
         self._last_period: int | None = None
 
     def record_observation(self, observation: Observation) -> None:
@@ -123,6 +129,16 @@ class NodeHistory:
             self.demands.append(float(observation.last_demand))
 
     def record_rows(self, rows: Iterable[Any]) -> None:
+        column = getattr(rows, "column", None)
+        if column is not None:  # a ledger period: the customer demand from two of its columns
+            layout = rows.ledger.layout  # type: ignore[attr-defined]
+            demand = column("demand")
+            self.customer_demand = float(
+                sum(float(demand[i]) for i, e in enumerate(layout.echelons) if e == 1)
+            )
+        else:
+            rows = list(rows)
+            self.customer_demand = float(sum(r.demand for r in rows if r.echelon == 1))
         positions = getattr(rows, "positions", None)
         if positions is not None:  # a ledger period: just the rows of these nodes, in ledger order
             wanted = sorted(i for n in (self.node, *self.upstream) for i in positions(n))
@@ -313,6 +329,44 @@ class LiuObservation(ObservationBuilder):
         for k, q in enumerate(observation.pipeline):
             slots[min(k, length - 1)] += q
         values = [observation.on_hand, observation.backorders, observation.last_demand, *slots]
+        return np.array(values, dtype=np.float32) / np.float32(self.scale)
+
+
+class EchelonObservation(ObservationBuilder):
+    """The echelon view with shared point-of-sale data (6 values): on-hand, backorders, inventory
+    position, echelon inventory position, the last demand the node saw (customer demand or the
+    orders of the nodes below), and the network's customer demand in the last closed period (at
+    every customer-facing node: what a chain that shares point-of-sale data tells each node; its
+    own last demand before the first close), all divided by ``scale`` (default 1).
+
+    The echelon inventory position and the end customers' demand are what echelon stock policies
+    are written on (Clark & Scarf 1960); an upstream node that sees only the orders of the node
+    below sees the customers' demand through their bullwhip."""
+
+    name = "echelon"
+
+    def __init__(self, *, scale: float = 1.0) -> None:
+        self.scale = _finite(scale, "scale", positive=True)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"scale": self.scale}
+
+    def bounds(self) -> tuple[list[float], list[float]]:
+        return [0.0, 0.0, -INF, -INF, 0.0, 0.0], [INF] * 6
+
+    def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
+        customer = history.customer_demand
+        if customer is None:
+            customer = observation.last_demand
+        values = [
+            observation.on_hand,
+            observation.backorders,
+            observation.inventory_position,
+            observation.echelon_inventory_position,
+            observation.last_demand,
+            customer,
+        ]
         return np.array(values, dtype=np.float32) / np.float32(self.scale)
 
 
@@ -538,6 +592,7 @@ _OBSERVATIONS: dict[str, str | Callable[..., Any]] = {
     "default": "agents.spaces:DefaultObservation",
     "hmarl": "agents.spaces:HmarlObservation",
     "liu": "agents.spaces:LiuObservation",
+    "echelon": "agents.spaces:EchelonObservation",
 }
 _ACTIONS: dict[str, str | Callable[..., Any]] = {
     "hmarl_multiples": "agents.spaces:HmarlMultiples",

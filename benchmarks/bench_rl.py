@@ -15,14 +15,19 @@ evaluation data. Training uses the command a user runs (``twin.train``, defaults
 scenario: its reward; the hyper-parameters are spelled out below and in the README).
 
 1. ``serial``: ``serial_3stage.yaml`` (Snyder & Shen Ex. 6.1), optimum C* = 47.66 (Clark-Scarf).
-   PPO, one policy shared by the three stages (with their one-hot), echelon order-up-to actions,
-   centralised critic; seeds 0, 1, 2 one after another, each with the whole machine; each
-   deployed policy evaluated on the scenario's 10 replications x 1,000 periods (warm-up 100).
+   PPO, one policy shared by the three stages (with their one-hot), order-up-to levels on each
+   stage's inventory position, centralised critic; seeds 0, 1, 2 one after another, each with the
+   whole machine; each deployed policy evaluated on the scenario's 10 replications x 1,000
+   periods (warm-up 100).
 2. ``liu``: ``liu_serial.yaml`` with Merton demand, evaluated on Liu et al.'s 20 evaluation paths
    (``/work/shared/data/liu_eval/test_demand_merton``, first 200 values, read from there, never
-   copied) as Liu et al. report it: cost per agent per period. Baselines: the best static echelon
-   base stock and the best adaptive order-up-to rule (``adaptive_base_stock``), each tuned by
-   ``twin.tune`` on simulated Merton demand (the training distribution).
+   copied) as Liu et al. report it: cost per agent per period. Baselines: static and adaptive
+   (``adaptive_base_stock``) order-up-to rules on installation and echelon positions, each tuned
+   by ``twin.tune`` on 200 simulated Merton paths (the training distribution), orders whole and
+   at most 20 as the learned policy's. The learned policy reads the ``echelon`` observation (its
+   echelon position and the customers' last demand, shared along the chain); the rule with that
+   same information (order up to ``k`` times the customers' demand on the echelon position,
+   ``k`` from a grid on training demand) is reported beside it.
 3. ``hmarl``: ``hmarl_3store.yaml``: the (s,S) warehouse tuned by ``twin.tune`` (the README's
    what-if) against learned stores, on the scenario's evaluation replications with common random
    numbers: cost and fill rate, and the paired 95 % interval of the cost difference.
@@ -54,7 +59,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from twin import load_scenario  # noqa: E402
 from twin.engine.simulation import Simulation  # noqa: E402
-from twin.scenario.edit import assign, edit  # noqa: E402
+from twin.scenario import read_yaml, scenario_from_dict  # noqa: E402
+from twin.scenario.edit import assign, edit, edit_data  # noqa: E402
 
 LIU_EVAL = Path("/work/shared/data/liu_eval/test_demand_merton")
 OPTIMUM_SERIAL = 47.66
@@ -66,7 +72,13 @@ SERIAL_COMMAND = [
     "--observation",
     "default",
     "--action",
-    "order_up_to:low=0,high=40,position=echelon",
+    "order_up_to:low=0,high=30",
+    "--timesteps",
+    "5000000",
+    "--eval-replications",
+    "10",
+    "--set",
+    "gamma=0.95,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.1",
 ]
 
 
@@ -121,6 +133,174 @@ def bench_serial(work: Path, quick: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 2. liu_serial, Merton demand
+
+LEVELS = ["retailer", "distributor", "manufacturer"]
+MERTON = "nodes.retailer.demand={dist: merton}"
+LIU_COMMAND = [
+    "scenarios/liu_serial.yaml",
+    "--override",
+    MERTON,
+    "--targets",
+    ",".join(LEVELS),
+    "--observation",
+    "echelon",
+    "--action",
+    "order_up_to:low=-100,high=300,position=echelon,integer=true,max_order=20",
+    "--timesteps",
+    "5000000",
+    "--eval-replications",
+    "20",
+    "--set",
+    "gamma=0.99,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.01",
+]
+LIU_RULES = [
+    ("installation base stock", "base_stock:max_order=20"),
+    ("echelon base stock", "echelon_base_stock:max_order=20"),
+    ("adaptive, installation, window 1", "adaptive_base_stock:integer=true,max_order=20"),
+    ("adaptive, echelon, window 1", "adaptive_base_stock:position=echelon,integer=true,max_order=20"),
+]
+
+
+def _liu_data(training: int) -> dict[str, Any]:
+    data, _ = edit_data(read_yaml(ROOT / "scenarios" / "liu_serial.yaml"), [MERTON], source="liu_serial")
+    return {**data, "replications": training}
+
+
+def _on_liu_paths(data: dict[str, Any], folder: Path, count: int) -> Any:
+    """``data`` replaying Liu et al.'s evaluation paths: replication i is path i (first 200 values,
+    written as demand series in ``folder``, a temporary folder: the data is never copied into the
+    project)."""
+    files = sorted(LIU_EVAL.glob("*.txt"), key=lambda f: int(f.stem))[:count]
+    if not files:
+        raise SystemExit(f"no evaluation paths in {LIU_EVAL}")
+    names = []
+    for i, f in enumerate(files):
+        path = folder / f"liu_path_{i}.csv"
+        values = np.loadtxt(f)[:200]
+        path.write_text("period,retailer\n" + "".join(f"{t},{int(d)}\n" for t, d in enumerate(values)))
+        names.append(str(path))
+    out = {**data, "nodes": [dict(n) for n in data["nodes"]], "replications": len(names)}
+    del out["nodes"][0]["demand"]
+    out["nodes"][0]["demand_series"] = {"files": names}
+    return scenario_from_dict(out, source="liu-paths")
+
+
+def _per_agent(scenario: Any) -> float:
+    """Liu et al.'s measure: the levels' cost per agent per period, mean over the replications."""
+    costs = []
+    for r in range(scenario.replications):
+        rows = Simulation(scenario, replication=r).run().rows
+        costs.append(
+            sum(x.total_cost for x in rows if x.node in LEVELS) / scenario.periods / len(LEVELS)
+        )
+    return float(np.mean(costs))
+
+
+def _pos_rule(data: dict[str, Any], replications: range, k: Any, liu: Any = None) -> float:
+    """The rule with the learned policy's information: every level orders up to ``k`` times the
+    customers' last demand on its echelon position (whole units, at most 20), on the vector twin."""
+    import torch
+
+    from twin.rl.batched import VectorBatch
+    from twin.rl.vector import FIELDS
+
+    scenario = liu if liu is not None else scenario_from_dict(data, source="liu")
+    options = {
+        "targets": LEVELS,
+        "observation": "echelon",
+        "action": "order_up_to:low=-100,high=400,position=echelon,integer=true,max_order=20",
+    }
+    reps = list(replications)
+    batch = VectorBatch(scenario, len(reps), options=options)
+    obs, total, level = batch._start(reps), 0.0, torch.tensor(k, dtype=torch.float32)
+    nodes = batch.env.nodes
+    while True:
+        obs, _, ended, _ = batch._advance(level * obs[:, :, 5])  # observation 5: customer demand
+        flows = batch.env.twin.flows[FIELDS.index("total_cost")]
+        total += float(np.asarray(batch.env.xp.take(flows, nodes, 1)).sum())
+        if ended:
+            return total / len(reps) / scenario.periods / len(LEVELS)
+
+
+def bench_liu(work: Path, quick: bool) -> None:
+    from twin.rl.vector import replication_costs
+    from twin.studies.tune import tune, tuned_scenario_data
+
+    training = 8 if quick else 200
+    data = _liu_data(training)
+    paths = 3 if quick else 20
+    folder = work / "liu-paths"
+    folder.mkdir(exist_ok=True)
+    print(
+        f"(2) liu_serial, Merton demand: rules tuned by twin.tune on {training} training draws, "
+        f"everything evaluated on {paths} of Liu et al.'s paths; cost per agent per period"
+    )
+    rules = []
+    for label, spec in LIU_RULES:
+        result = tune(
+            data,
+            ",".join(LEVELS),
+            spec,
+            source="liu_serial",
+            budget=40 if quick else 400,
+            evaluator=replication_costs,
+        )
+        tuned = tuned_scenario_data(data, result, "liu_serial")
+        train = float(
+            np.mean(replication_costs(scenario_from_dict(tuned, source="liu"), range(training)))
+        )
+        cost = _per_agent(_on_liu_paths(tuned, folder, paths))
+        params = "; ".join(
+            f"{n} " + "/".join(f"{v:g}" for v in values.values()) for n, values in result.params.items()
+        )
+        rules.append((label, train / len(LEVELS), cost))
+        print(
+            f"    {label:36s} training {train / len(LEVELS):7.2f}   Liu paths {cost:7.2f}   {params}",
+            flush=True,
+        )
+    static = min((r for r in rules if "adaptive" not in r[0]), key=lambda r: r[1])
+    adaptive = min((r for r in rules if "adaptive" in r[0]), key=lambda r: r[1])
+
+    # The learned policy (the README's command).
+    out = work / "liu"
+    argv = [*LIU_COMMAND, "--seed", "0", "--out", str(out), "--quiet"]
+    if quick:
+        argv += ["--timesteps", "20000", "--eval-replications", "2"]
+    start = time.perf_counter()
+    summary = _train(argv)
+    wall = time.perf_counter() - start
+    learned_data, _ = edit_data(
+        data, [assign(LEVELS, "ppo", {"checkpoint": str(out / "policy.pt")})], source="liu"
+    )
+    learned = _per_agent(_on_liu_paths(learned_data, folder, paths))
+    train_learned = summary["deployed"]["eval_cost"] / len(LEVELS)
+
+    # The same information as a rule: k x customer demand on the echelon position, grid-tuned.
+    best_k, best = None, math.inf
+    for k1 in (4.5, 5.0, 5.5):
+        for k2 in (9.0, 10.0, 11.0):
+            for k3 in (14.0, 15.0, 16.0):
+                cost = _pos_rule(data, range(training), (k1, k2, k3))
+                if cost < best:
+                    best_k, best = (k1, k2, k3), cost
+    pos = _pos_rule(data, range(paths), best_k, liu=_on_liu_paths(data, folder, paths))
+    print(
+        f"    {'learned (PPO, shared customer demand)':36s} training {train_learned:7.2f}   Liu paths "
+        f"{learned:7.2f}   {summary['timesteps']:,} epochs, {wall / 60:.1f} min"
+    )
+    print(
+        f"    {'rule: k x customer demand, echelon':36s} training {best:7.2f}   Liu paths {pos:7.2f}   "
+        f"k {best_k} (grid on training demand)"
+    )
+    for label, _train_cost, cost in (static, adaptive):
+        print(
+            f"(2) learned vs best {'adaptive' if 'adaptive' in label else 'static'} ({label}): "
+            f"{learned:.2f} vs {cost:.2f} on Liu's paths, {100 * (learned / cost - 1):+.1f} %"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
 # 3. hmarl_3store
 
 
@@ -165,10 +345,16 @@ def _runs(scenario: Any, replications: range) -> dict[str, list[float]]:
 
 
 def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
-    tuned_file = work / "hmarl_3store.tuned.yaml"
+    """The learned stores, warehouse and supplier against (a) the README's (s,S) warehouse tuned by
+    twin.tune and (b) the strongest tuned rules: base stock at the stores and (s,S) at the
+    warehouse and the supplier, tuned jointly (twin.tune, 10 replications, the vector twin).
+    Evaluated as twin runs on held-out replications 100.. (training used 10,000.., the choice of
+    the best checkpoint 0..4), common random numbers, paired 95 % intervals."""
+    tuned_file, joint_file = work / "hmarl_3store.tuned.yaml", work / "hmarl_3store.joint.yaml"
+    scenario = "scenarios/hmarl_3store.yaml"
     _tune(
         [
-            "scenarios/hmarl_3store.yaml",
+            scenario,
             "--target",
             "warehouse_1",
             "--kind",
@@ -179,7 +365,27 @@ def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
             "--quiet",
         ]
     )
-    tuned = load_scenario(tuned_file)
+    _tune(
+        [
+            scenario,
+            "--target",
+            "store=base_stock",
+            "--target",
+            "warehouse_1=s_S",
+            "--target",
+            "supplier_1=s_S",
+            "--replications",
+            "2" if quick else "10",
+            "--budget",
+            "20" if quick else "400",
+            "--engine",
+            "vector",
+            "--out",
+            str(joint_file),
+            "--overwrite",
+            "--quiet",
+        ]
+    )
     out = work / "hmarl-phased"
     argv = [*HMARL_COMMAND, "--seed", "0", "--out", str(out), "--quiet"]
     if quick:
@@ -187,31 +393,36 @@ def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
     start = time.perf_counter()
     _train(argv)
     wall = time.perf_counter() - start
-    base = load_scenario(ROOT / "scenarios" / "hmarl_3store.yaml")
-    if quick:
-        tuned = edit(tuned, "periods=60", "warmup_periods=10")
-        base = edit(base, "periods=60", "warmup_periods=10")
+    base = load_scenario(ROOT / scenario)
+    cases = {
+        "tuned (s,S) warehouse": load_scenario(tuned_file),
+        "tuned jointly": load_scenario(joint_file),
+    }
     checkpoint = {"checkpoint": str(out / "policy.pt")}
-    learned = edit(
+    cases["learned"] = edit(
         base, assign(["store_1", "store_2", "store_3", "warehouse_1", "supplier_1"], "ppo", checkpoint)
     )
-    reps = range(2 if quick else replications)
-    stats = {"tuned (s,S)": _runs(tuned, reps), "learned": _runs(learned, reps)}
-    for name, s in stats.items():
-        c, f = ci95(s["cost"]), ci95(s["fill"])
+    if quick:
+        cases = {k: edit(v, "periods=60", "warmup_periods=10") for k, v in cases.items()}
+    reps = range(100, 102 if quick else 100 + replications)
+    stats = {name: _runs(s, reps) for name, s in cases.items()}
+    for name, st in stats.items():
+        c, f = ci95(st["cost"]), ci95(st["fill"])
         print(
             f"(3) hmarl_3store {name}: cost {c[0]:.2f} +- {c[1]:.2f} per period, fill rate "
-            f"{f[0]:.4f} +- {f[1]:.4f} (mean +- 95 % CI over {len(reps)} replications)"
+            f"{f[0]:.4f} +- {f[1]:.4f} (mean +- 95 % CI over replications {reps.start}..{reps.stop - 1})"
         )
-    diff = [a - b for a, b in zip(stats["learned"]["cost"], stats["tuned (s,S)"]["cost"], strict=True)]
-    dfill = [a - b for a, b in zip(stats["learned"]["fill"], stats["tuned (s,S)"]["fill"], strict=True)]
-    m, h = ci95(diff)
-    mf, hf = ci95(dfill)
-    print(
-        f"(3) learned - tuned (s,S): cost {m:+.2f} [{m - h:.2f}, {m + h:.2f}] per period, fill rate "
-        f"{mf:+.4f} [{mf - hf:.4f}, {mf + hf:.4f}] (paired by replication, 95 %); training "
-        f"{wall / 60:.1f} min"
-    )
+    for baseline in ("tuned (s,S) warehouse", "tuned jointly"):
+        b = stats[baseline]
+        diff = [x - y for x, y in zip(stats["learned"]["cost"], b["cost"], strict=True)]
+        dfill = [x - y for x, y in zip(stats["learned"]["fill"], b["fill"], strict=True)]
+        m, h = ci95(diff)
+        mf, hf = ci95(dfill)
+        print(
+            f"(3) learned - {baseline}: cost {m:+.2f} [{m - h:.2f}, {m + h:.2f}] per period, fill rate "
+            f"{mf:+.4f} [{mf - hf:.4f}, {mf + hf:.4f}] (paired by replication, 95 %)"
+        )
+    print(f"(3) training {wall / 60:.1f} min (4 phases)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,6 +497,8 @@ def main() -> None:
             bench_serial(work, args.quick)
         elif args.which == "speed":
             bench_speed(args.quick)
+        elif args.which == "liu":
+            bench_liu(work, args.quick)
         elif args.which == "hmarl":
             bench_hmarl(work, args.quick, args.replications)
         else:

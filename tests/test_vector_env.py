@@ -72,6 +72,14 @@ CASES = [
         },
     ),
     ("liu_serial", {"action": "order_up_to:high=8,position=echelon,scale=last_demand,max_order=20"}),
+    (
+        "liu_serial",
+        {
+            "observation": "echelon:scale=10",
+            "action": "order_up_to:high=300,position=echelon,integer=true",
+        },
+    ),
+    ("hmarl_3store", {"targets": ["store_3", "warehouse_1"], "observation": "echelon"}),
 ]
 
 

@@ -87,6 +87,7 @@ from twin.rl.train import (
     train_run,
 )
 from twin.scenario import read_yaml, scenario_from_dict
+from twin.scenario.edit import edit_data
 from twin.studies.executors import check_executor, pool_context
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -127,6 +128,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--seed", type=int, default=1, help="trainer seed (torch, sampling)")
     p.add_argument("--periods", type=int, help="override the scenario's periods (episode length)")
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="change the scenario for this run, in the grammar of twin.compare's variants, e.g. "
+        "'nodes.retailer.demand={dist: merton}' (repeatable)",
+    )
     p.add_argument(
         "--eval-replications",
         type=int,
@@ -353,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = read_yaml(args.scenario)
         if not isinstance(data, dict):
             raise ScenarioError(f"{args.scenario}: a scenario must be a YAML mapping")
+        if args.override:
+            data, _ = edit_data(
+                data, args.override, source=args.scenario, base_dir=Path(args.scenario).parent
+            )
         data = learners_untrained(data)
         if args.reward_weights is not None:
             data = {
@@ -402,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             vector=args.twin == "vector",
             tensorboard=args.tensorboard,
             notify=_note,
+            scenario_overrides=list(args.override),
         )
         if phases is not None:
             run_phases(base, phases, args.phase, args.joint_lr_scale)

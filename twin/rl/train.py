@@ -197,6 +197,7 @@ class RunSpec:
     vector: bool = True
     tensorboard: bool = False
     notify: Callable[[str], None] | None = None
+    scenario_overrides: list[str] = dataclasses.field(default_factory=list)
 
 
 def _args_class(algo: str) -> Any:
@@ -312,6 +313,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     out = spec.out
     settings = {
         "scenario": spec.source,
+        "overrides": list(spec.scenario_overrides),
         "scenario_name": spec.scenario.name,
         "scenario_hash": scenario_hash(spec.scenario),
         "algo": spec.algo,

@@ -156,6 +156,42 @@ class HmarlObservation(VectorObservation):
         return xp.float32(xp.stack(values, 2))
 
 
+class EchelonObservation(VectorObservation):
+    """:class:`agents.spaces.EchelonObservation`: stock fields, the echelon position, the last
+    demand seen and the customer demand of the last closed period (shared point-of-sale data)."""
+
+    def __init__(self, twin: VectorTwin, nodes: list[int], builder: spaces.EchelonObservation) -> None:
+        super().__init__(twin, nodes)
+        self.scale = builder.scale
+        start, stop = twin.plan.level_bounds[0]  # the customer-facing level (echelon 1)
+        self.customer_nodes = slice(start, stop)
+        self.reset()
+
+    def reset(self) -> None:
+        self.customer: Array | None = None
+
+    def record(self, flows: Array) -> None:
+        demand = flows[DEMAND][:, self.customer_nodes]
+        total = demand[:, 0] + 0.0
+        for k in range(1, demand.shape[1]):  # summed in node order, as the event twin's rows
+            total += demand[:, k]
+        self.customer = total
+
+    def build(self, state: VectorState) -> Array:
+        xp, i = self.xp, self.index
+        last = state.last_demand(i)
+        customer = last if self.customer is None else self.customer[:, None] + 0.0 * last
+        values = [
+            state.on_hand(i),
+            state.backorders(i),
+            state.inventory_position(i),
+            state.echelon_inventory_position(i),
+            last,
+            customer,
+        ]
+        return xp.float32(xp.stack(values, 2)) / np.float32(self.scale)
+
+
 def vector_observation(
     builder: spaces.ObservationBuilder, twin: VectorTwin, nodes: list[int]
 ) -> VectorObservation:
@@ -167,6 +203,8 @@ def vector_observation(
         return LiuObservation(twin, nodes, builder)  # type: ignore[arg-type]
     if kind is spaces.HmarlObservation:
         return HmarlObservation(twin, nodes, builder)  # type: ignore[arg-type]
+    if kind is spaces.EchelonObservation:
+        return EchelonObservation(twin, nodes, builder)  # type: ignore[arg-type]
     raise VectorUnsupported(
         twin.scenario.source,
         "observation",
