@@ -208,6 +208,34 @@ def test_training_options_are_checked_first(tmp_path, capsys, extra, expected):
     assert not out.exists()
 
 
+# -- TensorBoard ---------------------------------------------------------------------------------
+
+
+def test_tensorboard_is_asked_for_and_optional(tmp_path, capsys, monkeypatch):
+    tiny = [
+        HMARL,
+        *STORES,
+        *SMALL,
+        "--timesteps",
+        "128",
+        "--set",
+        "num_envs=4,num_steps=32",
+        "--tensorboard",
+    ]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if it were not installed
+    missing = tmp_path / "missing"
+    assert main([*tiny, "--out", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        "error: --tensorboard needs the tensorboard package, an optional extra: pip install tensorboard\n"
+    )
+    assert not missing.exists()
+    monkeypatch.delitem(sys.modules, "torch.utils.tensorboard")
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "board"
+    assert main([*tiny, "--out", str(out)]) == 0
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
 # -- devices ------------------------------------------------------------------------------------
 
 
