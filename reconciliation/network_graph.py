@@ -18,6 +18,7 @@ lanes carry the sums of theirs; every box and arrow has a tooltip with its numbe
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -226,6 +227,8 @@ def network_svg(
 
     largest = max([f for f, _ in arrows.values()] + [f for f, _ in outside.values()] + [1e-12])
     labelled = {k for k, _ in sorted(arrows.items(), key=lambda kv: -kv[1][0])[:MAX_LABELS]}
+    fan_in = Counter(d for _, d in arrows)
+    fan_out = Counter(o for o, _ in arrows)
 
     def stroke(flow: float) -> float:
         return 1.0 + 6.0 * math.sqrt(max(flow, 0.0) / largest)
@@ -241,7 +244,9 @@ def network_svg(
         ex, ey = b.x, b.y + BOX_HEIGHT / 2
         tip = f"{name(a)} → {name(b)}: {flow:,.2f} units ordered per period ({count} lane(s))"
         label = f"{flow:,.1f}" if (o, d) in labelled else None
-        _arrow(canvas, sx, sy, ex, ey, stroke(flow), tip, label, dashed=flow <= 0)
+        # A label near the end with fewer arrows: where several arrows meet, labels would overlap.
+        at = 0.25 if fan_in[d] > fan_out[o] else 0.72
+        _arrow(canvas, sx, sy, ex, ey, stroke(flow), tip, label, dashed=flow <= 0, at=at)
     for (origin, d), (flow, count) in outside.items():
         b = by_key[d]
         ey = b.y + BOX_HEIGHT / 2
@@ -300,8 +305,10 @@ def _arrow(
     label: str | None,
     *,
     dashed: bool = False,
+    at: float = 0.72,
 ) -> None:
-    """A curve from ``(sx, sy)`` to an arrowhead at ``(ex, ey)``, leaving and arriving level."""
+    """A curve from ``(sx, sy)`` to an arrowhead at ``(ex, ey)``, leaving and arriving level, its
+    ``label`` at fraction ``at`` of the way."""
     head = 6.0 + width
     bend = max(abs(ex - sx) / 2, 40.0)
     tip_x = ex - head
@@ -319,7 +326,7 @@ def _arrow(
         f'fill="{color}"><title>{escape(tooltip)}</title></polygon>'
     )
     if label:
-        t = 0.72
+        t = at
         weights = np.array([(1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t**2 * (1 - t), t**3])
         lx, ly = weights @ points
         canvas.add(
