@@ -31,7 +31,7 @@ MAX_ROWS = 12
 """Boxes per column at most (the rest of a column is gathered in its last box)."""
 MAX_LABELS = 30
 """Arrows labelled with their flow, the largest first (every arrow has a tooltip)."""
-BOX_WIDTH, BOX_HEIGHT, ROW_GAP, COLUMN_GAP = 176.0, 40.0, 14.0, 130.0
+BOX_WIDTH, BOX_HEIGHT, ROW_GAP, COLUMN_GAP = 190.0, 40.0, 14.0, 130.0
 
 
 @dataclass(frozen=True)
