@@ -7,8 +7,8 @@ the most upstream level is the leftmost column and goods flow to the right. Lane
 between the same two locations are drawn as one arrow carrying their summed flow. An arrow's
 width grows with the square root of its flow; its number is the mean of the units ordered on its
 lanes per period (after warm-up, mean over replications: in the long run what the lane carries).
-A lane that starts outside the network (a source's production) enters its location from the
-left.
+A lane that starts outside the network (a source's production) enters its location from above.
+Flow labels sit in the gap before the destination's column, pushed apart where they would meet.
 
 A column holds at most :data:`MAX_ROWS` boxes: in a larger one the ``MAX_ROWS - 1`` locations
 with the highest cost are drawn and the others are gathered in one box (``+ 989 more``), whose
@@ -18,7 +18,6 @@ lanes carry the sums of theirs; every box and arrow has a tooltip with its numbe
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -194,11 +193,10 @@ def network_svg(
         for row, box in enumerate(column):
             box.row = row
 
-    has_outside = bool(outside)
-    left = 24.0 + (110.0 if has_outside else 0.0)
+    left = 24.0
     has_sales = any(sold.get(n, 0.0) > 0 for n in locations)
     right = 24.0 + (110.0 if has_sales else 0.0)
-    header = 62.0
+    header = 62.0 + (14.0 if outside else 0.0)
     rows = max(len(column) for column in boxes)
     height = header + rows * (BOX_HEIGHT + ROW_GAP) + 20
     width = left + len(boxes) * BOX_WIDTH + (len(boxes) - 1) * COLUMN_GAP + right
@@ -227,8 +225,6 @@ def network_svg(
 
     largest = max([f for f, _ in arrows.values()] + [f for f, _ in outside.values()] + [1e-12])
     labelled = {k for k, _ in sorted(arrows.items(), key=lambda kv: -kv[1][0])[:MAX_LABELS]}
-    fan_in = Counter(d for _, d in arrows)
-    fan_out = Counter(o for o, _ in arrows)
 
     def stroke(flow: float) -> float:
         return 1.0 + 6.0 * math.sqrt(max(flow, 0.0) / largest)
@@ -238,21 +234,29 @@ def network_svg(
             return f"{len(box.members):,} more ({', '.join(box.tiers)})"
         return box.key
 
+    labels: list[tuple[float, float, str, str]] = []
     for (o, d), (flow, count) in sorted(arrows.items(), key=lambda kv: kv[1][0]):
         a, b = by_key[o], by_key[d]
         sx, sy = a.x + BOX_WIDTH, a.y + BOX_HEIGHT / 2
         ex, ey = b.x, b.y + BOX_HEIGHT / 2
         tip = f"{name(a)} → {name(b)}: {flow:,.2f} units ordered per period ({count} lane(s))"
-        label = f"{flow:,.1f}" if (o, d) in labelled else None
-        # A label near the end with fewer arrows: where several arrows meet, labels would overlap.
-        at = 0.25 if fan_in[d] > fan_out[o] else 0.72
-        _arrow(canvas, sx, sy, ex, ey, stroke(flow), tip, label, dashed=flow <= 0, at=at)
-    for (origin, d), (flow, count) in outside.items():
+        points = _arrow(canvas, sx, sy, ex, ey, stroke(flow), tip, dashed=flow <= 0)
+        if (o, d) in labelled and flow > 0:  # in the gap before the destination's column
+            x, y = _point_at_x(points, ex - COLUMN_GAP / 2)
+            labels.append((x, y - 3, f"{flow:,.1f}", tip))
+    for (origin, d), (flow, count) in outside.items():  # into the box's top, from the gap above
         b = by_key[d]
-        ey = b.y + BOX_HEIGHT / 2
         tip = f"{origin} → {name(b)}: {flow:,.2f} units ordered per period ({count} lane(s))"
-        _arrow(canvas, b.x - 96, ey, b.x, ey, stroke(flow), tip, None, dashed=flow <= 0)
-        canvas.text(b.x - 92, ey - 5 - stroke(flow) / 2, f"{origin} {flow:,.1f}", size=9.5, tooltip=tip)
+        x = b.x + 14
+        canvas.add(
+            f'<path d="M{x:.1f} {b.y - 13:.1f} L{x:.1f} {b.y - 5:.1f}" stroke="#5b6b7b" '
+            f'stroke-width="1.5"><title>{escape(tip)}</title></path>'
+        )
+        canvas.add(
+            f'<polygon points="{x:.1f},{b.y:.1f} {x - 4:.1f},{b.y - 6:.1f} {x + 4:.1f},{b.y - 6:.1f}" '
+            f'fill="#5b6b7b"><title>{escape(tip)}</title></polygon>'
+        )
+        canvas.text(x + 7, b.y - 3.5, f"{origin} {flow:,.1f}", size=9.5, color="#444", tooltip=tip)
 
     for column in boxes:
         for box in column:
@@ -289,8 +293,9 @@ def network_svg(
             if units > 0:
                 y = box.y + BOX_HEIGHT / 2
                 tip = f"{name(box)} → customers: {units:,.2f} units sold per period"
-                _arrow(canvas, box.x + BOX_WIDTH, y, box.x + BOX_WIDTH + 100, y, 1.5, tip, None)
+                _arrow(canvas, box.x + BOX_WIDTH, y, box.x + BOX_WIDTH + 100, y, 1.5, tip)
                 canvas.text(box.x + BOX_WIDTH + 8, y - 5, f"sold {units:,.1f}", size=9.5, color="#444")
+    _labels(canvas, labels)
     return canvas.svg()
 
 
@@ -302,13 +307,11 @@ def _arrow(
     ey: float,
     width: float,
     tooltip: str,
-    label: str | None,
     *,
     dashed: bool = False,
-    at: float = 0.72,
-) -> None:
-    """A curve from ``(sx, sy)`` to an arrowhead at ``(ex, ey)``, leaving and arriving level, its
-    ``label`` at fraction ``at`` of the way."""
+) -> np.ndarray:
+    """A curve from ``(sx, sy)`` to an arrowhead at ``(ex, ey)``, leaving and arriving level;
+    returns the curve's control points."""
     head = 6.0 + width
     bend = max(abs(ex - sx) / 2, 40.0)
     tip_x = ex - head
@@ -325,12 +328,42 @@ def _arrow(
         f'<polygon points="{ex:.1f},{ey:.1f} {tip_x:.1f},{ey - half:.1f} {tip_x:.1f},{ey + half:.1f}" '
         f'fill="{color}"><title>{escape(tooltip)}</title></polygon>'
     )
-    if label:
-        t = at
-        weights = np.array([(1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t**2 * (1 - t), t**3])
-        lx, ly = weights @ points
-        canvas.add(
-            f'<text x="{lx:.1f}" y="{ly - 3:.1f}" font-size="9.5" text-anchor="middle" fill="#222" '
-            'stroke="white" stroke-width="3" paint-order="stroke">'
-            f"<title>{escape(tooltip)}</title>{escape(label)}</text>"
-        )
+    return points
+
+
+def _point_at_x(points: np.ndarray, x: float) -> tuple[float, float]:
+    """The point of a cubic curve (control ``points``, ``x`` growing along it) at ``x``, found by
+    bisection; the middle of the curve where ``x`` does not grow."""
+    low, high = 0.0, 1.0
+    if points[3, 0] <= points[0, 0] or not points[0, 0] <= x <= points[3, 0]:
+        low = high = 0.5
+    for _ in range(30 if low < high else 0):
+        t = (low + high) / 2
+        at = _bezier(points, t)
+        low, high = (t, high) if at[0] < x else (low, t)
+    at = _bezier(points, (low + high) / 2)
+    return float(at[0]), float(at[1])
+
+
+def _bezier(points: np.ndarray, t: float) -> np.ndarray:
+    weights = np.array([(1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t**2 * (1 - t), t**3])
+    return np.asarray(weights @ points)
+
+
+def _labels(canvas: Canvas, labels: list[tuple[float, float, str, str]], height: float = 11.0) -> None:
+    """Flow labels ``(x, y, text, tooltip)`` over white halos; labels at one ``x`` (the arrows
+    into one column) pushed apart to ``height`` pixels at least."""
+    by_x: dict[float, list[tuple[float, float, str, str]]] = {}
+    for label in labels:
+        by_x.setdefault(round(label[0]), []).append(label)
+    for group in by_x.values():
+        group.sort(key=lambda item: item[1])
+        last = -math.inf
+        for x, y, text, tooltip in group:
+            y = max(y, last + height)
+            last = y
+            canvas.add(
+                f'<text x="{x:.1f}" y="{y:.1f}" font-size="9.5" text-anchor="middle" fill="#222" '
+                'stroke="white" stroke-width="3" paint-order="stroke">'
+                f"<title>{escape(tooltip)}</title>{escape(text)}</text>"
+            )

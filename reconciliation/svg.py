@@ -83,8 +83,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     first tick at or below ``low`` and the last at or above ``high`` (at most ``count + 2``)."""
     if not (math.isfinite(low) and math.isfinite(high)):
         low, high = 0.0, 1.0
-    if high <= low:
-        high = low + (abs(low) if low else 1.0)
+    if high - low <= 1e-9 * max(1.0, abs(low), abs(high)):  # flat (or rounding noise)
+        high = low + max(abs(low), 1.0)
     raw = (high - low) / max(count, 1)
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)

@@ -201,13 +201,16 @@ def test_orders_per_echelon_read_lane_by_lane_are_the_ordered_column(name):
 @example(0.0, 0.0, 5).via("all zero")
 @example(0.0, 0.3, 4).via("a step of 0.1")
 @example(536870912.0, 0.5, 5).via("a step of 0.1 far from 0")
+@example(0.0, 5e-324, 2).via("a span of rounding noise")
+@example(5e-324, 0.0, 2).via("flat at rounding noise")
+@example(-5.685792402747927e-09, 11.0, 2).via("a low end a rounding error below a tick")
 def test_axis_ticks_are_round_and_cover_the_data(low, span, count):
     high = low + span
     ticks = nice_ticks(low, high, count)
-    assert ticks[0] <= low + 1e-9 * max(1.0, abs(low)) and ticks[-1] >= high - 1e-9 * max(1.0, abs(high))
     steps = np.diff(ticks)
     step = (ticks[-1] - ticks[0]) / (len(ticks) - 1)
     ulp = 4 * float(np.spacing(max(abs(ticks[0]), abs(ticks[-1]))))  # doubles far from 0 are coarse
+    assert ticks[0] <= low + 1e-9 * step + ulp and ticks[-1] >= high - 1e-9 * step - ulp  # covered
     assert len(ticks) <= count + 3 and np.allclose(steps, step, rtol=1e-9, atol=ulp)
     mantissa = step / 10 ** math.floor(math.log10(step))
     assert any(math.isclose(mantissa, m, rel_tol=1e-9 + ulp / step) for m in (1, 2, 2.5, 5, 10))
@@ -392,6 +395,15 @@ def test_the_run_report_loads_in_a_browser_and_shows_every_figure(
     for name in FIGURE_FILES:  # each figure file opens on its own too
         page = browser.load(hmarl_run / name)
         assert page.errors == [], (name, page.errors)
+
+
+SHIPPED = sorted(p for p in (REPO / "scenarios").glob("*.yaml") if p.stem != "retail_1000")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_scenario_reports_in_a_browser(browser, path, tmp_path):
+    out = _run(tmp_path / "run", path, "--periods", "30", "--warmup", "5", "--replications", "2")
+    _check_page(browser, out / "report.html", len(FIGURE_FILES))
 
 
 def test_the_study_report_loads_in_a_browser_and_shows_its_plots(browser, tmp_path):
