@@ -326,19 +326,24 @@ def write_report(run: RunFolder) -> None:
         "periods": f"{scenario.periods:,} (KPIs over periods {scenario.warmup_periods:,}.."
         f"{scenario.periods - 1:,}, after {scenario.warmup_periods:,} of warm-up)",
         "replications": kpis.get("replications", scenario.replications),
-        "network cost per period": _cost_line(kpis),
+        "network cost per period": _per_period_line(kpis, "cost_per_period"),
+        **(
+            {"network profit per period": _per_period_line(kpis, "profit_per_period")}
+            if (kpis.get("network", {}).get("revenue_per_period") or {}).get("mean")
+            else {}
+        ),
         "versions": ", ".join(f"{k} {v}" for k, v in versions().items() if v),
     }
     text = run_report.render_report(f"Run of {scenario.name}", meta, kpis, run.figures)
     (run.folder / REPORT_FILE).write_text(text, encoding="utf-8")
 
 
-def _cost_line(kpis: Mapping[str, Any]) -> str:
-    cost = kpis.get("network", {}).get("cost_per_period", {})
-    if cost.get("mean") is None:
+def _per_period_line(kpis: Mapping[str, Any], key: str) -> str:
+    stat = kpis.get("network", {}).get(key) or {}
+    if stat.get("mean") is None:
         return "n/a"
-    se = cost.get("se")
-    return f"{cost['mean']:,.2f}" + (f" ± {se:,.2f} (standard error)" if se is not None else "")
+    se = stat.get("se")
+    return f"{stat['mean']:,.2f}" + (f" ± {se:,.2f} (standard error)" if se is not None else "")
 
 
 STEPS: list[Callable[[RunFolder], None]] = [

@@ -55,6 +55,8 @@ ON_HAND, BACKORDERS, DEMAND, ORDERS = "#1f77b4", "#d62728", "#666666", "#ff7f0e"
 KPI_FORMATS: dict[str, tuple[str, str]] = {
     "cost_per_period": ("cost per period", ",.2f"),
     **{f"{c}_per_period": (c.replace("_", " ") + " per period", ",.2f") for c in COMPONENTS},
+    "revenue_per_period": ("revenue per period", ",.2f"),
+    "profit_per_period": ("profit per period", ",.2f"),
     "fill_rate": ("fill rate", ".3f"),
     "cycle_service_level": ("cycle service level", ".3f"),
     "ready_rate": ("ready rate", ".3f"),
@@ -66,6 +68,7 @@ KPI_FORMATS: dict[str, tuple[str, str]] = {
     "lost_in_transit_per_period": ("lost in transit per period", ",.2f"),
     "refused_per_period": ("refused per period", ",.2f"),
     "bullwhip": ("bullwhip", ",.2f"),
+    "order_cv": ("order CV", ".3f"),
 }
 """Labels and formats of the KPIs, in the order the tables show them."""
 
@@ -365,13 +368,23 @@ def run_figures(
 # The report.
 
 
-def _stat_keys(groups: Iterable[Mapping[str, Any]]) -> list[str]:
+PRICED = ("revenue_per_period", "profit_per_period")
+"""Shown only where the network earned revenue (some node has a price and sold), as in the terminal
+table."""
+
+
+def _priced(kpis: Mapping[str, Any]) -> bool:
+    return (_mean(kpis.get("network", {}).get("revenue_per_period")) or 0.0) > 0.0
+
+
+def _stat_keys(groups: Iterable[Mapping[str, Any]], *, priced: bool = True) -> list[str]:
     """KPIs that are a ``{"mean", "se"}`` in any of ``groups``: the known ones in
-    :data:`KPI_FORMATS` order, then the others in the order they come."""
+    :data:`KPI_FORMATS` order, then the others in the order they come (revenue and profit only
+    where ``priced``)."""
     seen: dict[str, None] = {}
     for group in groups:
         for key, value in group.items():
-            if isinstance(value, Mapping) and "mean" in value:
+            if isinstance(value, Mapping) and "mean" in value and (priced or key not in PRICED):
                 seen[key] = None
     return [k for k in KPI_FORMATS if k in seen] + [k for k in seen if k not in KPI_FORMATS]
 
@@ -409,14 +422,14 @@ def _header(keys: Sequence[str]) -> list[str]:
 
 def network_table(kpis: Mapping[str, Any]) -> str:
     network = kpis.get("network", {})
-    keys = [k for k in _stat_keys([network]) if k != "bullwhip"]
+    keys = _stat_keys([network], priced=_priced(kpis))
     rows = [[_label(k), _value(k, _mean(network[k])), _value(k, _se(network[k]))] for k in keys]
     return pages.table(["KPI", "mean", "standard error"], rows, [False, True, True])
 
 
 def tier_table(kpis: Mapping[str, Any]) -> str:
     tiers = kpis.get("tiers", {})
-    keys = _stat_keys(tiers.values())
+    keys = _stat_keys(tiers.values(), priced=_priced(kpis))
     rows = [
         [tier, values.get("echelon", ""), len(values.get("nodes", [])), *_kpi_cells(values, keys)]
         for tier, values in tiers.items()
@@ -429,7 +442,7 @@ def node_table(kpis: Mapping[str, Any], limit: int = MAX_TABLE_NODES) -> tuple[s
     """The per-node table and a note saying which nodes it shows."""
     nodes = kpis.get("nodes", {})
     components = {f"{c}_per_period" for c in COMPONENTS}  # in the tier table
-    keys = [k for k in _stat_keys(nodes.values()) if k not in components]
+    keys = [k for k in _stat_keys(nodes.values(), priced=_priced(kpis)) if k not in components]
     names = list(nodes)
     cost = [_mean(nodes[n].get("cost_per_period")) or 0.0 for n in names]
     shown, note = top_nodes(names, cost, limit)
@@ -443,14 +456,26 @@ def node_table(kpis: Mapping[str, Any], limit: int = MAX_TABLE_NODES) -> tuple[s
 
 
 def bullwhip_table(kpis: Mapping[str, Any]) -> str:
+    """Per echelon: the bullwhip ratio and, where the KPIs have it, the coefficient of variation
+    of the echelon's orders (Liu et al.)."""
     names = _echelon_tiers(kpis)
-    rows = [
-        [e, ", ".join(names.get(e, [])), _value("bullwhip", _mean(s)), _value("bullwhip", _se(s))]
-        for e, s in kpis.get("network", {}).get("bullwhip", {}).items()
-    ]
-    return pages.table(
-        ["echelon", "tiers", "bullwhip (mean)", "standard error"], rows, [True, False, True, True]
-    )
+    network = kpis.get("network", {})
+    cv = network.get("order_cv", {})
+    header = ["echelon", "tiers", "bullwhip (mean)", "standard error"]
+    if cv:
+        header += ["order CV (mean)", "standard error"]
+    rows = []
+    for e, stat in network.get("bullwhip", {}).items():
+        row = [
+            e,
+            ", ".join(names.get(e, [])),
+            _value("bullwhip", _mean(stat)),
+            _value("bullwhip", _se(stat)),
+        ]
+        if cv:
+            row += [_value("order_cv", _mean(cv.get(e))), _value("order_cv", _se(cv.get(e)))]
+        rows.append(row)
+    return pages.table(header, rows, [True, False] + [True] * (len(header) - 2))
 
 
 CAPTIONS = {

@@ -252,6 +252,24 @@ def test_the_report_shows_the_kpis_of_summary_json(hmarl_run):
         assert f"<td class='n'>{echelon}</td>" in text and f"{stat['mean']:,.2f}" in text
 
 
+def test_revenue_and_profit_are_shown_where_the_network_earned_revenue(hmarl_run, tmp_path):
+    assert "profit per period" not in (hmarl_run / "report.html").read_text()
+    out = _run(
+        tmp_path / "priced",
+        REPO / "scenarios" / "profit_serial.yaml",
+        "--periods",
+        "40",
+        "--replications",
+        "2",
+    )
+    network = json.loads((out / "summary.json").read_text())["kpis"]["network"]
+    text = unescape((out / "report.html").read_text())
+    assert network["revenue_per_period"]["mean"] > 0
+    profit = network["profit_per_period"]
+    assert f"network profit per period</b>: {profit['mean']:,.2f} ± {profit['se']:,.2f}" in text
+    assert "<th>revenue per period</th>" in text and "<th>profit per period</th>" in text
+
+
 def test_a_large_network_is_summarised(retail_run):
     """1,023 locations: panels, table rows and boxes stop at their limits, choosing the costliest."""
     summary = json.loads((retail_run / "summary.json").read_text())
