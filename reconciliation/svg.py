@@ -95,8 +95,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def tick_label(value: float, step: float) -> str:
-    """A tick value written with as many decimals as its step needs (``1,500``, ``0.25``, ``2k``
-    for large round numbers)."""
+    """A tick value written with as many decimals as its step needs (``1,500``, ``0.25``; thousands
+    as ``250k`` from 100,000 on)."""
     if abs(value) < step * 1e-9:
         value = 0.0
     if step >= 1 and abs(value) >= 100_000 and value % 1000 == 0:
