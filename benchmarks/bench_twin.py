@@ -23,11 +23,15 @@ periods and at 20,000 periods more; the difference, divided by the extra replica
 (20,000 x the scenario's replications), is the marginal cost of a period with process start, imports
 and fixed costs excluded, in SEE (a raw SimPy loop timed in this process before each pair).
 
-Memory section (``--memory``): ``python -m twin.run scenarios/retail_1000.yaml`` (one replication, a
-child process that reports its own peak resident memory, as ``/usr/bin/time -f %M`` does), with and
-without plots; the seconds of its simulating and writing phases (simulation vs KPIs plus run
-folder); and the bytes per row of the 1,000-store ledger in memory while the run records it and
-once it is finished.
+Memory section (``--memory``): ``python -m twin.run scenarios/retail_1000.yaml`` (one replication,
+``twin.run.main`` in a child process that reports its own peak resident memory, as ``/usr/bin/time
+-f %M`` does, and its anonymous and file-backed resident memory at exit), by default (figures and
+report) and with ``--no-plots``; the seconds of its simulating and writing phases (simulation vs
+KPIs plus run folder); what the libraries alone take (twin and pyarrow imported, no data); and the
+bytes per row of the 1,000-store ledger in memory while the run records it and once it is
+finished. File-backed memory is the pages of shared libraries the process has mapped: how many a
+process maps depends on how the page cache holds those files (large folios are mapped whole), so
+it differs between two installs of the same libraries on one machine.
 
 Run from the repository root: ``python benchmarks/bench_twin.py [--repeats 5]`` (the event-core and
 scaling sections), ``--scaling`` (the scaling section only), ``--no-scaling`` (the event-core cases
@@ -352,39 +356,59 @@ def end_to_end(repeats: int, periods: int, extra: int = 20_000) -> None:
 _CHILD = """
 import json, resource, sys, time
 start = time.perf_counter()
-from reconciliation.kpis import compute_kpis
-from reconciliation.report import customer_nodes, write_run
-from twin.engine import run_scenario
-from twin.run import resolve_scenario
-scenario = resolve_scenario(sys.argv[1])
-loaded = time.perf_counter()
-results = run_scenario(scenario)
-simulated = time.perf_counter()
-customers = customer_nodes(scenario)
-kpis = compute_kpis(results, scenario.warmup_periods, customer_nodes=customers)
-write_run(sys.argv[2], scenario, results, kpis=kpis, plots=sys.argv[3] == "plots")
-written = time.perf_counter()
+import twin.run
+marks = {}
+run_scenario = twin.run.run_scenario
+def timed(*args, **kwargs):
+    marks["simulate"] = time.perf_counter()
+    results = run_scenario(*args, **kwargs)
+    marks["simulated"] = time.perf_counter()
+    return results
+twin.run.run_scenario = timed
+assert twin.run.main(sys.argv[1:]) == 0
+end = time.perf_counter()
 print(json.dumps({
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "load_s": loaded - start, "simulate_s": simulated - loaded, "write_s": written - simulated,
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **rss(),
+    "load_s": marks["simulate"] - start, "simulate_s": marks["simulated"] - marks["simulate"],
+    "write_s": end - marks["simulated"],
 }))
 """
 
+_RSS = """
+def rss():
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return {}
+    return {k: int(fields[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile") if k in fields}
+"""
+
+_LIBRARIES = """
+import json, sys
+import twin.run, reconciliation.report, pyarrow.parquet, pyarrow.csv
+print(json.dumps(rss()))
+"""
+
+
+def _child(code: str, *args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS + code, *args], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.splitlines()[-1])
+
 
 def retail_run(plots: bool) -> dict[str, float]:
-    """Peak memory (MB) and phase seconds of one retail_1000 run in a fresh child process, the
-    phases of ``twin.run.main``: load and validate, simulate, KPIs and run folder."""
+    """Peak memory (MB, as ``/usr/bin/time -f %M`` reports it), resident memory at exit (anonymous
+    and file-backed, MB) and phase seconds of ``python -m twin.run scenarios/retail_1000.yaml`` in a
+    fresh child process: load (imports, reading and validating the scenario), simulate
+    (``run_scenario``), write (KPIs, the run folder with its figures and report, the printout)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-retail-"))
     try:
-        out = subprocess.run(
-            [sys.executable, "-c", _CHILD, "scenarios/retail_1000.yaml", str(folder / "run")]
-            + ["plots" if plots else "no-plots"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
+        extra = [] if plots else ["--no-plots"]
+        return _child(
+            _CHILD, "scenarios/retail_1000.yaml", "--quiet", "--out", str(folder / "run"), *extra
         )
-        return json.loads(out.stdout.splitlines()[-1])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -403,15 +427,23 @@ def memory(repeats: int) -> None:
         "\nmemory: python -m twin.run scenarios/retail_1000.yaml "
         "(1,023 nodes, 365 days, one replication)"
     )
+    libraries = _child(_LIBRARIES)
+    print(
+        "libraries (twin, pyarrow), before any data: "
+        + ", ".join(f"{k} {v:.1f} MB" for k, v in libraries.items())
+    )
     for plots in (True, False):
         runs = [retail_run(plots) for _ in range(repeats)]
-        peak = statistics.median(r["peak_mb"] for r in runs)
-        simulate = statistics.median(r["simulate_s"] for r in runs)
-        write = statistics.median(r["write_s"] for r in runs)
+
+        def median(key: str, runs: list[dict[str, float]] = runs) -> float:
+            return statistics.median(r.get(key, math.nan) for r in runs)
+
+        simulate, write = median("simulate_s"), median("write_s")
         print(
-            f"{'with plots' if plots else '--no-plots':11s} peak {peak:6.1f} MB (median of {repeats}); "
+            f"{'default' if plots else '--no-plots':11s} peak {median('peak_mb'):6.1f} MB "
+            f"(at exit: anonymous {median('RssAnon'):5.1f}, file-backed {median('RssFile'):5.1f}); "
             f"simulate {simulate:5.2f} s, KPIs + run folder {write:5.2f} s "
-            f"({100 * write / simulate:.0f} % of simulating)"
+            f"({100 * write / simulate:.0f} % of simulating); medians of {repeats}"
         )
     recording, finished, rows = ledger_bytes_per_row()
     print(

@@ -40,6 +40,7 @@ class Node:
         "echelon",
         "holding_cost",
         "stockout_cost",
+        "price",
         "backlog",
         "capacity",
         "inbound",
@@ -95,6 +96,7 @@ class Node:
         forecast_window: int,
         location: str | None = None,
         sku: str = "default",
+        price: float = 0.0,
     ) -> None:
         self.id = node_id  # the stock point: the node id, or "node/sku" in a multi-SKU scenario
         self.location = node_id if location is None else location  # the node id (ledger 'node')
@@ -104,6 +106,7 @@ class Node:
         self.echelon = echelon
         self.holding_cost = holding_cost
         self.stockout_cost = stockout_cost
+        self.price = price  # per unit sold to external customers (revenue; never charged)
         self.backlog = backlog
         # Partial backorders (unmet_demand: partial): this fraction of each unmet customer demand
         # is backlogged, the rest lost; 1 with full backlog, 0 with lost sales.

@@ -10,7 +10,8 @@ The identities (DESIGN.md, Reconciliation ledger; README, "Ledger identities"):
    and its on-order == what its ordering lanes owe it plus their units in transit;
 4. network: units released (initial stock + production) == sold + consumed by production +
    lost in transit + on hand + in transit;
-5. every quantity and cost >= 0; total_cost is the sum of its components;
+5. every quantity, cost and revenue >= 0; total_cost is the sum of its components;
+   profit == revenue - total_cost (profit alone may be negative);
 6. (after the run, on tables) tier totals sum to the network total.
 
 Quantities are floats (continuous demand is allowed), so equality is up to ``TOLERANCE`` relative
@@ -37,6 +38,7 @@ from entities.errors import ReconciliationError
 from reconciliation.ledger import (
     COST_COLUMNS,
     QUANTITY_START,
+    SIGNED_COLUMNS,
     Cells,
     Ledger,
     LedgerRow,
@@ -58,8 +60,13 @@ _CHECKED = (
     "on_order",
     "ordered",
     *COST_COLUMNS,
+    "revenue",
+    "profit",
 )
 """The ledger columns the vectorised checks read."""
+_SIGNED = frozenset(LedgerRow._fields.index(name) for name in SIGNED_COLUMNS)
+_NONNEGATIVE = tuple(i for i in range(QUANTITY_START, len(LedgerRow._fields)) if i not in _SIGNED)
+"""Positions in a row of the columns that must be >= 0."""
 
 
 def _close(a: float, b: float) -> bool:
@@ -99,12 +106,15 @@ def check_row(row: LedgerRow) -> None:
         overflow,
         ordering,
         total,
+        revenue,
+        profit,
     ) = row
     tol = TOLERANCE * (1.0 + opening + receipts)
     if (
         abs(opening + receipts - shipped - sold - consumed - closing) > tol
-        or min(float(v) for v in row[QUANTITY_START:]) < -TOLERANCE * (1.0 + demand + opening)
+        or min(float(row[i]) for i in _NONNEGATIVE) < -TOLERANCE * (1.0 + demand + opening)
         or abs(holding + transit + stockout + overflow + ordering - total) > TOLERANCE * (1.0 + total)
+        or abs(revenue - total - profit) > TOLERANCE * (1.0 + revenue + total)
     ):
         _row_failure(row)
 
@@ -119,7 +129,7 @@ def _row_failure(row: LedgerRow) -> None:
             f"{row.sold:g} - consumed {row.consumed:g} = {lhs:g} != closing_on_hand "
             f"{row.closing_on_hand:g}"
         )
-    name = min(range(QUANTITY_START, len(row)), key=lambda i: float(row[i]))
+    name = min(_NONNEGATIVE, key=lambda i: float(row[i]))
     smallest = float(row[name])
     if smallest < 0:
         raise ReconciliationError(
@@ -132,8 +142,14 @@ def _row_failure(row: LedgerRow) -> None:
         + row.overflow_cost
         + row.ordering_cost
     )
+    if not _close(parts, row.total_cost):
+        raise ReconciliationError(
+            f"total_cost {row.total_cost:g} != sum of components {parts:g} at {where}, "
+            f"period {row.period}"
+        )
     raise ReconciliationError(
-        f"total_cost {row.total_cost:g} != sum of components {parts:g} at {where}, period {row.period}"
+        f"profit {row.profit:g} != revenue {row.revenue:g} - total_cost {row.total_cost:g} at "
+        f"{where}, period {row.period}"
     )
 
 
@@ -401,7 +417,7 @@ class Auditor:
             ledger.layout.node_starts,
             axis=0,
         )
-        for name in ("opening_on_hand", "in_transit_inbound", "ordered", *COST_COLUMNS):
+        for name in ("opening_on_hand", "in_transit_inbound", "ordered", *COST_COLUMNS, "revenue"):
             np.minimum(smallest, col[name], out=smallest)
         bad |= (smallest < -TOLERANCE * (1.0 + col["demand"] + opening)).any(axis=0)
         total = col["total_cost"]
@@ -413,6 +429,10 @@ class Auditor:
             + col["ordering_cost"]
         )
         bad |= (np.abs(parts - total) > TOLERANCE * (1.0 + total)).any(axis=0)
+        revenue = col["revenue"]
+        bad |= (np.abs(revenue - total - col["profit"]) > TOLERANCE * (1.0 + revenue + total)).any(
+            axis=0
+        )
 
         # Identity 3: node books against lane books.
         customer = self._book("customer_backorders", "node", p)

@@ -1,8 +1,9 @@
-"""Costs of the ledger, from its flows and the cost parameters: the one place cost formulas live.
+"""Costs and revenue of the ledger, from its flows and the cost parameters and prices: the one
+place money formulas live.
 
-The twin records flows only (units received, shipped, held, owed, ordered, in transit; orders
-placed); every cost of a ledger row is computed here, vectorised over any leading axes (a period,
-a block of periods, a whole replication)::
+The twin records flows only (units received, shipped, sold, held, owed, ordered, in transit;
+orders placed); every cost of a ledger row, its revenue and its profit are computed here,
+vectorised over any leading axes (a period, a block of periods, a whole replication)::
 
     holding_cost         = h * closing_on_hand
     transit_holding_cost = sum over the node's ordering lanes of (lane's rate * units in transit on it)
@@ -11,10 +12,19 @@ a block of periods, a whole replication)::
     ordering_cost        = sum over the node's ordering lanes of
                            (fixed cost * orders placed + unit cost * units ordered)
     total_cost           = holding + transit holding + stockout + overflow + ordering
+    revenue              = price * sold
+    profit               = revenue - total_cost
 
 ``h`` is the node's holding cost rate, ``p`` its stockout cost rate (charged on closing backorders
 and on sales lost in the period); a lane's in-transit rate comes from ``costs.in_transit_holding``
 (``sender``, ``receiver``, ``none``) or the lane's own ``in_transit_holding_cost``.
+
+Revenue is earned on units sold to external customers (``sold``: new demand filled and
+backorders filled) at the selling stock point's unit ``price``; shipments between nodes of the
+network are internal transfers and earn nothing (what they cost is the lane's ``unit_cost``, in
+``ordering_cost``). So summed over a network, ``profit`` is sales revenue minus procurement,
+holding and shortage costs, the profit of OR-Gym's ``InvManagement`` environments (Hubbs et al.
+2020) and of gym-invmgmt, whose internal sales and purchases cancel in the network's total.
 
 Sums over a node's lanes are taken lane by lane in the node's lane order, starting from 0
 (:func:`by_destination`), so they are the same floating-point numbers as a running sum.
@@ -39,6 +49,10 @@ COST_NAMES: tuple[str, ...] = (
     "total_cost",
 )
 """The cost columns of a ledger row, in ledger order; the last is the sum of the others."""
+REVENUE_NAMES: tuple[str, ...] = ("revenue", "profit")
+"""The revenue and profit columns of a ledger row, after the costs."""
+MONEY_NAMES: tuple[str, ...] = COST_NAMES + REVENUE_NAMES
+"""Every column computed here (:func:`money_columns`), in ledger order."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +77,8 @@ class CostRates:
     """(L,) fixed cost per order placed on the lane."""
     unit: np.ndarray
     """(L,) cost per unit ordered on the lane."""
+    price: np.ndarray | None = None
+    """(n,) sale price per unit sold to external customers; None: no stock point has a price."""
 
     @property
     def nodes(self) -> int:
@@ -132,6 +148,16 @@ def total_cost(
     return holding + transit_holding + stockout + overflow + ordering
 
 
+def revenue(sold: np.ndarray, rates: CostRates) -> np.ndarray:
+    if rates.price is None:
+        return np.zeros(np.shape(sold))
+    return _per(rates.price, sold) * sold
+
+
+def profit(revenue: np.ndarray, total: np.ndarray) -> np.ndarray:
+    return revenue - total
+
+
 def cost_columns(
     *,
     closing_on_hand: np.ndarray,
@@ -157,3 +183,29 @@ def cost_columns(
         "ordering_cost": ordering,
         "total_cost": total_cost(holding, transit, stockout, overflow, ordering),
     }
+
+
+def money_columns(
+    *,
+    sold: np.ndarray,
+    closing_on_hand: np.ndarray,
+    backorders: np.ndarray,
+    lost_sales: np.ndarray,
+    lane_in_transit: np.ndarray,
+    lane_orders: np.ndarray,
+    lane_ordered: np.ndarray,
+    rates: CostRates,
+) -> dict[str, np.ndarray]:
+    """Every cost column, ``revenue`` and ``profit`` (:data:`MONEY_NAMES`) from the flows."""
+    out = cost_columns(
+        closing_on_hand=closing_on_hand,
+        backorders=backorders,
+        lost_sales=lost_sales,
+        lane_in_transit=lane_in_transit,
+        lane_orders=lane_orders,
+        lane_ordered=lane_ordered,
+        rates=rates,
+    )
+    out["revenue"] = revenue(sold, rates)
+    out["profit"] = profit(out["revenue"], out["total_cost"])
+    return out

@@ -1,5 +1,5 @@
-"""KPIs from the ledger's columns: cost, service, stock and bullwhip, per node, per tier and for the
-network.
+"""KPIs from the ledger's columns: cost, revenue and profit, service, stock and bullwhip, per node,
+per tier and for the network.
 
 Input is one columnar ledger per replication (results of the twin, or their
 :class:`~reconciliation.ledger.Ledger`), or a ledger table (a pandas frame with the columns of
@@ -13,6 +13,9 @@ is undefined in every replication, e.g. a fill rate without demand). Definitions
 * ``cost_per_period``: sum of ``total_cost`` / number of measured periods, and the same for each
   component (``holding_cost_per_period``, ``transit_holding_cost_per_period``,
   ``stockout_cost_per_period``, ``overflow_cost_per_period``, ``ordering_cost_per_period``);
+* ``revenue_per_period`` (units sold to customers times the selling node's price) and
+  ``profit_per_period`` (``revenue - total_cost``), per measured period; both 0 and ``-cost``
+  where no node has a price;
 * ``lost_sales_per_period``, ``lost_in_transit_per_period``, ``refused_per_period``: units per
   measured period (customer demand lost, shipments lost on the way, deliveries refused by a full
   node);
@@ -30,7 +33,13 @@ is undefined in every replication, e.g. a fill rate without demand). Definitions
 * ``bullwhip`` (per echelon, network level; per tier, tier level): Var(orders placed by the
   echelon's nodes, summed per period) / Var(customer demand of the network, summed per period),
   Lee, Padmanabhan & Whang (1997). 1 means no amplification (a pass-through policy gives exactly 1);
-  ``None`` where no node of the echelon ever ordered (a make-to-order outside supplier).
+  ``None`` where no node of the echelon ever ordered (a make-to-order outside supplier);
+* ``order_cv`` (per echelon and per tier, next to ``bullwhip``): the coefficient of variation of
+  the echelon's orders, sample standard deviation / mean of the units it ordered per period, the
+  bullwhip measure Liu, Hu, Peng & Yang report per echelon ("Multi-agent deep reinforcement
+  learning for multi-echelon inventory management", SSRN 4262186). Unlike ``bullwhip`` it needs
+  no customer demand to compare with (0 for constant orders; ``None`` where the echelon never
+  ordered).
 
 Multi-SKU ledgers (several rows per node and period, one per SKU): node KPIs are taken on the
 node's rows summed per period (so averages stay per period), tiers count their locations, and a
@@ -76,6 +85,8 @@ _ON_TIME_TOLERANCE = 1e-9
 FLOWS: tuple[str, ...] = (
     "total_cost",
     *COMPONENTS,
+    "revenue",
+    "profit",
     "filled_on_time",
     "demand",
     "closing_on_hand",
@@ -217,11 +228,23 @@ def _variance_ratio(orders: np.ndarray, demand: np.ndarray) -> float:
     return _variance(orders) / var_demand if var_demand > 0 else math.nan
 
 
+def _coefficient_of_variation(x: np.ndarray) -> float:
+    """Sample standard deviation / mean (NaN with fewer than 2 values or a mean of 0)."""
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan
+    mean = float(x.mean())
+    return float(x.std(ddof=1)) / mean if mean > 0 else math.nan
+
+
 def _flow_metrics(sums: Mapping[str, float], periods: int) -> dict[str, float]:
-    """Cost, fill rate, average stock and turns from sums over ``periods`` periods."""
+    """Cost, revenue, profit, fill rate, average stock and turns from sums over ``periods``
+    periods."""
     out = {"cost_per_period": sums["total_cost"] / periods}
     for c in COMPONENTS:
         out[f"{c}_per_period"] = sums[c] / periods
+    out["revenue_per_period"] = sums["revenue"] / periods
+    out["profit_per_period"] = sums["profit"] / periods
     out["fill_rate"] = _ratio(sums["filled_on_time"], sums["demand"])
     out["average_on_hand"] = sums["closing_on_hand"] / periods
     out["average_backorders"] = sums["backorders"] / periods
@@ -396,10 +419,12 @@ def compute_kpis(
 
         {"replications": n, "warmup_periods": w, "measured_periods": p,
          "network": {"cost_per_period": {"mean", "se"}, "<component>_per_period": ...,
+                     "revenue_per_period", "profit_per_period",
                      "fill_rate", "average_on_hand", "average_backorders",
                      "average_customer_backorders", "inventory_turns",
-                     "bullwhip": {"<echelon>": {"mean", "se"}}, "customer_nodes": [...]},
-         "tiers": {tier: {"echelon", "nodes", "cost_per_period", ..., "bullwhip"}},
+                     "bullwhip": {"<echelon>": {"mean", "se"}}, "order_cv": {"<echelon>": ...},
+                     "customer_nodes": [...]},
+         "tiers": {tier: {"echelon", "nodes", "cost_per_period", ..., "bullwhip", "order_cv"}},
          "nodes": {node: {"tier", "echelon", "cost_per_period", ..., "fill_rate",
                           "cycle_service_level", "ready_rate", ...}}}
     """
@@ -469,12 +494,14 @@ def compute_kpis(
         for r in reps:
             metrics = _flow_metrics({f: float(r.tier_sums[f][k]) for f in FLOWS}, r.periods)
             metrics["bullwhip"] = _variance_ratio(r.tier_orders[:, k], r.customer_demand)
+            metrics["order_cv"] = _coefficient_of_variation(r.tier_orders[:, k])
             per_rep.append(metrics)
         members = [n for n in node_order if info[n][0] == tier]
         entry = {"echelon": tier_echelon[tier], "nodes": members}
         entry.update(_summarise(per_rep))
         if not set(members) & ordering:
             entry["bullwhip"] = {"mean": None, "se": None}
+            entry["order_cv"] = {"mean": None, "se": None}
         tier_out[str(tier)] = entry
 
     # Network.
@@ -487,12 +514,18 @@ def compute_kpis(
         metrics["inventory_turns"] = _ratio(r.network_sums["sold"], metrics["average_on_hand"])
         network_rep.append(metrics)
     network: dict[str, Any] = _summarise(network_rep)
-    network["bullwhip"] = {}
+    network["bullwhip"], network["order_cv"] = {}, {}
     for k, echelon in enumerate(shape.echelon_values):
         in_echelon = {n for n in node_order if info[n][1] == echelon}
+        orders = in_echelon & ordering
         network["bullwhip"][str(echelon)] = (
             mean_se([_variance_ratio(r.echelon_orders[:, k], r.customer_demand) for r in reps])
-            if in_echelon & ordering
+            if orders
+            else {"mean": None, "se": None}
+        )
+        network["order_cv"][str(echelon)] = (
+            mean_se([_coefficient_of_variation(r.echelon_orders[:, k]) for r in reps])
+            if orders
             else {"mean": None, "se": None}
         )
     network["customer_nodes"] = customer_nodes
@@ -541,10 +574,13 @@ def kpi_table(kpis: Mapping[str, Any]) -> str:
     """A fixed-width table, one line per tier (customer-facing first) and one for the network.
 
     Costs are per period (mean over replications; ``±`` one standard error); bullwhip of the
-    network line is that of the customer-facing echelon.
+    network line is that of the customer-facing echelon. Revenue and profit per period are shown
+    where the network earned revenue (some node has a price and sold), overflow cost where some
+    was charged.
     """
     network = kpis.get("network", {})
     overflow = ((network.get("overflow_cost_per_period") or {}).get("mean") or 0.0) > 0.0
+    priced = ((network.get("revenue_per_period") or {}).get("mean") or 0.0) > 0.0
     headers = (
         "tier",
         "cost/period ± se",
@@ -553,6 +589,7 @@ def kpi_table(kpis: Mapping[str, Any]) -> str:
         "stockout",
         *(("overflow",) if overflow else ()),
         "ordering",
+        *(("revenue", "profit ± se") if priced else ()),
         "fill rate",
         "avg on-hand",
         "avg backorders",
@@ -570,6 +607,14 @@ def kpi_table(kpis: Mapping[str, Any]) -> str:
                 _fmt(k.get("stockout_cost_per_period"), ",.2f"),
                 *((_fmt(k.get("overflow_cost_per_period"), ",.2f"),) if overflow else ()),
                 _fmt(k.get("ordering_cost_per_period"), ",.2f"),
+                *(
+                    (
+                        _fmt(k.get("revenue_per_period"), ",.2f"),
+                        _fmt(k.get("profit_per_period"), ",.2f", with_se=True),
+                    )
+                    if priced
+                    else ()
+                ),
                 _fmt(k.get("fill_rate"), ".4f"),
                 _fmt(k.get("average_on_hand"), ",.1f"),
                 _fmt(k.get("average_backorders"), ",.1f"),

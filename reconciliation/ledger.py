@@ -9,8 +9,10 @@ within a period (checked by :mod:`reconciliation.audit`)::
 nodes, ``sold`` to external customers, ``consumed`` into production (a factory's bill of
 materials). Units lost in transit on the way to a node never reach its stock; they are booked on
 its row as ``lost_in_transit``; units a full node refuses (``overflow: refuse``) are not received,
-stay in transit and are booked as ``refused``. Costs (all >= 0) are computed from the flows by
-:mod:`reconciliation.costs`. A single-product scenario has one SKU, ``default``.
+stay in transit and are booked as ``refused``. Costs (all >= 0), ``revenue`` (units sold to
+customers at the node's price, >= 0) and ``profit`` (``revenue - total_cost``, of either sign) are
+computed from the flows by :mod:`reconciliation.costs`. A single-product scenario has one SKU,
+``default``.
 
 :class:`Ledger` holds the ledger of one replication as columns. The twin records the flows of each
 period into one preallocated array (periods x recorded cells); :class:`LedgerLayout` says which
@@ -19,10 +21,11 @@ recorded for it (a store without downstream lanes ships nothing; only sources pr
 can be derived is not recorded at all: ``opening_on_hand`` is the last period's
 ``closing_on_hand``; ``in_transit_inbound`` and ``ordered`` are sums over the node's ordering
 lanes of the units in transit and ordered on each (lanes are recorded because their costs differ);
-costs come from flows and cost parameters. :meth:`Ledger.column` gives any column of
-:data:`LEDGER_COLUMNS` as an array (periods x stock points), :meth:`Ledger.period` one closed
-period (what agents are handed after each close), :meth:`Ledger.rows` the rows as records, and
-:meth:`Ledger.record_batches` Arrow record batches for writing.
+costs, revenue and profit come from flows, cost parameters and prices. :meth:`Ledger.column`
+gives any column of :data:`LEDGER_COLUMNS` as an array (periods x stock points),
+:meth:`Ledger.period` one closed period (what agents are handed after each close),
+:meth:`Ledger.rows` the rows as records, and :meth:`Ledger.record_batches` Arrow record batches
+for writing.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any, NamedTuple, overload
 import numpy as np
 
 from reconciliation import costs
-from reconciliation.costs import COST_NAMES, CostRates
+from reconciliation.costs import COST_NAMES, MONEY_NAMES, REVENUE_NAMES, CostRates
 
 
 class LedgerRow(NamedTuple):
@@ -84,6 +87,10 @@ class LedgerRow(NamedTuple):
     overflow_cost: float
     ordering_cost: float
     total_cost: float
+    revenue: float
+    """Units sold to external customers times the node's unit price (transfers earn nothing)."""
+    profit: float
+    """``revenue - total_cost``: negative where costs exceed revenue (every node without sales)."""
 
 
 LEDGER_COLUMNS: tuple[str, ...] = LedgerRow._fields
@@ -93,6 +100,11 @@ QUANTITY_START = len(KEY_COLUMNS)
 QUANTITY_COLUMNS: tuple[str, ...] = LEDGER_COLUMNS[QUANTITY_START:]
 """The quantity and cost columns, in ledger order."""
 COST_COLUMNS: tuple[str, ...] = COST_NAMES
+REVENUE_COLUMNS: tuple[str, ...] = REVENUE_NAMES
+"""``revenue`` and ``profit``, the last columns."""
+SIGNED_COLUMNS: tuple[str, ...] = ("profit",)
+"""Columns that may be negative; every other quantity, cost and revenue is >= 0."""
+NONNEGATIVE_COLUMNS: tuple[str, ...] = tuple(c for c in QUANTITY_COLUMNS if c not in SIGNED_COLUMNS)
 
 NODE_FLOWS: tuple[str, ...] = (
     "receipts",
@@ -356,8 +368,8 @@ class Ledger:
     def columns(
         self, names: Sequence[str] = QUANTITY_COLUMNS, start: int = 0, stop: int | None = None
     ) -> dict[str, np.ndarray]:
-        """Several columns at once (costs computed once for all of them): (periods, stock points)
-        arrays."""
+        """Several columns at once (costs, revenue and profit computed once for all of them):
+        (periods, stock points) arrays."""
         return {name: v.T for name, v in self.by_entity(names, start, stop).items()}
 
     def by_entity(
@@ -381,10 +393,11 @@ class Ledger:
 
         out: dict[str, np.ndarray] = {}
         for name in names:
-            if name in COST_NAMES:
+            if name in MONEY_NAMES:
                 if name not in out:
                     out.update(
-                        costs.cost_columns(
+                        costs.money_columns(
+                            sold=node("sold"),
                             closing_on_hand=node("closing_on_hand"),
                             backorders=node("backorders"),
                             lost_sales=node("lost_sales"),
@@ -546,7 +559,7 @@ class LedgerPeriod(Sequence[LedgerRow]):
         cached = self._columns.get(name)
         if cached is None:
             t = self.period
-            names = COST_NAMES if name in COST_NAMES else (name,)
+            names = MONEY_NAMES if name in MONEY_NAMES else (name,)
             block = self.ledger.by_entity(names, t, t + 1)
             self._columns.update({k: v[:, 0] for k, v in block.items()})
             cached = self._columns[name]

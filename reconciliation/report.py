@@ -18,25 +18,27 @@ swapped out only after the new one is complete, and only if it looks like a run 
   placed or a shipment sent, ``due`` the period the upstream node sees an order or a shipment
   arrives; ``lead_time`` is empty for orders; ``lost`` the units of a shipment lost in transit;
   ids number the events in the order they happened); with ``csv=True`` also ``events.csv``;
-* unless ``plots=False``: ``inventory.png``, ``orders_vs_demand.png`` (replication 0) and
-  ``cost_breakdown.png`` (mean over replications, after warm-up).
+* unless ``plots=False``: the figures, SVG drawn without a plotting library
+  (:data:`~reconciliation.run_report.FIGURE_FILES`: ``network.svg``, ``cost_breakdown.svg``,
+  ``bullwhip.svg``, ``inventory.svg``, ``orders_vs_demand.svg``);
+* ``report.html``: the run's facts, KPI tables and the figures inline, one self-contained page
+  (:mod:`reconciliation.run_report`; without figures under ``plots=False``).
 
 Tables are written by pyarrow (Parquet, and CSV when asked) a block of rows at a time, straight
-from the ledger's columns and the trace's chunks; pyarrow and matplotlib are imported only here,
-when a folder is written. This module reads the scenario and results by duck typing
-(``to_yaml_dict()``, ``ledger``, ``trace``) so that ``reconciliation`` does not import ``twin``
-(DESIGN.md, import direction).
+from the ledger's columns and the trace's chunks; pyarrow is imported only here, when a folder is
+written, and matplotlib never (its modules and canvases were most of a large run's memory).
+This module reads the scenario and results by duck typing (``to_yaml_dict()``, ``ledger``,
+``trace``) so that ``reconciliation`` does not import ``twin`` (DESIGN.md, import direction).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,9 +46,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import yaml
 
-from reconciliation import arrow
-from reconciliation.kpis import COMPONENTS, compute_kpis
+from reconciliation import arrow, run_report
+from reconciliation.kpis import compute_kpis
 from reconciliation.ledger import Ledger, arrow_schema
+from reconciliation.run_report import FIGURE_FILES, REPORT_FILE
 from reconciliation.trace import KINDS, Trace
 
 if TYPE_CHECKING:
@@ -55,8 +58,14 @@ if TYPE_CHECKING:
 EVENT_COLUMNS: tuple[str, ...] = ("kind", "id", "lane", "period", "due", "lead_time", "quantity", "lost")
 TABLE_FILES: tuple[str, ...] = ("ledger.parquet", "events.parquet")
 CSV_FILES: tuple[str, ...] = ("ledger.csv", "events.csv")
-PLOT_FILES: tuple[str, ...] = ("inventory.png", "orders_vs_demand.png", "cost_breakdown.png")
-RUN_FILES: tuple[str, ...] = ("scenario.resolved.yaml", "summary.json", *TABLE_FILES, *PLOT_FILES)
+PLOT_FILES: tuple[str, ...] = FIGURE_FILES
+RUN_FILES: tuple[str, ...] = (
+    "scenario.resolved.yaml",
+    "summary.json",
+    *TABLE_FILES,
+    *PLOT_FILES,
+    REPORT_FILE,
+)
 """The files of a run folder written with the default options."""
 
 
@@ -68,6 +77,7 @@ def run_files(*, csv: bool = False, plots: bool = True) -> tuple[str, ...]:
         *TABLE_FILES,
         *(CSV_FILES if csv else ()),
         *(PLOT_FILES if plots else ()),
+        REPORT_FILE,
     )
 
 
@@ -223,241 +233,6 @@ def write_tables(
 
 
 # --------------------------------------------------------------------------------------------------
-# Plots (matplotlib's object API on an Agg canvas: no pyplot, no global backend state).
-
-
-def _figure(width: float, height: float, *, constrained: bool = True) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-LAYOUT_PANELS = 8
-"""Figures with more panels than this are laid out by fixed margins: matplotlib's constrained
-layout took 1.5 s of the 2.3 s a 24-panel figure took to draw."""
-
-
-def _grid(n: int) -> tuple[int, int]:
-    cols = 1 if n <= 3 else 2 if n <= 8 else 3
-    return math.ceil(n / cols), cols
-
-
-MAX_PANELS = 24
-"""Per-node plots show at most this many nodes (a 1,000-store network would need 1,000 panels)."""
-
-
-def top_nodes(
-    nodes: Sequence[str], cost: Sequence[float], limit: int = MAX_PANELS
-) -> tuple[list[str], str]:
-    """Of ``nodes`` (in ledger order, with their total ``cost``), the ones to plot and a note for
-    the title: all of them when there are at most ``limit``; otherwise the ``limit`` with the
-    highest cost (the ones worth looking at first; ties keep ledger order), in ledger order."""
-    nodes = list(nodes)
-    if len(nodes) <= limit:
-        return nodes, ""
-    order = np.argsort(-np.asarray(cost, dtype=float), kind="stable")[:limit]
-    top = {nodes[i] for i in order}
-    return [n for n in nodes if n in top], (
-        f" (the {limit} of {len(nodes):,} nodes with the highest cost)"
-    )
-
-
-def plotted_nodes(rows: pd.DataFrame, limit: int = MAX_PANELS) -> tuple[list[str], str]:
-    """:func:`top_nodes` of a ledger table (the nodes of ``rows`` and their summed total cost)."""
-    nodes = list(dict.fromkeys(rows["node"]))
-    if len(nodes) <= limit:
-        return nodes, ""
-    cost = rows.groupby("node", sort=False)["total_cost"].sum()
-    return top_nodes(nodes, [float(cost[n]) for n in nodes], limit)
-
-
-MAX_POINTS = 2000
-"""Lines with more points than this are drawn from their envelope (:func:`thin`)."""
-
-
-def thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """A long series reduced to its envelope: the smallest and the largest value of each of
-    ``limit / 2`` consecutive buckets, in time order. Drawn at a few hundred pixels wide the line
-    looks the same (each pixel column spans many periods and shows their range), and drawing
-    20,000 periods costs what 2,000 do."""
-    n = len(y)
-    if n <= limit:
-        return x, y
-    size = math.ceil(n / (limit // 2))
-    whole = n // size * size
-    xs, ys = x[:whole].reshape(-1, size), y[:whole].reshape(-1, size)
-    low, high = ys.argmin(axis=1), ys.argmax(axis=1)
-    first, second = np.minimum(low, high), np.maximum(low, high)
-    rows = np.arange(len(ys))
-    keep_x = np.stack([xs[rows, first], xs[rows, second]], axis=1).ravel()
-    keep_y = np.stack([ys[rows, first], ys[rows, second]], axis=1).ravel()
-    return np.concatenate([keep_x, x[whole:]]), np.concatenate([keep_y, y[whole:]])
-
-
-def _line(ax: Any, x: np.ndarray, y: np.ndarray, **style: Any) -> None:
-    ax.plot(*thin(x, y), **style)
-
-
-def _shade_warmup(ax: Any, warmup: int) -> None:
-    if warmup > 0:
-        ax.axvspan(-0.5, warmup - 0.5, color="0.9", zorder=0, label="warm-up")
-
-
-def _locations(ledger: Ledger) -> list[str]:
-    return list(dict.fromkeys(ledger.layout.nodes))
-
-
-def _members(ledger: Ledger, node: str) -> list[int]:
-    return [i for i, n in enumerate(ledger.layout.nodes) if n == node]
-
-
-def plot_inventory(ledger: Ledger, path: Path, *, warmup: int, replication: int = 0) -> None:
-    """On-hand stock and backorders at the close of each period, one panel per node (at most
-    :data:`MAX_PANELS`: :func:`top_nodes`); a multi-SKU node shows its on-hand stock per SKU and
-    its backorders summed over SKUs."""
-    layout = ledger.layout
-    locations = _locations(ledger)
-    cost = ledger.column("total_cost").sum(axis=0) if len(locations) > MAX_PANELS else None
-    node_cost = [float(cost[_members(ledger, n)].sum()) if cost is not None else 0.0 for n in locations]
-    nodes, note = top_nodes(locations, node_cost)
-    del cost
-    closing = ledger.node_flow("closing_on_hand")
-    backorders = ledger.node_flow("backorders")
-    periods = np.arange(ledger.periods)
-    nrows, ncols = _grid(len(nodes))
-    height = 1.0 + 2.3 * nrows
-    constrained = len(nodes) <= LAYOUT_PANELS
-    fig = _figure(6.0 * ncols, height, constrained=constrained)
-    if not constrained:  # margins in inches: title above, shared legend below
-        fig.subplots_adjust(
-            left=0.05, right=0.98, top=1 - 0.8 / height, bottom=0.9 / height, hspace=0.4, wspace=0.15
-        )
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
-    for ax, node in zip(axes.flat, nodes, strict=False):
-        members = _members(ledger, node)
-        _shade_warmup(ax, warmup)
-        if len(members) > 1:  # a multi-SKU node: on hand per SKU, backorders summed over SKUs
-            for k, i in enumerate(members):
-                _line(
-                    ax,
-                    periods,
-                    closing[:, i],
-                    lw=1.0,
-                    color=f"C{k % 10}",
-                    label=f"on hand {layout.skus[i]}",
-                )
-            ax.legend(fontsize=7)
-        else:
-            _line(ax, periods, closing[:, members[0]], lw=1.0, color="tab:blue", label="on hand")
-        _line(
-            ax, periods, backorders[:, members].sum(axis=1), lw=1.0, color="tab:red", label="backorders"
-        )
-        echelon = min(layout.echelons[i] for i in members)
-        ax.set_title(f"{node} ({layout.tiers[members[0]]}, echelon {echelon})", fontsize=10)
-        ax.set_ylabel("units")
-    for ax in axes.flat[len(nodes) :]:
-        ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("period")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(
-        handles,
-        labels,
-        loc="outside lower center" if constrained else "lower center",
-        ncols=3,
-        fontsize=9,
-    )
-    fig.suptitle(
-        f"Closing on-hand stock and backorders per node (replication {replication}){note}",
-        y=1 - 0.2 / height,
-    )
-    fig.savefig(path, dpi=100)
-
-
-def plot_orders_vs_demand(
-    ledger: Ledger,
-    path: Path,
-    *,
-    customers: Sequence[str],
-    warmup: int,
-    kpis: Mapping[str, Any] | None = None,
-    replication: int = 0,
-    ordering: Iterable[int] | None = None,
-) -> None:
-    """Orders placed per period by each echelon (summed over its nodes) against customer demand.
-
-    Echelons that never order (``ordering``: the echelons that ever ordered, in any replication;
-    by default in this ledger) are left out.
-    """
-    layout = ledger.layout
-    echelons = np.asarray(layout.echelons)
-    customer = np.isin(np.asarray(layout.nodes, dtype=object), list(customers))
-    demand = ledger.node_flow("demand")[:, customer].sum(axis=1)
-    ordered = ledger.column("ordered")
-    levels = sorted(set(echelons.tolist()))
-    if ordering is None:
-        ordering = set(echelons[(ordered > 0).any(axis=0)].tolist())
-    ordering = set(ordering)
-    shown = [e for e in levels if e in ordering] or levels[:1]
-    periods = np.arange(ledger.periods)
-    fig = _figure(9.0, 1.0 + 2.2 * len(shown))
-    axes = fig.subplots(len(shown), 1, squeeze=False, sharex=True)[:, 0]
-    for ax, echelon in zip(axes, shown, strict=True):
-        members = echelons == echelon
-        tiers = list(dict.fromkeys(t for t, m in zip(layout.tiers, members, strict=True) if m))
-        _shade_warmup(ax, warmup)
-        _line(ax, periods, demand, lw=1.0, color="0.4", label="customer demand")
-        _line(
-            ax,
-            periods,
-            ordered[:, members].sum(axis=1),
-            lw=1.0,
-            color="tab:orange",
-            label="orders placed",
-        )
-        title = f"echelon {int(echelon)} ({', '.join(map(str, tiers))})"
-        stat = (kpis or {}).get("network", {}).get("bullwhip", {}).get(str(int(echelon))) or {}
-        if stat.get("mean") is not None:
-            title += f": bullwhip {stat['mean']:.2f} (mean over replications)"
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel("units per period")
-    axes[-1].set_xlabel("period")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
-    fig.suptitle(f"Orders per echelon vs customer demand (replication {replication})")
-    fig.savefig(path, dpi=100)
-
-
-def plot_cost_breakdown(kpis: Mapping[str, Any], path: Path) -> None:
-    """Stacked cost per period by component for each tier (mean over replications, ± one se)."""
-    tiers = list(kpis["tiers"])
-    fig = _figure(max(7.0, 1.4 * len(tiers) + 3.0), 5.0)
-    ax = fig.subplots()
-    bottom = [0.0] * len(tiers)
-    colors = ("tab:blue", "tab:cyan", "tab:red", "tab:purple", "tab:green")
-    for component, color in zip(COMPONENTS, colors, strict=True):
-        values = [kpis["tiers"][t][f"{component}_per_period"]["mean"] or 0.0 for t in tiers]
-        ax.bar(tiers, values, bottom=bottom, color=color, label=component.replace("_", " "))
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    se = [kpis["tiers"][t]["cost_per_period"]["se"] or 0.0 for t in tiers]
-    ax.errorbar(
-        tiers, bottom, yerr=se, fmt="none", ecolor="black", capsize=4, label="± 1 standard error"
-    )
-    ax.set_xlabel("tier")
-    ax.set_ylabel("cost per period")
-    ax.legend(fontsize=9)
-    ax.set_title(
-        f"Cost per period by component and tier\n(mean over {kpis['replications']} "
-        f"replication(s), periods >= {kpis['warmup_periods']})",
-        fontsize=11,
-    )
-    fig.savefig(path, dpi=100)
-
-
-# --------------------------------------------------------------------------------------------------
 # The run folder.
 
 
@@ -472,6 +247,8 @@ class RunFolder:
     customers: Sequence[str]
     csv: bool = False
     plots: bool = True
+    figures: dict[str, str] = field(default_factory=dict)
+    """The figures written so far (file name -> SVG text), shown again in the report."""
 
     @property
     def first(self) -> ResultLike:
@@ -521,29 +298,52 @@ def write_events(run: RunFolder) -> None:
     write_tables(run.folder, "events", events_schema(), event_batches(run.first.trace), csv=run.csv)
 
 
-def write_plots(run: RunFolder) -> None:
+def write_figures(run: RunFolder) -> None:
     if not run.plots:
         return
     first = run.first
-    warmup = run.scenario.warmup_periods
-    plot_inventory(
-        first.ledger, run.folder / "inventory.png", warmup=warmup, replication=first.replication
-    )
-    ordering: set[int] = set()
-    for result in run.results:
-        layout = result.ledger.layout
-        ordered = (result.ledger.column("ordered") > 0).any(axis=0)
-        ordering.update(layout.echelons[i] for i in np.flatnonzero(ordered))
-    plot_orders_vs_demand(
-        first.ledger,
-        run.folder / "orders_vs_demand.png",
+    ordered = sorted(run.results, key=lambda r: r.replication)
+    run.figures = run_report.run_figures(
+        [r.ledger for r in ordered],
+        run.kpis,
         customers=run.customers,
-        warmup=warmup,
-        kpis=run.kpis,
+        warmup=run.scenario.warmup_periods,
+        name=run.scenario.name,
         replication=first.replication,
-        ordering=ordering,
     )
-    plot_cost_breakdown(run.kpis, run.folder / "cost_breakdown.png")
+    for name, text in run.figures.items():
+        (run.folder / name).write_text(text, encoding="utf-8")
+
+
+def write_report(run: RunFolder) -> None:
+    scenario, kpis = run.scenario, run.kpis
+    layout = run.first.ledger.layout
+    meta = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "network": f"{len(set(layout.nodes)):,} locations, {len(layout.lanes):,} lanes, "
+        f"{len(set(layout.skus)):,} SKU(s)",
+        "periods": f"{scenario.periods:,} (KPIs over periods {scenario.warmup_periods:,}.."
+        f"{scenario.periods - 1:,}, after {scenario.warmup_periods:,} of warm-up)",
+        "replications": kpis.get("replications", scenario.replications),
+        "network cost per period": _per_period_line(kpis, "cost_per_period"),
+        **(
+            {"network profit per period": _per_period_line(kpis, "profit_per_period")}
+            if (kpis.get("network", {}).get("revenue_per_period") or {}).get("mean")
+            else {}
+        ),
+        "versions": ", ".join(f"{k} {v}" for k, v in versions().items() if v),
+    }
+    text = run_report.render_report(f"Run of {scenario.name}", meta, kpis, run.figures)
+    (run.folder / REPORT_FILE).write_text(text, encoding="utf-8")
+
+
+def _per_period_line(kpis: Mapping[str, Any], key: str) -> str:
+    stat = kpis.get("network", {}).get(key) or {}
+    if stat.get("mean") is None:
+        return "n/a"
+    se = stat.get("se")
+    return f"{stat['mean']:,.2f}" + (f" ± {se:,.2f} (standard error)" if se is not None else "")
 
 
 STEPS: list[Callable[[RunFolder], None]] = [
@@ -551,7 +351,8 @@ STEPS: list[Callable[[RunFolder], None]] = [
     write_summary,
     write_ledger,
     write_events,
-    write_plots,
+    write_figures,
+    write_report,
 ]
 """The steps that write a run folder, in order (a new output is one more step)."""
 

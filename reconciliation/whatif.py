@@ -11,7 +11,10 @@ key                                                   better     meaning
 ``network.cost_per_period``                           lower      total cost per period
 ``network.<component>_per_period``                    lower      holding, transit holding,
                                                                  stockout, ordering
-``tiers.<tier>.cost_per_period`` (and components)     lower      cost of the tier's nodes
+``network.revenue_per_period``                        higher     sales at the nodes' prices
+``network.profit_per_period``                         higher     revenue - total cost
+``tiers.<tier>.cost_per_period`` (and components,     lower      cost of the tier's nodes
+revenue and profit: higher)
 ``network.fill_rate``, ``tiers.<tier>.fill_rate``     higher     unit fill rate
 ``nodes.<customer node>.cycle_service_level``         higher     CSL of a customer-facing node
 ``network.average_on_hand``                           lower      stock held (at the service
@@ -20,7 +23,13 @@ key                                                   better     meaning
 ``network.average_customer_backorders``               lower      units owed to customers
 ``network.inventory_turns``                           higher     sales / average on hand
 ``network.bullwhip.<echelon>``                        lower      Var(orders) / Var(demand)
+``network.order_cv.<echelon>``                        lower      sd / mean of the echelon's
+                                                                 orders (Liu et al.)
 ====================================================  =========  ==============================
+
+Revenue and profit are in the terminal table only where some case earned revenue (a network
+without prices has revenue 0 and profit ``-cost``, which says nothing new); order CV is in the
+tables and the CSV files, bullwhip in the terminal table.
 
 Tables are built from flat records (the study's statistics are computed in ``twin.paired``);
 pandas appears only here, at the edge.
@@ -40,7 +49,18 @@ import pandas as pd
 
 from reconciliation.kpis import COMPONENTS, compute_kpis, ledger_frame
 
-HIGHER_IS_BETTER = frozenset({"fill_rate", "cycle_service_level", "inventory_turns", "ready_rate"})
+HIGHER_IS_BETTER = frozenset(
+    {
+        "fill_rate",
+        "cycle_service_level",
+        "inventory_turns",
+        "ready_rate",
+        "revenue_per_period",
+        "profit_per_period",
+    }
+)
+MONEY_IN = ("revenue_per_period", "profit_per_period")
+"""KPIs that are shown only where some case earned revenue (:func:`comparison_text`)."""
 UNIT_RATES = {
     "lost_in_transit_per_period": "units lost in transit",
     "refused_per_period": "units refused",
@@ -84,6 +104,8 @@ def kpi_spec(key: str) -> KpiSpec:
     scope, metric = parts[0], parts[-1]
     if scope == "network" and parts[1] == "bullwhip":
         return KpiSpec(key, f"bullwhip, echelon {parts[2]}", "lower", ".3f", True)
+    if scope == "network" and parts[1] == "order_cv":
+        return KpiSpec(key, f"order CV, echelon {parts[2]}", "lower", ".3f", False)
     owner = {
         "network": "network",
         "tiers": f"tier {parts[1]}",
@@ -94,6 +116,9 @@ def kpi_spec(key: str) -> KpiSpec:
         return KpiSpec(
             key, f"{owner} {UNIT_RATES[metric]} / period", "lower", ",.2f", scope == "network"
         )
+    if metric in MONEY_IN:
+        what = metric.removesuffix("_per_period")
+        return KpiSpec(key, f"{owner} {what} / period", "higher", ",.2f", scope == "network")
     if metric.endswith("_per_period"):
         component = metric.removesuffix("_per_period")
         what = "cost" if component == "cost" else f"{_COMPONENT_LABELS.get(component, component)} cost"
@@ -127,6 +152,8 @@ def flatten_kpis(kpis: Mapping[str, Any]) -> dict[str, float | None]:
     out["network.cost_per_period"] = _value(network["cost_per_period"])
     for c in COMPONENTS:
         out[f"network.{c}_per_period"] = _value(network[f"{c}_per_period"])
+    for metric in MONEY_IN:
+        out[f"network.{metric}"] = _value(network.get(metric))
     for tier, k in tiers.items():
         out[f"tiers.{tier}.cost_per_period"] = _value(k["cost_per_period"])
     out["network.fill_rate"] = _value(network["fill_rate"])
@@ -144,9 +171,13 @@ def flatten_kpis(kpis: Mapping[str, Any]) -> dict[str, float | None]:
         out[f"network.{metric}"] = _value(network.get(metric))
     for echelon, stat in network.get("bullwhip", {}).items():
         out[f"network.bullwhip.{echelon}"] = _value(stat)
+    for echelon, stat in network.get("order_cv", {}).items():
+        out[f"network.order_cv.{echelon}"] = _value(stat)
     for tier, k in tiers.items():
         for c in COMPONENTS:
             out[f"tiers.{tier}.{c}_per_period"] = _value(k[f"{c}_per_period"])
+        for metric in MONEY_IN:
+            out[f"tiers.{tier}.{metric}"] = _value(k.get(metric))
     return out
 
 
@@ -203,13 +234,18 @@ def comparison_text(frame: pd.DataFrame, *, headline_only: bool = True) -> str:
     headers = ("KPI", "case", "mean ± 95% CI", "Δ vs baseline [95% CI]", "Δ %", "verdict")
     lines: list[tuple[str, ...]] = []
     previous = None
-    units = frame[frame["kpi"].str.rsplit(".", n=1).str[-1].isin(UNIT_RATES)]
+    metric = frame["kpi"].str.rsplit(".", n=1).str[-1]
+    units = frame[metric.isin(UNIT_RATES)]
     silent = set(
         units.groupby("kpi")["mean"]
         .apply(lambda m: bool((m.fillna(0) == 0).all()))
         .pipe(lambda x: x[x].index)
     )
-    for row in frame.itertuples(index=False):
+    revenue = frame.loc[frame["kpi"] == "network.revenue_per_period", "mean"]
+    if bool((revenue.fillna(0) == 0).all()):  # no case earned revenue: no prices
+        silent |= set(frame.loc[metric.isin(MONEY_IN), "kpi"])
+    records: Iterable[Any] = frame.itertuples(index=False)  # fields by COMPARISON_COLUMNS
+    for row in records:
         spec = kpi_spec(row.kpi)
         if headline_only and (not spec.headline or row.kpi in silent):
             continue

@@ -16,12 +16,12 @@ Case names are never cut: a sweep case ``VARIANT | PATH=VALUE, ...`` is labelled
 variant and each swept path's shortest distinguishing tail (``high=3``), wrapped over lines
 (:func:`case_labels`).
 
-Plots use matplotlib's object API on an Agg canvas, like :mod:`reconciliation.report`.
+Plots use matplotlib's object API on an Agg canvas (no pyplot, no global backend state); the page
+is put together by :mod:`reconciliation.pages`, as a run's report is.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import itertools
 import math
@@ -33,8 +33,9 @@ from typing import Any
 
 import pandas as pd
 
+from reconciliation import pages
 from reconciliation.kpis import COMPONENTS
-from reconciliation.report import _figure, _grid, _shade_warmup, plotted_nodes
+from reconciliation.run_report import MAX_PANELS, top_nodes
 from reconciliation.whatif import atomic_write, kpi_spec
 
 VERDICT_COLORS = {
@@ -46,6 +47,35 @@ VERDICT_COLORS = {
 }
 COMPONENT_COLORS = ("tab:blue", "tab:cyan", "tab:red", "tab:purple", "tab:green")
 MAX_TRAJECTORY_CASES = 6
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = 1 if n <= 3 else 2 if n <= 8 else 3
+    return math.ceil(n / cols), cols
+
+
+def _shade_warmup(ax: Any, warmup: int) -> None:
+    if warmup > 0:
+        ax.axvspan(-0.5, warmup - 0.5, color="0.9", zorder=0, label="warm-up")
+
+
+def plotted_nodes(rows: pd.DataFrame, limit: int = MAX_PANELS) -> tuple[list[str], str]:
+    """:func:`~reconciliation.run_report.top_nodes` of a ledger table (the nodes of ``rows`` and
+    their summed total cost)."""
+    nodes = list(dict.fromkeys(rows["node"]))
+    if len(nodes) <= limit:
+        return nodes, ""
+    cost = rows.groupby("node", sort=False)["total_cost"].sum()
+    return top_nodes(nodes, [float(cost[n]) for n in nodes], limit)
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -324,18 +354,6 @@ def _colors(n: int) -> list[Any]:
 # --------------------------------------------------------------------------------------------------
 # HTML.
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #ddd}
-td.n{text-align:right;font-variant-numeric:tabular-nums}tr.first td{border-top:2px solid #999}
-.better{color:#1a7f37;font-weight:600}.worse{color:#c62828;font-weight:600}
-img{max-width:100%;margin:1em 0}code,pre{background:#f5f5f5;padding:2px 4px}"""
-
-
-def _fmt(value: Any, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return format(value, fmt)
-
 
 def render_html(
     title: str,
@@ -346,12 +364,7 @@ def render_html(
 ) -> str:
     """The report as one HTML document (PNG images embedded as base64)."""
     e = html.escape
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1><ul>"
-    ]
-    out += [f"<li><b>{e(str(k))}</b>: {e(str(v))}</li>" for k, v in meta.items()]
-    out.append("</ul>")
+    out = [pages.meta_list(meta)]
     if failures:
         out.append(
             "<h2>Failed replications</h2><table><tr><th>case</th><th>replication</th>"
@@ -379,30 +392,26 @@ def render_html(
         ci = (
             ""
             if pd.isna(row.ci_low)
-            else f"[{_fmt(row.ci_low, spec.fmt)}, {_fmt(row.ci_high, spec.fmt)}]"
+            else f"[{pages.fmt(row.ci_low, spec.fmt)}, {pages.fmt(row.ci_high, spec.fmt)}]"
         )
         dci = (
             ""
             if pd.isna(row.diff_ci_low)
-            else f"[{_fmt(row.diff_ci_low, spec.fmt)}, {_fmt(row.diff_ci_high, spec.fmt)}]"
+            else f"[{pages.fmt(row.diff_ci_low, spec.fmt)}, {pages.fmt(row.diff_ci_high, spec.fmt)}]"
         )
         verdict_class = row.verdict if row.verdict in ("better", "worse") else ""
         out.append(
             f"<tr class='{'first' if first else ''}'><td>{e(spec.label) if first else ''}</td>"
             f"<td>{e(spec.better) if first else ''}</td><td>{e(str(row.case))}</td>"
-            f"<td class='n'>{row.n}</td><td class='n'>{_fmt(row.mean, spec.fmt)}</td>"
-            f"<td class='n'>{ci}</td><td class='n'>{_fmt(row.diff, '+' + spec.fmt)}</td>"
-            f"<td class='n'>{dci}</td><td class='n'>{_fmt(row.diff_percent, '+.1f')}</td>"
+            f"<td class='n'>{row.n}</td><td class='n'>{pages.fmt(row.mean, spec.fmt)}</td>"
+            f"<td class='n'>{ci}</td><td class='n'>{pages.fmt(row.diff, '+' + spec.fmt)}</td>"
+            f"<td class='n'>{dci}</td><td class='n'>{pages.fmt(row.diff_percent, '+.1f')}</td>"
             f"<td class='{verdict_class}'>{e(str(row.verdict))}</td></tr>"
         )
     out.append("</table><h2>Plots</h2>")
     for image in images:
-        data = base64.b64encode(image.read_bytes()).decode("ascii")
-        out.append(
-            f"<h3>{e(image.name)}</h3><img alt='{e(image.name)}' src='data:image/png;base64,{data}'>"
-        )
-    out.append("</body></html>\n")
-    return "\n".join(out)
+        out.append(f"<h3>{e(image.name)}</h3>{pages.png_image(image, image.name)}")
+    return pages.page(title, out)
 
 
 def write_html(path: Path, text: str) -> None:

@@ -72,8 +72,9 @@ def test_run_folder_contents(subprocess_run):
     assert sorted(p.name for p in out.iterdir()) == sorted(run_files(csv=True))
     assert set(RUN_FILES) | {"ledger.csv", "events.csv"} == set(run_files(csv=True))
     assert leftovers(out.parent) == []
-    for name in ("inventory.png", "orders_vs_demand.png", "cost_breakdown.png"):
-        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("network.svg", "inventory.svg", "orders_vs_demand.svg", "cost_breakdown.svg"):
+        assert (out / name).read_text().startswith("<svg xmlns=")
+    assert (out / "report.html").read_text().startswith("<!doctype html>")
 
 
 def test_summary_json(subprocess_run):
@@ -124,12 +125,12 @@ def test_default_folder_has_parquet_tables_and_plots_and_no_plots_leaves_them_ou
     code, _, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "bare", "--quiet", "--no-plots")
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "bare").iterdir())
-    assert names == sorted(run_files(plots=False)) and not any(n.endswith(".png") for n in names)
+    assert names == sorted(run_files(plots=False)) and not any(n.endswith(".svg") for n in names)
     for name in ("summary.json", "ledger.parquet", "events.parquet", "scenario.resolved.yaml"):
         assert (tmp_path / "bare" / name).read_bytes() == (tmp_path / "default" / name).read_bytes()
 
 
-def test_prints_table_and_progress(tmp_path, capsys):
+def test_prints_table_and_no_progress_bar_off_a_terminal(tmp_path, capsys):
     code, out, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "run")
     assert code == 0, err
     for word in (
@@ -143,7 +144,7 @@ def test_prints_table_and_progress(tmp_path, capsys):
         f"run folder: {tmp_path / 'run'}",
     ):
         assert word in out
-    assert "replication" in err  # tqdm bar, on stderr
+    assert err == ""  # stderr is not a terminal here: no progress bar (tests/test_run_report.py)
     code, out, err = run_cli(capsys, HMARL, *FAST, "--out", tmp_path / "quiet", "--quiet")
     assert code == 0 and out == f"run folder: {tmp_path / 'quiet'}\n" and err == ""
 
@@ -178,7 +179,7 @@ def test_existing_out_is_refused_and_overwrite_replaces_it(tmp_path, capsys):
 
 
 def test_a_failed_write_leaves_no_folder_and_keeps_the_old_run(tmp_path, capsys, monkeypatch):
-    import reconciliation.report as report
+    import reconciliation.run_report as run_report
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -187,7 +188,7 @@ def test_a_failed_write_leaves_no_folder_and_keeps_the_old_run(tmp_path, capsys,
     code, _, _ = run_cli(capsys, HMARL, *FAST, "--out", out, "--quiet")
     assert code == 0
     before = snapshot(out)
-    monkeypatch.setattr(report, "plot_cost_breakdown", disk_full)  # the last file written
+    monkeypatch.setattr(run_report, "render_report", disk_full)  # the last file written
     code, _, err = run_cli(capsys, HMARL, *FAST, "--out", out, "--overwrite", "--seed", "9", "--quiet")
     assert code == 1 and err == "error: [Errno 28] No space left on device\n"
     assert snapshot(out) == before

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from agents.registry import BUILTIN
 from entities.messages import Order, Shipment
 from reconciliation.kpis import compute_kpis, ledger_frame
-from reconciliation.ledger import COST_COLUMNS, QUANTITY_START, LedgerRow
+from reconciliation.ledger import COST_COLUMNS, NONNEGATIVE_COLUMNS, LedgerRow
 from twin import Simulation, scenario_from_dict
 
 TOL = 1e-7
@@ -316,6 +316,8 @@ def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
             }
             if tier_labels:
                 cfg["tier"] = f"level{k}"
+            if draw(st.integers(0, 2)) == 0:
+                cfg["price"] = draw(amounts(0, 20))
             if leaf or draw(st.integers(0, 3)) == 0:
                 cfg["demand"] = draw(demand_distributions)
             if source:
@@ -434,7 +436,7 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
             row.opening_on_hand + row.receipts - row.shipped - row.sold - row.consumed,
             row.closing_on_hand,
         ), where
-        for name in LedgerRow._fields[QUANTITY_START:]:
+        for name in NONNEGATIVE_COLUMNS:  # every quantity, cost and revenue; not profit
             assert getattr(row, name) >= -TOL * max(1.0, row.demand, row.opening_on_hand), (
                 f"{name} < 0 at {where}"
             )
@@ -450,6 +452,9 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
         ), where
         assert close(row.holding_cost, node.holding_cost * row.closing_on_hand), where
         assert close(row.stockout_cost, node.stockout_cost * (row.backorders + row.lost_sales)), where
+        # Revenue on units sold to customers at the node's price (transfers earn nothing).
+        assert close(row.revenue, node.price * row.sold), where
+        assert close(row.profit, row.revenue - row.total_cost), where
         # Service: 0 <= filled on time <= demand, and the unit fill rate is in [0, 1].
         assert -TOL <= row.filled_on_time <= row.demand * (1 + TOL) + TOL, where
         if node.unmet_demand == "backlog":
@@ -624,8 +629,14 @@ def test_random_scenarios_give_kpis_in_range(data: dict[str, Any], replications:
     network = kpis["network"]
     assert in_unit_interval(network["fill_rate"])
     for key, stat in network.items():
-        if key.endswith("_per_period") or key.startswith("average_"):
+        if key == "profit_per_period":  # revenue - cost, of either sign
+            assert close(
+                stat["mean"], network["revenue_per_period"]["mean"] - network["cost_per_period"]["mean"]
+            )
+        elif key.endswith("_per_period") or key.startswith("average_"):
             assert stat["mean"] >= -TOL, (key, stat)
+    for stat in network["order_cv"].values():  # sd / mean of orders: >= 0 where defined
+        assert stat["mean"] is None or stat["mean"] >= 0.0, stat
     for name, entry in [*kpis["tiers"].items(), *kpis["nodes"].items()]:
         for key in ("fill_rate", "cycle_service_level", "ready_rate"):
             assert in_unit_interval(entry.get(key)), (name, key, entry.get(key))

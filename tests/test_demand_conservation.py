@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from entities.customers import CustomerArrivals
 from entities.demand import CustomerDemand
-from reconciliation.ledger import COST_COLUMNS, QUANTITY_START
+from reconciliation.ledger import COST_COLUMNS, NONNEGATIVE_COLUMNS
 from tests.test_conservation import TOL, amounts, close, scenario_dicts
 from twin import Simulation, scenario_from_dict
 
@@ -136,7 +136,7 @@ def check_demand_laws(sim: Simulation) -> None:
             assert close(
                 r.opening_on_hand + r.receipts - r.shipped - r.sold - r.consumed, r.closing_on_hand
             ), where
-            for name in r._fields[QUANTITY_START:]:
+            for name in NONNEGATIVE_COLUMNS:  # every quantity, cost and revenue; not profit
                 assert getattr(r, name) >= -TOL * max(1.0, r.demand, r.opening_on_hand), (
                     f"{name} < 0 at {where}"
                 )

@@ -269,7 +269,7 @@ def test_a_run_trace_matches_the_ledger() -> None:
 
 
 def test_a_long_line_is_drawn_from_its_envelope() -> None:
-    from reconciliation.report import MAX_POINTS, thin
+    from reconciliation.svg import MAX_POINTS, thin
 
     rng = np.random.default_rng(3)
     x = np.arange(21_003.0)

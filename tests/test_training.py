@@ -193,7 +193,7 @@ def test_seeds_run_in_a_pool_give_what_each_gives_alone(tmp_path, capsys):
         (["--workers", "2"], "--workers needs --seeds"),
         (["--seeds", "0-1", "--phases", "hmarl"], "--seeds and --phases do not combine"),
         (["--device", "tpu"], "--device 'tpu': choose one of cpu, cuda, auto"),
-        (["--reward-weights", "lost=-3"], "--reward-weights: unknown reward quantity 'lost'"),
+        (["--reward-weights", "lost=-3"], "--reward-weights: 'lost' is not a reward quantity"),
         (
             ["--reward-weights", "lost_sales=x"],
             "--reward-weights: reward weight of 'lost_sales' must be",

@@ -5,8 +5,8 @@ The reference is the event twin (``Simulation(...).run().rows``, or driven throu
 itself: a hypothesis property over random period-stepped networks (DAGs with several upstream
 lanes per node, fixed and random lead times that may be 0 or cross, backlog / lost / partial
 backorders, make-to-order sources with capacity, make-to-stock sources with a production lead time,
-every rule agent with and without an order cap, both timings, a first observed demand under liu
-timing, random external orders), and every shipped RL scenario.
+sale prices (revenue and profit), every rule agent with and without an order cap, both timings, a
+first observed demand under liu timing, random external orders), and every shipped RL scenario.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from vector_cases import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "300"))
-RL_SCENARIOS = ("serial_3stage", "hmarl_3store", "liu_serial", "liu_net_2x3")
+RL_SCENARIOS = ("serial_3stage", "hmarl_3store", "liu_serial", "liu_net_2x3", "profit_serial")
 
 
 def shipped(name: str, periods: int) -> Any:
@@ -283,6 +283,8 @@ def networks(draw: st.DrawFn) -> tuple[dict[str, Any], list[int]]:
                 "holding_cost": draw(quarters(0, 2)),
                 "stockout_cost": draw(quarters(0, 10)),
             }
+            if draw(st.booleans()):
+                cfg["price"] = draw(quarters(0, 5))  # revenue on units sold to customers
             if k == 0 or draw(st.integers(0, 5)) == 0:
                 cfg["demand"] = draw(demand_distributions)
                 cfg["unmet_demand"] = draw(st.sampled_from(["backlog", "lost", "partial"]))

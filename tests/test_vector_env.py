@@ -80,13 +80,19 @@ CASES = [
         },
     ),
     ("hmarl_3store", {"targets": ["store_3", "warehouse_1"], "observation": "echelon"}),
+    # The profit reward ({profit: 1}): revenue at the retailer's price minus each node's costs.
+    ("profit_serial", {"targets": ["retailer", "distributor", "factory"], "action": "integer:n=60"}),
+    (
+        "profit_serial",
+        {"targets": ["retailer", "factory"], "action": "integer:n=60", "reward_scope": "mix"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "options"), CASES)
 def test_observations_and_rewards_equal_parallel_env(name, options):
     rows, seed, periods = 3, 4, 50
-    opts = {**SHIPPED[name], **options}
+    opts = {**SHIPPED.get(name, {}), **options}
     scenario = short(name, periods)
     venv = VectorParallelEnv(scenario, rows, **opts)
     envs = [parallel_env(scenario, **opts) for _ in range(rows)]

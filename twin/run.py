@@ -11,10 +11,14 @@ anything runs or is written. Replication ``r`` uses random streams ``(seed, r)``
 also records the order/shipment trace. The run folder (default
 ``runs/<scenario>-<YYYYmmdd-HHMMSS>``) is written atomically by
 :func:`reconciliation.report.write_run`; an existing folder is refused unless ``--overwrite``. Its
-tables (the ledger, the trace) are Parquet, with CSV copies under ``--csv``; ``--no-plots`` leaves
-the figures out. KPIs come from the ledger's columns in NumPy: a plain run never imports pandas.
-Mistakes (a bad scenario or override, an unknown agent, a failed ledger identity, an existing
-folder) print one line ``error: ...`` to stderr and exit with status 2.
+tables (the ledger, the trace) are Parquet, with CSV copies under ``--csv``; its figures are SVG
+and ``report.html`` shows the KPIs and the figures in one self-contained page; ``--no-plots``
+leaves the figures out. KPIs come from the ledger's columns in NumPy: a plain run never imports
+pandas, nor matplotlib. Mistakes (a bad scenario or override, an unknown agent, a failed ledger
+identity, an existing folder, an ``--out`` that cannot be written) print one line ``error: ...``
+to stderr and exit with status 2, all found before the simulation starts but a failed identity.
+With several replications a progress bar is drawn on stderr when it is a terminal, never into a
+pipe or a file and not with ``--quiet`` (:func:`twin.cli.show_progress`).
 
 ``--state URL [--as-of DATE]`` starts every replication from the state stored at ``URL`` as of the
 date (:mod:`twin.live.start`: period 0 is the as-of date); ``--write-back URL`` also stores the
@@ -35,6 +39,7 @@ from typing import Any
 from entities.errors import ScenarioError, TwinError
 from reconciliation.kpis import compute_kpis, kpi_table
 from reconciliation.report import check_target, customer_nodes, write_run
+from twin.cli import check_writable, show_progress
 from twin.engine import run_scenario
 from twin.live.start import check_write_back, start_from_store, write_run_back
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
@@ -135,10 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = start_from_store(scenario, args.state, args.as_of) if args.state else None
         scenario = scenario if start is None else start.scenario
         out = Path(args.out) if args.out else default_out(scenario)
-        check_target(out, overwrite=args.overwrite)  # refuse before minutes of simulation
+        # Refuse before minutes of simulation: an existing folder, a place that cannot be written.
+        check_target(out, overwrite=args.overwrite)
+        check_writable(out, "--out" if args.out else "the default run folder")
         if args.write_back:
             check_write_back(args.write_back)
-        progress = scenario.replications > 1 and not args.quiet
+        progress = scenario.replications > 1 and show_progress(args.quiet)
         results = run_scenario(scenario, progress=progress, setup=None if start is None else start.setup)
         customers = customer_nodes(scenario)
         kpis = compute_kpis(results, scenario.warmup_periods, customer_nodes=customers)

@@ -122,6 +122,7 @@ def build(
             forecast_window=scenario.forecast_window,
             location=location,
             sku=sku,
+            price=cfg.price,
         )
         _node_supply_side(cfg, nodes[NodeId(cfg.id)], streams, periods)
 

@@ -7,7 +7,7 @@ into one row of the replication's :class:`~reconciliation.ledger.Ledger` (only t
 be other than 0 at a stock point: :func:`node_flows`) and, with the audit on, the cumulative books
 of lanes and nodes into the :class:`~reconciliation.audit.Auditor`. Costs are not computed here:
 :mod:`reconciliation.costs` computes them from the recorded flows and the cost parameters
-(:func:`cost_rates`).
+(:func:`cost_rates`, which also gives the stock points' sale prices: revenue is computed there too).
 """
 
 from __future__ import annotations
@@ -99,10 +99,12 @@ def node_books(node: Node, network: Network) -> tuple[str, ...]:
 
 
 def cost_rates(network: Network) -> CostRates:
-    """The cost parameters of the network's stock points and lanes, as arrays."""
+    """The cost parameters of the network's stock points and lanes, and the stock points' sale
+    prices (None where no stock point has one), as arrays."""
     import numpy as np
 
     nodes, lanes = network.nodes, network.lanes
+    price = np.array([n.price for n in nodes], dtype=np.float64)
     index: dict[str, int] = {node.id: i for i, node in enumerate(nodes)}
     slot = {lane: k for node in nodes for k, lane in enumerate(node.inbound)}
     return CostRates(
@@ -118,6 +120,7 @@ def cost_rates(network: Network) -> CostRates:
         transit=np.array([ln.transit_holding_cost for ln in lanes], dtype=np.float64),
         fixed=np.array([ln.fixed_cost for ln in lanes], dtype=np.float64),
         unit=np.array([ln.unit_cost for ln in lanes], dtype=np.float64),
+        price=price if price.any() else None,
     )
 
 

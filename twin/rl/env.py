@@ -14,7 +14,8 @@
   columns: :func:`~reconciliation.rewards.period_flows`) with the scenario's ``reward.weights``
   (never recomputed from state); scope ``own``, ``team`` (mean of the learning nodes' own
   rewards) or ``mix`` (``alpha * own + (1 - alpha) * team``, alpha from the scenario), via
-  :func:`~reconciliation.rewards.rewards_by_scope`;
+  :func:`~reconciliation.rewards.rewards_by_scope` (weights are checked once, when the
+  environment is made: ``{"profit": 1}`` rewards each node's revenue minus its costs);
 * episodes are truncated (never terminated) at the scenario's horizon; the last observation is
   the state at the close of the last period;
 * ``infos[node]`` carries the ``period`` of the step's rows, the ``replication``, the node's
@@ -73,7 +74,7 @@ from agents.spaces import (
 from entities.distributions import Constant, Distribution, Empirical, Uniform, UniformInt
 from entities.errors import ScenarioError, TwinError
 from entities.messages import NodeId
-from reconciliation.rewards import fill_rate, period_flows, rewards_by_scope
+from reconciliation.rewards import check_weights, fill_rate, period_flows, rewards_by_scope
 from twin.engine import ExternalAgent, Simulation
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
 from twin.scenario.edit import assign, edit
@@ -287,6 +288,7 @@ class TwinParallelEnv(ParallelEnv):
             raise ValueError(f"reward_scope must be 'own', 'team' or 'mix', got {reward_scope!r}")
         self.reward_scope = reward_scope
         self.reward_weights = dict(original.reward.weights)
+        check_weights(self.reward_weights)  # once: the steps use them as checked
         self.alpha = original.reward.alpha
 
         infos = {n: node_info(self.scenario, n) for n in self.targets}
@@ -399,6 +401,7 @@ class TwinParallelEnv(ParallelEnv):
             self.reward_weights,
             self.reward_scope,
             self.alpha,
+            checked=True,
         )
         done = following is None
         if following is None:  # the horizon: the state at the close of the last period

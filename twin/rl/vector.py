@@ -4,7 +4,7 @@ A validated :class:`~twin.scenario.Scenario` is compiled (:mod:`twin.rl.vector_p
 arrays; the state is a handful of arrays with a leading batch axis: on-hand stock and on-order
 ``(B, nodes)``, what each node owes as a first-in-first-out queue ``(B, nodes, periods owed,
 claimants)``, the pipeline of each lane ``(B, lanes, due period mod R)``, production owed, the
-demand history of the forecast, and the period's ledger columns ``(22, B, nodes)``. A period is a
+demand history of the forecast, and the period's ledger columns ``(24, B, nodes)``. A period is a
 short sequence of whole-array operations in the twin's order of events (README, "Order of
 events"; :mod:`entities.clock`), with loops only over the few levels of the network:
 
@@ -18,8 +18,8 @@ events"; :mod:`entities.clock`), with loops only over the few levels of the netw
    orders are placed (the rule agents' vectorised policies, :mod:`twin.rl.vector_rules`, at their
    turn; external decisions from :meth:`VectorTwin.step`), reaching the upstream queues in the
    same period; sources with an agent then produce, at most their capacity;
-4. **close**: the ledger columns of the period (costs on closing stock), as
-   :class:`~reconciliation.ledger.LedgerRow` has them.
+4. **close**: the ledger columns of the period (costs on closing stock, revenue on units sold at
+   the nodes' prices, profit), as :class:`~reconciliation.ledger.LedgerRow` has them.
 
 Under ``timing: liu`` every agent decides at the start of the period from the state at the last
 close, and the orders are executed at step 3 as above.
@@ -82,6 +82,7 @@ HOLDING, TRANSIT, STOCKOUT, OVERFLOW, ORDERING, TOTAL = (
         "total_cost",
     )
 )
+REVENUE, PROFIT = F["revenue"], F["profit"]
 
 
 def supports(scenario: Scenario, external: Collection[int] = ()) -> str | None:
@@ -190,6 +191,7 @@ class VectorTwin:
         self._echelon = xp.asarray(plan.echelon)
         self._holding = xp.asarray(plan.holding_cost)
         self._stockout = xp.asarray(plan.stockout_cost)
+        self._price = xp.asarray(plan.price) if plan.price.any() else None
         finite = np.isfinite(plan.storage_capacity)
         self._overflow = (
             (xp.asarray(np.where(finite, plan.storage_capacity, 0.0)), xp.asarray(plan.overflow_rate))
@@ -586,6 +588,9 @@ class VectorTwin:
         flows[TOTAL] = (
             flows[HOLDING] + flows[TRANSIT] + flows[STOCKOUT] + flows[OVERFLOW] + flows[ORDERING]
         )
+        if self._price is not None:  # else revenue stays 0 (reconciliation.costs.revenue)
+            flows[REVENUE] = self._price * flows[SOLD]
+        flows[PROFIT] = flows[REVENUE] - flows[TOTAL]
         if self.record:
             self._ledger.append(flows.clone() if xp.name == "torch" else flows.copy())
         # The forecast: moving average over the last `forecast_window` periods (entities.nodes).

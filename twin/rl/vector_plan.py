@@ -111,6 +111,8 @@ class Plan:
     backlog_fraction: np.ndarray
     holding_cost: np.ndarray
     stockout_cost: np.ndarray
+    price: np.ndarray
+    """Sale price per unit sold to customers (revenue), per node."""
     storage_capacity: np.ndarray
     overflow_rate: np.ndarray
     make_to_order_capacity: np.ndarray
@@ -323,6 +325,7 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
         backlog_fraction=fraction,
         holding_cost=per("holding_cost"),
         stockout_cost=per("stockout_cost"),
+        price=per("price"),
         storage_capacity=storage,
         overflow_rate=per("overflow_cost"),
         make_to_order_capacity=mto,

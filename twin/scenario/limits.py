@@ -28,10 +28,11 @@ value and the limit, before anything is built:
     lead time far beyond the horizon delivers nothing within the run (short smoke runs may still
     use the scenario's lead times). Unbounded laws are bounded by ``mean + 10 sd``. The same holds
     for order processing and production lead times.
-``MAX_COST`` (10^9 per unit, per order or per unit and period)
+``MAX_COST`` (10^9 per unit, per order or per unit and period; unit sale prices and reward
+weights alike)
     Costs multiply quantities in every period and are summed over nodes and periods: 10^308 makes
     an infinite total (and a false reconciliation error), and anything near 10^9 per unit already
-    swamps every other component.
+    swamps every other component. A price multiplies units sold the same way (revenue).
 ``MAX_QUANTITY`` (10^10 units)
     Stock, demand, capacities, levels and every other number: the ledger's identities are checked
     on sums over periods and nodes, exact in floating point only while they stay below 2^53 (about
@@ -131,7 +132,9 @@ def check_scenario(scenario: Scenario) -> None:
     for path, key, value in _numbers(scenario.to_yaml_dict()):
         if key in _EXEMPT:
             continue
-        if "cost" in key or path.startswith("reward.weights"):
+        if key == "price":
+            _at_most(path, value, MAX_COST, "for a price")
+        elif "cost" in key or path.startswith("reward.weights"):
             _at_most(path, value, MAX_COST, "for a cost")
         else:
             _at_most(path, value, MAX_QUANTITY, "for a quantity")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +25,7 @@ from pydantic import (
 
 from entities.distributions import Constant, Distribution, from_spec
 from entities.messages import PRODUCTION, lane_id
+from reconciliation.rewards import unknown_quantity
 from twin.scenario.topology import Topology
 
 NodeKind = Literal["supplier", "factory", "warehouse", "store"]
@@ -42,6 +44,16 @@ DistributionField = Annotated[
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
+def _reward_quantity(name: str) -> str:
+    problem = unknown_quantity(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+RewardQuantity = Annotated[str, AfterValidator(_reward_quantity)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -57,6 +69,9 @@ class NodeConfig(_Model):
     holding_cost: NonNegative = 0.0
     stockout_cost: NonNegative = 0.0
     """Per unit backordered at the end of a period (backlog), or per unit of demand lost (lost)."""
+    price: NonNegative = 0.0
+    """Unit sale price: revenue per unit sold to external customers (``sold``). Shipments to
+    other nodes of the network earn nothing (their cost is the lane's ``unit_cost``)."""
     unmet_demand: Literal["backlog", "lost", "partial"] = "backlog"
     capacity: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Production per period (suppliers and factories without upstream lanes); None = unlimited."""
@@ -164,9 +179,10 @@ class CostOptions(_Model):
 
 
 class RewardConfig(_Model):
-    """Weights of ledger quantities in the RL reward (see :mod:`reconciliation.rewards`)."""
+    """Weights of ledger quantities in the RL reward (see :mod:`reconciliation.rewards`), checked
+    here once, when the scenario is validated (``{profit: 1}``, ``{total_cost: -1}``, ...)."""
 
-    weights: dict[str, float] = Field(
+    weights: dict[RewardQuantity, Annotated[float, Field(allow_inf_nan=False)]] = Field(
         default_factory=lambda: {"fill_rate": 10.0, "holding_cost": -0.01, "stockout_cost": -0.1}
     )
     scope: Literal["own", "team", "mix"] = "own"
