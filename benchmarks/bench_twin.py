@@ -5,7 +5,7 @@ both timed in this process, so the ratio is stable on a shared, noisy machine (D
 Also times a minimal hand-written SimPy model of the same 3-stage serial chain (base-stock, no
 ledger, no audit) as the floor to compare against.
 
-Scaling section (issue 6): retail networks of increasing size from ``benchmarks/make_retail.py``
+Scaling section: retail networks of increasing size from ``benchmarks/make_retail.py``
 (3 suppliers, ``stores / 50`` warehouses, 50..1,000 stores, 365 periods, ledger and audit on).
 For each size it reports seconds per replication (``Simulation.run``; building the entities is
 reported apart), microseconds and SEE per node-period (each run paired with a raw-loop timing

@@ -132,7 +132,7 @@ class Lane:
         "unseen",
         "ordered",
         "orders",
-        # -- supply side (issue 6)
+        # -- supply side
         "processing",
         "fifo",
         "last_due",
@@ -184,7 +184,7 @@ class Lane:
         self.ordered = 0.0  # units ordered in the current period
         self.orders = 0  # orders placed in the current period
         self.receipts = receipts if receipts is not None else Receipts(env)
-        # -- supply side (issue 6); set by twin.build, all off by default
+        # -- supply side; set by twin.build, all off by default
         self.processing: list[float] | None = None  # order-processing delay per period ordered
         self.fifo = False
         self.last_due = -1  # latest due period of anything sent (fifo lanes)

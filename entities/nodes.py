@@ -71,8 +71,8 @@ class Node:
         "overflow_cost_rate",
         "bom",
         "watch",
-        "backlog_fraction",  # -- demand (issue 6)
-        # -- supply side (issue 6)
+        "backlog_fraction",  # -- demand
+        # -- supply side
         "outage",
         "refuse_above",
         "allocation",
@@ -122,7 +122,7 @@ class Node:
         self.bom: tuple | None = None  # factory output: ((input stock point, units), ...)
         # continuous review: called as watch(node, t) when the inventory position drops
         self.watch: Callable[[Node, int], None] | None = None
-        # -- supply side (issue 6); set by twin.build, all off by default
+        # -- supply side; set by twin.build, all off by default
         self.outage: list[bool] | None = None  # down[t]: ships, sells and produces nothing
         self.refuse_above: float | None = None  # storage capacity with overflow: refuse
         self.allocation = "fifo"  # entities.allocation rule under shortage
