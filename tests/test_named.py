@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import agents.named
 from agents import registry
 from agents.named import format_named, named, parse_named, parse_params, read_value
-from twin.train import _overrides
+from twin.rl.options import read_hyper_parameters as _overrides
 
 
 def test_docstring_examples():

@@ -45,6 +45,11 @@ the groups together, each from its phase's policy, at ``--joint-lr-scale`` times
 Each phase writes ``DIR/phase<k>-<group>/`` and is resumable; ``--phase K`` runs phase ``K`` only
 (the earlier ones must be done). The last phase's policy is copied to ``DIR/policy.pt``.
 
+``--init POLICY.pt`` starts the shared ppo policy from a checkpoint (weights and observation
+normaliser): a meta-learnt initialisation of ``python -m twin.meta`` fine-tuned on a new regime,
+or a policy trained on another demand. The checkpoint must hold one ppo policy for the same
+learning nodes, observation, action and network, else one line says which field differs.
+
 Hyper-parameters: ``--set NAME=VALUE`` for any field of the trainer's ``Args`` (e.g. ``--set
 learning_rate=1e-4 --set centralized_critic=true``, or ``--set learning_rate=1e-4,clip_coef=0.1``;
 values read by :mod:`agents.named`, the parser of every ``key=value`` list). Mistakes (a bad
@@ -58,22 +63,18 @@ This module never imports torch itself (the trainers and checkpoints under ``age
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import math
 import os
 import shutil
 import sys
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.named import named, parse_params
-from entities.errors import ScenarioError, TwinError
+from entities.errors import TwinError
 from twin.cli import check_writable, error_line, run_command, show_progress
-from twin.rl.env import learners_untrained
+from twin.rl.options import check_spaces, parse_hyper_parameters, training_scenario
 from twin.rl.train import (
     RunSpec,
     TrainError,
@@ -86,8 +87,6 @@ from twin.rl.train import (
     seed_list,
     train_run,
 )
-from twin.scenario import read_yaml, scenario_from_dict
-from twin.scenario.edit import edit_data
 from twin.studies.executors import check_executor, pool_context
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -126,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="output folder (default: runs/train-<scenario>-<algo>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--init",
+        metavar="POLICY.pt",
+        help="start the shared ppo policy from this checkpoint (weights and observation "
+        "normaliser), e.g. a meta-learnt initialisation of python -m twin.meta; same learning "
+        "nodes, observation, action and network",
+    )
     p.add_argument("--seed", type=int, default=1, help="trainer seed (torch, sampling)")
     p.add_argument("--periods", type=int, help="override the scenario's periods (episode length)")
     p.add_argument(
@@ -208,91 +214,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``--set NAME=VALUE`` (each may hold several, ``a=1,b=2``): values read as YAML scalars
-    (:func:`agents.named.parse_params`; ``1e-4`` is a number); lists become tuples."""
-    out: dict[str, Any] = {}
-    for item in items:
-        try:
-            params = parse_params(item, what=f"--set {item!r}")
-        except ValueError as exc:
-            raise TrainError(str(exc)) from None
-        if not params:
-            raise TrainError(f"--set {item!r}: expected NAME=VALUE")
-        out.update({k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
-    return out
-
-
-def _reward_weights(text: str) -> dict[str, float]:
-    """``--reward-weights NAME=W,...``: weights of ledger quantities (checked as a scenario's are)."""
-    from reconciliation.rewards import check_weights
-
-    try:
-        weights = parse_params(text, what=f"--reward-weights {text!r}")
-        if not weights:
-            raise ValueError(f"--reward-weights {text!r}: expected NAME=WEIGHT,...")
-        check_weights(weights)
-    except ValueError as exc:
-        message = str(exc)
-        raise TrainError(
-            message if message.startswith("--reward") else f"--reward-weights: {message}"
-        ) from None
-    return {k: float(v) for k, v in weights.items()}
-
-
-def _typed(name: str, value: Any, hint: Any) -> Any:
-    """``value`` as the type ``hint`` of the trainer's ``Args`` field ``name``; TrainError if not."""
-    options = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        if value is None and type(None) in options:
-            return None
-        (hint,) = [a for a in options if a is not type(None)]
-        return _typed(name, value, hint)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise TrainError(f"--set {name}={value!r}: {name} is true or false")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise TrainError(f"--set {name}={value!r}: {name} is a whole number")
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise TrainError(f"--set {name}={value!r}: {name} is a finite number")
-    if typing.get_origin(hint) is tuple:
-        items = value if isinstance(value, tuple) else (value,)
-        if items and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
-            return tuple(items)
-        raise TrainError(f"--set {name}={value!r}: {name} is a list of whole numbers >= 1, e.g. [64,64]")
-    return value
-
-
-def check_hyper_parameters(
-    algo: str, overrides: Mapping[str, Any], *, seed: int, timesteps: int
-) -> None:
-    """Check ``--set`` values against the fields of the trainer's ``Args`` (names, types and the
-    trainer's own limits) before anything is created; imports the trainer (and torch)."""
-    from agents.happo.trainer import Args as HAPPOArgs
-    from agents.ppo.trainer import Args as PPOArgs
-
-    Args: Any = PPOArgs if algo == "ppo" else HAPPOArgs
-    hints = typing.get_type_hints(Args)
-    values: dict[str, Any] = {"seed": seed, "total_timesteps": timesteps}
-    for key, value in overrides.items():
-        if key not in hints:
-            close = difflib.get_close_matches(key, list(hints), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TrainError(
-                f"--set {key}: not a hyper-parameter of {algo}{hint} (known: {', '.join(hints)})"
-            )
-        values[key] = _typed(key, value, hints[key])
-    try:
-        Args(**values)
-    except (TypeError, ValueError) as exc:
-        raise TrainError(f"--set: {exc}") from None
-
-
 def _check_options(args: argparse.Namespace) -> None:
     """The numeric options' ranges (before the scenario is even read)."""
     for flag, value, low in (
@@ -320,21 +241,11 @@ def _check_options(args: argparse.Namespace) -> None:
     resolve_device(args.device)
     if args.tensorboard:
         check_tensorboard()
-
-
-def _check_spaces(args: argparse.Namespace) -> None:
-    from agents.spaces import action_map, observation_builder
-
-    for what, value, make in (
-        ("observation", args.observation, observation_builder),
-        ("action", args.action, action_map),
-    ):
-        if value is not None:
-            try:
-                name, params = named(value, what=what)
-                make(name, **params)
-            except (TypeError, ValueError) as exc:
-                raise TrainError(f"--{what} {value!r}: {exc}") from None
+    if args.init is not None:
+        if args.algo != "ppo" or args.phases or args.seeds is not None:
+            raise TrainError("--init starts one ppo run: use --algo ppo, without --phases or --seeds")
+        if not Path(args.init).is_file():
+            raise TrainError(f"--init {args.init!r}: no such checkpoint file")
 
 
 def _check_out(out: Path, args: argparse.Namespace) -> None:
@@ -359,34 +270,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     existed = True
     try:
         _check_options(args)
-        data = read_yaml(args.scenario)
-        if not isinstance(data, dict):
-            raise ScenarioError(f"{args.scenario}: a scenario must be a YAML mapping")
-        if args.override:
-            data, _ = edit_data(
-                data, args.override, source=args.scenario, base_dir=Path(args.scenario).parent
-            )
-        data = learners_untrained(data)
-        if args.reward_weights is not None:
-            data = {
-                **data,
-                "reward": {
-                    **(data.get("reward") or {}),
-                    "weights": _reward_weights(args.reward_weights),
-                },
-            }
-        if args.periods is not None:
-            data = {
-                **data,
-                "periods": args.periods,
-                "warmup_periods": min(int(data.get("warmup_periods", 0)), max(0, args.periods - 1)),
-            }
-        scenario = scenario_from_dict(data, source=args.scenario)
+        scenario = training_scenario(
+            args.scenario,
+            overrides=args.override,
+            periods=args.periods,
+            reward_weights=args.reward_weights,
+        )
         n_eval = args.eval_replications or min(5, scenario.replications)
         out = Path(args.out or f"runs/train-{scenario.name}-{args.algo}")
-        _check_spaces(args)
-        overrides = _overrides(args.set)
-        check_hyper_parameters(args.algo, overrides, seed=args.seed, timesteps=args.timesteps)
+        check_spaces(args.observation, args.action)
+        overrides = parse_hyper_parameters(args.set, args.algo, seed=args.seed, timesteps=args.timesteps)
         phases = phase_list(args.phases) if args.phases else None
         seeds = seed_list(args.seeds) if args.seeds is not None else None
         if phases is not None and args.phase is not None and args.phase > len(phases):
@@ -416,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tensorboard=args.tensorboard,
             notify=_note,
             scenario_overrides=list(args.override),
+            init=Path(args.init) if args.init is not None else None,
         )
         if phases is not None:
             run_phases(base, phases, args.phase, args.joint_lr_scale)

@@ -191,6 +191,8 @@ class RunSpec:
     groups: dict[str, list[str]] | None = None
     frozen: list[str] = dataclasses.field(default_factory=list)
     init_policies: dict[str, Path] | None = None
+    init: Path | None = None
+    """a checkpoint to start the shared ppo policy from (``--init``)"""
     lr_scale: float = 1.0
     phase: str | None = None
     device: str = "cpu"
@@ -207,7 +209,7 @@ def _args_class(algo: str) -> Any:
     return PPOArgs if algo == "ppo" else HAPPOArgs
 
 
-def _make_args(algo: str, spec: RunSpec, recorded: Mapping[str, Any] | None = None) -> Any:
+def make_args(algo: str, spec: RunSpec, recorded: Mapping[str, Any] | None = None) -> Any:
     """The algorithm's ``Args`` (a :class:`agents.ppo.args.TrainerArgs`): the ``recorded`` ones of
     a resumed run, else the run's seed and budget; then the ``--set`` overrides."""
     Args = _args_class(algo)
@@ -237,7 +239,7 @@ def _make_args(algo: str, spec: RunSpec, recorded: Mapping[str, Any] | None = No
     return args
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
@@ -299,19 +301,9 @@ def _kept_metrics(path: Path, iteration: int) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(handle) if int(row["iteration"]) <= iteration]
 
 
-def train_run(spec: RunSpec) -> dict[str, Any]:
-    """Train one policy (or the groups of a phase); return the run's summary."""
-    from agents.ppo.checkpoint import (
-        load_checkpoint,
-        load_trainer_state,
-        save_checkpoint,
-        save_trainer_state,
-    )
-    from twin.rl.batched import VectorEvaluator, make_batched
-    from twin.rl.env import parallel_env
-
-    out = spec.out
-    settings = {
+def _settings(spec: RunSpec) -> dict[str, Any]:
+    """What a run is (``run.json``): a resumed run must have the same."""
+    return {
         "scenario": spec.source,
         "overrides": list(spec.scenario_overrides),
         "scenario_name": spec.scenario.name,
@@ -322,33 +314,281 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         "frozen": spec.frozen,
         "phase": spec.phase,
         "seed": spec.seed,
+        "init": None if spec.init is None else str(spec.init),
         "reward": {
             "weights": dict(spec.scenario.reward.weights),
             "scope": spec.reward_scope or spec.scenario.reward.scope,
             "alpha": spec.scenario.reward.alpha,
         },
     }
-    run_file, state_file = out / "run.json", out / "trainer_state.pt"
-    previous: dict[str, Any] | None = None
+
+
+def _previous_run(spec: RunSpec, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``run.json`` of the run to resume (its settings checked against ``settings``), or None for
+    a new run (whose folder must be new or empty)."""
+    out = spec.out
+    run_file = out / "run.json"
     if spec.resume and run_file.is_file():
-        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        previous: dict[str, Any] = json.loads(run_file.read_text(encoding="utf-8"))
         for key, value in settings.items():
             if previous.get(key) != json.loads(json.dumps(value)):
                 raise TrainError(f"{out}: cannot resume: {key} was {previous.get(key)!r}, now {value!r}")
-    elif out.exists() and any(out.iterdir()):
+        return previous
+    if out.exists() and any(out.iterdir()):
         raise TrainError(
             f"{out} already exists and is not empty; use --resume to continue it "
             "or --out for a new folder"
         )
-    args = _make_args(spec.algo, spec, previous["args"] if previous else None)
-    out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(spec.device)
-    options = {
+    return None
+
+
+def space_options(spec: RunSpec) -> dict[str, Any]:
+    """The options of the learning nodes' environments (targets, spaces, reward scope)."""
+    return {
         "targets": spec.targets,
         "observation": spec.observation,
         "action": spec.action,
         "reward_scope": spec.reward_scope,
     }
+
+
+def make_trainer(spec: RunSpec, envs: Any, args: Any, device: str) -> Any:
+    """The trainer of ``spec.algo`` over the batched twin ``envs``."""
+    if spec.algo == "ppo":
+        from agents.ppo.trainer import PPOTrainer
+
+        return PPOTrainer(envs, args, groups=spec.groups, frozen=spec.frozen, device=device)
+    from agents.happo.trainer import HAPPOTrainer
+
+    return HAPPOTrainer(envs, args, device=device)
+
+
+def make_evaluation(
+    spec: RunSpec, envs: Any, trainer: Any, replications: Sequence[int], device: str
+) -> Callable[[], dict[str, float]]:
+    """Evaluation of the trainer's current policies (deterministic actions) on ``replications``:
+    on the vector twin where training runs on it, else on the event twin."""
+    from twin.rl.batched import VectorEvaluator
+    from twin.rl.env import parallel_env
+
+    options = space_options(spec)
+    if envs.kind == "vector":
+        evaluator = VectorEvaluator(spec.scenario, replications, options=options, device=device)
+        return lambda: evaluator(trainer.act)
+    reference = parallel_env(spec.scenario, **options)
+    return lambda: evaluate(reference, trainer.act, replications, spec.scenario)
+
+
+def _load_init_policies(trainer: Any, spec: RunSpec) -> None:
+    """Start the groups of a phase from the earlier phases' policies."""
+    from agents.ppo.checkpoint import load_checkpoint
+
+    for group, path in (spec.init_policies or {}).items():
+        payload, meta = load_checkpoint(path)
+        members = set((spec.groups or {}).get(group, []))
+        k = next(
+            i for i, p in enumerate(meta["policies"]) if p["name"] == group or set(p["nodes"]) == members
+        )
+        prefix = f"{k}."
+        trainer.load_policy(
+            group,
+            {n[len(prefix) :]: v for n, v in payload["state_dict"].items() if n.startswith(prefix)},
+            (payload.get("obs_rms") or {}).get(str(k)),
+        )
+
+
+INIT_NETWORK = ("obs_dim", "action_space", "hidden_sizes", "critic_dim", "centralized_critic")
+"""Fields of a policy's metadata that ``--init`` requires to be those of the new run's network."""
+INIT_NETWORK_OPTIONAL = ("agent_id", "recurrent_size", "activation")
+
+
+def load_init(trainer: Any, spec: RunSpec, env_spec: Mapping[str, Any]) -> None:
+    """Start the shared policy of a run from the checkpoint ``spec.init`` (e.g. a meta-learnt
+    initialisation, :mod:`twin.rl.meta`): weights and observation normaliser. TrainError unless
+    the checkpoint holds one ppo policy for the same nodes, observation, action and network."""
+    from agents.ppo.checkpoint import load_checkpoint
+
+    path = spec.init
+    assert path is not None
+    where = f"--init {str(path)!r}"
+    if spec.algo != "ppo" or spec.groups:
+        raise TrainError(f"{where}: starts the shared policy of a ppo run (without --phases)")
+    try:
+        payload, meta = load_checkpoint(path)
+    except ValueError as exc:
+        raise TrainError(f"{where}: {exc}") from None
+    policies = meta.get("policies") or []
+    if meta.get("algo") != "ppo" or len(policies) != 1:
+        raise TrainError(
+            f"{where}: policies: expected one shared ppo policy, found {len(policies)} "
+            f"({meta.get('algo')!r})"
+        )
+    (policy,) = policies
+    if sorted(policy.get("nodes", [])) != sorted(spec.targets):
+        raise TrainError(
+            f"{where}: policies[0].nodes: {policy.get('nodes')!r}, but this run's learning nodes "
+            f"are {spec.targets!r}"
+        )
+    for key in ("observation", "action"):
+        if meta.get(key) != json.loads(json.dumps(env_spec[key])):
+            raise TrainError(f"{where}: {key}: {meta.get(key)!r}, but this run has {env_spec[key]!r}")
+    (group,) = trainer.groups
+    own = group.metadata(trainer.args)
+    for key in (*INIT_NETWORK, *INIT_NETWORK_OPTIONAL):
+        if key in policy or key in INIT_NETWORK:
+            if json.loads(json.dumps(policy.get(key))) != json.loads(json.dumps(own[key])):
+                raise TrainError(
+                    f"{where}: policies[0].{key}: {policy.get(key)!r}, but this run's network has "
+                    f"{own[key]!r} (same --set hidden_sizes, agent_id, ... as the checkpoint)"
+                )
+    state = {n[2:]: v for n, v in payload["state_dict"].items() if n.startswith("0.")}
+    try:
+        trainer.load_policy(group.name, state, (payload.get("obs_rms") or {}).get("0"))
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise TrainError(f"{where}: {' '.join(str(exc).split())}") from None
+
+
+def checkpoint_metadata(
+    spec: RunSpec, trainer: Any, env_spec: Mapping[str, Any], args: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(state_dict, obs_rms, metadata)`` of the trainer's current policies, for ``policy.pt``."""
+    state_dict, rms, policies = trainer.policy_state()
+    meta = {
+        "algo": spec.algo,
+        "observation": env_spec["observation"],
+        "action": env_spec["action"],
+        "agents": env_spec["agents"],
+        "policies": policies,
+        "scenario": {
+            "name": spec.scenario.name,
+            "hash": scenario_hash(spec.scenario),
+            "source": spec.source,
+        },
+        "training": {
+            "timesteps": trainer.global_step,
+            "seed": spec.seed,
+            "targets": spec.targets,
+            "phase": spec.phase,
+            "args": args.to_dict(),
+        },
+    }
+    return state_dict, rms, meta
+
+
+class _Recorder:
+    """The rows of ``metrics.csv`` (and TensorBoard's events), the evaluations, and the best
+    policy so far, saved as ``policy.pt`` whenever an evaluation beats it."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        trainer: Any,
+        evaluation: Callable[[], dict[str, float]],
+        save: Callable[[dict[str, Any]], None],
+        *,
+        resumed: bool,
+        best: dict[str, Any],
+        summary: dict[str, Any],
+    ) -> None:
+        self.spec, self.trainer, self.evaluation, self.save = spec, trainer, evaluation, save
+        self.best, self.summary = best, summary
+        metrics_file = spec.out / "metrics.csv"
+        kept = _kept_metrics(metrics_file, trainer.iteration_count) if resumed else []
+        self.handle = metrics_file.open("w", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.handle, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        self.writer.writeheader()
+        self.writer.writerows(kept)
+        self.board: Any = None
+        if spec.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step: a resumed run drops the events logged after its saved state.
+            self.board = SummaryWriter(
+                str(spec.out / "tensorboard"), purge_step=trainer.global_step if resumed else None
+            )
+
+    def score(self, ev: Mapping[str, Any]) -> float:  # lower is better
+        return float(ev["eval_cost"] if self.spec.best_by == "cost" else -ev["eval_return"])
+
+    def record(self, metrics: dict[str, Any], evaluate_now: bool) -> None:
+        if evaluate_now:
+            metrics.update(self.evaluation())
+            if "untrained" not in self.summary:
+                self.summary["untrained"] = {k: v for k, v in metrics.items() if k.startswith("eval")}
+            if self.score(metrics) < self.score(self.best):
+                self.best = {k: v for k, v in metrics.items() if k.startswith("eval")}
+                self.best["global_step"] = self.trainer.global_step
+                self.save(self.best)
+        self.writer.writerow(metrics)
+        self.handle.flush()
+        if self.board is not None:
+            for key, value in metrics.items():
+                if key not in ("iteration", "global_step") and isinstance(value, int | float):
+                    if math.isfinite(value):
+                        self.board.add_scalar(key, value, int(metrics["global_step"]))
+            self.board.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+        if self.board is not None:
+            self.board.close()
+
+
+def _loop(spec: RunSpec, trainer: Any, recorder: _Recorder, resumed: bool) -> None:
+    """Iterate until ``spec.timesteps``: evaluate every ``eval_every`` iterations and at the
+    end, and save the resumable state after each evaluation."""
+    from tqdm import tqdm
+
+    from agents.ppo.checkpoint import save_trainer_state
+
+    eval_every = spec.eval_every or max(1, trainer.num_iterations // 10)
+    bar = tqdm(
+        total=spec.timesteps,
+        initial=min(trainer.global_step, spec.timesteps),
+        desc=spec.phase or spec.algo,
+        unit="epoch",
+        file=sys.stderr,
+        disable=spec.quiet,
+        dynamic_ncols=True,
+    )
+    try:
+        if not resumed:
+            recorder.record({"iteration": 0, "global_step": 0, "episode_return": math.nan}, True)
+        while trainer.global_step < spec.timesteps:
+            metrics = trainer.iteration()
+            last = trainer.global_step >= spec.timesteps
+            evaluate_now = trainer.iteration_count % eval_every == 0 or last
+            recorder.record(metrics, evaluate_now)
+            bar.update(min(trainer.global_step, spec.timesteps) - bar.n)
+            bar.set_postfix(
+                ret=f"{metrics['episode_return']:.1f}", best=f"{recorder.best['eval_cost']:.2f}"
+            )
+            if evaluate_now:
+                save_trainer_state(
+                    spec.out / "trainer_state.pt",
+                    {
+                        "trainer": trainer.state_dict(),
+                        "best_json": json.dumps(recorder.best),
+                        "summary_json": json.dumps(recorder.summary),
+                    },
+                )
+    finally:
+        bar.close()
+
+
+def train_run(spec: RunSpec) -> dict[str, Any]:
+    """Train one policy (or the groups of a phase); return the run's summary."""
+    from agents.ppo.checkpoint import load_trainer_state, save_checkpoint
+    from twin.rl.batched import make_batched
+    from twin.rl.env import parallel_env
+
+    out = spec.out
+    settings = _settings(spec)
+    previous = _previous_run(spec, settings)
+    args = make_args(spec.algo, spec, previous["args"] if previous else None)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(spec.device)
+    options = space_options(spec)
     envs, note = make_batched(
         spec.scenario,
         args.num_envs,
@@ -359,57 +599,28 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
     )
     if note and spec.notify is not None:
         spec.notify(note)
-    if spec.algo == "ppo":
-        from agents.ppo.trainer import PPOTrainer
-
-        trainer: Any = PPOTrainer(envs, args, groups=spec.groups, frozen=spec.frozen, device=device)
-    else:
-        from agents.happo.trainer import HAPPOTrainer
-
-        trainer = HAPPOTrainer(envs, args, device=device)
-    reference = parallel_env(spec.scenario, **options)
-    env_spec = reference.spec()
+    trainer = make_trainer(spec, envs, args, device)
+    env_spec = parallel_env(spec.scenario, **options).spec()
     replications = list(range(spec.eval_replications))
-    if envs.kind == "vector":
-        evaluator = VectorEvaluator(spec.scenario, replications, options=options, device=device)
-
-        def run_evaluation() -> dict[str, float]:
-            return evaluator(trainer.act)
-    else:
-
-        def run_evaluation() -> dict[str, float]:
-            return evaluate(reference, trainer.act, replications, spec.scenario)
-
-    eval_every = spec.eval_every or max(1, trainer.num_iterations // 10)
-
-    def score(ev: Mapping[str, Any]) -> float:  # lower is better
-        return ev["eval_cost"] if spec.best_by == "cost" else -ev["eval_return"]
-
+    state_file = out / "trainer_state.pt"
     best: dict[str, Any] = {"eval_cost": math.inf, "eval_return": -math.inf}
     summary: dict[str, Any] = {}
     resumed = spec.resume and state_file.is_file()
-    if resumed:
-        state = load_trainer_state(state_file)
-        trainer.load_state_dict(state["trainer"])
-        best = json.loads(state["best_json"])
-        summary = json.loads(state["summary_json"])
-    else:
-        for group, path in (spec.init_policies or {}).items():
-            payload, meta = load_checkpoint(path)
-            members = set((spec.groups or {}).get(group, []))
-            k = next(
-                i
-                for i, p in enumerate(meta["policies"])
-                if p["name"] == group or set(p["nodes"]) == members
-            )
-            prefix = f"{k}."
-            trainer.load_policy(
-                group,
-                {n[len(prefix) :]: v for n, v in payload["state_dict"].items() if n.startswith(prefix)},
-                (payload.get("obs_rms") or {}).get(str(k)),
-            )
-    _write_json(
-        run_file,
+    try:
+        if resumed:
+            state = load_trainer_state(state_file)
+            trainer.load_state_dict(state["trainer"])
+            best = json.loads(state["best_json"])
+            summary = json.loads(state["summary_json"])
+        else:
+            _load_init_policies(trainer, spec)
+            if spec.init is not None:
+                load_init(trainer, spec, env_spec)
+    except BaseException:
+        envs.close()
+        raise
+    write_json(
+        out / "run.json",
         {
             **settings,
             "args": args.to_dict(),
@@ -421,105 +632,22 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         },
     )
 
-    def checkpoint_metadata() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        state_dict, rms, policies = trainer.policy_state()
-        meta = {
-            "algo": spec.algo,
-            "observation": env_spec["observation"],
-            "action": env_spec["action"],
-            "agents": env_spec["agents"],
-            "policies": policies,
-            "scenario": {
-                "name": spec.scenario.name,
-                "hash": scenario_hash(spec.scenario),
-                "source": spec.source,
-            },
-            "training": {
-                "timesteps": trainer.global_step,
-                "seed": spec.seed,
-                "targets": spec.targets,
-                "phase": spec.phase,
-                "args": args.to_dict(),
-            },
-        }
-        return state_dict, rms, meta
+    def save(evaluation: dict[str, Any]) -> None:
+        state_dict, rms, meta = checkpoint_metadata(spec, trainer, env_spec, args)
+        meta["evaluation"] = evaluation
+        save_checkpoint(out / "policy.pt", state_dict, meta, obs_rms=rms)
 
-    metrics_file = out / "metrics.csv"
-    kept = _kept_metrics(metrics_file, trainer.iteration_count) if resumed else []
-    handle = metrics_file.open("w", newline="", encoding="utf-8")
-    writer = csv.DictWriter(handle, fieldnames=METRIC_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(kept)
-    board = None
-    if spec.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        # purge_step: a resumed run drops the events logged after its saved state.
-        board = SummaryWriter(
-            str(out / "tensorboard"), purge_step=trainer.global_step if resumed else None
-        )
-
-    def record(metrics: dict[str, Any], evaluate_now: bool) -> None:
-        nonlocal best
-        if evaluate_now:
-            metrics.update(run_evaluation())
-            if "untrained" not in summary:
-                summary["untrained"] = {k: v for k, v in metrics.items() if k.startswith("eval")}
-            if score(metrics) < score(best):
-                best = {k: v for k, v in metrics.items() if k.startswith("eval")}
-                best["global_step"] = trainer.global_step
-                state_dict, rms, meta = checkpoint_metadata()
-                meta["evaluation"] = best
-                save_checkpoint(out / "policy.pt", state_dict, meta, obs_rms=rms)
-        writer.writerow(metrics)
-        handle.flush()
-        if board is not None:
-            for key, value in metrics.items():
-                if key not in ("iteration", "global_step") and isinstance(value, int | float):
-                    if math.isfinite(value):
-                        board.add_scalar(key, value, int(metrics["global_step"]))
-            board.flush()
-
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=spec.timesteps,
-        initial=min(trainer.global_step, spec.timesteps),
-        desc=spec.phase or spec.algo,
-        unit="epoch",
-        file=sys.stderr,
-        disable=spec.quiet,
-        dynamic_ncols=True,
-    )
+    evaluation = make_evaluation(spec, envs, trainer, replications, device)
+    recorder = _Recorder(spec, trainer, evaluation, save, resumed=resumed, best=best, summary=summary)
     start = time.perf_counter()
     try:
-        if not resumed:
-            record({"iteration": 0, "global_step": 0, "episode_return": math.nan}, True)
-        while trainer.global_step < spec.timesteps:
-            metrics = trainer.iteration()
-            last = trainer.global_step >= spec.timesteps
-            evaluate_now = trainer.iteration_count % eval_every == 0 or last
-            record(metrics, evaluate_now)
-            bar.update(min(trainer.global_step, spec.timesteps) - bar.n)
-            bar.set_postfix(ret=f"{metrics['episode_return']:.1f}", best=f"{best['eval_cost']:.2f}")
-            if evaluate_now:
-                save_trainer_state(
-                    state_file,
-                    {
-                        "trainer": trainer.state_dict(),
-                        "best_json": json.dumps(best),
-                        "summary_json": json.dumps(summary),
-                    },
-                )
+        _loop(spec, trainer, recorder, resumed)
     finally:
-        bar.close()
-        handle.close()
+        recorder.close()
         envs.close()
-        if board is not None:
-            board.close()
     _plot(out)
     summary.update(
-        best=best,
+        best=recorder.best,
         seconds=summary.get("seconds", 0.0) + time.perf_counter() - start,
         timesteps=trainer.global_step,
         checkpoint=str(out / "policy.pt"),
@@ -533,7 +661,7 @@ def train_run(spec: RunSpec) -> dict[str, Any]:
         summary["deployed"] = evaluate_deployed(
             spec.scenario, nodes, spec.algo, out / "policy.pt", replications
         )
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     return summary
 
 
@@ -606,7 +734,7 @@ def run_phases(
     if final.is_file():
         shutil.copyfile(final, base.out / "policy.pt")
         shutil.copyfile(final.with_suffix(".json"), base.out / "policy.json")
-    _write_json(base.out / "summary.json", {"phases": summaries})
+    write_json(base.out / "summary.json", {"phases": summaries})
     return summaries
 
 
@@ -809,7 +937,7 @@ def summarize_seeds(
         writer.writeheader()
         writer.writerows(rows)
     _plot_seeds(out, rows, seeds)
-    _write_json(out / "summary.json", result)
+    write_json(out / "summary.json", result)
     return result
 
 
