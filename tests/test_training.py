@@ -530,3 +530,13 @@ def test_reward_weights_are_checked_once_not_every_step(monkeypatch):
     for _ in range(10):
         env.step(np.ones((2, 3), dtype=int))
     assert len(calls) == 1
+
+
+def test_the_scenario_hash_covers_the_demand_seen_before_the_first_period():
+    from twin import load_scenario
+    from twin.rl.train import scenario_hash
+    from twin.scenario.edit import edit
+
+    scenario = load_scenario(ROOT / "scenarios" / "liu_serial.yaml")
+    assert scenario_hash(edit(scenario, "seed=7")) == scenario_hash(scenario)
+    assert scenario_hash(edit(scenario, "initial_demand=0")) != scenario_hash(scenario)

@@ -60,10 +60,12 @@ class TrainError(TwinError):
 
 
 def scenario_hash(scenario: Scenario) -> str:
-    """A hash of what a policy depends on: nodes, lanes, costs, forecast window and timing (not
-    the name, seed, horizon, replications, agents or reward)."""
+    """A hash of what a policy depends on: nodes, lanes, costs, forecast window, timing and the
+    demand observed before the first period (not the name, seed, horizon, replications, agents or
+    reward)."""
     data = scenario.to_yaml_dict()
-    keep = {k: data.get(k) for k in ("nodes", "lanes", "costs", "forecast_window", "timing")}
+    fields = ("nodes", "lanes", "costs", "forecast_window", "timing", "initial_demand")
+    keep = {k: data.get(k) for k in fields}
     text = json.dumps(keep, sort_keys=True, default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
