@@ -428,27 +428,9 @@ def compute_kpis(
          "nodes": {node: {"tier", "echelon", "cost_per_period", ..., "fill_rate",
                           "cycle_service_level", "ready_rate", ...}}}
     """
-    if (
-        isinstance(warmup_periods, bool)
-        or not isinstance(warmup_periods, int | np.integer)
-        or warmup_periods < 0
-    ):
-        raise ValueError(f"warmup_periods must be an integer >= 0, got {warmup_periods!r}")
-    grids = [g for g in _grids(ledger) if len(g.periods) and len(g.nodes)]
-    if not grids:
-        raise ValueError("ledger table has no rows")
-    last = max(int(g.periods[-1]) for g in grids)
-    if last < warmup_periods:
-        raise ValueError(
-            f"no ledger rows at or after the warm-up: warmup_periods={warmup_periods}"
-            f", last period {last}"
-        )
-
-    # Nodes (locations) in ledger order, with the tier and echelon of their first row.
-    info: dict[str, tuple[str, int]] = {}
-    for g in grids:
-        for node, tier, echelon in zip(g.nodes, g.tiers, g.echelons, strict=True):
-            info.setdefault(node, (tier, int(echelon)))
+    _check_warmup(warmup_periods)
+    grids = _measured_grids(ledger, warmup_periods)
+    info = _node_info(grids)
     node_order = list(info)
     if customer_nodes is None:
         customer_nodes = [n for n in node_order if info[n][1] == 1]
@@ -456,11 +438,7 @@ def compute_kpis(
     unknown = [n for n in customer_nodes if n not in info]
     if unknown:
         raise ValueError(f"customer node(s) {unknown} have no ledger rows; nodes: {node_order}")
-    tier_echelon: dict[str, int] = {}
-    for g in grids:
-        for tier, echelon in zip(g.tiers, g.echelons, strict=True):
-            if isinstance(tier, str):
-                tier_echelon[tier] = min(int(echelon), tier_echelon.get(tier, int(echelon)))
+    tier_echelon = _tier_echelons(grids)
     skus = sorted({s for g in grids for s in g.skus})
     shape = _Shape(
         node_order,
@@ -472,8 +450,66 @@ def compute_kpis(
     )
     ordering: set[str] = set()
     reps = [r for g in grids if (r := _replication(g, int(warmup_periods), shape, ordering)) is not None]
+    network = _network_kpis(reps, shape, info, ordering)
+    network["customer_nodes"] = customer_nodes
+    result: dict[str, Any] = {
+        "replications": len({g.replication for g in grids}),
+        "warmup_periods": int(warmup_periods),
+        "measured_periods": max(r.periods for r in reps),
+        "network": network,
+        "tiers": _tier_kpis(reps, shape, info, tier_echelon, ordering),
+        "nodes": _node_kpis(reps, info),
+    }
+    if shape.multi_sku:
+        result["skus"] = _sku_kpis(reps, skus)
+    return result
 
-    # Nodes.
+
+def _check_warmup(warmup_periods: Any) -> None:
+    if (
+        isinstance(warmup_periods, bool)
+        or not isinstance(warmup_periods, int | np.integer)
+        or warmup_periods < 0
+    ):
+        raise ValueError(f"warmup_periods must be an integer >= 0, got {warmup_periods!r}")
+
+
+def _measured_grids(ledger: Any, warmup_periods: int) -> list[_Grid]:
+    """The replications of ``ledger`` with rows; a ValueError if none reaches the warm-up."""
+    grids = [g for g in _grids(ledger) if len(g.periods) and len(g.nodes)]
+    if not grids:
+        raise ValueError("ledger table has no rows")
+    last = max(int(g.periods[-1]) for g in grids)
+    if last < warmup_periods:
+        raise ValueError(
+            f"no ledger rows at or after the warm-up: warmup_periods={warmup_periods}"
+            f", last period {last}"
+        )
+    return grids
+
+
+def _node_info(grids: Sequence[_Grid]) -> dict[str, tuple[str, int]]:
+    """Nodes (locations) in ledger order, with the tier and echelon of their first row."""
+    info: dict[str, tuple[str, int]] = {}
+    for g in grids:
+        for node, tier, echelon in zip(g.nodes, g.tiers, g.echelons, strict=True):
+            info.setdefault(node, (tier, int(echelon)))
+    return info
+
+
+def _tier_echelons(grids: Sequence[_Grid]) -> dict[str, int]:
+    """Each named tier's echelon: the lowest of its rows."""
+    tier_echelon: dict[str, int] = {}
+    for g in grids:
+        for tier, echelon in zip(g.tiers, g.echelons, strict=True):
+            if isinstance(tier, str):
+                tier_echelon[tier] = min(int(echelon), tier_echelon.get(tier, int(echelon)))
+    return tier_echelon
+
+
+def _node_kpis(reps: Sequence[_Replication], info: Mapping[str, tuple[str, int]]) -> dict[str, Any]:
+    """Per node: flows, cycle service level and ready rate."""
+    node_order = list(info)
     node_rep: dict[str, list[dict[str, float]]] = {n: [] for n in node_order}
     for r in reps:
         for i, node in enumerate(node_order):
@@ -486,8 +522,18 @@ def compute_kpis(
         entry: dict[str, Any] = {"tier": str(info[node][0]), "echelon": info[node][1]}
         entry.update(_summarise(node_rep[node]))
         node_out[str(node)] = entry
+    return node_out
 
-    # Tiers, customer-facing first.
+
+def _tier_kpis(
+    reps: Sequence[_Replication],
+    shape: _Shape,
+    info: Mapping[str, tuple[str, int]],
+    tier_echelon: Mapping[str, int],
+    ordering: set[str],
+) -> dict[str, Any]:
+    """Per tier, customer-facing first: flows, bullwhip and order CV (None where no node of the
+    tier ever ordered)."""
     tier_out: dict[str, Any] = {}
     for k, tier in sorted(enumerate(shape.tier_names), key=lambda x: (tier_echelon[x[1]], x[1])):
         per_rep = []
@@ -496,15 +542,24 @@ def compute_kpis(
             metrics["bullwhip"] = _variance_ratio(r.tier_orders[:, k], r.customer_demand)
             metrics["order_cv"] = _coefficient_of_variation(r.tier_orders[:, k])
             per_rep.append(metrics)
-        members = [n for n in node_order if info[n][0] == tier]
+        members = [n for n in shape.node_order if info[n][0] == tier]
         entry = {"echelon": tier_echelon[tier], "nodes": members}
         entry.update(_summarise(per_rep))
         if not set(members) & ordering:
             entry["bullwhip"] = {"mean": None, "se": None}
             entry["order_cv"] = {"mean": None, "se": None}
         tier_out[str(tier)] = entry
+    return tier_out
 
-    # Network.
+
+def _network_kpis(
+    reps: Sequence[_Replication],
+    shape: _Shape,
+    info: Mapping[str, tuple[str, int]],
+    ordering: set[str],
+) -> dict[str, Any]:
+    """The network: flows, fill rate and backorders of the customer-facing nodes, turns, and
+    bullwhip and order CV per echelon (None where no node of the echelon ever ordered)."""
     network_rep = []
     for r in reps:
         metrics = _flow_metrics(r.network_sums, r.periods)
@@ -516,7 +571,7 @@ def compute_kpis(
     network: dict[str, Any] = _summarise(network_rep)
     network["bullwhip"], network["order_cv"] = {}, {}
     for k, echelon in enumerate(shape.echelon_values):
-        in_echelon = {n for n in node_order if info[n][1] == echelon}
+        in_echelon = {n for n in shape.node_order if info[n][1] == echelon}
         orders = in_echelon & ordering
         network["bullwhip"][str(echelon)] = (
             mean_se([_variance_ratio(r.echelon_orders[:, k], r.customer_demand) for r in reps])
@@ -528,32 +583,25 @@ def compute_kpis(
             if orders
             else {"mean": None, "se": None}
         )
-    network["customer_nodes"] = customer_nodes
+    return network
 
-    result: dict[str, Any] = {
-        "replications": len({g.replication for g in grids}),
-        "warmup_periods": int(warmup_periods),
-        "measured_periods": max(r.periods for r in reps),
-        "network": network,
-        "tiers": tier_out,
-        "nodes": node_out,
-    }
-    if shape.multi_sku:  # per SKU: network totals of the SKU, fill rate at its customer-facing rows
-        out_skus = {}
-        for k, sku in enumerate(skus):
-            per_rep = []
-            for r in reps:
-                sums = {f: float(r.sku_sums[f][k]) for f in FLOWS}
-                metrics = _flow_metrics(sums, r.periods)
-                metrics["fill_rate"] = _ratio(
-                    float(r.sku_customer_sums["filled_on_time"][k]),
-                    float(r.sku_customer_sums["demand"][k]),
-                )
-                metrics["inventory_turns"] = _ratio(sums["sold"], metrics["average_on_hand"])
-                per_rep.append(metrics)
-            out_skus[str(sku)] = _summarise(per_rep)
-        result["skus"] = out_skus
-    return result
+
+def _sku_kpis(reps: Sequence[_Replication], skus: Sequence[str]) -> dict[str, Any]:
+    """Per SKU: network totals of the SKU, fill rate at its customer-facing rows."""
+    out_skus = {}
+    for k, sku in enumerate(skus):
+        per_rep = []
+        for r in reps:
+            sums = {f: float(r.sku_sums[f][k]) for f in FLOWS}
+            metrics = _flow_metrics(sums, r.periods)
+            metrics["fill_rate"] = _ratio(
+                float(r.sku_customer_sums["filled_on_time"][k]),
+                float(r.sku_customer_sums["demand"][k]),
+            )
+            metrics["inventory_turns"] = _ratio(sums["sold"], metrics["average_on_hand"])
+            per_rep.append(metrics)
+        out_skus[str(sku)] = _summarise(per_rep)
+    return out_skus
 
 
 # --------------------------------------------------------------------------------------------------

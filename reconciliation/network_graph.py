@@ -121,6 +121,10 @@ def _tint(color: str, amount: float = 0.8) -> str:
     return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
 
 
+_Flows = dict[tuple[str, str], tuple[float, int]]
+"""``(origin, destination) -> (summed flow, number of lanes)`` of the arrows."""
+
+
 def network_svg(
     *,
     locations: Sequence[str],
@@ -135,8 +139,37 @@ def network_svg(
     """The drawing (module docstring). ``cost`` is each location's cost per period, ``sold`` its
     mean units sold to customers per period (customer-facing locations), ``fill_rate`` its unit
     fill rate."""
-    level = levels(locations, edges, echelons)
     order = {n: i for i, n in enumerate(locations)}
+    boxes = _columns(locations, levels(locations, edges, echelons), tiers, cost, order)
+    box_of = {n: box for column in boxes for box in column for n in box.members}
+    arrows, outside = _arrows(edges, box_of)
+    by_key = {box.key: box for column in boxes for box in column}
+    _order_rows(boxes, arrows, by_key, order)
+    has_sales = any(sold.get(n, 0.0) > 0 for n in locations)
+    width, height = _place(boxes, has_sales=has_sales, header=62.0 + (14.0 if outside else 0.0))
+
+    canvas = Canvas(width, height, title)
+    canvas.text(width / 2, 20, title, size=13, anchor="middle", weight="600")
+    colors = _legend(canvas, [tiers[n] for n in locations])
+    largest = max([f for f, _ in arrows.values()] + [f for f, _ in outside.values()] + [1e-12])
+    labels = _draw_arrows(canvas, arrows, by_key, largest)
+    _draw_production(canvas, outside, by_key)
+    for column in boxes:
+        for box in column:
+            _draw_box(canvas, box, colors, cost, sold, fill_rate)
+    _labels(canvas, labels)
+    return canvas.svg()
+
+
+def _columns(
+    locations: Sequence[str],
+    level: Mapping[str, int],
+    tiers: Mapping[str, str],
+    cost: Mapping[str, float | None],
+    order: Mapping[str, int],
+) -> list[list[Box]]:
+    """The boxes of each column, the most upstream level first: one per location, or, in a column
+    of more than :data:`MAX_ROWS`, the costliest ``MAX_ROWS - 1`` and one box of the rest."""
     column_levels = sorted(set(level.values()), reverse=True)
     column_of = {lv: c for c, lv in enumerate(column_levels)}
     members: list[list[str]] = [[] for _ in column_levels]
@@ -148,7 +181,6 @@ def network_svg(
         return -math.inf if value is None or not math.isfinite(value) else value
 
     boxes: list[list[Box]] = []
-    box_of: dict[str, Box] = {}
     for c, group in enumerate(members):
         shown = group
         if len(group) > MAX_ROWS:
@@ -158,14 +190,15 @@ def network_svg(
         rest = [n for n in group if n not in set(shown)]
         if rest:
             column.append(Box(f"\0{c}", rest, c, list(dict.fromkeys(tiers[n] for n in rest))))
-        for box in column:
-            for n in box.members:
-                box_of[n] = box
         boxes.append(column)
+    return boxes
 
-    # Arrows between boxes (flows of gathered locations summed).
-    arrows: dict[tuple[str, str], tuple[float, int]] = {}
-    outside: dict[tuple[str, str], tuple[float, int]] = {}
+
+def _arrows(edges: Sequence[Edge], box_of: Mapping[str, Box]) -> tuple[_Flows, _Flows]:
+    """Arrows between boxes (flows of gathered locations summed), and arrows from outside the
+    network (keyed by the outside's name) into boxes."""
+    arrows: _Flows = {}
+    outside: _Flows = {}
     for e in edges:
         target = box_of[e.destination].key
         if not e.inside:
@@ -175,9 +208,14 @@ def network_svg(
         key = (box_of[e.origin].key, target)
         flow, count = arrows.get(key, (0.0, 0))
         arrows[key] = (flow + e.flow, count + len(e.lanes))
-    by_key = {box.key: box for column in boxes for box in column}
+    return arrows, outside
 
-    # Order each column by where its inflows come from (barycentres), the gathered box last.
+
+def _order_rows(
+    boxes: list[list[Box]], arrows: _Flows, by_key: Mapping[str, Box], order: Mapping[str, int]
+) -> None:
+    """Order each column by where its inflows come from (barycentres), the gathered box last;
+    number the rows."""
     for c, column in enumerate(boxes):
         if c:
             centre: dict[str, float] = {}
@@ -193,10 +231,12 @@ def network_svg(
         for row, box in enumerate(column):
             box.row = row
 
+
+def _place(boxes: list[list[Box]], *, has_sales: bool, header: float) -> tuple[float, float]:
+    """Set every box's position (columns centred vertically); return the drawing's width and
+    height."""
     left = 24.0
-    has_sales = any(sold.get(n, 0.0) > 0 for n in locations)
     right = 24.0 + (110.0 if has_sales else 0.0)
-    header = 62.0 + (14.0 if outside else 0.0)
     rows = max(len(column) for column in boxes)
     height = header + rows * (BOX_HEIGHT + ROW_GAP) + 20
     width = left + len(boxes) * BOX_WIDTH + (len(boxes) - 1) * COLUMN_GAP + right
@@ -205,10 +245,12 @@ def network_svg(
         for box in column:
             box.x = left + box.column * (BOX_WIDTH + COLUMN_GAP)
             box.y = header + offset + box.row * (BOX_HEIGHT + ROW_GAP)
+    return width, height
 
-    canvas = Canvas(width, height, title)
-    canvas.text(width / 2, 20, title, size=13, anchor="middle", weight="600")
-    tier_names = list(dict.fromkeys(tiers[n] for n in locations))
+
+def _legend(canvas: Canvas, tiers: Sequence[str]) -> dict[str, str]:
+    """The tiers' colours, drawn as a legend under the title with what the arrows mean."""
+    tier_names = list(dict.fromkeys(tiers))
     colors = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(tier_names)}
     x = 12.0
     for t in tier_names:
@@ -222,31 +264,40 @@ def network_svg(
         size=10,
         color="#555",
     )
+    return colors
 
-    largest = max([f for f, _ in arrows.values()] + [f for f, _ in outside.values()] + [1e-12])
+
+def _name(box: Box) -> str:
+    if box.gathered:
+        return f"{len(box.members):,} more ({', '.join(box.tiers)})"
+    return box.key
+
+
+def _draw_arrows(
+    canvas: Canvas, arrows: _Flows, by_key: Mapping[str, Box], largest: float
+) -> list[tuple[float, float, str, str]]:
+    """The arrows between boxes, the smallest flow first, widths growing with the square root of
+    the flow; returns the flow labels of the :data:`MAX_LABELS` largest (drawn last)."""
     labelled = {k for k, _ in sorted(arrows.items(), key=lambda kv: -kv[1][0])[:MAX_LABELS]}
-
-    def stroke(flow: float) -> float:
-        return 1.0 + 6.0 * math.sqrt(max(flow, 0.0) / largest)
-
-    def name(box: Box) -> str:
-        if box.gathered:
-            return f"{len(box.members):,} more ({', '.join(box.tiers)})"
-        return box.key
-
     labels: list[tuple[float, float, str, str]] = []
     for (o, d), (flow, count) in sorted(arrows.items(), key=lambda kv: kv[1][0]):
         a, b = by_key[o], by_key[d]
         sx, sy = a.x + BOX_WIDTH, a.y + BOX_HEIGHT / 2
         ex, ey = b.x, b.y + BOX_HEIGHT / 2
-        tip = f"{name(a)} → {name(b)}: {flow:,.2f} units ordered per period ({count} lane(s))"
-        points = _arrow(canvas, sx, sy, ex, ey, stroke(flow), tip, dashed=flow <= 0)
+        tip = f"{_name(a)} → {_name(b)}: {flow:,.2f} units ordered per period ({count} lane(s))"
+        stroke = 1.0 + 6.0 * math.sqrt(max(flow, 0.0) / largest)
+        points = _arrow(canvas, sx, sy, ex, ey, stroke, tip, dashed=flow <= 0)
         if (o, d) in labelled and flow > 0:  # in the gap before the destination's column
             x, y = _point_at_x(points, ex - COLUMN_GAP / 2)
             labels.append((x, y - 3, f"{flow:,.1f}", tip))
-    for (origin, d), (flow, count) in outside.items():  # into the box's top, from the gap above
+    return labels
+
+
+def _draw_production(canvas: Canvas, outside: _Flows, by_key: Mapping[str, Box]) -> None:
+    """Lanes from outside the network: into the box's top, from the gap above."""
+    for (origin, d), (flow, count) in outside.items():
         b = by_key[d]
-        tip = f"{origin} → {name(b)}: {flow:,.2f} units ordered per period ({count} lane(s))"
+        tip = f"{origin} → {_name(b)}: {flow:,.2f} units ordered per period ({count} lane(s))"
         x = b.x + 14
         canvas.add(
             f'<path d="M{x:.1f} {b.y - 13:.1f} L{x:.1f} {b.y - 5:.1f}" stroke="#5b6b7b" '
@@ -258,45 +309,52 @@ def network_svg(
         )
         canvas.text(x + 7, b.y - 3.5, f"{origin} {flow:,.1f}", size=9.5, color="#444", tooltip=tip)
 
-    for column in boxes:
-        for box in column:
-            color = colors[box.tiers[0]] if len(box.tiers) == 1 else "#777777"
-            cost_sum = sum(v for n in box.members if (v := cost.get(n)) is not None and math.isfinite(v))
-            line = f"cost {cost_sum:,.1f}/period" + (" in all" if box.gathered else "")
-            tip = f"{name(box)}: cost {cost_sum:,.2f} per period" + (" in all" if box.gathered else "")
-            rate = None if box.gathered else fill_rate.get(box.key)
-            if rate is not None and math.isfinite(rate):
-                line += f", fill {rate:.3f}"
-                tip += f", fill rate {rate:.4f}"
-            if box.gathered:
-                tip += ": " + ", ".join(box.members[:40]) + (", ..." if len(box.members) > 40 else "")
-            canvas.rect(
-                box.x,
-                box.y,
-                BOX_WIDTH,
-                BOX_HEIGHT,
-                fill=_tint(color),
-                stroke=color,
-                radius=4,
-                tooltip=tip,
-            )
-            canvas.text(
-                box.x + 7,
-                box.y + 16,
-                clip_text(name(box), BOX_WIDTH - 14, 11.5),
-                size=11.5,
-                weight="600",
-                tooltip=tip,
-            )
-            canvas.text(box.x + 7, box.y + 31, clip_text(line, BOX_WIDTH - 14, 9.5), size=9.5)
-            units = sum(sold.get(n, 0.0) for n in box.members)
-            if units > 0:
-                y = box.y + BOX_HEIGHT / 2
-                tip = f"{name(box)} → customers: {units:,.2f} units sold per period"
-                _arrow(canvas, box.x + BOX_WIDTH, y, box.x + BOX_WIDTH + 100, y, 1.5, tip)
-                canvas.text(box.x + BOX_WIDTH + 8, y - 5, f"sold {units:,.1f}", size=9.5, color="#444")
-    _labels(canvas, labels)
-    return canvas.svg()
+
+def _draw_box(
+    canvas: Canvas,
+    box: Box,
+    colors: Mapping[str, str],
+    cost: Mapping[str, float | None],
+    sold: Mapping[str, float],
+    fill_rate: Mapping[str, float | None],
+) -> None:
+    """A box with its name, cost and fill rate (a tooltip with the numbers), and the arrow of its
+    sales to customers."""
+    color = colors[box.tiers[0]] if len(box.tiers) == 1 else "#777777"
+    cost_sum = sum(v for n in box.members if (v := cost.get(n)) is not None and math.isfinite(v))
+    line = f"cost {cost_sum:,.1f}/period" + (" in all" if box.gathered else "")
+    tip = f"{_name(box)}: cost {cost_sum:,.2f} per period" + (" in all" if box.gathered else "")
+    rate = None if box.gathered else fill_rate.get(box.key)
+    if rate is not None and math.isfinite(rate):
+        line += f", fill {rate:.3f}"
+        tip += f", fill rate {rate:.4f}"
+    if box.gathered:
+        tip += ": " + ", ".join(box.members[:40]) + (", ..." if len(box.members) > 40 else "")
+    canvas.rect(
+        box.x,
+        box.y,
+        BOX_WIDTH,
+        BOX_HEIGHT,
+        fill=_tint(color),
+        stroke=color,
+        radius=4,
+        tooltip=tip,
+    )
+    canvas.text(
+        box.x + 7,
+        box.y + 16,
+        clip_text(_name(box), BOX_WIDTH - 14, 11.5),
+        size=11.5,
+        weight="600",
+        tooltip=tip,
+    )
+    canvas.text(box.x + 7, box.y + 31, clip_text(line, BOX_WIDTH - 14, 9.5), size=9.5)
+    units = sum(sold.get(n, 0.0) for n in box.members)
+    if units > 0:
+        y = box.y + BOX_HEIGHT / 2
+        tip = f"{_name(box)} → customers: {units:,.2f} units sold per period"
+        _arrow(canvas, box.x + BOX_WIDTH, y, box.x + BOX_WIDTH + 100, y, 1.5, tip)
+        canvas.text(box.x + BOX_WIDTH + 8, y - 5, f"sold {units:,.1f}", size=9.5, color="#444")
 
 
 def _arrow(

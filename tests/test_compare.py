@@ -305,6 +305,32 @@ def test_existing_folder_is_refused(reference, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([HMARL, "--address", "host:1"], "--address is for --executor ray"),
+        ([HMARL, "--as-of", "2024-01-01"], "--as-of 2024-01-01: give the stored state with --state"),
+        (["--quiet"], "give a scenario or study file, or --resume DIR"),
+        (["--resume", "{ref}", "--state", "x.db"], "leave out --state"),
+        (["--resume", "{ref}", "--out", "{ref}-2"], "give either --out or --resume"),
+        (["--resume", "{ref}", "--periods", "50"], "--periods would change it (start a new --out)"),
+        (["--resume", "{ref}", "--replications", "0"], "--replications must be >= 1, got 0"),
+        (
+            ["--resume", "{ref}", HMARL, "--replications", "3", *FAST],
+            "the study given differs from the one in study.json",
+        ),
+    ],
+)
+def test_options_that_do_not_go_together_exit_2_with_one_line(reference, capsys, args, expected):
+    before = sorted(p.relative_to(reference) for p in reference.rglob("*"))
+    assert main([a.format(ref=reference) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert expected in err
+    assert sorted(p.relative_to(reference) for p in reference.rglob("*")) == before
+    assert not Path(f"{reference}-2").exists()
+
+
 # --------------------------------------------------------------------------------------------------
 # Overrides and sweeps.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from entities.messages import Order, Shipment
 from reconciliation.kpis import compute_kpis, ledger_frame
 from reconciliation.ledger import COST_COLUMNS, NONNEGATIVE_COLUMNS, LedgerRow
 from twin import Simulation, scenario_from_dict
+from twin.scenario.schema import NodeConfig, Scenario
 
 TOL = 1e-7
 EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "200"))  # raise it for a deeper search
@@ -274,13 +276,58 @@ def supply_options(data: dict[str, Any]) -> set[str]:
 def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
     """A random valid scenario as plain data (what ``yaml.safe_load`` would give); ``focus``
     names a supply-side option to put on every node or lane it fits (:data:`SUPPLY_OPTIONS`)."""
+    ids = _level_ids(draw)
+    tier_labels = draw(st.booleans())
+    preds = _predecessors(draw, ids)
+    succs: dict[str, list[str]] = defaultdict(list)
+    for node, ps in preds.items():
+        for p in ps:
+            succs[p].append(node)
+    nodes: list[dict[str, Any]] = []
+    needs_agent: list[tuple[int, str]] = []  # (level, node): not a make-to-order source
+    for k, level in enumerate(ids):
+        for node in level:
+            cfg = _node_config(draw, node, k, preds[node], succs[node], tier_labels)
+            if preds[node] or "production_lead_time" in cfg:
+                needs_agent.append((k, node))
+            nodes.append(cfg)
+    lanes = [_lane_config(draw, p, node) for node, ps in preds.items() for p in ps]
+
+    # Supply side: storage, outages, allocation, sourcing; lane capacity, order
+    # processing, FIFO, outages, shipment loss. Each drawn for some entities only.
+    for cfg in nodes:
+        node = cfg["id"]
+        draw(supply_side_node(cfg, preds[node], succs[node], focus))
+    for lane in lanes:
+        lane.update(draw(supply_side_lane(focus)))
+    agents = _agent_assignments(draw, nodes, needs_agent)
+
+    periods = draw(st.integers(5, 40))
+    return {
+        "name": "random",
+        "seed": draw(st.integers(0, 2**32 - 1)),
+        "periods": periods,
+        "warmup_periods": draw(st.integers(0, periods - 1)),
+        "forecast_window": draw(st.integers(1, 10)),
+        "nodes": draw(st.permutations(nodes)),
+        "lanes": draw(st.permutations(lanes)),
+        "agents": agents,
+        "costs": {"in_transit_holding": draw(st.sampled_from(["none", "sender", "receiver"]))},
+    }
+
+
+def _level_ids(draw: st.DrawFn) -> list[list[str]]:
+    """Node ids by level: 1-4 levels, 1-8 nodes, every level with one node at least."""
     n_levels = draw(st.integers(1, 4))
     sizes = [1] * n_levels
     for _ in range(draw(st.integers(0, 8 - n_levels))):
         sizes[draw(st.integers(0, n_levels - 1))] += 1
-    ids = [[f"n{k}{i}" for i in range(size)] for k, size in enumerate(sizes)]
-    tier_labels = draw(st.booleans())
+    return [[f"n{k}{i}" for i in range(size)] for k, size in enumerate(sizes)]
 
+
+def _predecessors(draw: st.DrawFn, ids: list[list[str]]) -> dict[str, list[str]]:
+    """Each node's upstream nodes: one on the level above and up to two more from any level
+    above; none for level 0 and, now and then, for a deeper node (a source)."""
     preds: dict[str, list[str]] = {}
     for k, level in enumerate(ids):
         for node in level:
@@ -291,68 +338,61 @@ def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
             earlier = [m for lvl in ids[:k] for m in lvl if m != first]
             extra = draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if earlier else []
             preds[node] = [first, *extra]
-    succs: dict[str, list[str]] = defaultdict(list)
-    for node, ps in preds.items():
-        for p in ps:
-            succs[p].append(node)
+    return preds
 
-    nodes: list[dict[str, Any]] = []
-    needs_agent: list[tuple[int, str]] = []  # (level, node)
-    for k, level in enumerate(ids):
-        for node in level:
-            source = not preds[node]
-            leaf = not succs[node]
-            if source:
-                kind = draw(st.sampled_from(["supplier", "factory"]))
-            else:
-                kind = "store" if leaf else draw(st.sampled_from(["warehouse", "store"]))
-            cfg: dict[str, Any] = {
-                "id": node,
-                "kind": kind,
-                "initial_inventory": draw(st.one_of(st.just(0), st.integers(0, 60), amounts(0, 60))),
-                "holding_cost": draw(amounts(0, 5)),
-                "stockout_cost": draw(amounts(0, 50)),
-                "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
-            }
-            if tier_labels:
-                cfg["tier"] = f"level{k}"
-            if draw(st.integers(0, 2)) == 0:
-                cfg["price"] = draw(amounts(0, 20))
-            if leaf or draw(st.integers(0, 3)) == 0:
-                cfg["demand"] = draw(demand_distributions)
-            if source:
-                if draw(st.booleans()):
-                    cfg["capacity"] = draw(amounts(0.5, 30))
-                if draw(st.booleans()):  # decided by an agent: production line
-                    cfg["production_lead_time"] = draw(lead_time_distributions)
-                    needs_agent.append((k, node))
-            else:
-                needs_agent.append((k, node))
-            nodes.append(cfg)
 
-    lanes = []
-    for node, ps in preds.items():
-        for p in ps:
-            lane: dict[str, Any] = {
-                "from": p,
-                "to": node,
-                "lead_time": draw(lead_time_distributions),
-                "unit_cost": draw(amounts(0, 3)),
-                "fixed_cost": draw(amounts(0, 20)),
-            }
-            if draw(st.integers(0, 3)) == 0:
-                lane["in_transit_holding_cost"] = draw(amounts(0, 3))
-            lanes.append(lane)
+def _node_config(
+    draw: st.DrawFn, node: str, k: int, preds: list[str], succs: list[str], tier_labels: bool
+) -> dict[str, Any]:
+    """A node of level ``k``: its kind, stock, costs and unmet demand; customer demand always at
+    the bottom of the network and now and then elsewhere; a source's capacity and, when an agent
+    decides its production, a production lead time."""
+    source = not preds
+    leaf = not succs
+    if source:
+        kind = draw(st.sampled_from(["supplier", "factory"]))
+    else:
+        kind = "store" if leaf else draw(st.sampled_from(["warehouse", "store"]))
+    cfg: dict[str, Any] = {
+        "id": node,
+        "kind": kind,
+        "initial_inventory": draw(st.one_of(st.just(0), st.integers(0, 60), amounts(0, 60))),
+        "holding_cost": draw(amounts(0, 5)),
+        "stockout_cost": draw(amounts(0, 50)),
+        "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
+    }
+    if tier_labels:
+        cfg["tier"] = f"level{k}"
+    if draw(st.integers(0, 2)) == 0:
+        cfg["price"] = draw(amounts(0, 20))
+    if leaf or draw(st.integers(0, 3)) == 0:
+        cfg["demand"] = draw(demand_distributions)
+    if source:
+        if draw(st.booleans()):
+            cfg["capacity"] = draw(amounts(0.5, 30))
+        if draw(st.booleans()):  # decided by an agent: production line
+            cfg["production_lead_time"] = draw(lead_time_distributions)
+    return cfg
 
-    # Supply side: storage, outages, allocation, sourcing; lane capacity, order
-    # processing, FIFO, outages, shipment loss. Each drawn for some entities only.
-    for cfg in nodes:
-        node = cfg["id"]
-        draw(supply_side_node(cfg, preds[node], succs[node], focus))
-    for lane in lanes:
-        lane.update(draw(supply_side_lane(focus)))
 
-    # Agents: one kind per node (or per level), then one assignment per node, or per kind.
+def _lane_config(draw: st.DrawFn, origin: str, destination: str) -> dict[str, Any]:
+    lane: dict[str, Any] = {
+        "from": origin,
+        "to": destination,
+        "lead_time": draw(lead_time_distributions),
+        "unit_cost": draw(amounts(0, 3)),
+        "fixed_cost": draw(amounts(0, 20)),
+    }
+    if draw(st.integers(0, 3)) == 0:
+        lane["in_transit_holding_cost"] = draw(amounts(0, 3))
+    return lane
+
+
+def _agent_assignments(
+    draw: st.DrawFn, nodes: list[dict[str, Any]], needs_agent: list[tuple[int, str]]
+) -> list[dict[str, Any]]:
+    """One kind per node (or per level), then one assignment per node, or per kind (by tier
+    where it covers a whole tier), in random order."""
     one_kind_per_level = draw(st.booleans())
     level_kinds: dict[int, str] = {}
     kinds: dict[str, str] = {}
@@ -384,20 +424,7 @@ def scenario_dicts(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
             if sorted(n for n, t in tier_of.items() if t == tier) == sorted(members):
                 assignment = {"tier": tier}
         agents.append({**assignment, "kind": kind, "params": assignment_params})
-    agents = draw(st.permutations(agents))
-
-    periods = draw(st.integers(5, 40))
-    return {
-        "name": "random",
-        "seed": draw(st.integers(0, 2**32 - 1)),
-        "periods": periods,
-        "warmup_periods": draw(st.integers(0, periods - 1)),
-        "forecast_window": draw(st.integers(1, 10)),
-        "nodes": draw(st.permutations(nodes)),
-        "lanes": draw(st.permutations(lanes)),
-        "agents": agents,
-        "costs": {"in_transit_holding": draw(st.sampled_from(["none", "sender", "receiver"]))},
-    }
+    return draw(st.permutations(agents))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -431,34 +458,7 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
     for row in rows:
         where = f"{row.node} period {row.period}: {row}"
         node = cfg[row.node]
-        # Stock flow, signs, costs.
-        assert close(
-            row.opening_on_hand + row.receipts - row.shipped - row.sold - row.consumed,
-            row.closing_on_hand,
-        ), where
-        for name in NONNEGATIVE_COLUMNS:  # every quantity, cost and revenue; not profit
-            assert getattr(row, name) >= -TOL * max(1.0, row.demand, row.opening_on_hand), (
-                f"{name} < 0 at {where}"
-            )
-        for name in COST_COLUMNS:
-            assert getattr(row, name) >= 0.0, f"{name} < 0 at {where}"
-        assert close(
-            row.total_cost,
-            row.holding_cost
-            + row.transit_holding_cost
-            + row.stockout_cost
-            + row.overflow_cost
-            + row.ordering_cost,
-        ), where
-        assert close(row.holding_cost, node.holding_cost * row.closing_on_hand), where
-        assert close(row.stockout_cost, node.stockout_cost * (row.backorders + row.lost_sales)), where
-        # Revenue on units sold to customers at the node's price (transfers earn nothing).
-        assert close(row.revenue, node.price * row.sold), where
-        assert close(row.profit, row.revenue - row.total_cost), where
-        # Service: 0 <= filled on time <= demand, and the unit fill rate is in [0, 1].
-        assert -TOL <= row.filled_on_time <= row.demand * (1 + TOL) + TOL, where
-        if node.unmet_demand == "backlog":
-            assert row.lost_sales == 0.0, where
+        check_row_books(row, node, where)
         # Production only at sources, at most the capacity per period.
         if topo.predecessors[row.node]:
             assert row.produced == 0.0, where
@@ -478,38 +478,88 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
             assert row.backorders == 0.0, where
 
     for node_id, node_rows in by_node.items():
-        node = cfg[node_id]
         assert [r.period for r in node_rows] == list(range(scenario.periods))
-        cum_ordered = cum_receipts = cum_lost_in_transit = 0.0
-        cum_demand = cum_sold = cum_lost = 0.0
-        for r in node_rows:
-            where = f"{node_id} period {r.period}: {r}"
-            # Every unit ordered is received, in transit, or still owed upstream.
-            cum_ordered += r.ordered
-            cum_receipts += r.receipts - (r.produced if node_id in make_to_order else 0.0)
-            owed = r.on_order - r.in_transit_inbound
-            assert owed >= -TOL * max(1.0, r.on_order), where
-            cum_lost_in_transit += r.lost_in_transit
-            assert close(
-                cum_ordered, cum_receipts + r.in_transit_inbound + owed + cum_lost_in_transit
-            ), where
-            if node_id in make_to_order:
-                assert r.ordered == 0.0 and r.on_order == 0.0 and r.in_transit_inbound == 0.0
-            # Customers of a node without downstream lanes: demand = sold + lost + still owed.
-            cum_demand += r.demand
-            cum_sold += r.sold
-            cum_lost += r.lost_sales
-            if not topo.successors[node_id]:
-                assert r.shipped == 0.0, where
-                assert close(cum_demand, cum_sold + cum_lost + r.backorders), where
-                if node.unmet_demand == "lost":
-                    assert r.backorders == 0.0, where
-                    assert close(r.demand, r.sold + r.lost_sales), where
-            if node_id not in demand_draws:
-                assert r.sold == 0.0 and r.lost_sales == 0.0, where
+        check_node_books(
+            node_rows,
+            cfg[node_id],
+            make_to_order=node_id in make_to_order,
+            customers=node_id in demand_draws,
+            leaf=not topo.successors[node_id],
+        )
+    check_network_books(scenario, rows, by_period)
 
-    # Units released into the network == sold + lost in transit + on hand + in transit, every
-    # period.
+
+def check_row_books(row: LedgerRow, node: NodeConfig, where: str) -> None:
+    """The laws of one row: stock flow, signs, costs, revenue and service."""
+    assert close(
+        row.opening_on_hand + row.receipts - row.shipped - row.sold - row.consumed,
+        row.closing_on_hand,
+    ), where
+    for name in NONNEGATIVE_COLUMNS:  # every quantity, cost and revenue; not profit
+        assert getattr(row, name) >= -TOL * max(1.0, row.demand, row.opening_on_hand), (
+            f"{name} < 0 at {where}"
+        )
+    for name in COST_COLUMNS:
+        assert getattr(row, name) >= 0.0, f"{name} < 0 at {where}"
+    assert close(
+        row.total_cost,
+        row.holding_cost
+        + row.transit_holding_cost
+        + row.stockout_cost
+        + row.overflow_cost
+        + row.ordering_cost,
+    ), where
+    assert close(row.holding_cost, node.holding_cost * row.closing_on_hand), where
+    assert close(row.stockout_cost, node.stockout_cost * (row.backorders + row.lost_sales)), where
+    # Revenue on units sold to customers at the node's price (transfers earn nothing).
+    assert close(row.revenue, node.price * row.sold), where
+    assert close(row.profit, row.revenue - row.total_cost), where
+    # Service: 0 <= filled on time <= demand, and the unit fill rate is in [0, 1].
+    assert -TOL <= row.filled_on_time <= row.demand * (1 + TOL) + TOL, where
+    if node.unmet_demand == "backlog":
+        assert row.lost_sales == 0.0, where
+
+
+def check_node_books(
+    node_rows: list[LedgerRow], node: NodeConfig, *, make_to_order: bool, customers: bool, leaf: bool
+) -> None:
+    """The laws of one node's rows, period by period: every unit ordered is received, in transit,
+    lost on the way or still owed upstream; a node without downstream lanes sells, loses or owes
+    every unit of its customers' demand."""
+    cum_ordered = cum_receipts = cum_lost_in_transit = 0.0
+    cum_demand = cum_sold = cum_lost = 0.0
+    for r in node_rows:
+        where = f"{node.id} period {r.period}: {r}"
+        # Every unit ordered is received, in transit, or still owed upstream.
+        cum_ordered += r.ordered
+        cum_receipts += r.receipts - (r.produced if make_to_order else 0.0)
+        owed = r.on_order - r.in_transit_inbound
+        assert owed >= -TOL * max(1.0, r.on_order), where
+        cum_lost_in_transit += r.lost_in_transit
+        assert close(cum_ordered, cum_receipts + r.in_transit_inbound + owed + cum_lost_in_transit), (
+            where
+        )
+        if make_to_order:
+            assert r.ordered == 0.0 and r.on_order == 0.0 and r.in_transit_inbound == 0.0
+        # Customers of a node without downstream lanes: demand = sold + lost + still owed.
+        cum_demand += r.demand
+        cum_sold += r.sold
+        cum_lost += r.lost_sales
+        if leaf:
+            assert r.shipped == 0.0, where
+            assert close(cum_demand, cum_sold + cum_lost + r.backorders), where
+            if node.unmet_demand == "lost":
+                assert r.backorders == 0.0, where
+                assert close(r.demand, r.sold + r.lost_sales), where
+        if not customers:
+            assert r.sold == 0.0 and r.lost_sales == 0.0, where
+
+
+def check_network_books(
+    scenario: Scenario, rows: list[LedgerRow], by_period: Mapping[int, list[LedgerRow]]
+) -> None:
+    """Units released into the network == sold + lost in transit + on hand + in transit, every
+    period; the network's unit fill rate is in [0, 1]."""
     released = sum(n.initial_inventory for n in scenario.nodes)
     sold = 0.0
     for t in range(scenario.periods):
@@ -519,8 +569,6 @@ def check_ledger_laws(sim: Simulation, rows: list[LedgerRow]) -> None:
         on_hand = sum(r.closing_on_hand for r in period_rows)
         in_transit = sum(r.in_transit_inbound for r in period_rows)
         assert close(released, sold + on_hand + in_transit), (t, released, sold, on_hand, in_transit)
-
-    # KPIs in range.
     demand = sum(r.demand for r in rows)
     filled = sum(r.filled_on_time for r in rows)
     if demand > 0:

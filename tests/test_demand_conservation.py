@@ -32,6 +32,7 @@ from entities.demand import CustomerDemand
 from reconciliation.ledger import COST_COLUMNS, NONNEGATIVE_COLUMNS
 from tests.test_conservation import TOL, amounts, close, scenario_dicts
 from twin import Simulation, scenario_from_dict
+from twin.scenario.schema import NodeConfig, Scenario
 
 MAX_EXAMPLES = int(os.environ.get("TWIN_HYPOTHESIS_EXAMPLES", "150"))
 
@@ -117,59 +118,88 @@ def check_demand_laws(sim: Simulation) -> None:
     for row in rows:
         by_node[row.node].append(row)
     for node_id, node_rows in by_node.items():
-        node = cfg[node_id]
-        leaf = not topo.successors[node_id]
-        p = process.get(node_id)
-        drawn = None
-        if isinstance(p, CustomerArrivals):
-            period = p.times.astype(int)
-            drawn = [float(p.sizes[period == t].sum()) for t in range(scenario.periods)]
-            goodwill = p.goodwill is not None
-            impatient = p.patience is not None
-        elif isinstance(p, CustomerDemand):
-            drawn = p.quantities.tolist()
-            goodwill = p.goodwill is not None
-            impatient = False
-        cum_demand = cum_sold = cum_lost = 0.0
-        for r in node_rows:
-            where = f"{node_id} period {r.period}: {r}"
-            assert close(
-                r.opening_on_hand + r.receipts - r.shipped - r.sold - r.consumed, r.closing_on_hand
-            ), where
-            for name in NONNEGATIVE_COLUMNS:  # every quantity, cost and revenue; not profit
-                assert getattr(r, name) >= -TOL * max(1.0, r.demand, r.opening_on_hand), (
-                    f"{name} < 0 at {where}"
-                )
-            for name in COST_COLUMNS:
-                assert getattr(r, name) >= 0.0, f"{name} < 0 at {where}"
-            assert close(
-                r.total_cost,
-                r.holding_cost
-                + r.transit_holding_cost
-                + r.stockout_cost
-                + r.overflow_cost
-                + r.ordering_cost,
-            ), where
-            assert close(r.stockout_cost, node.stockout_cost * (r.backorders + r.lost_sales)), where
-            assert -TOL <= r.filled_on_time <= r.demand * (1 + TOL) + TOL, where
-            if node.unmet_demand == "backlog" and not (drawn is not None and impatient):
-                assert r.lost_sales == 0.0, where
-            if drawn is None:
-                assert r.sold == 0.0 and r.lost_sales == 0.0, where
-            elif leaf:
-                if goodwill:
-                    # Goodwill only removes demand (up to the rounding of one unit per period).
-                    assert r.demand <= drawn[r.period] + 1.0 + TOL, where
-                else:
-                    assert close(r.demand, drawn[r.period]), where
-            cum_demand += r.demand
-            cum_sold += r.sold
-            cum_lost += r.lost_sales
-            if leaf:
-                assert r.shipped == 0.0, where
-                assert close(cum_demand, cum_sold + cum_lost + r.backorders), where
-                if node.unmet_demand == "lost":
-                    assert r.backorders == 0.0, where
+        drawn, goodwill, impatient = drawn_demand(process.get(node_id), scenario.periods)
+        check_node_demand(
+            node_rows,
+            cfg[node_id],
+            drawn,
+            goodwill=goodwill,
+            impatient=impatient,
+            leaf=not topo.successors[node_id],
+        )
+    check_network_conserved(scenario, rows)
+
+
+def drawn_demand(
+    process: CustomerDemand | CustomerArrivals | None, periods: int
+) -> tuple[list[float] | None, bool, bool]:
+    """A node's customer demand per period as drawn (None without customers), whether goodwill
+    may take some of it away, and whether customers may give up waiting."""
+    if isinstance(process, CustomerArrivals):
+        period = process.times.astype(int)
+        drawn = [float(process.sizes[period == t].sum()) for t in range(periods)]
+        return drawn, process.goodwill is not None, process.patience is not None
+    if isinstance(process, CustomerDemand):
+        return process.quantities.tolist(), process.goodwill is not None, False
+    return None, False, False
+
+
+def check_row_costs(r: Any, node: NodeConfig, where: str) -> None:
+    """Stock flow, signs and cost components of one row."""
+    assert close(r.opening_on_hand + r.receipts - r.shipped - r.sold - r.consumed, r.closing_on_hand), (
+        where
+    )
+    for name in NONNEGATIVE_COLUMNS:  # every quantity, cost and revenue; not profit
+        assert getattr(r, name) >= -TOL * max(1.0, r.demand, r.opening_on_hand), f"{name} < 0 at {where}"
+    for name in COST_COLUMNS:
+        assert getattr(r, name) >= 0.0, f"{name} < 0 at {where}"
+    assert close(
+        r.total_cost,
+        r.holding_cost + r.transit_holding_cost + r.stockout_cost + r.overflow_cost + r.ordering_cost,
+    ), where
+    assert close(r.stockout_cost, node.stockout_cost * (r.backorders + r.lost_sales)), where
+    assert -TOL <= r.filled_on_time <= r.demand * (1 + TOL) + TOL, where
+
+
+def check_node_demand(
+    node_rows: list[Any],
+    node: NodeConfig,
+    drawn: list[float] | None,
+    *,
+    goodwill: bool,
+    impatient: bool,
+    leaf: bool,
+) -> None:
+    """The laws of one node's rows: costs; no sales without customers; the demand of a node
+    without downstream lanes is the drawn demand (at most that, under goodwill), all of it sold,
+    lost or still owed."""
+    cum_demand = cum_sold = cum_lost = 0.0
+    for r in node_rows:
+        where = f"{node.id} period {r.period}: {r}"
+        check_row_costs(r, node, where)
+        if node.unmet_demand == "backlog" and not (drawn is not None and impatient):
+            assert r.lost_sales == 0.0, where
+        if drawn is None:
+            assert r.sold == 0.0 and r.lost_sales == 0.0, where
+        elif leaf:
+            if goodwill:
+                # Goodwill only removes demand (up to the rounding of one unit per period).
+                assert r.demand <= drawn[r.period] + 1.0 + TOL, where
+            else:
+                assert close(r.demand, drawn[r.period]), where
+        cum_demand += r.demand
+        cum_sold += r.sold
+        cum_lost += r.lost_sales
+        if leaf:
+            assert r.shipped == 0.0, where
+            assert close(cum_demand, cum_sold + cum_lost + r.backorders), where
+            if node.unmet_demand == "lost":
+                assert r.backorders == 0.0, where
+
+
+def check_network_conserved(scenario: Scenario, rows: list[Any]) -> None:
+    """Units released into the network == sold + lost in transit + on hand + in transit, every
+    period."""
     released = sum(n.initial_inventory for n in scenario.nodes)
     sold = 0.0
     by_period: dict[int, list[Any]] = defaultdict(list)

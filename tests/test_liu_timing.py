@@ -414,25 +414,13 @@ def liu_net_recursion(demand, actions, periods):
         cost = [[0.0, 0.0] for _ in range(3)]
         for i in range(3):
             for j in range(2):  # serve oldest first, ship
-                queue = owed[i][j]
-                while queue and inv[i][j] > 0:
-                    q = min(queue[0][1], inv[i][j])
-                    inv[i][j] -= q
-                    queue[0][1] -= q
-                    if queue[0][0] >= 0:
-                        down = due[i - 1][queue[0][0]]
-                        down[t + LEAD[j]] = down.get(t + LEAD[j], 0.0) + q
-                    if queue[0][1] == 0:
-                        queue.pop(0)
+                _serve(inv, owed, due, i, j, t)
             for j in range(2):  # then order on both lanes
                 for u in range(2):
                     q = float(actions[t][i][j][u])
                     ordered[i][j] += q
                     cost[i][j] += COST[u] * q
-                    if q and i < 2:
-                        owed[i + 1][u].append([j, q])
-                    elif q:  # outside suppliers ship in full
-                        due[i][j][t + LEAD[u]] = due[i][j].get(t + LEAD[u], 0.0) + q
+                    _place(owed, due, q, i, j, u, t)
         for i in range(3):
             for j in range(2):
                 backlog = sum(q for _, q in owed[i][j])
@@ -444,6 +432,30 @@ def liu_net_recursion(demand, actions, periods):
                     inv[i][j] + backlog + cost[i][j],
                 )
     return out
+
+
+def _serve(inv, owed, due, i, j, t):
+    """Actor ``j`` of level ``i`` fills what it owes, oldest first, from stock; shipments reach
+    a downstream actor after the lead time of the lane from ``j``."""
+    queue = owed[i][j]
+    while queue and inv[i][j] > 0:
+        q = min(queue[0][1], inv[i][j])
+        inv[i][j] -= q
+        queue[0][1] -= q
+        if queue[0][0] >= 0:
+            down = due[i - 1][queue[0][0]]
+            down[t + LEAD[j]] = down.get(t + LEAD[j], 0.0) + q
+        if queue[0][1] == 0:
+            queue.pop(0)
+
+
+def _place(owed, due, q, i, j, u, t):
+    """Actor ``j`` of level ``i`` orders ``q`` from upstream actor ``u``: owed by it, or, from the
+    outside suppliers above the top level, shipped in full."""
+    if q and i < 2:
+        owed[i + 1][u].append([j, q])
+    elif q:  # outside suppliers ship in full
+        due[i][j][t + LEAD[u]] = due[i][j].get(t + LEAD[u], 0.0) + q
 
 
 def test_network_twin_equals_the_recursion_period_by_period():

@@ -76,8 +76,34 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
     raws = [r for r in raws_all if any(r in b for b in bom.values())]
     with_w = draw(st.booleans())
-    downstream = "W" if with_w else None
+    nodes, lanes, agents = _supplier_and_factory(draw, raws, made, bom, used)
+    if with_w:
+        _add_warehouse(draw, nodes, lanes, agents, used, made)
+    for i, skus in enumerate(store_skus):
+        _add_store(draw, nodes, lanes, agents, f"S{i}", skus, made, with_w)
+    for lane in lanes:  # supply side, on location lanes: every SKU of a lane gets it
+        lane.update(draw(supply_side_lane()))
+    for node in nodes:
+        _add_storage_and_outage(draw, node)
+    return {
+        "name": "random_sku",
+        "seed": draw(st.integers(0, 2**16)),
+        "periods": PERIODS,
+        "skus": [{"id": k} for k in raws + used],
+        "nodes": nodes,
+        "lanes": lanes,
+        "agents": agents,
+    }
 
+
+Entries = list[dict[str, Any]]
+
+
+def _supplier_and_factory(
+    draw: st.DrawFn, raws: list[str], made: list[str], bom: dict[str, Any], used: list[str]
+) -> tuple[Entries, Entries, Entries]:
+    """The supplier (of raw materials and the traded good) and, if anything is made, the factory
+    with its bill of materials, its lane from the supplier and its agents: nodes, lanes, agents."""
     factory: dict[str, Any] = {
         "id": "F",
         "kind": "factory",
@@ -89,13 +115,11 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         factory["bom"] = bom
         if draw(st.booleans()):
             factory["capacity"] = draw(st.integers(1, 30))
-    nodes: list[dict[str, Any]] = [
-        {"id": "SUP", "kind": "supplier", "skus": raws + (["G"] if "G" in used else [])}
-    ]
+    nodes: Entries = [{"id": "SUP", "kind": "supplier", "skus": raws + (["G"] if "G" in used else [])}]
     if not raws:
         nodes[0]["skus"] = ["G"]
-    lanes: list[dict[str, Any]] = []
-    agents: list[dict[str, Any]] = []
+    lanes: Entries = []
+    agents: Entries = []
     if made:
         nodes.append(factory)
         lanes.append({"from": "SUP", "to": "F", "lead_time": draw(lead_times())})
@@ -109,73 +133,84 @@ def multi_sku_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                     "params": {"base_stock_level": draw(st.integers(0, 40))},
                 }
             )
-    if downstream:
-        nodes.append(
-            {
-                "id": "W",
-                "kind": "warehouse",
-                "skus": used,
-                "initial_inventory": draw(st.integers(0, 30)),
-                "holding_cost": 0.5,
-            }
-        )
-        if made:
-            lanes.append({"from": "F", "to": "W", "lead_time": draw(lead_times())})
-        if "G" in used:
-            lanes.append({"from": "SUP", "to": "W", "lead_time": draw(lead_times())})
-        agents.append({"nodes": ["W"], **draw(rule())})
-    for i, skus in enumerate(store_skus):
-        sid = f"S{i}"
-        nodes.append(
-            {
-                "id": sid,
-                "kind": "store",
-                "skus": skus,
-                "holding_cost": 1,
-                "stockout_cost": 3,
-                "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
-                "per_sku": {
-                    k: {
-                        "demand": {"dist": "poisson", "mean": draw(st.integers(0, 8))},
-                        "initial_inventory": draw(st.integers(0, 15)),
-                    }
-                    for k in skus
-                },
-            }
-        )
-        if downstream:
-            lanes.append({"from": "W", "to": sid, "lead_time": draw(lead_times())})
+    return nodes, lanes, agents
+
+
+def _add_warehouse(
+    draw: st.DrawFn, nodes: Entries, lanes: Entries, agents: Entries, used: list[str], made: list[str]
+) -> None:
+    """A warehouse W of every SKU sold, fed by the factory and (the traded good) the supplier."""
+    nodes.append(
+        {
+            "id": "W",
+            "kind": "warehouse",
+            "skus": used,
+            "initial_inventory": draw(st.integers(0, 30)),
+            "holding_cost": 0.5,
+        }
+    )
+    if made:
+        lanes.append({"from": "F", "to": "W", "lead_time": draw(lead_times())})
+    if "G" in used:
+        lanes.append({"from": "SUP", "to": "W", "lead_time": draw(lead_times())})
+    agents.append({"nodes": ["W"], **draw(rule())})
+
+
+def _add_store(
+    draw: st.DrawFn,
+    nodes: Entries,
+    lanes: Entries,
+    agents: Entries,
+    sid: str,
+    skus: list[str],
+    made: list[str],
+    with_w: bool,
+) -> None:
+    """A store of ``skus`` with Poisson demand per SKU, fed by the warehouse if there is one, else
+    by the factory and (the traded good) the supplier, and its agent."""
+    nodes.append(
+        {
+            "id": sid,
+            "kind": "store",
+            "skus": skus,
+            "holding_cost": 1,
+            "stockout_cost": 3,
+            "unmet_demand": draw(st.sampled_from(["backlog", "lost"])),
+            "per_sku": {
+                k: {
+                    "demand": {"dist": "poisson", "mean": draw(st.integers(0, 8))},
+                    "initial_inventory": draw(st.integers(0, 15)),
+                }
+                for k in skus
+            },
+        }
+    )
+    if with_w:
+        lanes.append({"from": "W", "to": sid, "lead_time": draw(lead_times())})
+    else:
+        if any(k in made for k in skus):
+            lanes.append({"from": "F", "to": sid, "lead_time": draw(lead_times())})
+        if "G" in skus:
+            lanes.append({"from": "SUP", "to": sid, "lead_time": draw(lead_times())})
+    agents.append({"nodes": [sid], **draw(rule())})
+
+
+def _add_storage_and_outage(draw: st.DrawFn, node: dict[str, Any]) -> None:
+    """Now and then: storage capacity at a warehouse or store (initial stock within it where the
+    overflow is refused), an outage, and an allocation rule at the warehouse."""
+    if node["kind"] in ("warehouse", "store") and draw(st.integers(0, 3)) == 0:
+        cap = draw(amounts(5, 60))
+        node["storage_capacity"] = cap
+        if draw(st.booleans()):
+            node.update(overflow="accept", overflow_cost=draw(amounts(0, 3)))
         else:
-            if any(k in made for k in skus):
-                lanes.append({"from": "F", "to": sid, "lead_time": draw(lead_times())})
-            if "G" in skus:
-                lanes.append({"from": "SUP", "to": sid, "lead_time": draw(lead_times())})
-        agents.append({"nodes": [sid], **draw(rule())})
-    for lane in lanes:  # supply side, on location lanes: every SKU of a lane gets it
-        lane.update(draw(supply_side_lane()))
-    for node in nodes:
-        if node["kind"] in ("warehouse", "store") and draw(st.integers(0, 3)) == 0:
-            cap = draw(amounts(5, 60))
-            node["storage_capacity"] = cap
-            if draw(st.booleans()):
-                node.update(overflow="accept", overflow_cost=draw(amounts(0, 3)))
-            else:
-                node["initial_inventory"] = min(node.get("initial_inventory", 0), cap)
-                for extra in node.get("per_sku", {}).values():
-                    extra["initial_inventory"] = min(extra.get("initial_inventory", 0), cap)
-        if draw(st.integers(0, 4)) == 0:
-            node["outage"] = draw(outages)
-        if node["id"] == "W" and draw(st.booleans()):
-            node["allocation"] = draw(st.sampled_from(["proportional", "fair_share", "fifo"]))
-    return {
-        "name": "random_sku",
-        "seed": draw(st.integers(0, 2**16)),
-        "periods": PERIODS,
-        "skus": [{"id": k} for k in raws + used],
-        "nodes": nodes,
-        "lanes": lanes,
-        "agents": agents,
-    }
+            node["initial_inventory"] = min(node.get("initial_inventory", 0), cap)
+            for extra in node.get("per_sku", {}).values():
+                extra["initial_inventory"] = min(extra.get("initial_inventory", 0), cap)
+    if draw(st.integers(0, 4)) == 0:
+        node["outage"] = draw(outages)
+    if node["id"] == "W" and draw(st.booleans()):
+        node["allocation"] = draw(st.sampled_from(["proportional", "fair_share", "fifo"]))
 
 
 def check_laws(sim: Simulation, data: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from entities.messages import PRODUCTION
 from twin import load_scenario, scenario_from_dict
 from twin.engine import Simulation
 from twin.engine.state import StartFrom, capture_state
+from twin.scenario.edit import source_data
 from twin.scenario.skus import stock_view
 from twin.scenario.state import (
     CustomerOrder,
@@ -252,6 +253,27 @@ def test_initial_stock_of_the_scenario_gives_way_to_the_state() -> None:
     assert all(not ln.initial_pipeline for ln in prepared.lanes)
     empty = Simulation(prepared, setup=StartFrom(StartingState())).run()
     assert all(r.opening_on_hand == 0 for r in empty.rows if r.period == 0)
+
+
+def test_every_stock_point_of_a_multi_sku_scenario_starts_from_the_state() -> None:
+    """Initial stock given per SKU of a node and in a SKU's defaults gives way to the state; the
+    outages of a stock point and of a SKU's defaults move to the as-of date like a node's."""
+    data = source_data(_scenario("multi_sku_bom"))
+    data["skus"][0]["defaults"].update(
+        initial_inventory=5, outage={"windows": [{"start": 2, "duration": 3}]}
+    )
+    factory = next(n for n in data["nodes"] if n["id"] == "F")
+    factory["per_sku"]["R2"]["outage"] = {
+        "windows": [{"start": 1, "duration": 2}, {"start": 9, "duration": 1}]
+    }
+    scenario = scenario_from_dict(data, source="multi_sku_bom")
+    assert sum(n.initial_inventory for n in stock_view(scenario).nodes) > 0
+    prepared = scenario_at(scenario, StartingState(offset=2))
+    view = stock_view(prepared)
+    assert all(n.initial_inventory == 0 for n in view.nodes)
+    outages = {n.id: n.outage.windows for n in view.nodes if n.outage is not None}
+    windows = {k: [(w.start, w.duration) for w in v] for k, v in outages.items()}
+    assert windows == {"SUP/R1": [(0, 3)], "F/R1": [(0, 3)], "F/R2": [(0, 1), (7, 1)]}
 
 
 def test_runs_from_one_date_share_their_random_numbers_and_other_dates_do_not() -> None:

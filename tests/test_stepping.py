@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.base import OrderDecision, order
 from agents.rules import BaseStockPolicy, EchelonBaseStockPolicy
 from entities.errors import TwinError
 from twin import load_scenario
@@ -76,3 +77,68 @@ def test_misuse_is_a_clear_error():
         sim.step({"store_1": 1.0, "store_2": 1.0})
     with pytest.raises(AgentError, match="not a finite number >= 0"):
         sim.step({"store_1": -1.0, "store_2": 1.0, "store_3": 1.0})
+
+
+class Answer:
+    """An agent that gives, every period, ``answer(observations)`` (whatever it returns)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def reset(self, *, seed=None):
+        pass
+
+    def act(self, observations):
+        return self.answer(observations)
+
+
+class Decision(OrderDecision):
+    """A subclass of OrderDecision (read like OrderDecision)."""
+
+
+def test_a_number_or_a_decision_subclass_orders_like_an_order_decision():
+    def orders(answer):
+        sim = Simulation(hmarl(10), agents={0: Answer(answer)})
+        return [(r.period, r.node, r.ordered, r.closing_on_hand) for r in sim.run().rows]
+
+    by_decision = orders(lambda obs: {n: order(o, o.last_demand + 3) for n, o in obs.items()})
+    assert any(row[2] > 0 for row in by_decision)
+    by_number = orders(lambda obs: {n: o.last_demand + 3 for n, o in obs.items()})
+    by_subclass = orders(
+        lambda obs: {n: Decision({o.lanes[0]: o.last_demand + 3}) for n, o in obs.items()}
+    )
+    assert by_number == by_decision and by_subclass == by_decision
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            lambda obs: [order(o, 1.0) for o in obs.values()],
+            r"agents\[0\]:base_stock returned list at period 0; act\(\) must return a mapping",
+        ),
+        (
+            lambda obs: {**{n: order(o, 1.0) for n, o in obs.items()}, "warehouse_1": 1.0},
+            r"returned decisions for \['warehouse_1'\], which it does not decide for, at period 0",
+        ),
+        (
+            lambda obs: {n: order(o, 1.0) for n, o in obs.items() if n != "store_2"},
+            r"returned no decision for node 'store_2' at period 0",
+        ),
+        (
+            lambda obs: {n: None if n == "store_1" else 1.0 for n in obs},
+            r"returned no decision for node 'store_1' at period 0",
+        ),
+        (
+            lambda obs: {n: OrderDecision({"nowhere": 1.0}) for n in obs},
+            r"node 'store_\d' has no lane 'nowhere' \(its lanes: \['warehouse_1->store_\d'\]\)",
+        ),
+        (
+            lambda obs: {n: "many" for n in obs},
+            r"order 'many' on 'warehouse_1->store_\d' for node 'store_\d' at period 0 is not a finite",
+        ),
+    ],
+)
+def test_a_malformed_answer_of_act_names_the_agent_node_and_period(answer, message):
+    with pytest.raises(AgentError, match=message):
+        Simulation(hmarl(5), agents={0: Answer(answer)}).run()

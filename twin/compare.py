@@ -195,47 +195,9 @@ def _without_replications(definition: dict[str, Any]) -> dict[str, Any]:
 
 def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
     """Resolve and validate everything; nothing is written here."""
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
-    if args.address and args.executor != "ray":
-        raise UsageError("--address is for --executor ray")
-    if args.as_of and not args.state:
-        raise UsageError(f"--as-of {args.as_of}: give the stored state with --state URL")
-    if args.resume and args.state:
-        raise UsageError("--resume continues from the state stored in the study; leave out --state")
+    _check_options(args)
     if args.resume:
-        if args.out and Path(args.out) != Path(args.resume):
-            raise UsageError("give either --out or --resume (the study folder), not both")
-        folder = StudyFolder(args.resume)
-        stored = folder.read_definition()
-        if args.spec:
-            study = build_study(_spec_from_args(args))
-            if _without_replications(study.definition()) != _without_replications(
-                json.loads(json.dumps(stored))
-            ):
-                raise UsageError(
-                    f"--resume {args.resume!r}: the study given differs from the one "
-                    f"in {STUDY_FILE}; start a new --out instead"
-                )
-            if args.replications is None:  # keep the stored count (it may have been raised)
-                study = dataclasses.replace(study, replications=int(stored["replications"]))
-            return study, folder, True
-        changed = [
-            f"--{k}"
-            for k in ("variant", "sweep", "periods", "warmup", "seed")
-            if getattr(args, k) not in (None, [])
-        ]
-        if changed:
-            raise UsageError(
-                f"--resume without a scenario continues the stored study; "
-                f"{', '.join(changed)} would change it (start a new --out)"
-            )
-        if args.replications is not None:
-            if args.replications < 1:
-                raise UsageError(f"--replications must be >= 1, got {args.replications}")
-            stored = {**stored, "replications": args.replications}
-        study = study_from_definition(stored, str(folder.path / STUDY_FILE))
-        return study, folder, True
+        return _resumed(args)
     if not args.spec:
         raise UsageError("give a scenario or study file, or --resume DIR")
     study = build_study(_spec_from_args(args))
@@ -250,6 +212,54 @@ def _prepare(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
             f"{out} or choose another --out"
         )
     return study, StudyFolder(out), False
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that do not go together, or out of range."""
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.address and args.executor != "ray":
+        raise UsageError("--address is for --executor ray")
+    if args.as_of and not args.state:
+        raise UsageError(f"--as-of {args.as_of}: give the stored state with --state URL")
+    if args.resume and args.state:
+        raise UsageError("--resume continues from the state stored in the study; leave out --state")
+    if args.resume and args.out and Path(args.out) != Path(args.resume):
+        raise UsageError("give either --out or --resume (the study folder), not both")
+
+
+def _resumed(args: argparse.Namespace) -> tuple[Study, StudyFolder, bool]:
+    """The study stored in the ``--resume`` folder: the one given again (it must be the same,
+    but for its replications), or the stored one, with more replications if asked."""
+    folder = StudyFolder(args.resume)
+    stored = folder.read_definition()
+    if args.spec:
+        study = build_study(_spec_from_args(args))
+        if _without_replications(study.definition()) != _without_replications(
+            json.loads(json.dumps(stored))
+        ):
+            raise UsageError(
+                f"--resume {args.resume!r}: the study given differs from the one "
+                f"in {STUDY_FILE}; start a new --out instead"
+            )
+        if args.replications is None:  # keep the stored count (it may have been raised)
+            study = dataclasses.replace(study, replications=int(stored["replications"]))
+        return study, folder, True
+    changed = [
+        f"--{k}"
+        for k in ("variant", "sweep", "periods", "warmup", "seed")
+        if getattr(args, k) not in (None, [])
+    ]
+    if changed:
+        raise UsageError(
+            f"--resume without a scenario continues the stored study; "
+            f"{', '.join(changed)} would change it (start a new --out)"
+        )
+    if args.replications is not None:
+        if args.replications < 1:
+            raise UsageError(f"--replications must be >= 1, got {args.replications}")
+        stored = {**stored, "replications": args.replications}
+    return study_from_definition(stored, str(folder.path / STUDY_FILE)), folder, True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from entities.customers import CustomerArrivals, arrival_times
 from entities.demand import CustomerDemand, DemandEffects, Goodwill, Shock, stochastic_round
 from entities.disruptions import Outage, ShipmentLoss
 from entities.errors import ScenarioError
-from entities.lanes import Lane, Receipts, TraceSink
+from entities.lanes import Lane, Receipts
 from entities.messages import PRODUCTION, LaneId, NodeId, lane_id
 from entities.nodes import Node
 from entities.production import ProductionLane
@@ -89,145 +89,29 @@ def build(
     """Entities for one replication. ``agents`` replaces ``scenario.agents[i]`` by an instance;
     ``trace`` (a :class:`reconciliation.trace.Trace`) records every order and shipment."""
     env = simpy.Environment()
-    sink: TraceSink | None = trace
     receipts = Receipts(env)  # one receive event per period with arrivals, for all lanes
     scenario = stock_view(scenario)  # one node per (location, sku) in a multi-SKU scenario
     topo = scenario.topology()
-    # Decision levels also put a factory's input stock points above its outputs (bill of materials).
-    bom_edges = [
-        (inp, cfg.id) for cfg in scenario.nodes for units in (cfg.bom or {}).values() for inp in units
-    ]
-    levels_of = (
-        Topology.from_edges(
-            [n.id for n in scenario.nodes],
-            [*((ln.origin, ln.destination) for ln in scenario.lanes), *bom_edges],
-        ).level
-        if bom_edges
-        else topo.level
-    )
     periods = scenario.periods
-    nodes: dict[NodeId, Node] = {}
-    for cfg in scenario.nodes:
-        location, sku = scenario.stock_point(cfg.id)
-        nodes[NodeId(cfg.id)] = Node(
-            NodeId(cfg.id),
-            kind=cfg.kind,
-            tier=cfg.tier_name,
-            echelon=levels_of[cfg.id] + 1,
-            initial_inventory=cfg.initial_inventory,
-            holding_cost=cfg.holding_cost,
-            stockout_cost=cfg.stockout_cost,
-            backlog=cfg.unmet_demand == "backlog",
-            capacity=cfg.capacity,
-            forecast_window=scenario.forecast_window,
-            location=location,
-            sku=sku,
-            price=cfg.price,
-        )
-        _node_supply_side(cfg, nodes[NodeId(cfg.id)], streams, periods)
-
-    def transit_rate(explicit: float | None, origin: Node | None, destination: Node) -> float:
-        if explicit is not None:
-            return explicit
-        mode = scenario.costs.in_transit_holding
-        if mode == "sender":
-            return origin.holding_cost if origin is not None else 0.0
-        if mode == "receiver":
-            return destination.holding_cost
-        return 0.0
-
-    lanes: list[Lane] = []
-    for link in scenario.lanes:
-        origin, dest = nodes[NodeId(link.origin)], nodes[NodeId(link.destination)]
-        draws = link.lead_time.sample(
-            streams.generator(scenario.lane_stream(link.id), "lead_time"), periods
-        )
-        lane = Lane(
-            LaneId(link.id),
-            origin,
-            dest,
-            env=env,
-            lead_times=draws,
-            unit_cost=link.unit_cost,
-            fixed_cost=link.fixed_cost,
-            transit_holding_cost=transit_rate(link.in_transit_holding_cost, origin, dest),
-            trace=sink,
-            trace_key=trace.lane_key(link.id) if trace is not None else 0,
-            receipts=receipts,
-        )
-        _lane_supply_side(link, lane, streams.generator, scenario.lane_stream(link.id), periods)
-        origin.outbound.append(lane)
-        dest.inbound.append(lane)
-        lanes.append(lane)
-        for due, quantity in enumerate(link.initial_pipeline):
-            lane.preload(quantity, due)
-
-    # Agents, and which nodes each decides for.
-    bindings: list[AgentBinding] = []
-    decided: set[NodeId] = set()
-    for i, assignment in enumerate(scenario.agents):
-        members = [nodes[NodeId(n)] for n in scenario.agent_nodes(i)]
-        if agents is not None and i in agents:
-            agent = conform(agents[i])
-        else:
-            agent = registry.validate(assignment.kind, dict(assignment.params), [m.id for m in members])
-        agent.reset(seed=streams.agent_seed(f"agents[{i}]"))
-        bindings.append(AgentBinding(f"agents[{i}]:{assignment.kind}", agent, members))
-        decided.update(m.id for m in members)
-
-    # Sources: a production line if an agent decides production, else make-to-order.
+    nodes = _nodes(scenario, _decision_levels(scenario, topo), streams)
+    lanes = [_lane(scenario, link, nodes, streams, env, receipts, trace) for link in scenario.lanes]
+    bindings = _bindings(scenario, nodes, streams, agents)
+    decided = {n.id for binding in bindings for n in binding.nodes}
     production: dict[NodeId, Lane] = {}
-    for cfg in scenario.nodes:
-        node = nodes[NodeId(cfg.id)]
+    for cfg in scenario.nodes:  # sources: a production line if an agent decides, else make-to-order
         if topo.predecessors[cfg.id]:
             continue
-        node.is_source = True
-        bom = None
-        if cfg.bom:
-            bom = tuple((nodes[NodeId(inp)], units) for inp, units in cfg.bom[node.sku].items())
-            node.bom = bom
-        if node.id in decided:
-            pid = lane_id(PRODUCTION, node.id)
-            draws = cfg.production_lead_time.sample(
-                streams.generator(node.id, "production_lead_time"), periods
-            )
-            kind = Lane if bom is None else partial(ProductionLane, bom=bom)
-            lane = kind(
-                LaneId(pid),
-                None,
-                node,
-                env=env,
-                lead_times=draws,
-                unit_cost=0.0,
-                fixed_cost=0.0,
-                transit_holding_cost=0.0,
-                capacity=node.capacity,
-                trace=sink,
-                trace_key=trace.lane_key(pid) if trace is not None else 0,
-                receipts=receipts,
-            )
-            node.inbound.append(lane)
-            lanes.append(lane)
-            production[node.id] = lane
-        else:
-            node.make_to_order = True
+        line = _source(cfg, nodes, cfg.id in decided, streams, env, receipts, trace, periods)
+        if line is not None:
+            lanes.append(line)
+            production[NodeId(cfg.id)] = line
 
     demands = [
         d
         for cfg in scenario.nodes
         if (d := _demand_process(cfg, nodes[NodeId(cfg.id)], streams, periods)) is not None
     ]
-
-    levels: list[Level] = []
-    for number in sorted({n.echelon for n in nodes.values()}):
-        members = [n for n in nodes.values() if n.echelon == number]
-        level = Level(number, members)
-        for binding in bindings:
-            mine = [n for n in binding.nodes if n.echelon == number]
-            if mine:
-                level.agents.append((binding, mine))
-        level.production_lanes = [production[n.id] for n in members if n.id in production]
-        levels.append(level)
+    levels = _levels(nodes, bindings, production)
 
     lane_cfg = {cfg.id: cfg for cfg in scenario.lanes}
     location_of: dict[str, str] = {n: scenario.stock_point(n)[0] for n in nodes}
@@ -254,7 +138,179 @@ def build(
     )
 
 
-# -- supply side (issue 6) --------------------------------------------------------------------------
+def _decision_levels(scenario: Scenario, topo: Topology) -> Mapping[str, int]:
+    """Each node's level in the order of decisions (0 customer-facing). A factory's input stock
+    points are put above its outputs (bill of materials)."""
+    bom_edges = [
+        (inp, cfg.id) for cfg in scenario.nodes for units in (cfg.bom or {}).values() for inp in units
+    ]
+    if not bom_edges:
+        return topo.level
+    return Topology.from_edges(
+        [n.id for n in scenario.nodes],
+        [*((ln.origin, ln.destination) for ln in scenario.lanes), *bom_edges],
+    ).level
+
+
+def _nodes(
+    scenario: Scenario, levels_of: Mapping[str, int], streams: RandomStreams
+) -> dict[NodeId, Node]:
+    """The stock points, with their supply side (storage capacity, outages)."""
+    nodes: dict[NodeId, Node] = {}
+    for cfg in scenario.nodes:
+        location, sku = scenario.stock_point(cfg.id)
+        nodes[NodeId(cfg.id)] = Node(
+            NodeId(cfg.id),
+            kind=cfg.kind,
+            tier=cfg.tier_name,
+            echelon=levels_of[cfg.id] + 1,
+            initial_inventory=cfg.initial_inventory,
+            holding_cost=cfg.holding_cost,
+            stockout_cost=cfg.stockout_cost,
+            backlog=cfg.unmet_demand == "backlog",
+            capacity=cfg.capacity,
+            forecast_window=scenario.forecast_window,
+            location=location,
+            sku=sku,
+            price=cfg.price,
+        )
+        _node_supply_side(cfg, nodes[NodeId(cfg.id)], streams, scenario.periods)
+    return nodes
+
+
+def _transit_holding_cost(
+    scenario: Scenario, explicit: float | None, origin: Node | None, destination: Node
+) -> float:
+    """The holding cost rate of a unit in transit on a lane: the lane's own, else the sender's or
+    the receiver's holding cost (``costs.in_transit_holding``), else 0."""
+    if explicit is not None:
+        return explicit
+    mode = scenario.costs.in_transit_holding
+    if mode == "sender":
+        return origin.holding_cost if origin is not None else 0.0
+    if mode == "receiver":
+        return destination.holding_cost
+    return 0.0
+
+
+def _lane(
+    scenario: Scenario,
+    link: LaneConfig,
+    nodes: Mapping[NodeId, Node],
+    streams: RandomStreams,
+    env: simpy.Environment,
+    receipts: Receipts,
+    trace: Any,
+) -> Lane:
+    """One lane, joined to its two nodes, with its lead times drawn up front, its supply side and
+    its initial pipeline."""
+    origin, dest = nodes[NodeId(link.origin)], nodes[NodeId(link.destination)]
+    draws = link.lead_time.sample(
+        streams.generator(scenario.lane_stream(link.id), "lead_time"), scenario.periods
+    )
+    lane = Lane(
+        LaneId(link.id),
+        origin,
+        dest,
+        env=env,
+        lead_times=draws,
+        unit_cost=link.unit_cost,
+        fixed_cost=link.fixed_cost,
+        transit_holding_cost=_transit_holding_cost(scenario, link.in_transit_holding_cost, origin, dest),
+        trace=trace,
+        trace_key=trace.lane_key(link.id) if trace is not None else 0,
+        receipts=receipts,
+    )
+    _lane_supply_side(link, lane, streams.generator, scenario.lane_stream(link.id), scenario.periods)
+    origin.outbound.append(lane)
+    dest.inbound.append(lane)
+    for due, quantity in enumerate(link.initial_pipeline):
+        lane.preload(quantity, due)
+    return lane
+
+
+def _bindings(
+    scenario: Scenario,
+    nodes: Mapping[NodeId, Node],
+    streams: RandomStreams,
+    agents: Mapping[int, Any] | None,
+) -> list[AgentBinding]:
+    """The agents (``agents[i]`` in place of ``scenario.agents[i]`` where given), each reset with
+    its own seed, and the nodes each decides for."""
+    bindings: list[AgentBinding] = []
+    for i, assignment in enumerate(scenario.agents):
+        members = [nodes[NodeId(n)] for n in scenario.agent_nodes(i)]
+        if agents is not None and i in agents:
+            agent = conform(agents[i])
+        else:
+            agent = registry.validate(assignment.kind, dict(assignment.params), [m.id for m in members])
+        agent.reset(seed=streams.agent_seed(f"agents[{i}]"))
+        bindings.append(AgentBinding(f"agents[{i}]:{assignment.kind}", agent, members))
+    return bindings
+
+
+def _source(
+    cfg: NodeConfig,
+    nodes: Mapping[NodeId, Node],
+    decided: bool,
+    streams: RandomStreams,
+    env: simpy.Environment,
+    receipts: Receipts,
+    trace: Any,
+    periods: int,
+) -> Lane | None:
+    """Make the node of ``cfg`` (no upstream lanes) a source: a production line, returned, if an
+    agent decides its production (``decided``), else make-to-order. A factory's line consumes its
+    bill of materials."""
+    node = nodes[NodeId(cfg.id)]
+    node.is_source = True
+    bom = None
+    if cfg.bom:
+        bom = tuple((nodes[NodeId(inp)], units) for inp, units in cfg.bom[node.sku].items())
+        node.bom = bom
+    if not decided:
+        node.make_to_order = True
+        return None
+    pid = lane_id(PRODUCTION, node.id)
+    draws = cfg.production_lead_time.sample(streams.generator(node.id, "production_lead_time"), periods)
+    kind = Lane if bom is None else partial(ProductionLane, bom=bom)
+    lane = kind(
+        LaneId(pid),
+        None,
+        node,
+        env=env,
+        lead_times=draws,
+        unit_cost=0.0,
+        fixed_cost=0.0,
+        transit_holding_cost=0.0,
+        capacity=node.capacity,
+        trace=trace,
+        trace_key=trace.lane_key(pid) if trace is not None else 0,
+        receipts=receipts,
+    )
+    node.inbound.append(lane)
+    return lane
+
+
+def _levels(
+    nodes: Mapping[NodeId, Node], bindings: list[AgentBinding], production: Mapping[NodeId, Lane]
+) -> list[Level]:
+    """The levels in decision order, customer-facing first: their nodes, the agents deciding for
+    them and their production lines."""
+    levels: list[Level] = []
+    for number in sorted({n.echelon for n in nodes.values()}):
+        members = [n for n in nodes.values() if n.echelon == number]
+        level = Level(number, members)
+        for binding in bindings:
+            mine = [n for n in binding.nodes if n.echelon == number]
+            if mine:
+                level.agents.append((binding, mine))
+        level.production_lanes = [production[n.id] for n in members if n.id in production]
+        levels.append(level)
+    return levels
+
+
+# -- supply side ---------------------------------------------------------------------------------
 
 
 def _outage(cfg: OutageConfig) -> Outage:
@@ -340,7 +396,7 @@ def _serving_rules(
     node.sourcing = Sourcing(src.rule, sorted(inbound, key=key))  # stable: ties keep lane order
 
 
-# -- demand (issue 6) -------------------------------------------------------------------------------
+# -- demand --------------------------------------------------------------------------------------
 
 
 def _effects(cfg: NodeConfig) -> DemandEffects | None:

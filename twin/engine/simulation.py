@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
@@ -464,30 +464,17 @@ class Simulation:
         return observation
 
     def _apply(self, binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
-        if type(decisions) is not dict and not isinstance(decisions, Mapping):
-            raise AgentError(
-                f"{binding.name} returned {type(decisions).__name__} at period {t}; "
-                "act() must return a mapping node -> OrderDecision"
-            )
-        if len(decisions) != len(members):
-            extra = sorted(set(decisions) - {m.id for m in members})
-            if extra:
-                raise AgentError(
-                    f"{binding.name} returned decisions for {extra}, which it does "
-                    f"not decide for, at period {t}"
-                )
+        """Place the orders of ``decisions`` (an agent's answer for ``members`` at period ``t``),
+        each on its lane or, for a node with a sourcing rule, split by the rule."""
+        if type(decisions) is not dict or len(decisions) != len(members):  # else nothing to check
+            _check_decisions(binding, members, decisions, t)
         for node in members:
             decision = decisions.get(node.id)
+            items: Iterable[tuple[Any, Any]]
             if type(decision) is OrderDecision:  # the common case first (checked in full below)
                 items = decision.quantities.items()
-            elif decision is None:
-                raise AgentError(
-                    f"{binding.name} returned no decision for node {node.id!r} at period {t}"
-                )
-            elif isinstance(decision, OrderDecision):
-                items = decision.quantities.items()
             else:
-                items = ((node.lane_ids[0], decision),)  # type: ignore[assignment]
+                items = _orders_of(binding, node, decision, t)
             lanes = self._lanes[node]
             sourcing = node.sourcing
             total = 0.0
@@ -550,6 +537,33 @@ class Simulation:
         for lane in self.network.lanes:
             lane.ordered = 0.0
             lane.orders = 0
+
+
+def _check_decisions(binding: AgentBinding, members: list[Node], decisions: Any, t: int) -> None:
+    """Raise :class:`AgentError` unless ``decisions`` is a mapping with no node outside
+    ``members``."""
+    if type(decisions) is not dict and not isinstance(decisions, Mapping):
+        raise AgentError(
+            f"{binding.name} returned {type(decisions).__name__} at period {t}; "
+            "act() must return a mapping node -> OrderDecision"
+        )
+    if len(decisions) != len(members):
+        extra = sorted(set(decisions) - {m.id for m in members})
+        if extra:
+            raise AgentError(
+                f"{binding.name} returned decisions for {extra}, which it does "
+                f"not decide for, at period {t}"
+            )
+
+
+def _orders_of(binding: AgentBinding, node: Node, decision: Any, t: int) -> Iterable[tuple[Any, Any]]:
+    """``(lane, quantity)`` pairs of a decision that is not exactly an :class:`OrderDecision`: a
+    subclass of it, or a number (an order on the node's first lane)."""
+    if decision is None:
+        raise AgentError(f"{binding.name} returned no decision for node {node.id!r} at period {t}")
+    if isinstance(decision, OrderDecision):
+        return decision.quantities.items()
+    return ((node.lane_ids[0], decision),)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -97,54 +98,71 @@ def read_history(
     last = calendar.period_of(end) if end else max(calendar.period_of(r["date"]) for r in demand_rows)
     if last < first:
         raise DataError(f"{store.label}: demand_history: no rows between {start} and {end}")
-    n = last - first + 1
     history = History(calendar, first, last, store.label)
+    history.demand = _per_period(history, "demand_history", demand_rows, ("node", "sku"))
+    history.orders = _per_period(
+        history,
+        "order_history",
+        store.read(ORDER_HISTORY, optional=True),
+        ("origin", "destination", "sku"),
+    )
+    history.receipts = _receipts(history, store.read(RECEIPT_HISTORY, optional=True), start)
+    history.expected = _expected(history, store.read(SHIPMENTS, optional=True))
+    if stock:
+        history.stock = _stock(history, store.read(STOCK_HISTORY, optional=True))
+    return history
 
-    for i, row in enumerate(demand_rows):
+
+def _per_period(
+    history: History, table: str, rows: list[dict[str, Any]], key: tuple[str, ...]
+) -> dict[Any, np.ndarray]:
+    """``quantity`` of ``rows`` (of ``table``) summed per period of the history and per ``key``
+    (the values of those columns); a negative quantity is an error."""
+    calendar, first, n = history.calendar, history.first, history.periods
+    out: dict[Any, np.ndarray] = {}
+    for i, row in enumerate(rows):
         p = calendar.period_of(row["date"]) - first
         if not 0 <= p < n:
             continue
         if row["quantity"] < 0:
             raise DataError(
-                f"{store.label}: {row_label('demand_history', row, i)}.quantity: must be >= 0, "
+                f"{history.source}: {row_label(table, row, i)}.quantity: must be >= 0, "
                 f"got {row['quantity']!r}"
             )
-        key = (row["node"], row["sku"])
-        if key not in history.demand:
-            history.demand[key] = np.zeros(n)
-        history.demand[key][p] += row["quantity"]
+        k = tuple(row[c] for c in key)
+        if k not in out:
+            out[k] = np.zeros(n)
+        out[k][p] += row["quantity"]
+    return out
 
-    for i, row in enumerate(store.read(ORDER_HISTORY, optional=True)):
-        p = calendar.period_of(row["date"]) - first
-        if not 0 <= p < n:
-            continue
-        if row["quantity"] < 0:
-            raise DataError(
-                f"{store.label}: {row_label('order_history', row, i)}.quantity: must be >= 0, "
-                f"got {row['quantity']!r}"
-            )
-        lane = (row["origin"], row["destination"], row["sku"])
-        if lane not in history.orders:
-            history.orders[lane] = np.zeros(n)
-        history.orders[lane][p] += row["quantity"]
 
+def _receipts(history: History, rows: list[dict[str, Any]], start: dt.date | None) -> list[Receipt]:
+    """Shipments received within the history (sent before it, with ``start``, only if received
+    in it), summed per lane, period sent and period received."""
+    calendar, first, last = history.calendar, history.first, history.last
     received: dict[tuple[str, str, str, int, int], float] = defaultdict(float)
-    for i, row in enumerate(store.read(RECEIPT_HISTORY, optional=True)):
+    for i, row in enumerate(rows):
         shipped, got = calendar.period_of(row["shipped"]), calendar.period_of(row["received"])
         if got < shipped or row["quantity"] < 0:
             label = row_label("receipt_history", row, i)
             if got < shipped:
                 raise DataError(
-                    f"{store.label}: {label}.received: {row['received']} is before shipped "
+                    f"{history.source}: {label}.received: {row['received']} is before shipped "
                     f"{row['shipped']}"
                 )
-            raise DataError(f"{store.label}: {label}.quantity: must be >= 0, got {row['quantity']!r}")
+            raise DataError(f"{history.source}: {label}.quantity: must be >= 0, got {row['quantity']!r}")
         if got > last or (start is not None and got < first):
             continue
         received[(row["origin"], row["destination"], row["sku"], shipped, got)] += row["quantity"]
-    history.receipts = [Receipt(o, d, k, s, r, q) for (o, d, k, s, r), q in received.items()]
+    return [Receipt(o, d, k, s, r, q) for (o, d, k, s, r), q in received.items()]
+
+
+def _expected(history: History, rows: list[dict[str, Any]]) -> list[Receipt]:
+    """Shipments sent within the history and in transit in a later state, at their expected
+    period (one shipment may be in several states: the last row counts)."""
+    calendar, first, last = history.calendar, history.first, history.last
     expected: dict[tuple[str, str, str, int, int], float] = {}
-    for row in store.read(SHIPMENTS, optional=True):
+    for row in rows:
         if row["shipped"] is None:
             continue
         shipped = calendar.period_of(row["shipped"])
@@ -152,23 +170,28 @@ def read_history(
             arrival = calendar.period_of(row["expected"])
             lane = (row["origin"], row["destination"], row["sku"])
             expected[(*lane, shipped, arrival)] = row["quantity"]  # one shipment in several states
-    history.expected = [Receipt(o, d, k, s, r, q) for (o, d, k, s, r), q in expected.items()]
+    return [Receipt(o, d, k, s, r, q) for (o, d, k, s, r), q in expected.items()]
 
-    if stock:
-        dated: dict[tuple[str, str, int], tuple[dt.date, float, float]] = {}
-        sold: dict[tuple[str, str, int], float] = defaultdict(float)
-        for row in store.read(STOCK_HISTORY, optional=True):
-            p = calendar.period_of(row["date"]) - first
-            if not 0 <= p < n:
-                continue
-            key3 = (row["node"], row["sku"], p)
-            sold[key3] += row["sold"]  # a flow: summed over the period
-            if key3 not in dated or dated[key3][0] <= row["date"]:  # stocks: at the period's end
-                dated[key3] = (row["date"], row["on_hand"], row["backorders"])
-        for (node, sku, p), (_, on_hand, backorders) in dated.items():
-            if (node, sku) not in history.stock:
-                history.stock[(node, sku)] = {c: np.full(n, np.nan) for c in STOCK_COLUMNS}
-            columns = history.stock[(node, sku)]
-            columns["on_hand"][p], columns["backorders"][p] = on_hand, backorders
-            columns["sold"][p] = sold[(node, sku, p)]
-    return history
+
+def _stock(history: History, rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """Per (node, SKU) and period: on hand and backorders of the period's last row, units sold
+    summed over the period (NaN in periods without a row)."""
+    calendar, first, n = history.calendar, history.first, history.periods
+    dated: dict[tuple[str, str, int], tuple[dt.date, float, float]] = {}
+    sold: dict[tuple[str, str, int], float] = defaultdict(float)
+    for row in rows:
+        p = calendar.period_of(row["date"]) - first
+        if not 0 <= p < n:
+            continue
+        key3 = (row["node"], row["sku"], p)
+        sold[key3] += row["sold"]  # a flow: summed over the period
+        if key3 not in dated or dated[key3][0] <= row["date"]:  # stocks: at the period's end
+            dated[key3] = (row["date"], row["on_hand"], row["backorders"])
+    stock: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for (node, sku, p), (_, on_hand, backorders) in dated.items():
+        if (node, sku) not in stock:
+            stock[(node, sku)] = {c: np.full(n, np.nan) for c in STOCK_COLUMNS}
+        columns = stock[(node, sku)]
+        columns["on_hand"][p], columns["backorders"][p] = on_hand, backorders
+        columns["sold"][p] = sold[(node, sku, p)]
+    return stock

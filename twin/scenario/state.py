@@ -306,47 +306,59 @@ def scenario_at(scenario: Scenario, state: StartingState) -> Scenario:
     * the seed becomes :func:`stream_seed` of the scenario's seed and the as-of date.
     """
     data = source_data(scenario)
-    periods = scenario.periods
-    offset = state.offset
+    periods, offset = scenario.periods, state.offset
     changes: list[Override] = []
     for node in data.get("nodes") or []:
-        where = f"nodes[{node.get('id')}]"
-        if node.get("initial_inventory"):
-            changes.append(setting(f"{where}.initial_inventory", 0))
-        per_sku = node.get("per_sku")
-        if isinstance(per_sku, dict) and per_sku:
-            entries = {
-                sku: {k: v for k, v in entry.items() if k != "initial_inventory"}
-                if isinstance(entry, dict)
-                else entry
-                for sku, entry in per_sku.items()
-            }
-            if offset:
-                _shift_calendar(entries, offset, periods)
-            if entries != per_sku:
-                changes.append(setting(f"{where}.per_sku", entries))
-        if offset:
-            for key in ("demand_effects", "outage"):
-                if isinstance(node.get(key), dict):
-                    changes.append(setting(f"{where}.{key}", _shifted(key, node[key], offset, periods)))
+        changes += _node_changes(node, offset, periods)
     for lane in data.get("lanes") or []:
         where = f"lanes[{lane.get('from')}->{lane.get('to')}]"
         if lane.get("initial_pipeline"):
             changes.append(setting(f"{where}.initial_pipeline", []))
         if offset and isinstance(lane.get("outage"), dict):
             changes.append(setting(f"{where}.outage", shift_outage(lane["outage"], offset)))
-    skus = data.get("skus")
-    if isinstance(skus, list) and skus:
-        defaults = copy.deepcopy(skus)
-        for sku in defaults:
-            if isinstance(sku, dict) and isinstance(sku.get("defaults"), dict):
-                sku["defaults"].pop("initial_inventory", None)
-                if offset:
-                    _shift_calendar(sku["defaults"], offset, periods)
-        if defaults != skus:
-            changes.append(setting("skus", defaults))
+    changes += _sku_changes(data.get("skus"), offset, periods)
     changes.append(setting("seed", stream_seed(scenario.seed, state.as_of, offset)))
     return edit(scenario, *changes)
+
+
+def _node_changes(node: dict[str, Any], offset: int, periods: int) -> list[Override]:
+    """A node's entry from a state: no initial inventory (nor in its ``per_sku`` entries), and its
+    demand effects and outages shifted by ``offset`` periods."""
+    where = f"nodes[{node.get('id')}]"
+    changes: list[Override] = []
+    if node.get("initial_inventory"):
+        changes.append(setting(f"{where}.initial_inventory", 0))
+    per_sku = node.get("per_sku")
+    if isinstance(per_sku, dict) and per_sku:
+        entries = {
+            sku: {k: v for k, v in entry.items() if k != "initial_inventory"}
+            if isinstance(entry, dict)
+            else entry
+            for sku, entry in per_sku.items()
+        }
+        if offset:
+            _shift_calendar(entries, offset, periods)
+        if entries != per_sku:
+            changes.append(setting(f"{where}.per_sku", entries))
+    if offset:
+        for key in ("demand_effects", "outage"):
+            if isinstance(node.get(key), dict):
+                changes.append(setting(f"{where}.{key}", _shifted(key, node[key], offset, periods)))
+    return changes
+
+
+def _sku_changes(skus: Any, offset: int, periods: int) -> list[Override]:
+    """The ``skus`` list from a state: the SKUs' defaults without initial inventory, their
+    calendar-dated inputs shifted by ``offset`` periods."""
+    if not isinstance(skus, list) or not skus:
+        return []
+    defaults = copy.deepcopy(skus)
+    for sku in defaults:
+        if isinstance(sku, dict) and isinstance(sku.get("defaults"), dict):
+            sku["defaults"].pop("initial_inventory", None)
+            if offset:
+                _shift_calendar(sku["defaults"], offset, periods)
+    return [setting("skus", defaults)] if defaults != skus else []
 
 
 def _shifted(key: str, value: dict[str, Any], offset: int, periods: int) -> dict[str, Any] | None:

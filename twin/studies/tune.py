@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,56 +256,90 @@ class _Search:
         """Coordinate search over ``coordinates`` from ``x`` until converged or ``limit``
         evaluations have been made in all."""
         best = self.cost(x)
-        levels = [c for c in coordinates if c.tunable.scale == "level"]
-        scale = max([abs(c.get(x)) for c in levels] + [1.0])
-
-        def resolution(c: _Coordinate) -> float:
-            if c.tunable.scale == "level":
-                return 1.0 if integer else 0.002 * scale
-            return RESOLUTION[c.tunable.scale]
-
-        def first_step(c: _Coordinate) -> float:
-            if c.tunable.scale == "level":
-                return max(1.0 if integer else 0.01 * scale, 0.1 * abs(c.get(x)))
-            return max(5 * RESOLUTION[c.tunable.scale], round(0.1 * abs(c.get(x)), 2))
-
-        def snap(c: _Coordinate, value: float) -> float:
-            if c.tunable.scale == "level":
-                return float(round(value)) if integer else value
-            return round(value, 2)
-
-        steps = {c: first_step(c) for c in coordinates}
-        # Besides each coordinate alone, a parameter of several nodes moves at all of them at once
-        # (levels of a chain often move together, and constant orders must).
-        groups: dict[tuple[int, str], list[_Coordinate]] = {}
-        for c in coordinates:
-            groups.setdefault((c.target, c.tunable.name), []).append(c)
-        directions = [[c] for c in coordinates] + [g for g in groups.values() if len(g) > 1]
+        grid = _Grid.around(x, coordinates, integer)
+        steps = {c: grid.first_step(c, c.get(x)) for c in coordinates}
+        directions = _directions(coordinates)
         while len(self.cache) < limit and coordinates:
-            improved = False
-            for k, moved in enumerate(directions):
-                if k == len(coordinates) and improved:
-                    break  # joint moves only when no single coordinate improves
-                for direction in (1.0, -1.0):
-                    if len(self.cache) >= limit:
-                        break
-                    trial = copy.deepcopy(x)
-                    for c in moved:
-                        c.set(trial, snap(c, c.get(trial) + direction * steps[c]))
-                    if not _feasible(self.targets, trial):
-                        continue
-                    cost = self.cost(trial)
-                    if cost < best - 1e-12:
-                        x, best, improved = trial, cost, True
-                        break
+            x, best, improved = self._poll(x, best, directions, len(coordinates), steps, grid, limit)
             if not improved:
-                if all(s <= resolution(c) for c, s in steps.items()):
+                if all(s <= grid.resolution(c) for c, s in steps.items()):
                     break
-                steps = {
-                    c: max(resolution(c), _halve(s, c.tunable.scale == "level" and integer))
-                    for c, s in steps.items()
-                }
+                steps = {c: grid.smaller(c, s) for c, s in steps.items()}
         return x, best
+
+    def _poll(
+        self,
+        x: list[Params],
+        best: float,
+        directions: list[list[_Coordinate]],
+        singles: int,
+        steps: Mapping[_Coordinate, float],
+        grid: _Grid,
+        limit: int,
+    ) -> tuple[list[Params], float, bool]:
+        """One pass over ``directions`` (the first ``singles`` move one coordinate, the others
+        several together), a step forth and back along each, moving to the first feasible
+        trial that lowers the cost; returns the point, its cost and whether it moved."""
+        improved = False
+        for k, moved in enumerate(directions):
+            if k == singles and improved:
+                break  # joint moves only when no single coordinate improves
+            for direction in (1.0, -1.0):
+                if len(self.cache) >= limit:
+                    break
+                trial = copy.deepcopy(x)
+                for c in moved:
+                    c.set(trial, grid.snap(c, c.get(trial) + direction * steps[c]))
+                if not _feasible(self.targets, trial):
+                    continue
+                cost = self.cost(trial)
+                if cost < best - 1e-12:
+                    x, best, improved = trial, cost, True
+                    break
+        return x, best, improved
+
+
+def _directions(coordinates: list[_Coordinate]) -> list[list[_Coordinate]]:
+    """Each coordinate alone, then, for a parameter of several nodes, all of its coordinates at
+    once (levels of a chain often move together, and constant orders must)."""
+    groups: dict[tuple[int, str], list[_Coordinate]] = {}
+    for c in coordinates:
+        groups.setdefault((c.target, c.tunable.name), []).append(c)
+    return [[c] for c in coordinates] + [g for g in groups.values() if len(g) > 1]
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The steps of a search: stock levels on whole units (``integer``) or on a fine grid scaled
+    by the largest starting level; multiples, covers and periods on :data:`RESOLUTION`."""
+
+    integer: bool
+    scale: float
+    """The largest absolute starting level (at least 1)."""
+
+    @classmethod
+    def around(cls, x: list[Params], coordinates: list[_Coordinate], integer: bool) -> _Grid:
+        levels = [c for c in coordinates if c.tunable.scale == "level"]
+        return cls(integer, max([abs(c.get(x)) for c in levels] + [1.0]))
+
+    def resolution(self, c: _Coordinate) -> float:
+        if c.tunable.scale == "level":
+            return 1.0 if self.integer else 0.002 * self.scale
+        return RESOLUTION[c.tunable.scale]
+
+    def first_step(self, c: _Coordinate, value: float) -> float:
+        if c.tunable.scale == "level":
+            return max(1.0 if self.integer else 0.01 * self.scale, 0.1 * abs(value))
+        return max(5 * RESOLUTION[c.tunable.scale], round(0.1 * abs(value), 2))
+
+    def snap(self, c: _Coordinate, value: float) -> float:
+        if c.tunable.scale == "level":
+            return float(round(value)) if self.integer else value
+        return round(value, 2)
+
+    def smaller(self, c: _Coordinate, step: float) -> float:
+        """Half the step, no finer than the resolution (whole units on an integer grid)."""
+        return max(self.resolution(c), _halve(step, c.tunable.scale == "level" and self.integer))
 
 
 def _halve(step: float, whole: bool) -> float:
