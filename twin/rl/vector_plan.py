@@ -173,24 +173,95 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
     """Lay ``scenario`` out as arrays; ``external`` are indices of ``scenario.agents`` whose
     decisions come from outside (the learning nodes). Raises :class:`VectorUnsupported`."""
     s = scenario
+    _check_expressible(s)
+    topo = s.topology()
+    level = topo.level
+    ids = [n.id for n in s.nodes]
+    order = sorted(range(len(ids)), key=lambda k: (level[ids[k]], k))
+    node_ids = [ids[k] for k in order]
+    internal = {node: i for i, node in enumerate(node_ids)}
+    top = max(level.values())
+    owner, agents = _agent_plans(s, internal, external)
+    lanes, mto = _lane_plans(s, internal, set(owner))
+    lane_bounds = _sort_lanes(lanes, [level[name] for name in node_ids], top)
+    inbound: list[list[int]] = [[] for _ in node_ids]
+    for k, ln in enumerate(lanes):
+        inbound[ln.destination].append(k)
+    customers = [internal[n.id] for n in s.nodes if n.demand is not None or n.demand_series is not None]
+    claimants, slots = _claimants(lanes, node_ids, customers, level, owner)
+    echelon = np.eye(len(ids))
+    for name in node_ids:
+        for d in topo.descendants(name):
+            echelon[internal[d], internal[name]] = 1.0
+    cfg = s.node_map
+
+    def per(attr: str) -> np.ndarray:
+        return np.array([float(getattr(cfg[node], attr)) for node in node_ids])
+
+    plan = Plan(
+        scenario=s,
+        node_ids=node_ids,
+        order=np.array(order),
+        level_bounds=_level_bounds(node_ids, level, top),
+        lane_bounds=lane_bounds,
+        lanes=lanes,
+        inbound=inbound,
+        claimants=claimants,
+        slots=slots,
+        customers=np.array(sorted(customers), dtype=np.intp),
+        demand_config=[cfg[node_ids[i]] for i in sorted(customers)],
+        backlog_fraction=np.array(
+            [
+                {"backlog": 1.0, "lost": 0.0}.get(cfg[n].unmet_demand, cfg[n].backlog_fraction or 0.0)
+                for n in node_ids
+            ]
+        ),
+        holding_cost=per("holding_cost"),
+        stockout_cost=per("stockout_cost"),
+        price=per("price"),
+        storage_capacity=np.array([_or_inf(cfg[n].storage_capacity) for n in node_ids]),
+        overflow_rate=per("overflow_cost"),
+        make_to_order_capacity=mto,
+        echelon=echelon,
+        agents=agents,
+        liu=s.timing == "liu",
+        tiers=[cfg[n].tier_name for n in node_ids],
+        forecast_window=s.forecast_window,
+        periods=s.periods,
+    )
+    plan.external_nodes = sorted(
+        (i for a in agents if a.external for i in a.nodes), key=lambda i: order[i]
+    )
+    _check_rules(plan)
+    return plan
+
+
+def _or_inf(value: float | None) -> float:
+    return math.inf if value is None else float(value)
+
+
+def _check_expressible(s: Scenario) -> None:
+    """What the arrays cannot hold is refused before anything is laid out."""
     if s.skus:
         raise VectorUnsupported(s.source, "skus", f"several products ({len(s.skus)} SKUs)")
     for i, n in enumerate(s.nodes):
         _unsupported_node(s, i, n)
     _unsupported_lanes(s)
-    topo = s.topology()
-    ids = [n.id for n in s.nodes]
-    level = topo.level
-    order = sorted(range(len(ids)), key=lambda k: (level[ids[k]], k))
-    node_ids = [ids[k] for k in order]
-    internal = {node: i for i, node in enumerate(node_ids)}
-    top = max(level.values())
+
+
+def _level_bounds(node_ids: Sequence[str], level: dict[str, int], top: int) -> list[tuple[int, int]]:
+    """Each level's slice of the nodes (sorted by level; every level from 0 to the top has nodes)."""
     bounds: list[tuple[int, int]] = []
-    for lv in range(top + 1):  # every level from 0 to the top has nodes
+    for lv in range(top + 1):
         inside = [i for i, name in enumerate(node_ids) if level[name] == lv]
         bounds.append((inside[0], inside[-1] + 1))
+    return bounds
 
-    # Agents: who decides what, in placement order.
+
+def _agent_plans(
+    s: Scenario, internal: dict[str, int], external: Collection[int]
+) -> tuple[dict[str, tuple[int, int]], list[AgentPlan]]:
+    """Who decides what, in placement order: each node's (agent, member) and the agents' plans."""
     owner: dict[str, tuple[int, int]] = {}
     agents: list[AgentPlan] = []
     for i, a in enumerate(s.agents):
@@ -205,18 +276,27 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
             except (TypeError, ValueError) as exc:  # pragma: no cover - validated on load
                 raise ScenarioError(f"{s.source}: agents[{i}].params: {exc}") from None
         agents.append(AgentPlan(i, a.kind, tuple(internal[m] for m in members), agent, is_external))
-    decided = set(owner)
+    return owner, agents
 
-    def transit_rate(explicit: float | None, origin: NodeConfig | None, dest: NodeConfig) -> float:
-        if explicit is not None:
-            return explicit
-        mode = s.costs.in_transit_holding
-        if mode == "sender":
-            return origin.holding_cost if origin is not None else 0.0
-        if mode == "receiver":
-            return dest.holding_cost
-        return 0.0
 
+def _transit_rate(
+    s: Scenario, explicit: float | None, origin: NodeConfig | None, dest: NodeConfig
+) -> float:
+    if explicit is not None:
+        return explicit
+    mode = s.costs.in_transit_holding
+    if mode == "sender":
+        return origin.holding_cost if origin is not None else 0.0
+    if mode == "receiver":
+        return dest.holding_cost
+    return 0.0
+
+
+def _lane_plans(
+    s: Scenario, internal: dict[str, int], decided: set[str]
+) -> tuple[list[LanePlan], np.ndarray]:
+    """The scenario's lanes, then a production line for each source with an agent (make to
+    stock); a source without one makes to order, up to its capacity (the second array)."""
     cfg = s.node_map
     lanes = [
         LanePlan(
@@ -227,15 +307,16 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
             (s.lane_stream(ln.id), "lead_time"),
             ln.unit_cost,
             ln.fixed_cost,
-            transit_rate(ln.in_transit_holding_cost, cfg[ln.origin], cfg[ln.destination]),
+            _transit_rate(s, ln.in_transit_holding_cost, cfg[ln.origin], cfg[ln.destination]),
             math.inf,
             tuple(float(q) for q in ln.initial_pipeline),
         )
         for ln in s.lanes
     ]
-    mto = np.zeros(len(ids))
+    mto = np.zeros(len(s.nodes))
+    predecessors = s.topology().predecessors
     for n in s.nodes:
-        if topo.predecessors[n.id]:
+        if predecessors[n.id]:
             continue
         if n.id in decided:
             lanes.append(
@@ -248,31 +329,42 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
                     0.0,
                     0.0,
                     0.0,
-                    math.inf if n.capacity is None else float(n.capacity),
+                    _or_inf(n.capacity),
                 )
             )
         else:
-            mto[internal[n.id]] = math.inf if n.capacity is None else float(n.capacity)
-    # Lanes by the level of the node that orders on them (production lines after the lanes of a
-    # level), so the orders of a level are one contiguous slice; a node's own lanes keep the event
-    # twin's order (scenario order, then its production line).
+            mto[internal[n.id]] = _or_inf(n.capacity)
+    return lanes, mto
+
+
+def _sort_lanes(lanes: list[LanePlan], levels: Sequence[int], top: int) -> list[tuple[int, int, int]]:
+    """Sort ``lanes`` in place by the level of the node that orders on them (production lines
+    after the lanes of a level), so the orders of a level are one contiguous slice; a node's own
+    lanes keep the event twin's order (scenario order, then its production line). Returns each
+    level's (first lane, first production line, end)."""
     position = {id(ln): k for k, ln in enumerate(lanes)}
-    lanes.sort(key=lambda ln: (level[node_ids[ln.destination]], ln.origin < 0, position[id(ln)]))
+    lanes.sort(key=lambda ln: (levels[ln.destination], ln.origin < 0, position[id(ln)]))
     lane_bounds: list[tuple[int, int, int]] = []
     by_level: dict[int, list[int]] = {}
     for k, ln in enumerate(lanes):
-        by_level.setdefault(level[node_ids[ln.destination]], []).append(k)
+        by_level.setdefault(levels[ln.destination], []).append(k)
     for lv in range(top + 1):
         mine = by_level.get(lv, [])
         real = [k for k in mine if lanes[k].origin >= 0]
         start = mine[0] if mine else (lane_bounds[-1][2] if lane_bounds else 0)
         lane_bounds.append((start, start + len(real), start + len(mine)))
-    inbound: list[list[int]] = [[] for _ in node_ids]
-    for k, ln in enumerate(lanes):
-        inbound[ln.destination].append(k)
+    return lane_bounds
 
-    # Claimants: customers first, then downstream lanes in the order their orders are placed.
-    customers = [internal[n.id] for n in s.nodes if n.demand is not None or n.demand_series is not None]
+
+def _claimants(
+    lanes: Sequence[LanePlan],
+    node_ids: Sequence[str],
+    customers: Collection[int],
+    level: dict[str, int],
+    owner: dict[str, tuple[int, int]],
+) -> tuple[np.ndarray, int]:
+    """Each lane's claim slot at its origin: customers first, then the downstream lanes in the
+    order their orders are placed; and the most slots any node has."""
     claimants = np.full(len(lanes), -1)
     slots = 1
 
@@ -289,58 +381,7 @@ def compile_scenario(scenario: Scenario, external: Collection[int] = ()) -> Plan
         for j, k in enumerate(out):
             claimants[k] = first + j
         slots = max(slots, first + len(out))
-
-    echelon = np.eye(len(ids))
-    for name in node_ids:
-        for d in topo.descendants(name):
-            echelon[internal[d], internal[name]] = 1.0
-
-    def per(attr: str) -> np.ndarray:
-        return np.array([float(getattr(cfg[node], attr)) for node in node_ids])
-
-    storage = np.array(
-        [
-            math.inf if cfg[n].storage_capacity is None else float(cfg[n].storage_capacity)  # type: ignore[arg-type]
-            for n in node_ids
-        ]
-    )
-    fraction = np.array(
-        [
-            {"backlog": 1.0, "lost": 0.0}.get(cfg[n].unmet_demand, cfg[n].backlog_fraction or 0.0)
-            for n in node_ids
-        ]
-    )
-    plan = Plan(
-        scenario=s,
-        node_ids=node_ids,
-        order=np.array(order),
-        level_bounds=bounds,
-        lane_bounds=lane_bounds,
-        lanes=lanes,
-        inbound=inbound,
-        claimants=claimants,
-        slots=slots,
-        customers=np.array(sorted(customers), dtype=np.intp),
-        demand_config=[cfg[node_ids[i]] for i in sorted(customers)],
-        backlog_fraction=fraction,
-        holding_cost=per("holding_cost"),
-        stockout_cost=per("stockout_cost"),
-        price=per("price"),
-        storage_capacity=storage,
-        overflow_rate=per("overflow_cost"),
-        make_to_order_capacity=mto,
-        echelon=echelon,
-        agents=agents,
-        liu=s.timing == "liu",
-        tiers=[cfg[n].tier_name for n in node_ids],
-        forecast_window=s.forecast_window,
-        periods=s.periods,
-    )
-    plan.external_nodes = sorted(
-        (i for a in agents if a.external for i in a.nodes), key=lambda i: order[i]
-    )
-    _check_rules(plan)
-    return plan
+    return claimants, slots
 
 
 def _check_rules(plan: Plan) -> None:
