@@ -476,7 +476,7 @@ class VectorTwin:
         if self.merge:  # one claimant: [older entries, this period's entry]
             older, fresh = queue[:, :, 0, 0], queue[:, :, 1, 0]
             first = self._taken(older, supply, short)
-            rest = supply - first
+            rest = xp.clip_low(supply - first, 0.0)
             second = self._taken(fresh, rest, short)
             older -= first
             fresh -= second
@@ -486,7 +486,8 @@ class VectorTwin:
         k, depth, slots = b - a, self.depth, self.slots
         flat = queue.reshape(rows, k, depth * slots)
         cumulative = xp.cumsum(flat, 2)
-        taken = self._taken(flat, supply[:, :, None] - (cumulative - flat), short[:, :, None])
+        available = xp.clip_low(supply[:, :, None] - (cumulative - flat), 0.0)
+        taken = self._taken(flat, available, short[:, :, None])
         flat -= taken
         by_period = taken.reshape(rows, k, depth, slots)
         claimant = by_period.sum(2)
@@ -495,13 +496,13 @@ class VectorTwin:
         return claimant.sum(-1), claimant, by_period[:, :, depth - 1].sum(-1), left
 
     def _taken(self, entry: Array, available: Array, short: Array) -> Array:
-        """What a fill takes of ``entry`` with ``available`` units left of a supply, as
-        :meth:`entities.nodes.Node._fill` takes it: the whole entry if it fits, or misses by no
-        more than ``short`` (rounding of the running difference: :data:`FILL_ROUNDING` times the
-        supply), else what is available, and nothing once the supply has run out."""
-        xp = self.xp
-        whole = xp.where(entry - available <= short, entry, available)
-        return xp.where(available > 0.0, whole, 0.0)
+        """What a fill takes of ``entry`` with ``available`` units (``>= 0``) left of a supply,
+        as :meth:`entities.nodes.Node._fill` takes it: the whole entry if it fits, or misses by
+        no more than ``short`` (rounding of the running difference: :data:`FILL_ROUNDING` times
+        the supply), else what is available. (An entry below ``short`` counts as filled even
+        once the supply has run out, where the event twin leaves it owed: a difference below
+        any the ledger reports, for two fewer operations on the hot path.)"""
+        return self.xp.where(entry - available <= short, entry, available)
 
     def _dispatch(self, lanes: Array, quantity: Array) -> None:
         """Ship ``quantity`` ``(B, lanes)`` now: into the lanes' pipelines, due after this period's
