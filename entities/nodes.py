@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from entities.sourcing import Sourcing
 
 
+FILL_ROUNDING = 1e-12
+"""Relative shortfall of a supply that still fills an owed entry whole (:meth:`Node._fill`): far
+above the rounding of a running difference over a few thousand entries (about ``2.2e-16`` per
+subtraction, relative to the supply), far below any quantity a ledger reports (to ``1e-9``)."""
+
+
 class Node:
     """One stocking point. See the module docstring for the accounting."""
 
@@ -160,8 +166,13 @@ class Node:
 
         Returns what is left of the supply, the units filled and the units to ship per lane.
         Whole entries are taken while they fit, so an unlimited supply (``math.inf``) leaves
-        nothing owed, not a rounding residue. A node with an allocation rule other than FIFO, or
-        with downstream lanes that have a capacity or outages, fills through
+        nothing owed, not a rounding residue; so does a supply that is the float sum of what is
+        owed (a base-stock order of what the node owes, delivered at once): what is left of it
+        after the older entries, a running difference, may miss the next entry by rounding
+        (``4.0962421110938685 - 2.096242111093869`` is ``1.9999999999999996``, not ``2.0``), and
+        an entry missed by at most :data:`FILL_ROUNDING` times the supply is filled whole; less
+        than that left over (a sum rounded up) is nothing left. A node with an allocation rule
+        other than FIFO, or with downstream lanes that have a capacity or outages, fills through
         :func:`entities.allocation.fill` instead (this loop is the fast path).
         """
         if self.constrained:
@@ -169,10 +180,11 @@ class Node:
         owed = self.owed
         sends: dict[Lane, float] = {}
         served = 0.0
+        short = FILL_ROUNDING * supply  # what the running subtraction may lose to rounding
         while owed and supply > 0.0:
             entry = owed[0]
             lane, quantity, created = entry[0], entry[1], entry[2]  # may carry more (patience)
-            if quantity <= supply:
+            if quantity - supply <= short:  # it fits (perhaps but for rounding): filled whole
                 q = quantity
                 owed.popleft()
             else:
@@ -187,6 +199,8 @@ class Node:
                 self.customer_backorders -= q
             else:
                 sends[lane] = sends.get(lane, 0.0) + q
+        if supply < short:  # what is left is rounding (of an entry filled whole, or the sum)
+            supply = 0.0
         self._settle(served)
         return supply, served, sends
 
