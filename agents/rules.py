@@ -55,6 +55,13 @@ ORDER_NOISE = 1e-9
 a sum of positions (e.g. an echelon's, which the vector twin adds in another order), and ordering
 it would charge a fixed ordering cost for nothing."""
 
+POSITION_NOISE = 1e-9
+"""A position (or a cover, in periods) within this much of a rule's threshold counts as at the
+threshold: a sum of receipts and backorders carries rounding noise of about 1e-14 whose sign
+depends on the order of its additions (the vector twin adds in another order than the event
+twin), and a rule must not order a batch more or less because of it. Exact positions (whole
+units, or a threshold hit exactly) decide as they would without it."""
+
 
 def _max_order(value: Any) -> float | Mapping[str, float] | None:
     """The order cap: None (no cap), a number >= 0, or ``{node: number}``."""
@@ -184,7 +191,7 @@ class SSPolicy(_Rule):
     def quantity(self, obs: Observation) -> float:
         s, big_s = self._param("s", obs.node), self._param("S", obs.node)
         ip = obs.inventory_position
-        return big_s - ip if ip <= s else 0.0
+        return big_s - ip if ip <= s + POSITION_NOISE else 0.0
 
 
 class RQPolicy(_Rule):
@@ -212,9 +219,9 @@ class RQPolicy(_Rule):
         r = self._param("reorder_point", obs.node)
         q = self._param("order_quantity", obs.node)
         ip = obs.inventory_position
-        if ip > r:
+        if ip > r + POSITION_NOISE:
             return 0.0
-        return q * (math.floor((r - ip) / q) + 1)
+        return q * (math.floor((r - ip + POSITION_NOISE) / q) + 1)
 
 
 class PeriodicReviewPolicy(_Rule):
@@ -391,7 +398,7 @@ class DaysOfCoverPolicy(_Rule):
             return 0.0
         cover = obs.inventory_position / obs.forecast
         for threshold, m in zip(self.thresholds, self.multiples, strict=False):
-            if cover < threshold:
+            if cover < threshold - POSITION_NOISE:
                 return m
         return 0.0
 

@@ -12,6 +12,7 @@ first observed demand under liu timing, random external orders), and every shipp
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -453,6 +454,56 @@ def test_a_shared_supply_of_what_is_owed_fills_every_order_in_both_twins(seed):
         assert_same_ledger(event, vector[b], f"seed {seed} r{r}")
 
 
+THRESHOLD_CASES: dict[str, dict[str, Any]] = json.loads(
+    (ROOT / "tests" / "data" / "vector_threshold_cases.json").read_text()
+)
+"""Cases the random networks found where a position summed in another order (1e-14 apart) fell on
+either side of a rule's threshold: an (r, Q) warehouse whose position minus r was a whole number
+of batches, and a days-of-cover store under ``timing: liu`` whose cover was its target exactly.
+Both twins now read a position within ``agents.rules.POSITION_NOISE`` of a threshold as at it."""
+
+
+@pytest.mark.parametrize("name", sorted(THRESHOLD_CASES))
+def test_positions_at_a_rules_threshold_decide_alike_in_both_twins(name):
+    scenario = scenario_from_dict(THRESHOLD_CASES[name], source=f"<{name}>")
+    vector = vector_rows(scenario, [0, 2])
+    for b, r in enumerate([0, 2]):
+        assert_same_ledger(event_rows(scenario, r, (), None), vector[b], f"{name} r{r}")
+
+
+def test_rules_read_a_position_within_rounding_of_a_threshold_as_at_it():
+    from agents import rules
+    from twin.rl.vector_backend import NumpyBackend
+    from twin.rl.vector_rules import vectorise
+
+    class View:
+        period = 0
+
+        def __init__(self, ip: float) -> None:
+            self.ip = np.array([ip])
+
+        def inventory_position(self, nodes: Any) -> Any:
+            return self.ip
+
+        def forecast(self, nodes: Any) -> Any:
+            return np.array([4.0])
+
+    def obs(ip: float) -> Any:
+        return type("Obs", (), {"node": "n", "inventory_position": ip, "forecast": 4.0})()
+
+    xp, index = NumpyBackend(), np.array([0])
+    tiny = 1e-14
+    for policy, at, expected in (
+        (rules.RQPolicy(reorder_point=0.25, order_quantity=0.5), 0.25 - 1.0, 1.5),
+        (rules.SSPolicy(s=3.0, S=10.0), 3.0, 7.0),
+        (rules.HmarlSupplierPolicy(low_cover=0.5, target_cover=1.0, high_cover=2.0), 4.0, 0.5 * 4.0),
+    ):
+        vector = vectorise(policy, ["n"], index, xp)
+        for ip in (at - tiny, at, at + tiny):
+            assert policy.quantity(obs(ip)) == pytest.approx(expected, abs=1e-9), (policy, ip)
+            assert float(vector.quantity(View(ip))[0]) == pytest.approx(expected, abs=1e-9), (policy, ip)
+
+
 def test_the_shared_supply_case_equals_the_event_twin():
     scenario = scenario_from_dict(SHARED_SUPPLY_CASE, source="<shared supply case>")
     vector = vector_rows(scenario, [0, 2])
@@ -464,6 +515,8 @@ def test_the_shared_supply_case_equals_the_event_twin():
 @given(networks(), st.booleans())
 @example((NOISE_CASE, [3]), False)
 @example((SHARED_SUPPLY_CASE, []), False)
+@example((THRESHOLD_CASES["r_Q_shared_warehouse"], []), False)
+@example((THRESHOLD_CASES["liu_days_of_cover"], []), False)
 def test_random_networks_equal_the_event_twin(case, integer):
     data, external = case
     scenario = scenario_from_dict(data, source="<random>")

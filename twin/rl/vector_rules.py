@@ -86,7 +86,7 @@ class SS(VectorRule):
 
     def quantity(self, state: StateView) -> Array:
         ip = state.inventory_position(self.nodes)
-        return self.xp.where(ip <= self.s, self.big_s - ip, 0.0)
+        return self.xp.where(ip <= self.s + rules.POSITION_NOISE, self.big_s - ip, 0.0)
 
 
 class RQ(VectorRule):
@@ -98,8 +98,8 @@ class RQ(VectorRule):
 
     def quantity(self, state: StateView) -> Array:
         ip = state.inventory_position(self.nodes)
-        batches = self.xp.floor((self.r - ip) / self.q) + 1.0
-        return self.xp.where(ip > self.r, 0.0, self.q * batches)
+        batches = self.xp.floor((self.r - ip + rules.POSITION_NOISE) / self.q) + 1.0
+        return self.xp.where(ip > self.r + rules.POSITION_NOISE, 0.0, self.q * batches)
 
 
 class PeriodicReview(VectorRule):
@@ -206,7 +206,7 @@ class DaysOfCover(VectorRule):
         forecast = state.forecast(self.nodes)
         positive = forecast > 0.0
         cover = state.inventory_position(self.nodes) / xp.where(positive, forecast, 1.0)
-        low, target, high = self.thresholds
+        low, target, high = (t - rules.POSITION_NOISE for t in self.thresholds)
         multiple = xp.where(
             cover < low, 1.5, xp.where(cover < target, 1.0, xp.where(cover < high, 0.5, 0.0))
         )
