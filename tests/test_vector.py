@@ -236,37 +236,42 @@ def test_every_rule_agent_is_generated_and_vectorised():
         rule_params(kind)
 
 
-@st.composite
-def networks(draw: st.DrawFn) -> tuple[dict[str, Any], list[int]]:
-    """A random period-stepped scenario and the indices of its externally decided agent entries."""
+def _tier_names(draw: st.DrawFn) -> list[list[str]]:
+    """Stores, 0-2 tiers of warehouses, sources: each tier's node names."""
     tiers = [draw(st.integers(1, 3))] + [draw(st.integers(1, 2)) for _ in range(draw(st.integers(0, 2)))]
     tiers.append(draw(st.integers(1, 2)))  # sources
-    names = [
+    return [
         [f"{'s' if k == 0 else 'src' if k == len(tiers) - 1 else 'w'}{k}_{j}" for j in range(n)]
         for k, n in enumerate(tiers)
     ]
-    sources = names[-1]
-    nodes: list[dict[str, Any]] = []
+
+
+def _lane_spec(draw: st.DrawFn, origin: str, destination: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"from": origin, "to": destination, "lead_time": draw(lead_times)}
+    if draw(st.booleans()):
+        spec["unit_cost"] = draw(quarters(0, 2))
+    if draw(st.integers(0, 3)) == 0:
+        spec["fixed_cost"] = draw(quarters(0, 10))
+    if draw(st.integers(0, 3)) == 0:
+        spec["initial_pipeline"] = draw(st.lists(quarters(0, 10), max_size=3))
+    if draw(st.integers(0, 4)) == 0:
+        spec["in_transit_holding_cost"] = draw(quarters(0, 1))
+    return spec
+
+
+def _lanes(draw: st.DrawFn, names: list[list[str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every node below the sources orders from the tier above (and perhaps from one more node
+    higher up); every node above the stores supplies someone."""
     lanes: dict[tuple[str, str], dict[str, Any]] = {}
 
     def lane(origin: str, destination: str) -> None:
         if (origin, destination) not in lanes:
-            spec: dict[str, Any] = {"from": origin, "to": destination, "lead_time": draw(lead_times)}
-            if draw(st.booleans()):
-                spec["unit_cost"] = draw(quarters(0, 2))
-            if draw(st.integers(0, 3)) == 0:
-                spec["fixed_cost"] = draw(quarters(0, 10))
-            if draw(st.integers(0, 3)) == 0:
-                spec["initial_pipeline"] = draw(st.lists(quarters(0, 10), max_size=3))
-            if draw(st.integers(0, 4)) == 0:
-                spec["in_transit_holding_cost"] = draw(quarters(0, 1))
-            lanes[(origin, destination)] = spec
+            lanes[(origin, destination)] = _lane_spec(draw, origin, destination)
 
     for k, tier in enumerate(names[:-1]):
         above = [n for t in names[k + 1 :] for n in t]
         for node in tier:
-            first = draw(st.sampled_from(names[k + 1]))
-            lane(first, node)
+            lane(draw(st.sampled_from(names[k + 1])), node)
             for extra in draw(st.lists(st.sampled_from(above), max_size=1)):
                 lane(extra, node)
     for k, tier in enumerate(names[1:], start=1):
@@ -274,35 +279,36 @@ def networks(draw: st.DrawFn) -> tuple[dict[str, Any], list[int]]:
         for node in tier:
             if not any(o == node for o, _ in lanes):
                 lane(node, draw(st.sampled_from(below)))
-    for k, tier in enumerate(names):
-        for node in tier:
-            cfg: dict[str, Any] = {
-                "id": node,
-                "kind": "store" if k == 0 else "supplier" if k == len(names) - 1 else "warehouse",
-                "tier": f"t{k}",
-                "initial_inventory": draw(quarters(0, 40)),
-                "holding_cost": draw(quarters(0, 2)),
-                "stockout_cost": draw(quarters(0, 10)),
-            }
-            if draw(st.booleans()):
-                cfg["price"] = draw(quarters(0, 5))  # revenue on units sold to customers
-            if k == 0 or draw(st.integers(0, 5)) == 0:
-                cfg["demand"] = draw(demand_distributions)
-                cfg["unmet_demand"] = draw(st.sampled_from(["backlog", "lost", "partial"]))
-                if cfg["unmet_demand"] == "partial":
-                    cfg["backlog_fraction"] = draw(st.sampled_from([0.25, 0.5, 0.75]))
-            if node in sources and draw(st.booleans()):
-                cfg["capacity"] = draw(quarters(1, 30))
-            if draw(st.integers(0, 5)) == 0:
-                cfg["storage_capacity"] = draw(quarters(1, 50))
-                cfg["overflow"] = "accept"
-                cfg["overflow_cost"] = draw(quarters(0, 2))
-            nodes.append(cfg)
-    stocked = [n for n in sources if draw(st.integers(0, 2)) == 0]  # make-to-stock: an agent
-    for cfg in nodes:
-        if cfg["id"] in stocked:
-            cfg["production_lead_time"] = draw(st.one_of(st.integers(0, 2), lead_times))
-    deciders = [n for tier in names[:-1] for n in tier] + stocked
+    return lanes
+
+
+def _node_config(draw: st.DrawFn, k: int, node: str, names: list[list[str]]) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "id": node,
+        "kind": "store" if k == 0 else "supplier" if k == len(names) - 1 else "warehouse",
+        "tier": f"t{k}",
+        "initial_inventory": draw(quarters(0, 40)),
+        "holding_cost": draw(quarters(0, 2)),
+        "stockout_cost": draw(quarters(0, 10)),
+    }
+    if draw(st.booleans()):
+        cfg["price"] = draw(quarters(0, 5))  # revenue on units sold to customers
+    if k == 0 or draw(st.integers(0, 5)) == 0:
+        cfg["demand"] = draw(demand_distributions)
+        cfg["unmet_demand"] = draw(st.sampled_from(["backlog", "lost", "partial"]))
+        if cfg["unmet_demand"] == "partial":
+            cfg["backlog_fraction"] = draw(st.sampled_from([0.25, 0.5, 0.75]))
+    if node in names[-1] and draw(st.booleans()):
+        cfg["capacity"] = draw(quarters(1, 30))
+    if draw(st.integers(0, 5)) == 0:
+        cfg["storage_capacity"] = draw(quarters(1, 50))
+        cfg["overflow"] = "accept"
+        cfg["overflow_cost"] = draw(quarters(0, 2))
+    return cfg
+
+
+def _agents(draw: st.DrawFn, deciders: list[str]) -> list[dict[str, Any]]:
+    """The deciding nodes in consecutive groups, each group one rule entry with per-node values."""
     agents = []
     remaining = list(deciders)
     while remaining:
@@ -319,6 +325,21 @@ def networks(draw: st.DrawFn) -> tuple[dict[str, Any], list[int]]:
         if draw(st.integers(0, 2)) == 0:  # an order cap, per node
             params["max_order"] = {m: draw(quarters(0, 20)) for m in members}
         agents.append({"nodes": members, "kind": kind, "params": params})
+    return agents
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> tuple[dict[str, Any], list[int]]:
+    """A random period-stepped scenario and the indices of its externally decided agent entries."""
+    names = _tier_names(draw)
+    sources = names[-1]
+    lanes = _lanes(draw, names)
+    nodes = [_node_config(draw, k, node, names) for k, tier in enumerate(names) for node in tier]
+    stocked = [n for n in sources if draw(st.integers(0, 2)) == 0]  # make-to-stock: an agent
+    for cfg in nodes:
+        if cfg["id"] in stocked:
+            cfg["production_lead_time"] = draw(st.one_of(st.integers(0, 2), lead_times))
+    agents = _agents(draw, [n for tier in names[:-1] for n in tier] + stocked)
     timing = draw(st.sampled_from(["twin", "liu"]))
     data = {
         "name": "random_vector",
