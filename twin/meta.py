@@ -34,7 +34,15 @@ from pathlib import Path
 
 from entities.errors import TwinError
 from twin.cli import EXIT_USAGE, check_writable, error_line, run_command, show_progress
-from twin.rl.options import check_spaces, parse_hyper_parameters, training_scenario
+from twin.rl.options import (
+    add_learner_options,
+    add_machine_options,
+    add_scenario_options,
+    check_at_least,
+    check_spaces,
+    parse_hyper_parameters,
+    training_scenario,
+)
 from twin.rl.train import RunSpec, TrainError, resolve_device, resolve_targets
 from twin.scenario import Scenario
 
@@ -46,10 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("scenario", help="base scenario YAML file (nodes, lanes, agents, reward)")
     p.add_argument("--regimes", nargs="+", required=True, metavar="REGIME.yaml", help="regime scenarios")
-    p.add_argument("--targets", help="learning nodes: node, tier or comma-separated list")
-    p.add_argument("--observation", help="observation builder, e.g. default")
-    p.add_argument("--action", help="action map, e.g. order_up_to:high=8,scale=forecast")
-    p.add_argument("--reward-scope", choices=("own", "team", "mix"))
+    add_learner_options(p)
     p.add_argument(
         "--timesteps", type=int, default=600_000, help="decision epochs in all, over every regime"
     )
@@ -63,46 +68,22 @@ def _parser() -> argparse.ArgumentParser:
         help="Reptile's outer step size in (0, 1], annealed linearly to 0 (default 0.5)",
     )
     p.add_argument("--out", help="output folder (default: runs/meta-<scenario>)")
-    p.add_argument("--seed", type=int, default=1, help="seed (torch, sampling, regime order)")
-    p.add_argument("--periods", type=int, help="override every scenario's periods")
-    p.add_argument(
-        "--override",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="change the base scenario and every regime, as twin.train --override (repeatable)",
-    )
-    p.add_argument(
-        "--eval-replications",
-        type=int,
-        default=None,
-        help="evaluation replications 0..n-1 of each regime (default: min(5, scenario's))",
-    )
-    p.add_argument("--eval-every", type=int, help="meta-iterations between evaluations")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="PPO hyper-parameter, e.g. learning_rate=1e-4 (repeatable)",
-    )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.add_argument("--twin", choices=("vector", "event"), default="vector")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_scenario_options(p, scenarios="the base scenario and every regime")
+    add_machine_options(p)
     return p
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    for flag, value, low in (
-        ("--timesteps", args.timesteps, 1),
-        ("--inner-iterations", args.inner_iterations, 1),
-        ("--eval-replications", args.eval_replications, 1),
-        ("--eval-every", args.eval_every, 1),
-        ("--periods", args.periods, 1),
-        ("--seed", args.seed, 0),
-    ):
-        if value is not None and value < low:
-            raise TrainError(f"{flag} must be >= {low}, got {value}")
+    check_at_least(
+        (
+            ("--timesteps", args.timesteps, 1),
+            ("--inner-iterations", args.inner_iterations, 1),
+            ("--eval-replications", args.eval_replications, 1),
+            ("--eval-every", args.eval_every, 1),
+            ("--periods", args.periods, 1),
+            ("--seed", args.seed, 0),
+        )
+    )
     if not 0.0 < args.meta_step_size <= 1.0:
         raise TrainError(f"--meta-step-size must be in (0, 1], got {args.meta_step_size}")
     resolve_device(args.device)

@@ -74,7 +74,15 @@ from typing import Any
 
 from entities.errors import TwinError
 from twin.cli import check_writable, error_line, run_command, show_progress
-from twin.rl.options import check_spaces, parse_hyper_parameters, training_scenario
+from twin.rl.options import (
+    add_learner_options,
+    add_machine_options,
+    add_scenario_options,
+    check_at_least,
+    check_spaces,
+    parse_hyper_parameters,
+    training_scenario,
+)
 from twin.rl.train import (
     RunSpec,
     TrainError,
@@ -101,16 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--algo", choices=("ppo", "happo"), default="ppo")
-    p.add_argument(
-        "--targets",
-        help="learning nodes: node, tier or comma-separated list "
-        "(default: the scenario's ppo/happo entries)",
-    )
-    p.add_argument("--observation", help="observation builder, e.g. hmarl or liu:scale=10")
-    p.add_argument("--action", help="action map, e.g. hmarl_multiples or integer:n=20")
-    p.add_argument(
-        "--reward-scope", choices=("own", "team", "mix"), help="override the scenario's reward.scope"
-    )
+    add_learner_options(p)
     p.add_argument(
         "--reward-weights",
         metavar="NAME=W,...",
@@ -132,38 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         "normaliser), e.g. a meta-learnt initialisation of python -m twin.meta; same learning "
         "nodes, observation, action and network",
     )
-    p.add_argument("--seed", type=int, default=1, help="trainer seed (torch, sampling)")
-    p.add_argument("--periods", type=int, help="override the scenario's periods (episode length)")
-    p.add_argument(
-        "--override",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="change the scenario for this run, in the grammar of twin.compare's variants, e.g. "
-        "'nodes.retailer.demand={dist: merton}' (repeatable)",
-    )
-    p.add_argument(
-        "--eval-replications",
-        type=int,
-        default=None,
-        help="fixed evaluation replications 0..n-1 (default: min(5, scenario's))",
-    )
-    p.add_argument(
-        "--eval-every", type=int, help="iterations between evaluations (default: a tenth of the run)"
-    )
+    add_scenario_options(p)
     p.add_argument(
         "--best-by",
         choices=("cost", "return"),
         default="cost",
         help="keep the policy with the lowest evaluation cost (default) or the highest "
         "evaluation return (the training reward)",
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="trainer hyper-parameter, e.g. learning_rate=1e-4 (repeatable)",
     )
     p.add_argument(
         "--phases",
@@ -176,19 +150,6 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=1 / 3,
         help="learning-rate factor of the joint fine-tuning phase (default 1/3)",
-    )
-    p.add_argument(
-        "--device",
-        default="cpu",
-        help="where the networks and the vector twin run: cpu (default), cuda, or auto "
-        "(cuda if torch sees a CUDA device, else cpu)",
-    )
-    p.add_argument(
-        "--twin",
-        choices=("vector", "event"),
-        default="vector",
-        help="train on the vector twin (default; event-twin environments where it cannot "
-        "express the scenario) or on event-twin environments",
     )
     p.add_argument(
         "--seeds",
@@ -210,23 +171,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also log metrics for TensorBoard in DIR/tensorboard (needs the tensorboard package)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_machine_options(p)
     return p
 
 
 def _check_options(args: argparse.Namespace) -> None:
     """The numeric options' ranges (before the scenario is even read)."""
-    for flag, value, low in (
-        ("--timesteps", args.timesteps, 1),
-        ("--eval-replications", args.eval_replications, 1),
-        ("--eval-every", args.eval_every, 1),
-        ("--periods", args.periods, 1),
-        ("--phase", args.phase, 1),
-        ("--seed", args.seed, 0),
-        ("--workers", args.workers, 1),
-    ):
-        if value is not None and value < low:
-            raise TrainError(f"{flag} must be >= {low}, got {value}")
+    check_at_least(
+        (
+            ("--timesteps", args.timesteps, 1),
+            ("--eval-replications", args.eval_replications, 1),
+            ("--eval-every", args.eval_every, 1),
+            ("--periods", args.periods, 1),
+            ("--phase", args.phase, 1),
+            ("--seed", args.seed, 0),
+            ("--workers", args.workers, 1),
+        )
+    )
     if not (math.isfinite(args.joint_lr_scale) and args.joint_lr_scale > 0):
         raise TrainError(f"--joint-lr-scale must be a number > 0, got {args.joint_lr_scale}")
     if args.phase is not None and not args.phases:

@@ -9,11 +9,12 @@ the option or file, the field and the value).
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import math
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,78 @@ from twin.rl.env import learners_untrained
 from twin.rl.train import TrainError
 from twin.scenario import Scenario, read_yaml, scenario_from_dict
 from twin.scenario.edit import edit_data
+
+
+def add_learner_options(p: argparse.ArgumentParser) -> None:
+    """Who learns and through what: ``--targets``, ``--observation``, ``--action``,
+    ``--reward-scope``."""
+    p.add_argument(
+        "--targets",
+        help="learning nodes: node, tier or comma-separated list "
+        "(default: the scenario's ppo/happo entries)",
+    )
+    p.add_argument("--observation", help="observation builder, e.g. hmarl or liu:scale=10")
+    p.add_argument("--action", help="action map, e.g. hmarl_multiples or integer:n=20")
+    p.add_argument(
+        "--reward-scope", choices=("own", "team", "mix"), help="override the scenario's reward.scope"
+    )
+
+
+def add_scenario_options(p: argparse.ArgumentParser, *, scenarios: str = "the scenario") -> None:
+    """What the run learns on and how it is evaluated: ``--seed``, ``--periods``, ``--override``,
+    ``--eval-replications``, ``--eval-every``."""
+    p.add_argument("--seed", type=int, default=1, help="seed (torch, sampling)")
+    p.add_argument("--periods", type=int, help=f"override {scenarios}'s periods (episode length)")
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help=f"change {scenarios} for this run, in the grammar of twin.compare's variants, e.g. "
+        "'nodes.retailer.demand={dist: merton}' (repeatable)",
+    )
+    p.add_argument(
+        "--eval-replications",
+        type=int,
+        default=None,
+        help="fixed evaluation replications 0..n-1 (default: min(5, scenario's))",
+    )
+    p.add_argument(
+        "--eval-every", type=int, help="iterations between evaluations (default: a tenth of the run)"
+    )
+
+
+def add_machine_options(p: argparse.ArgumentParser) -> None:
+    """Hyper-parameters and where the run computes: ``--set``, ``--device``, ``--twin``,
+    ``--quiet``."""
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="trainer hyper-parameter, e.g. learning_rate=1e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where the networks and the vector twin run: cpu (default), cuda, or auto "
+        "(cuda if torch sees a CUDA device, else cpu)",
+    )
+    p.add_argument(
+        "--twin",
+        choices=("vector", "event"),
+        default="vector",
+        help="train on the vector twin (default; event-twin environments where it cannot "
+        "express the scenario) or on event-twin environments",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def check_at_least(options: Iterable[tuple[str, int | None, int]]) -> None:
+    """``(flag, value, low)``: each given value is at least ``low`` (TrainError otherwise)."""
+    for flag, value, low in options:
+        if value is not None and value < low:
+            raise TrainError(f"{flag} must be >= {low}, got {value}")
 
 
 def read_hyper_parameters(items: Sequence[str]) -> dict[str, Any]:
