@@ -160,7 +160,7 @@ class Simulation:
             else self.external_nodes
         )
         self._closing: dict[Any, tuple[float, float]] = {}
-        # -- demand (issue 6): nodes whose customers arrive within the period have seen none of
+        # -- demand: nodes whose customers arrive within the period have seen none of
         # this period's customers at its decision epoch: they observe last period's demand and
         # the forecast over closed periods, as observe_closed gives.
         self._intra: frozenset[Any] = frozenset(
