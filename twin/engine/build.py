@@ -178,18 +178,20 @@ def _nodes(
     return nodes
 
 
-def _transit_holding_cost(
-    scenario: Scenario, explicit: float | None, origin: Node | None, destination: Node
+def transit_holding_rate(
+    scenario: Scenario, explicit: float | None, origin: float | None, destination: float
 ) -> float:
-    """The holding cost rate of a unit in transit on a lane: the lane's own, else the sender's or
-    the receiver's holding cost (``costs.in_transit_holding``), else 0."""
+    """The holding cost rate of a unit in transit on a lane: the lane's own (``explicit``), else
+    the holding cost of the sender (``origin``; None for a production line) or of the receiver
+    (``destination``) as ``costs.in_transit_holding`` says, else 0. The vector twin's plan uses
+    it too."""
     if explicit is not None:
         return explicit
     mode = scenario.costs.in_transit_holding
     if mode == "sender":
-        return origin.holding_cost if origin is not None else 0.0
+        return origin if origin is not None else 0.0
     if mode == "receiver":
-        return destination.holding_cost
+        return destination
     return 0.0
 
 
@@ -216,7 +218,12 @@ def _lane(
         lead_times=draws,
         unit_cost=link.unit_cost,
         fixed_cost=link.fixed_cost,
-        transit_holding_cost=_transit_holding_cost(scenario, link.in_transit_holding_cost, origin, dest),
+        transit_holding_cost=transit_holding_rate(
+            scenario,
+            link.in_transit_holding_cost,
+            None if origin is None else origin.holding_cost,
+            dest.holding_cost,
+        ),
         trace=trace,
         trace_key=trace.lane_key(link.id) if trace is not None else 0,
         receipts=receipts,

@@ -33,6 +33,7 @@ from entities.demand import DemandEffects, Shock, stochastic_round
 from entities.distributions import Distribution
 from entities.errors import ScenarioError, TwinError
 from entities.messages import PRODUCTION, lane_id
+from twin.engine.build import transit_holding_rate
 from twin.engine.rng import RandomStreams
 from twin.rl.vector_backend import NumpyBackend
 from twin.rl.vector_rules import UnsupportedRule, vectorise
@@ -279,19 +280,6 @@ def _agent_plans(
     return owner, agents
 
 
-def _transit_rate(
-    s: Scenario, explicit: float | None, origin: NodeConfig | None, dest: NodeConfig
-) -> float:
-    if explicit is not None:
-        return explicit
-    mode = s.costs.in_transit_holding
-    if mode == "sender":
-        return origin.holding_cost if origin is not None else 0.0
-    if mode == "receiver":
-        return dest.holding_cost
-    return 0.0
-
-
 def _lane_plans(
     s: Scenario, internal: dict[str, int], decided: set[str]
 ) -> tuple[list[LanePlan], np.ndarray]:
@@ -307,7 +295,12 @@ def _lane_plans(
             (s.lane_stream(ln.id), "lead_time"),
             ln.unit_cost,
             ln.fixed_cost,
-            _transit_rate(s, ln.in_transit_holding_cost, cfg[ln.origin], cfg[ln.destination]),
+            transit_holding_rate(
+                s,
+                ln.in_transit_holding_cost,
+                cfg[ln.origin].holding_cost,
+                cfg[ln.destination].holding_cost,
+            ),
             math.inf,
             tuple(float(q) for q in ln.initial_pipeline),
         )
