@@ -39,6 +39,7 @@ import torch
 from torch import nn, optim
 
 from agents.ppo.args import TrainerArgs
+from agents.ppo.checkpoint import restore_run_state, run_state
 from agents.ppo.network import (
     ActorCritic,
     TorchRunningMeanStd,
@@ -473,17 +474,7 @@ class HAPPOTrainer:
             "actor_optimizers": [o.state_dict() for o in self.actor_optimizers],
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "obs_rms": self.obs_rms.state_dict(),
-            "return_rms": self.return_rms.state_dict(),
-            "discounted_return": self.discounted_return.cpu(),
-            "global_step": self.global_step,
-            "iteration": self.iteration_count,
-            "torch_rng": torch.get_rng_state(),
-            "sampler_rng": self.sampler.get_state(),
-            "generator_rng": self.generator.get_state(),
-            "started": self.next_obs is not None,
-            "next_done": self.next_done.cpu(),
-            "memory": [m.cpu() for m in self.memory] if self.memory is not None else [],
-            "envs": self.envs.state_dict() if self.next_obs is not None else {},
+            **run_state(self),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -494,16 +485,4 @@ class HAPPOTrainer:
             opt.load_state_dict(s)
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
         self.obs_rms = TorchRunningMeanStd.from_state_dict(state["obs_rms"], device)
-        self.return_rms = TorchRunningMeanStd.from_state_dict(state["return_rms"], device)
-        self.discounted_return = state["discounted_return"].to(device)
-        self.global_step = int(state["global_step"])
-        self.iteration_count = int(state["iteration"])
-        torch.set_rng_state(state["torch_rng"])
-        self.sampler.set_state(state["sampler_rng"])
-        self.generator.set_state(state["generator_rng"])
-        if state["started"]:
-            self.next_obs = self.envs.load_state_dict(state["envs"])
-            self.next_done = state["next_done"].to(device)
-            self.memory = [m.to(device) for m in state["memory"]]
-        else:
-            self.next_obs, self.memory = None, None
+        restore_run_state(self, state)

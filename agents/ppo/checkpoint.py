@@ -149,6 +149,45 @@ def save_trainer_state(path: str | Path, state: Mapping[str, Any]) -> None:
     _atomic_write(Path(path), lambda tmp: torch.save(dict(state), tmp))
 
 
+def run_state(trainer: Any) -> dict[str, Any]:
+    """The part of a trainer's resumable state that PPO and HAPPO share: the reward normaliser,
+    counters, every random state, the batched twin's rows and the policies' memory (the trainer
+    adds its networks and optimisers)."""
+    return {
+        "return_rms": trainer.return_rms.state_dict(),
+        "discounted_return": trainer.discounted_return.cpu(),
+        "global_step": trainer.global_step,
+        "iteration": trainer.iteration_count,
+        "torch_rng": torch.get_rng_state(),
+        "sampler_rng": trainer.sampler.get_state(),
+        "generator_rng": trainer.generator.get_state().cpu(),
+        "started": trainer.next_obs is not None,
+        "next_done": trainer.next_done.cpu(),
+        "memory": [m.cpu() for m in trainer.memory] if trainer.memory is not None else [],
+        "envs": trainer.envs.state_dict() if trainer.next_obs is not None else {},
+    }
+
+
+def restore_run_state(trainer: Any, state: Mapping[str, Any]) -> None:
+    """Put back what :func:`run_state` recorded, on the trainer's device."""
+    from agents.ppo.network import TorchRunningMeanStd
+
+    device = trainer.device
+    trainer.return_rms = TorchRunningMeanStd.from_state_dict(state["return_rms"], device)
+    trainer.discounted_return = state["discounted_return"].to(device)
+    trainer.global_step = int(state["global_step"])
+    trainer.iteration_count = int(state["iteration"])
+    torch.set_rng_state(state["torch_rng"])
+    trainer.sampler.set_state(state["sampler_rng"])
+    trainer.generator.set_state(state["generator_rng"])
+    if state["started"]:
+        trainer.next_obs = trainer.envs.load_state_dict(state["envs"])
+        trainer.next_done = state["next_done"].to(device)
+        trainer.memory = [m.to(device) for m in state["memory"]]
+    else:
+        trainer.next_obs, trainer.memory = None, None
+
+
 def load_trainer_state(path: str | Path) -> dict[str, Any]:
     """Read a trainer state written by :func:`save_trainer_state` (``weights_only=True``)."""
     try:
