@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
 
+_LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
+
 
 def set_num_threads() -> int:
     """Give torch one thread unless ``OMP_NUM_THREADS`` says otherwise; return the number.
@@ -356,18 +358,29 @@ class ActorCritic(nn.Module):
 
     # -- policy ------------------------------------------------------------------------------
 
+    def _head(self, x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+        """The actor's raw output at ``x``: logits, or the Gaussian mean in half-ranges."""
+        if self.actor is None:
+            raise ValueError("this network has no actor (built with actor=False)")
+        return self.actor(self._with_memory(x, state, "actor"))
+
+    def _categoricals(self, out: torch.Tensor) -> list[Categorical]:
+        assert self.nvec is not None
+        if len(self.nvec) == 1:
+            return [Categorical(logits=out)]
+        return [Categorical(logits=logits) for logits in torch.split(out, self.nvec, dim=-1)]
+
+    def _mean(self, out: torch.Tensor) -> torch.Tensor:
+        return self.action_mid + self.action_half * out
+
     def distribution(
         self, x: torch.Tensor, state: torch.Tensor | None = None
     ) -> list[Categorical] | Normal:
         """The policy at observations ``x``: categoricals (one per component) or a Normal."""
-        if self.actor is None:
-            raise ValueError("this network has no actor (built with actor=False)")
-        out = self.actor(self._with_memory(x, state, "actor"))
+        out = self._head(x, state)
         if self.nvec is not None:
-            if len(self.nvec) == 1:
-                return [Categorical(logits=out)]
-            return [Categorical(logits=logits) for logits in torch.split(out, self.nvec, dim=-1)]
-        mean = self.action_mid + self.action_half * out
+            return self._categoricals(out)
+        mean = self._mean(out)
         return Normal(mean, self.actor_logstd.expand_as(mean).exp())
 
     def log_prob_entropy(
@@ -377,15 +390,27 @@ class ActorCritic(nn.Module):
         state: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability of ``action`` and entropy of the policy at ``x`` (summed over components)."""
-        dist = self.distribution(x, state)
-        if isinstance(dist, list):
+        return self._log_prob_entropy(self._head(x, state), action)
+
+    def _log_prob_entropy(
+        self, out: torch.Tensor, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.nvec is not None:
+            dist = self._categoricals(out)
             action = action.long().reshape(action.shape[0], len(dist))
             if len(dist) == 1:
                 return dist[0].log_prob(action[:, 0]), dist[0].entropy()
             logprob = torch.stack([d.log_prob(action[:, i]) for i, d in enumerate(dist)], 1)
             entropy = torch.stack([d.entropy() for d in dist], 1)
             return logprob.sum(1), entropy.sum(1)
-        return dist.log_prob(action).sum(1), dist.entropy().sum(1)
+        # Optimised: torch.distributions.Normal's log_prob and entropy, operation for operation,
+        # without building and validating a distribution at every minibatch; the standard
+        # deviation does not depend on the state, so it is computed once, not once per row.
+        mean = self._mean(out)
+        scale = self.actor_logstd.exp()
+        logprob = -((action - mean) ** 2) / (2 * scale**2) - scale.log() - _LOG_SQRT_2PI
+        entropy = (0.5 + 0.5 * math.log(2 * math.pi) + torch.log(scale)).expand_as(mean)
+        return logprob.sum(1), entropy.sum(1)
 
     @torch.no_grad()
     def sample(
@@ -400,17 +425,23 @@ class ActorCritic(nn.Module):
 
         Discrete actions have shape ``(batch, components)``; Box actions ``(batch, dim)``, not clipped.
         """
-        dist = self.distribution(x, state)
-        if isinstance(dist, list):
+        return self._sample(self._head(x, state), deterministic=deterministic, generator=generator)
+
+    def _sample(
+        self, out: torch.Tensor, *, deterministic: bool, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        if self.nvec is not None:
+            dist = self._categoricals(out)
             if deterministic:
                 return torch.stack([d.logits.argmax(-1) for d in dist], 1)
             return torch.stack(
                 [torch.multinomial(d.probs, 1, generator=generator).squeeze(-1) for d in dist], 1
             )
+        mean = self._mean(out)
         if deterministic:
-            return dist.mean
-        noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
-        return dist.mean + dist.stddev * noise
+            return mean
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+        return mean + self.actor_logstd.exp() * noise
 
     def get_action_and_value(
         self,
@@ -426,14 +457,15 @@ class ActorCritic(nn.Module):
         A new action is sampled (with ``generator``) when ``action`` is None. ``critic_x`` is the
         critic's input (default ``x``); ``state`` the recurrent state after this epoch's inputs.
         The network needs both halves (an actor-only network has ``sample`` and
-        ``log_prob_entropy``).
+        ``log_prob_entropy``). The actor runs once for the sample and its log-probability.
         """
         if self.critic is None:
             raise ValueError("this network has no critic (built with critic=False)")
+        out = self._head(x, state)
         if action is None:
             with torch.no_grad():
-                action = self.sample(x, generator=generator, state=state)
-        logprob, entropy = self.log_prob_entropy(x, action, state)
+                action = self._sample(out.detach(), deterministic=False, generator=generator)
+        logprob, entropy = self._log_prob_entropy(out, action)
         value = self.get_value(x if critic_x is None else critic_x, state)
         return action, logprob, entropy, value
 
