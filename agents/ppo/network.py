@@ -371,7 +371,9 @@ class ActorCritic(nn.Module):
         return [Categorical(logits=logits) for logits in torch.split(out, self.nvec, dim=-1)]
 
     def _mean(self, out: torch.Tensor) -> torch.Tensor:
-        return self.action_mid + self.action_half * out
+        mid: torch.Tensor = self.action_mid  # type: ignore[assignment]
+        half: torch.Tensor = self.action_half  # type: ignore[assignment]
+        return mid + half * out
 
     def distribution(
         self, x: torch.Tensor, state: torch.Tensor | None = None

@@ -45,8 +45,10 @@ The entry point seeds torch (the only place that does, DESIGN.md "Randomness")::
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,6 +238,12 @@ class PPOTrainer:
         self.next_obs: torch.Tensor | None = None  # raw (B, agents, obs_dim)
         self.next_done = torch.zeros(envs.num_envs, device=self.device)
         self.memory: list[torch.Tensor] | None = None  # per group: (B * group agents, state)
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="critic", initializer=set_num_threads)
+            if len(os.sched_getaffinity(0)) > 1 and self.device.type == "cpu"
+            else None
+        )
+        """The critic's thread in updates, where a second core is there to run it."""
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -450,6 +458,40 @@ class PPOTrainer:
         rows = (torch.arange(T, device=self.device).unsqueeze(1) * columns + mb.unsqueeze(0)).reshape(-1)
         return logprob, entropy, value, rows
 
+    def _policy_loss(
+        self, mb: Mapping[str, torch.Tensor], newlogprob: torch.Tensor, entropy: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(pg_loss, entropy_loss, ratio, logratio)`` of a minibatch: the clipped surrogate."""
+        args = self.args
+        logratio = newlogprob - mb["logprobs"]
+        ratio = logratio.exp()
+        mb_advantages = mb["advantages"]
+        if args.norm_adv and len(mb_advantages) > 1:
+            mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+        # ALGO LOGIC: clipped surrogate policy loss
+        pg_loss1 = -mb_advantages * ratio
+        pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+        return torch.max(pg_loss1, pg_loss2).mean(), entropy.mean(), ratio, logratio
+
+    def _value_loss(self, mb: Mapping[str, torch.Tensor], newvalue: torch.Tensor) -> torch.Tensor:
+        """The value loss of a minibatch, clipped around the rollout's values."""
+        args = self.args
+        # ALGO LOGIC: value loss, clipped around the rollout's values
+        newvalue = newvalue.view(-1)
+        returns, old_values = mb["returns"], mb["values"]
+        if args.clip_vloss:
+            v_loss_unclipped = (newvalue - returns) ** 2
+            v_clipped = old_values + torch.clamp(newvalue - old_values, -args.clip_coef, args.clip_coef)
+            v_loss_clipped = (v_clipped - returns) ** 2
+            return 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
+        return 0.5 * ((newvalue - returns) ** 2).mean()
+
+    def _critic_step(self, g: PolicyGroup, mb: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The value loss of a feed-forward minibatch, its gradient accumulated in the critic."""
+        v_loss = self._value_loss(mb, g.policy.get_value(mb["critic"]))
+        (v_loss * self.args.vf_coef).backward()
+        return v_loss
+
     def update(self, g: PolicyGroup, b: dict[str, torch.Tensor]) -> dict[str, float]:
         """``update_epochs`` passes of minibatch Adam on the clipped PPO objective of group ``g``."""
         args = self.args
@@ -476,51 +518,32 @@ class PPOTrainer:
                 # the same order as indexing every column by the minibatch's indices).
                 shuffled = {k: v.index_select(0, b_inds) for k, v in samples.items()}
             for start in range(0, count, minibatch_size):
+                g.optimizer.zero_grad()
                 if recurrent:
                     newlogprob, entropy, newvalue, rows = self._replay(
                         g, b, b_inds[start : start + minibatch_size]
                     )
                     mb = {k: v[rows] for k, v in flat.items()}
+                    v_loss = self._value_loss(mb, newvalue)
+                    pg_loss, entropy_loss, ratio, logratio = self._policy_loss(mb, newlogprob, entropy)
+                    loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+                    loss.backward()
                 else:
                     mb = {k: v[start : start + minibatch_size] for k, v in shuffled.items()}
+                    # Optimised: actor and critic are separate networks, so the loss's two parts
+                    # have disjoint gradients; the critic's is computed on a second thread (the
+                    # second core) while this one computes the actor's.
+                    critic_job = self._pool.submit(self._critic_step, g, mb) if self._pool else None
                     newlogprob, entropy = g.policy.log_prob_entropy(mb["obs"], mb["actions"])
-                    newvalue = g.policy.get_value(mb["critic"])
-                logratio = newlogprob - mb["logprobs"]
-                ratio = logratio.exp()
+                    pg_loss, entropy_loss, ratio, logratio = self._policy_loss(mb, newlogprob, entropy)
+                    (pg_loss - args.ent_coef * entropy_loss).backward()
+                    v_loss = critic_job.result() if critic_job else self._critic_step(g, mb)
                 with torch.no_grad():
                     clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
                     if start + minibatch_size >= count:  # the epoch's last minibatch: its KL is reported
                         # http://joschu.net/blog/kl-approx.html
                         old_approx_kl = (-logratio).mean()
                         approx_kl = ((ratio - 1) - logratio).mean()
-
-                mb_advantages = mb["advantages"]
-                if args.norm_adv and len(mb_advantages) > 1:
-                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
-
-                # ALGO LOGIC: clipped surrogate policy loss
-                pg_loss1 = -mb_advantages * ratio
-                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
-                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                # ALGO LOGIC: value loss, clipped around the rollout's values
-                newvalue = newvalue.view(-1)
-                returns, old_values = mb["returns"], mb["values"]
-                if args.clip_vloss:
-                    v_loss_unclipped = (newvalue - returns) ** 2
-                    v_clipped = old_values + torch.clamp(
-                        newvalue - old_values, -args.clip_coef, args.clip_coef
-                    )
-                    v_loss_clipped = (v_clipped - returns) ** 2
-                    v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
-                else:
-                    v_loss = 0.5 * ((newvalue - returns) ** 2).mean()
-
-                entropy_loss = entropy.mean()
-                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
-
-                g.optimizer.zero_grad()
-                loss.backward()
                 nn.utils.clip_grad_norm_(g.parameters, args.max_grad_norm)
                 g.optimizer.step()
 
