@@ -34,7 +34,8 @@ scenario: its reward; the hyper-parameters are spelled out below and in the READ
    numbers: cost and fill rate, and the paired 95 % interval of the cost difference.
 4. ``speed``: environment steps (replication-periods) per second that PPO training collects and
    learns from, in one process: the trainer on event-twin environments (the old path) and on the
-   vector twin, with the benchmark's hyper-parameters and with the same ones.
+   vector twin, with the library's defaults and with the serial command's hyper-parameters (with
+   the critic's half of each update on the second core, and on one thread).
 
 Prints what it measured; the lead records it.
 """
@@ -42,7 +43,6 @@ Prints what it measured; the lead records it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -79,7 +79,7 @@ SERIAL_COMMAND = [
     "--eval-replications",
     "10",
     "--set",
-    "gamma=0.95,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.1",
+    "gamma=0.95,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.1,num_minibatches=8",
 ]
 
 
@@ -449,15 +449,18 @@ def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
 
 
 def bench_speed(quick: bool) -> None:
-    """PPO on serial_3stage with the benchmark's settings: the old path (4 event-twin environments
-    x 256 steps, 10 epochs of 4 minibatches, tanh) and the vector twin (256 rows x 64 steps, 4
-    epochs of 32 minibatches, ReLU), each timed for the same wall-clock budget in this process."""
+    """PPO on serial_3stage: the old path (4 event-twin environments x 256 steps, 10 epochs of 4
+    minibatches, tanh), the vector twin with the library's defaults (256 rows x 64 steps, 4 epochs
+    of 32 minibatches, ReLU), and the vector twin with the hyper-parameters of the serial
+    benchmark's command (``SERIAL_COMMAND``, the README's), with the critic's half of each update
+    on a second thread and without; each timed for the same wall-clock budget in this process."""
     import torch
 
     from agents.ppo.trainer import Args, PPOTrainer
     from agents.ppo.vec import make_vec
     from twin.rl.batched import make_batched
     from twin.rl.env import parallel_env
+    from twin.rl.options import parse_hyper_parameters
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     scenario = load_scenario(ROOT / "scenarios" / "serial_3stage.yaml")
@@ -471,11 +474,15 @@ def bench_speed(quick: bool) -> None:
     old = Args(
         num_envs=4, num_steps=256, update_epochs=10, num_minibatches=4, activation="tanh", **common
     )
-    new = Args(**common)
+    defaults = Args(**common)
+    sets = [SERIAL_COMMAND[i + 1] for i, a in enumerate(SERIAL_COMMAND) if a == "--set"]
+    serial = Args(**parse_hyper_parameters(sets, "ppo", seed=1, timesteps=Args.total_timesteps))
 
-    def rate(make: Any, args: Any, label: str) -> float:
+    def rate(make: Any, args: Any, label: str, *, second_thread: bool = True) -> float:
         envs = make(args.num_envs)
         trainer = PPOTrainer(envs, args)
+        if not second_thread:
+            trainer._pool = None
         trainer.iteration()  # warm-up (first allocations)
         start, steps, rollout = time.perf_counter(), trainer.global_step, 0.0
         while time.perf_counter() - start < budget:
@@ -495,10 +502,20 @@ def bench_speed(quick: bool) -> None:
     def vector(n: int) -> Any:
         return make_batched(scenario, n, **options)[0]
 
+    def settings(args: Any) -> str:
+        return (
+            f"{args.num_envs} rows x {args.num_steps} steps, {args.update_epochs} epochs of "
+            f"{args.num_minibatches} minibatches, {args.activation}"
+        )
+
     a = rate(event, old, "event twin, 4 environments x 256 steps, 10 epochs of 4 minibatches, tanh")
-    b = rate(vector, new, "vector twin, 256 rows x 64 steps, 4 epochs of 32 minibatches, ReLU")
-    c = rate(vector, dataclasses.replace(new, activation="tanh"), "vector twin, the same with tanh")
-    print(f"(4) ratios in this run: vector / event {b / a:.1f}x (with tanh {c / a:.1f}x)")
+    b = rate(vector, defaults, f"vector twin, the defaults ({settings(defaults)})")
+    c = rate(vector, serial, f"vector twin, the serial command ({settings(serial)})")
+    d = rate(vector, serial, "vector twin, the serial command, one thread", second_thread=False)
+    print(
+        f"(4) ratios in this run: vector (defaults) / event {b / a:.1f}x; the serial command "
+        f"{c / a:.1f}x; its critic on a second thread / on one {c / d:.2f}x"
+    )
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ The entry point seeds torch (the only place that does, DESIGN.md "Randomness")::
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections.abc import Collection, Mapping
@@ -93,6 +94,15 @@ class Args(TrainerArgs):
     """critic input = all agents' observations + one-hot agent index (CTDE)"""
     agent_id: bool = False
     """a shared policy also reads a one-hot of the node's place in its group"""
+
+
+def _second_core() -> bool:
+    """Whether this process has a second core for the critic's half of each update: it may run
+    on two CPUs or more, and it is not a worker of a process pool (``--seeds`` with ``--workers``
+    trains one seed per core)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return cpus > 1 and multiprocessing.parent_process() is None
 
 
 class PolicyGroup:
@@ -240,7 +250,7 @@ class PPOTrainer:
         self.memory: list[torch.Tensor] | None = None  # per group: (B * group agents, state)
         self._pool = (
             ThreadPoolExecutor(1, thread_name_prefix="critic", initializer=set_num_threads)
-            if len(os.sched_getaffinity(0)) > 1 and self.device.type == "cpu"
+            if self.device.type == "cpu" and _second_core()
             else None
         )
         """The critic's thread in updates, where a second core is there to run it."""
