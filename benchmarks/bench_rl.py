@@ -478,11 +478,9 @@ def bench_speed(quick: bool) -> None:
     sets = [SERIAL_COMMAND[i + 1] for i, a in enumerate(SERIAL_COMMAND) if a == "--set"]
     serial = Args(**parse_hyper_parameters(sets, "ppo", seed=1, timesteps=Args.total_timesteps))
 
-    def rate(make: Any, args: Any, label: str, *, second_thread: bool = True) -> float:
+    def rate(make: Any, args: Any, label: str, *, second_thread: bool | None = None) -> float:
         envs = make(args.num_envs)
-        trainer = PPOTrainer(envs, args)
-        if not second_thread:
-            trainer._pool = None
+        trainer = PPOTrainer(envs, args, critic_thread=second_thread)
         trainer.iteration()  # warm-up (first allocations)
         start, steps, rollout = time.perf_counter(), trainer.global_step, 0.0
         while time.perf_counter() - start < budget:

@@ -173,7 +173,9 @@ class PPOTrainer:
     ``groups`` maps a group name to its agents (default: one group, every agent of ``envs``: the
     shared policy). ``frozen`` names groups that act but are not trained (load their policies
     with :meth:`load_policy`). ``device``: where the networks and rollouts live (default: the
-    environment's).
+    environment's). ``critic_thread``: compute the critic's half of each minibatch's gradient on a
+    second thread while this one computes the actor's (default: on the CPU where the process has
+    a second core and is not a pool worker); the numbers are the same either way.
     """
 
     algo = "ppo"
@@ -186,6 +188,7 @@ class PPOTrainer:
         *,
         frozen: Collection[str] = (),
         device: Any = None,
+        critic_thread: bool | None = None,
     ) -> None:
         set_num_threads()
         torch.manual_seed(args.seed)  # the trainer's entry point: the one place that seeds torch
@@ -248,12 +251,14 @@ class PPOTrainer:
         self.next_obs: torch.Tensor | None = None  # raw (B, agents, obs_dim)
         self.next_done = torch.zeros(envs.num_envs, device=self.device)
         self.memory: list[torch.Tensor] | None = None  # per group: (B * group agents, state)
+        if critic_thread is None:
+            critic_thread = self.device.type == "cpu" and _second_core()
         self._pool = (
             ThreadPoolExecutor(1, thread_name_prefix="critic", initializer=set_num_threads)
-            if self.device.type == "cpu" and _second_core()
+            if critic_thread
             else None
         )
-        """The critic's thread in updates, where a second core is there to run it."""
+        """Runs the critic's half of each feed-forward update (``critic_thread``)."""
 
     # -- plumbing ----------------------------------------------------------------------------
 
