@@ -4,7 +4,8 @@ The laws tested: the Gaussian head's log-probability and entropy are those of
 ``torch.distributions.Normal``; one update of one minibatch moves every parameter as one Adam step
 on CleanRL's loss (clipped surrogate, clipped value loss, entropy bonus, one backward pass, global
 gradient clipping), whether the critic's half of the gradient is computed on a second thread or
-not; and a training run with the critic on its own thread gives the same numbers as one without.
+not; a training run with the critic on its own thread gives the same numbers as one without; and
+left to choose, the trainer keeps the thread only while timing says it pays.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ torch = pytest.importorskip("torch")
 from torch.distributions import Normal  # noqa: E402
 
 from agents.ppo.network import ActorCritic  # noqa: E402
-from agents.ppo.trainer import Args, PPOTrainer  # noqa: E402
+from agents.ppo.trainer import PROBE_EVERY, Args, PPOTrainer  # noqa: E402
 from twin import load_scenario  # noqa: E402
 from twin.rl.batched import make_batched  # noqa: E402
 
@@ -108,14 +109,39 @@ def test_one_minibatch_update_is_one_adam_step_on_cleanrls_loss(threaded):
 
 def test_the_critics_thread_changes_no_number():
     runs = []
-    for threaded in (True, False):
+    for threaded in (True, False, None):  # None: timed, with and without, as it pays
         trainer = _trainer(threaded)
         trainer.args.update_epochs, trainer.args.num_minibatches = 2, 4
-        metrics = [trainer.iteration() for _ in range(2)]
+        metrics = [trainer.iteration() for _ in range(4)]
         params = [p.detach().clone() for p in trainer.groups[0].parameters]
         runs.append((metrics, params))
-    (m1, p1), (m2, p2) = runs
-    for a, b in zip(m1, m2, strict=True):
-        for key in ("value_loss", "policy_loss", "approx_kl", "clipfrac", "explained_variance"):
-            assert a[key] == b[key] or (math.isnan(a[key]) and math.isnan(b[key]))
-    assert all(torch.equal(x, y) for x, y in zip(p1, p2, strict=True))
+    (m1, p1) = runs[0]
+    for m2, p2 in runs[1:]:
+        for a, b in zip(m1, m2, strict=True):
+            for key in ("value_loss", "policy_loss", "approx_kl", "clipfrac", "explained_variance"):
+                assert a[key] == b[key] or (math.isnan(a[key]) and math.isnan(b[key]))
+        assert all(torch.equal(x, y) for x, y in zip(p1, p2, strict=True))
+
+
+def test_the_critics_thread_is_kept_where_it_pays():
+    trainer = _trainer(None)
+    if trainer._pool is None:
+        pytest.skip("one CPU: there is no second core to measure")
+    chosen = []
+    for iteration in (1, 2):  # the first pair of timed updates: with the thread, then without
+        trainer.iteration_count = iteration
+        chosen.append(trainer._threaded())
+    assert chosen == [True, False]
+    for faster, (with_thread, without) in ((False, (2.0, 1.0)), (True, (1.0, 2.0))):
+        trainer.iteration_count = PROBE_EVERY + 1
+        trainer._timed(with_thread)
+        trainer.iteration_count = PROBE_EVERY + 2
+        trainer._timed(without)
+        trainer.iteration_count = PROBE_EVERY + 5
+        assert trainer._threaded() is faster
+    assert _trainer(False)._pool is None
+    asked = _trainer(True)
+    for iteration in range(2 * PROBE_EVERY):  # asked for: always, whatever the timings
+        asked.iteration_count = iteration
+        asked._timed(9.0)
+        assert asked._threaded()

@@ -96,6 +96,10 @@ class Args(TrainerArgs):
     """a shared policy also reads a one-hot of the node's place in its group"""
 
 
+PROBE_EVERY = 16
+"""Iterations between two timings of the update with and without the critic's thread."""
+
+
 def _second_core() -> bool:
     """Whether this process has a second core for the critic's half of each update: it may run
     on two CPUs or more, and it is not a worker of a process pool (``--seeds`` with ``--workers``
@@ -175,7 +179,8 @@ class PPOTrainer:
     with :meth:`load_policy`). ``device``: where the networks and rollouts live (default: the
     environment's). ``critic_thread``: compute the critic's half of each minibatch's gradient on a
     second thread while this one computes the actor's (default: on the CPU where the process has
-    a second core and is not a pool worker); the numbers are the same either way.
+    a second core and is not a pool worker, in the updates where timing says it pays); the numbers
+    are the same either way.
     """
 
     algo = "ppo"
@@ -251,14 +256,16 @@ class PPOTrainer:
         self.next_obs: torch.Tensor | None = None  # raw (B, agents, obs_dim)
         self.next_done = torch.zeros(envs.num_envs, device=self.device)
         self.memory: list[torch.Tensor] | None = None  # per group: (B * group agents, state)
-        if critic_thread is None:
-            critic_thread = self.device.type == "cpu" and _second_core()
+        self.critic_thread = critic_thread
+        """True, False, or None: by measurement (:meth:`_threaded`)."""
         self._pool = (
             ThreadPoolExecutor(1, thread_name_prefix="critic", initializer=set_num_threads)
-            if critic_thread
+            if critic_thread or (critic_thread is None and self.device.type == "cpu" and _second_core())
             else None
         )
         """Runs the critic's half of each feed-forward update (``critic_thread``)."""
+        self._update_seconds: dict[bool, float] = {}
+        self._faster = True
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -524,6 +531,7 @@ class PPOTrainer:
                 "critic": critic.reshape(count, -1),
                 **flat,
             }
+        threaded = self._threaded()
         clipfracs: list[torch.Tensor] = []
         approx_kl = old_approx_kl = pg_loss = v_loss = entropy_loss = torch.tensor(0.0)
         for _epoch in range(args.update_epochs):
@@ -548,7 +556,9 @@ class PPOTrainer:
                     # Optimised: actor and critic are separate networks, so the loss's two parts
                     # have disjoint gradients; the critic's is computed on a second thread (the
                     # second core) while this one computes the actor's.
-                    critic_job = self._pool.submit(self._critic_step, g, mb) if self._pool else None
+                    critic_job = (
+                        self._pool.submit(self._critic_step, g, mb) if threaded and self._pool else None
+                    )
                     newlogprob, entropy = g.policy.log_prob_entropy(mb["obs"], mb["actions"])
                     pg_loss, entropy_loss, ratio, logratio = self._policy_loss(mb, newlogprob, entropy)
                     (pg_loss - args.ent_coef * entropy_loss).backward()
@@ -581,6 +591,29 @@ class PPOTrainer:
             "explained_variance": explained_var,
         }
 
+    def _threaded(self) -> bool:
+        """Whether this iteration's update puts the critic on the second thread: as asked
+        (``critic_thread``), else as measured. A thread pays only where a core is free for it
+        (it costs 10-20 % where other jobs keep both cores busy), so every ``PROBE_EVERY``
+        iterations one update is timed with it and the next without, and the faster way is kept
+        until the next pair. Both ways give the same numbers; only the time differs."""
+        if self._pool is None:
+            return False
+        if self.critic_thread is not None:
+            return self.critic_thread
+        phase = self.iteration_count % PROBE_EVERY
+        return phase == 1 if phase in (1, 2) else self._faster
+
+    def _timed(self, seconds: float) -> None:
+        """Record the update's time on a probing iteration (:meth:`_threaded`)."""
+        if self._pool is None or self.critic_thread is not None:
+            return
+        phase = self.iteration_count % PROBE_EVERY
+        if phase in (1, 2):
+            self._update_seconds[phase == 1] = seconds
+        if phase == 2:
+            self._faster = self._update_seconds[True] < self._update_seconds[False]
+
     def iteration(self) -> dict[str, float]:
         """Anneal the learning rate, collect one rollout, update every trained group; return
         metrics (averaged over groups)."""
@@ -592,9 +625,11 @@ class PPOTrainer:
         rollout_start = time.perf_counter()
         batches, episodes = self.collect_rollout()
         rollout_seconds = time.perf_counter() - rollout_start
+        update_start = time.perf_counter()
         per_group = [
             self.update(g, b) for g, b in zip(self.groups, batches, strict=True) if b is not None
         ]
+        self._timed(time.perf_counter() - update_start)
         metrics = (
             {k: float(np.mean([m[k] for m in per_group])) for k in per_group[0]} if per_group else {}
         )
