@@ -355,6 +355,43 @@ def test_order_up_to_in_periods_of_demand_whole_and_capped():
         action_map("order_up_to", scale="weeks")
 
 
+def test_order_up_to_around_a_centre_per_node():
+    """``centre``: the level is the node's centre plus the action (clipped to the box first)."""
+    from agents.base import Observation
+    from agents.spaces import action_map
+
+    obs = Observation(
+        node="s",
+        tier="store",
+        period=3,
+        on_hand=20.0,
+        backorders=0.0,
+        on_order=10.0,
+        in_transit=10.0,
+        inventory_position=30.0,
+        echelon_inventory_position=30.0,
+        last_demand=12.0,
+        forecast=10.0,
+        pipeline=(10.0,),
+        lanes=("w->s",),
+    )
+    around = action_map("order_up_to", low=-20, high=20, centre={"s": 45, "t": 90})
+    assert around.decision(np.array([0.0]), obs).quantities["w->s"] == 15.0  # 45 + 0 - 30
+    assert around.decision(np.array([-7.5]), obs).quantities["w->s"] == 7.5  # 45 - 7.5 - 30
+    assert around.decision(np.array([50.0]), obs).quantities["w->s"] == 35.0  # 45 + 20 - 30
+    assert around.decision(np.array([-20.0]), obs).quantities["w->s"] == 0.0  # 25 < 30
+    cover = action_map("order_up_to", low=-2, high=2, scale="forecast", centre=4)
+    assert cover.decision(np.array([0.5]), obs).quantities["w->s"] == 15.0  # (4 + 0.5) x 10 - 30
+    assert around.params["centre"] == {"s": 45.0, "t": 90.0}
+    assert action_map("order_up_to", **around.params).decision(np.array([1.0]), obs).quantities == {
+        "w->s": 16.0
+    }
+    with pytest.raises(ValueError, match="centre has no level for node 's'"):
+        action_map("order_up_to", centre={"t": 90}).decision(np.array([0.0]), obs)
+    with pytest.raises(ValueError, match="centre of 't' must be a finite number"):
+        action_map("order_up_to", centre={"t": "x"})
+
+
 # -- the event twin where the vector twin cannot go -------------------------------------------
 
 
