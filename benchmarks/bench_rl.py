@@ -331,7 +331,7 @@ HMARL_TRAIN = [
     "--observation",
     "hmarl",
     "--timesteps",
-    "500000",
+    "1500000",
     "--eval-replications",
     "20",
     "--set",
