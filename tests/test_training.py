@@ -195,6 +195,15 @@ def test_seeds_run_in_a_pool_give_what_each_gives_alone(tmp_path, capsys):
         (["--device", "tpu"], "--device 'tpu': choose one of cpu, cuda, auto"),
         (["--reward-weights", "lost=-3"], "--reward-weights: 'lost' is not a reward quantity"),
         (
+            ["--action", "order_up_to:low=-9,high=9,centre={store_1: 91}"],
+            "order_up_to: centre has no level for node 'store_2' (given: store_1)",
+        ),
+        (
+            ["--action", "order_up_to:centre={store_1: x}"],
+            "--action 'order_up_to:centre={store_1: x}': action 'order_up_to': centre of 'store_1' "
+            "must be a finite number, got 'x'",
+        ),
+        (
             ["--reward-weights", "lost_sales=x"],
             "--reward-weights: reward weight of 'lost_sales' must be",
         ),
