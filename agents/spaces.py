@@ -41,7 +41,8 @@ Shipped action maps (``action_map(name, **params)``):
   the order is ``max(0, level - IP)`` with IP the installation (or ``position: echelon``)
   inventory position, on the primary lane; the level in units, or (``scale: forecast`` or
   ``last_demand``) in periods of the node's demand; ``integer: true`` rounds orders to whole
-  units, ``max_order`` caps them.
+  units, ``max_order`` caps them; ``centre`` (a number or one per node) makes the action a
+  deviation from a given level: ``level = centre + action``.
 
 Plugins: ``register_observation(name, "module:Class")`` / ``register_action(...)``, or the
 entry-point groups ``twin.observations`` and ``twin.actions``. A builder or map is a class whose
@@ -480,6 +481,11 @@ class OrderUpTo(ActionMap):
     (level = action x the demand last seen), so that one policy fits nodes of any size and follows
     a demand that moves. ``integer``: the order is rounded to whole units (halves up);
     ``max_order``: at most this much is ordered in a period.
+
+    ``centre``: the level is ``centre + action`` (before ``scale``), one number or one per node
+    (``{store_1: 91, store_2: 130}``): a rule-relative action. The policy's Gaussian head starts at
+    the middle of the box, so a box symmetric about 0 (``low=-40,high=40``) starts every node at its
+    centre, e.g. a tuned base-stock level, and learning moves it by state-dependent deviations.
     """
 
     name = "order_up_to"
@@ -494,6 +500,7 @@ class OrderUpTo(ActionMap):
         scale: str = "units",
         integer: bool = False,
         max_order: float | None = None,
+        centre: float | Mapping[str, float] = 0.0,
     ) -> None:
         self.low = _finite(low, "low")
         self.high = _finite(high, "high")
@@ -509,6 +516,24 @@ class OrderUpTo(ActionMap):
         if self.max_order is not None and self.max_order < 0:
             raise ValueError(f"max_order must be >= 0, got {max_order!r}")
         self.position, self.scale, self.integer = position, scale, integer
+        if isinstance(centre, Mapping):
+            if not centre:
+                raise ValueError("centre must be a number or a non-empty mapping node: level")
+            self.centre: float | dict[str, float] = {
+                str(node): _finite(value, f"centre of {node!r}") for node, value in centre.items()
+            }
+        else:
+            self.centre = _finite(centre, "centre")
+
+    def centre_of(self, node: str) -> float:
+        """The level that action 0 stands for at ``node`` (before ``scale``)."""
+        if not isinstance(self.centre, dict):
+            return self.centre
+        if node not in self.centre:
+            raise ValueError(
+                f"{self.name}: centre has no level for node {node!r} (given: {', '.join(self.centre)})"
+            )
+        return self.centre[node]
 
     @property
     def params(self) -> dict[str, Any]:
@@ -519,6 +544,8 @@ class OrderUpTo(ActionMap):
             out["integer"] = True
         if self.max_order is not None:
             out["max_order"] = self.max_order
+        if self.centre != 0.0:
+            out["centre"] = dict(self.centre) if isinstance(self.centre, dict) else self.centre
         return out
 
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
@@ -528,7 +555,7 @@ class OrderUpTo(ActionMap):
         value = np.asarray(action, dtype=float).reshape(-1)
         if value.size != 1 or not math.isfinite(value[0]):
             raise ValueError(f"{self.name}: action must be one finite number, got {action!r}")
-        level = min(self.high, max(self.low, float(value[0])))
+        level = self.centre_of(observation.node) + min(self.high, max(self.low, float(value[0])))
         if self.scale == "forecast":
             level *= max(0.0, observation.forecast)
         elif self.scale == "last_demand":

@@ -4,7 +4,7 @@ Run by hand; each acceptance is one command, and its result goes to ``benchmarks
 
     python benchmarks/bench_rl.py serial     # PPO on serial_3stage vs the Clark-Scarf optimum, 3 seeds
     python benchmarks/bench_rl.py liu        # liu_serial (Merton) vs tuned base stock and adaptive rule
-    python benchmarks/bench_rl.py hmarl      # hmarl_3store: learned stores vs the tuned (s,S)
+    python benchmarks/bench_rl.py hmarl      # hmarl_3store: learned stores vs the jointly tuned rules
     python benchmarks/bench_rl.py speed      # training throughput: vector twin vs event twin
     python benchmarks/bench_rl.py serial --quick   # any of them on tiny budgets (a sanity run)
 
@@ -29,9 +29,11 @@ scenario: its reward; the hyper-parameters are spelled out below and in the READ
    multiple, now a function of the state). For reference, a rule with more information: order
    up to ``k`` times the customers' last demand on the echelon position (point-of-sale data
    shared along the chain, the ``echelon`` observation; ``k`` from a grid on training demand).
-3. ``hmarl``: ``hmarl_3store.yaml``: the (s,S) warehouse tuned by ``twin.tune`` (the README's
-   what-if) against learned stores, on the scenario's evaluation replications with common random
-   numbers: cost and fill rate, and the paired 95 % interval of the cost difference.
+3. ``hmarl``: ``hmarl_3store.yaml``: learned stores that start at the jointly tuned rules'
+   base-stock levels and learn deviations from them (the warehouse and the supplier on the tuned
+   rules) against those rules and the README's tuned (s,S) warehouse, and, at a fill-rate target,
+   against the rules tuned with ``--min-fill``; held-out replications, common random numbers:
+   cost and fill rate, and paired 95 % intervals of their differences.
 4. ``speed``: environment steps (replication-periods) per second that PPO training collects and
    learns from, in one process: the trainer on event-twin environments (the old path) and on the
    vector twin, with the library's defaults and with the serial command's hyper-parameters (with
@@ -323,19 +325,33 @@ def bench_liu(work: Path, quick: bool) -> None:
 # 3. hmarl_3store
 
 
-HMARL_COMMAND = [
-    "scenarios/hmarl_3store.yaml",
-    "--phases",
-    "hmarl",
+HMARL_TRAIN = [
+    "--targets",
+    "store",
     "--observation",
     "hmarl",
-    "--action",
-    "order_up_to:low=0,high=12,scale=forecast",
     "--timesteps",
     "1500000",
+    "--eval-replications",
+    "20",
     "--set",
     "gamma=0.95,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.05",
 ]
+"""Training of the stores around the tuned rules (the scenario and ``--action`` come first)."""
+HMARL_SPREAD = 40
+"""The learned deviation from the tuned base-stock level: ``[-40, 40]`` units."""
+HMARL_MIN_FILL = 0.992
+"""The service target of the constrained comparison (above the unconstrained rules' fill rate)."""
+STORES = ["store_1", "store_2", "store_3"]
+
+
+def residual_action(tuned_file: Path) -> str:
+    """``order_up_to`` around the tuned base-stock level of each store in ``tuned_file``."""
+    scenario = load_scenario(tuned_file)
+    (entry,) = [a for a in scenario.agents if a.kind == "base_stock"]
+    levels = entry.params["base_stock_level"]
+    centre = ", ".join(f"{n}: {levels[n]:g}" for n in STORES)
+    return f"order_up_to:low=-{HMARL_SPREAD},high={HMARL_SPREAD},centre={{{centre}}}"
 
 
 def _tune(argv: list[str]) -> None:
@@ -363,27 +379,7 @@ def _runs(scenario: Any, replications: range) -> dict[str, list[float]]:
     return {"cost": cost, "fill": fill}
 
 
-def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
-    """The learned stores, warehouse and supplier against (a) the README's (s,S) warehouse tuned by
-    twin.tune and (b) the strongest tuned rules: base stock at the stores and (s,S) at the
-    warehouse and the supplier, tuned jointly (twin.tune, 10 replications, the vector twin).
-    Evaluated as twin runs on held-out replications 100.. (training used 10,000.., the choice of
-    the best checkpoint 0..4), common random numbers, paired 95 % intervals."""
-    tuned_file, joint_file = work / "hmarl_3store.tuned.yaml", work / "hmarl_3store.joint.yaml"
-    scenario = "scenarios/hmarl_3store.yaml"
-    _tune(
-        [
-            scenario,
-            "--target",
-            "warehouse_1",
-            "--kind",
-            "s_S",
-            "--out",
-            str(tuned_file),
-            "--overwrite",
-            "--quiet",
-        ]
-    )
+def _joint_tune(scenario: str, out: Path, quick: bool, extra: list[str]) -> None:
     _tune(
         [
             scenario,
@@ -399,28 +395,77 @@ def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
             "20" if quick else "400",
             "--engine",
             "vector",
+            *extra,
             "--out",
-            str(joint_file),
+            str(out),
             "--overwrite",
             "--quiet",
         ]
     )
-    out = work / "hmarl-phased"
-    argv = [*HMARL_COMMAND, "--seed", "0", "--out", str(out), "--quiet"]
-    if quick:
-        argv = [*argv, "--timesteps", "30000", "--periods", "60", "--eval-replications", "2"]
+
+
+def _paired(learned: dict[str, list[float]], baseline: dict[str, list[float]]) -> str:
+    diff = [x - y for x, y in zip(learned["cost"], baseline["cost"], strict=True)]
+    dfill = [x - y for x, y in zip(learned["fill"], baseline["fill"], strict=True)]
+    m, h = ci95(diff)
+    mf, hf = ci95(dfill)
+    return (
+        f"cost {m:+.2f} [{m - h:.2f}, {m + h:.2f}] per period, fill rate "
+        f"{mf:+.4f} [{mf - hf:.4f}, {mf + hf:.4f}] (paired by replication, 95 %)"
+    )
+
+
+def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
+    """Learned stores around the strongest tuned rules, against those rules.
+
+    Baselines (twin.tune): (a) the README's (s,S) warehouse; (b) base stock at the stores and
+    (s,S) at the warehouse and the supplier, tuned jointly (10 replications, the vector twin);
+    (c) the same, tuned at the service target ``--min-fill`` :data:`HMARL_MIN_FILL`. The learned
+    stores start at the tuned base-stock levels of (b), and of (c), (a rule-relative action,
+    ``centre``) with the warehouse and the supplier on those tuned rules, and learn
+    state-dependent deviations on the cost. Evaluated as twin runs on held-out replications 100..
+    (training used 10,000.., the choice of the best checkpoint 0..19), common random numbers,
+    paired 95 % intervals of the cost and fill-rate differences."""
+    tuned_file, joint_file = work / "hmarl_3store.tuned.yaml", work / "hmarl_3store.joint.yaml"
+    service_file = work / "hmarl_3store.joint-fill.yaml"
+    scenario = "scenarios/hmarl_3store.yaml"
+    _tune(
+        [
+            scenario,
+            "--target",
+            "warehouse_1",
+            "--kind",
+            "s_S",
+            "--out",
+            str(tuned_file),
+            "--overwrite",
+            "--quiet",
+        ]
+    )
+    _joint_tune(scenario, joint_file, quick, [])
+    _joint_tune(scenario, service_file, quick, ["--min-fill", str(HMARL_MIN_FILL)])
+    service = f"tuned jointly, fill >= {HMARL_MIN_FILL}"
+    runs = {
+        "learned": (joint_file, work / "hmarl-residual"),
+        "learned around the rules at fill >= target": (service_file, work / "hmarl-residual-fill"),
+    }
     start = time.perf_counter()
-    _train(argv)
+    for name, (rules, out) in runs.items():
+        argv = [str(rules), "--action", residual_action(rules), *HMARL_TRAIN]
+        argv += ["--seed", "0", "--out", str(out), "--quiet"]
+        if quick:
+            argv += ["--timesteps", "30000", "--periods", "60", "--eval-replications", "2"]
+        print(f"(3) {name}: python -m twin.train {' '.join(argv)}")
+        _train(argv)
     wall = time.perf_counter() - start
-    base = load_scenario(ROOT / scenario)
     cases = {
         "tuned (s,S) warehouse": load_scenario(tuned_file),
         "tuned jointly": load_scenario(joint_file),
+        service: load_scenario(service_file),
     }
-    checkpoint = {"checkpoint": str(out / "policy.pt")}
-    cases["learned"] = edit(
-        base, assign(["store_1", "store_2", "store_3", "warehouse_1", "supplier_1"], "ppo", checkpoint)
-    )
+    for name, (rules, out) in runs.items():
+        policy = {"checkpoint": str(out / "policy.pt")}
+        cases[name] = edit(load_scenario(rules), assign(STORES, "ppo", policy))
     if quick:
         cases = {k: edit(v, "periods=60", "warmup_periods=10") for k, v in cases.items()}
     reps = range(100, 102 if quick else 100 + replications)
@@ -431,17 +476,11 @@ def bench_hmarl(work: Path, quick: bool, replications: int) -> None:
             f"(3) hmarl_3store {name}: cost {c[0]:.2f} +- {c[1]:.2f} per period, fill rate "
             f"{f[0]:.4f} +- {f[1]:.4f} (mean +- 95 % CI over replications {reps.start}..{reps.stop - 1})"
         )
-    for baseline in ("tuned (s,S) warehouse", "tuned jointly"):
-        b = stats[baseline]
-        diff = [x - y for x, y in zip(stats["learned"]["cost"], b["cost"], strict=True)]
-        dfill = [x - y for x, y in zip(stats["learned"]["fill"], b["fill"], strict=True)]
-        m, h = ci95(diff)
-        mf, hf = ci95(dfill)
-        print(
-            f"(3) learned - {baseline}: cost {m:+.2f} [{m - h:.2f}, {m + h:.2f}] per period, fill rate "
-            f"{mf:+.4f} [{mf - hf:.4f}, {mf + hf:.4f}] (paired by replication, 95 %)"
-        )
-    print(f"(3) training {wall / 60:.1f} min (4 phases)")
+    pairs = [("learned", b) for b in ("tuned (s,S) warehouse", "tuned jointly", service)]
+    pairs.append(("learned around the rules at fill >= target", service))
+    for learned, baseline in pairs:
+        print(f"(3) {learned} - {baseline}: {_paired(stats[learned], stats[baseline])}")
+    print(f"(3) training {wall / 60:.1f} min (2 runs)")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -195,6 +195,15 @@ def test_seeds_run_in_a_pool_give_what_each_gives_alone(tmp_path, capsys):
         (["--device", "tpu"], "--device 'tpu': choose one of cpu, cuda, auto"),
         (["--reward-weights", "lost=-3"], "--reward-weights: 'lost' is not a reward quantity"),
         (
+            ["--action", "order_up_to:low=-9,high=9,centre={store_1: 91}"],
+            "order_up_to: centre has no level for node 'store_2' (given: store_1)",
+        ),
+        (
+            ["--action", "order_up_to:centre={store_1: x}"],
+            "--action 'order_up_to:centre={store_1: x}': action 'order_up_to': centre of 'store_1' "
+            "must be a finite number, got 'x'",
+        ),
+        (
             ["--reward-weights", "lost_sales=x"],
             "--reward-weights: reward weight of 'lost_sales' must be",
         ),
@@ -353,6 +362,43 @@ def test_order_up_to_in_periods_of_demand_whole_and_capped():
     assert action_map("order_up_to", high=8).decision(np.array([4.26]), obs).quantities["w->s"] == 0.0
     with pytest.raises(ValueError, match="scale must be one of units, forecast, last_demand"):
         action_map("order_up_to", scale="weeks")
+
+
+def test_order_up_to_around_a_centre_per_node():
+    """``centre``: the level is the node's centre plus the action (clipped to the box first)."""
+    from agents.base import Observation
+    from agents.spaces import action_map
+
+    obs = Observation(
+        node="s",
+        tier="store",
+        period=3,
+        on_hand=20.0,
+        backorders=0.0,
+        on_order=10.0,
+        in_transit=10.0,
+        inventory_position=30.0,
+        echelon_inventory_position=30.0,
+        last_demand=12.0,
+        forecast=10.0,
+        pipeline=(10.0,),
+        lanes=("w->s",),
+    )
+    around = action_map("order_up_to", low=-20, high=20, centre={"s": 45, "t": 90})
+    assert around.decision(np.array([0.0]), obs).quantities["w->s"] == 15.0  # 45 + 0 - 30
+    assert around.decision(np.array([-7.5]), obs).quantities["w->s"] == 7.5  # 45 - 7.5 - 30
+    assert around.decision(np.array([50.0]), obs).quantities["w->s"] == 35.0  # 45 + 20 - 30
+    assert around.decision(np.array([-20.0]), obs).quantities["w->s"] == 0.0  # 25 < 30
+    cover = action_map("order_up_to", low=-2, high=2, scale="forecast", centre=4)
+    assert cover.decision(np.array([0.5]), obs).quantities["w->s"] == 15.0  # (4 + 0.5) x 10 - 30
+    assert around.params["centre"] == {"s": 45.0, "t": 90.0}
+    assert action_map("order_up_to", **around.params).decision(np.array([1.0]), obs).quantities == {
+        "w->s": 16.0
+    }
+    with pytest.raises(ValueError, match="centre has no level for node 's'"):
+        action_map("order_up_to", centre={"t": 90}).decision(np.array([0.0]), obs)
+    with pytest.raises(ValueError, match="centre of 't' must be a finite number"):
+        action_map("order_up_to", centre={"t": "x"})
 
 
 # -- the event twin where the vector twin cannot go -------------------------------------------

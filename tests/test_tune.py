@@ -302,3 +302,89 @@ def test_a_parameter_of_several_nodes_also_moves_at_all_of_them_at_once():
     result = tune(data, "retailer,distributor,manufacturer", "constant", budget=20)
     assert result.cost < result.start_cost
     assert len(set(result.params["quantity"].values())) == 1
+
+
+# -- a service target (--min-fill) ------------------------------------------------------------
+
+
+def lean_hmarl() -> dict:
+    """hmarl_3store over 80 periods with stores that start below their demand over a lead time."""
+    data = read_yaml("scenarios/hmarl_3store.yaml")
+    data.update(periods=80, warmup_periods=10, replications=3)
+    data["agents"][0]["params"]["base_stock_level"] = {"store_1": 70, "store_2": 100, "store_3": 130}
+    return data
+
+
+def short_hmarl(tmp_path) -> tuple[dict, str]:
+    data = lean_hmarl()
+    src = tmp_path / "h.yaml"
+    src.write_text(yaml.safe_dump(data))
+    return data, str(src)
+
+
+def test_fill_rates_are_the_kpi_tables_and_the_vector_twin_agrees():
+    from reconciliation.kpis import compute_kpis, ledger_frame
+    from reconciliation.report import customer_nodes
+    from twin.rl.vector import replication_costs, replication_costs_and_fill_rates
+    from twin.studies.tune import event_costs_and_fill_rates
+
+    scenario = scenario_from_dict(lean_hmarl())
+    costs, fills = event_costs_and_fill_rates(scenario, [0, 1, 2])
+    assert costs == event_costs(scenario, [0, 1, 2])
+    for r, fill in enumerate(fills):
+        kpis = compute_kpis(
+            ledger_frame([Simulation(scenario, replication=r).run()]),
+            10,
+            customer_nodes=customer_nodes(scenario),
+        )
+        assert fill == pytest.approx(kpis["network"]["fill_rate"]["mean"], abs=1e-12)
+        assert 0.0 < fill < 1.0  # the rule runs short at times: the target below can bind
+    vector_costs, vector_fills = replication_costs_and_fill_rates(scenario, [0, 1, 2])
+    assert vector_costs == pytest.approx(replication_costs(scenario, [0, 1, 2]), abs=1e-12)
+    assert vector_costs == pytest.approx(costs, abs=1e-9)
+    assert vector_fills == pytest.approx(fills, abs=1e-9)
+
+
+def test_candidates_below_the_fill_target_are_infeasible(tmp_path):
+    """The cheapest stores run out more often; a target above the unconstrained result's fill rate
+    makes that result infeasible, and the search returns one that meets the target at a higher
+    cost (every candidate it evaluated at or above the target cost at least as much)."""
+    from twin.studies.tune import event_costs_and_fill_rates
+
+    data, _ = short_hmarl(tmp_path)
+    free = tune(data, "store", "base_stock", budget=30)
+    free_fill = float(
+        sum(
+            event_costs_and_fill_rates(
+                scenario_from_dict(tuned_scenario_data(data, free, "f")), [0, 1, 2]
+            )[1]
+        )
+        / 3
+    )
+    target = min(1.0, free_fill + 0.004)
+    held = tune(data, "store", "base_stock", budget=30, min_fill=target)
+    assert held.feasible and held.fill_rate is not None and held.fill_rate >= target
+    assert held.cost > free.cost
+    tuned = scenario_from_dict(tuned_scenario_data(data, held, "<test>"))
+    costs, fills = event_costs_and_fill_rates(tuned, [0, 1, 2])
+    assert sum(fills) / 3 == pytest.approx(held.fill_rate, abs=1e-12)
+    assert sum(costs) / 3 == pytest.approx(held.cost, abs=1e-9)
+    # Without a target nothing is measured and every result is feasible.
+    assert free.fill_rate is None and free.feasible
+
+
+def test_cli_min_fill_prints_the_fill_rate_and_refuses_an_unreachable_target(tmp_path, capsys):
+    _, src = short_hmarl(tmp_path)
+    out = tmp_path / "t.yaml"
+    argv = [src, "--target", "store", "--kind", "base_stock", "--budget", "6", "--quiet"]
+    assert main([*argv, "--min-fill", "0.9", "--engine", "vector", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(target at least 0.9)" in printed and out.exists()
+    # A target no candidate reaches within the budget: one line, exit 2, nothing written.
+    never = tmp_path / "never.yaml"
+    assert main([*argv, "--min-fill", "1", "--out", str(never)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--min-fill 1: no candidate" in err and "\n" not in err
+    assert not never.exists() and not list(tmp_path.glob("never.yaml*"))
+    assert main([*argv, "--min-fill", "1.5", "--out", str(never)]) == 2
+    assert "--min-fill must be a fill rate in [0, 1], got 1.5" in capsys.readouterr().err

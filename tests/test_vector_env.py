@@ -72,6 +72,14 @@ CASES = [
         },
     ),
     ("liu_serial", {"action": "order_up_to:high=8,position=echelon,scale=last_demand,max_order=20"}),
+    # A rule-relative action: each store's level is its own centre plus the action.
+    (
+        "hmarl_3store",
+        {
+            "targets": "store",
+            "action": "order_up_to:low=-40,high=40,centre={store_1: 91, store_2: 130, store_3: 186}",
+        },
+    ),
     (
         "liu_serial",
         {

@@ -5,7 +5,9 @@ Searches the parameters of each target's rule kind jointly on common random numb
 the network's mean cost per period (:mod:`twin.studies.tune`) and writes the scenario with the
 tuned agents to ``--out`` (default ``runs/<scenario>.tuned.yaml``). A target is a node, a tier or
 a comma-separated list of them; ``=KIND`` gives it its own kind (``NAME:key=value,...``: the
-parameters given are fixed, the others searched), else ``--kind`` applies. Everything that can be
+parameters given are fixed, the others searched), else ``--kind`` applies. ``--min-fill F``
+compares candidates at a service target: one whose customer unit fill rate is below ``F`` is
+infeasible, and if no candidate reaches it nothing is written. Everything that can be
 checked is checked before the search starts (the options, the scenario, the targets and their
 kinds, and that ``--out`` can be written); mistakes print one line ``error: ...`` and exit with
 status 2, an interrupt exits with status 130 and writes nothing.
@@ -27,9 +29,11 @@ from twin.scenario import read_yaml, scenario_from_dict
 from twin.studies.tune import (
     TUNABLE,
     Evaluator,
+    ServiceEvaluator,
     TuneResult,
     check_start,
     event_costs,
+    event_costs_and_fill_rates,
     tune,
     tuned_scenario_data,
 )
@@ -69,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
         "1e-9, all replications at once; period-stepped scenarios only)",
     )
     parser.add_argument(
+        "--min-fill",
+        type=float,
+        default=None,
+        metavar="F",
+        help="service target: candidates whose customer unit fill rate (mean over the "
+        "replications) is below F, in [0, 1], are infeasible",
+    )
+    parser.add_argument(
         "--out",
         default=None,
         help="tuned scenario file (default: runs/<scenario>.tuned.yaml)",
@@ -78,13 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(args: argparse.Namespace) -> tuple[dict, Path, Evaluator]:
+def _check(args: argparse.Namespace) -> tuple[dict, Path, Evaluator, ServiceEvaluator]:
     """Everything that can fail before the search: options, scenario, targets, engine, output."""
     for flag, value in (("--replications", args.replications), ("--periods", args.periods)):
         if value is not None and value < 1:
             raise ScenarioError(f"{flag} must be >= 1, got {value}")
     if args.budget < 1:
         raise ScenarioError(f"--budget must be >= 1 candidate evaluation, got {args.budget}")
+    if args.min_fill is not None and not 0.0 <= args.min_fill <= 1.0:
+        raise ScenarioError(f"--min-fill must be a fill rate in [0, 1], got {args.min_fill}")
     source = args.scenario
     data = read_yaml(source)
     if not isinstance(data, dict):
@@ -94,20 +108,21 @@ def _check(args: argparse.Namespace) -> tuple[dict, Path, Evaluator]:
     scenario_from_dict(data, source=source)
     start = check_start(data, args.target, args.kind, source)
     evaluator: Evaluator = event_costs
+    service: ServiceEvaluator = event_costs_and_fill_rates
     if args.engine == "vector":
-        from twin.rl.vector import replication_costs, supports
+        from twin.rl.vector import replication_costs, replication_costs_and_fill_rates, supports
 
         reason = supports(start)
         if reason is not None:
             raise ScenarioError(f"{source}: --engine vector: {reason.removeprefix(source + ': ')}")
-        evaluator = replication_costs
+        evaluator, service = replication_costs, replication_costs_and_fill_rates
     out = Path(args.out) if args.out else Path("runs") / f"{Path(source).stem}.tuned.yaml"
     check_writable(out, "--out")
     if out.is_dir():
         raise ScenarioError(f"--out {str(out)!r} is a folder; give the tuned scenario's file name")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    return data, out, evaluator
+    return data, out, evaluator, service
 
 
 def report(result: TuneResult) -> list[str]:
@@ -125,6 +140,8 @@ def report(result: TuneResult) -> list[str]:
         f"cost per period {result.cost:.4f} +- {result.standard_error:.4f} "
         f"(start {result.start_cost:.4f})"
     )
+    if result.min_fill is not None and result.fill_rate is not None:
+        lines.append(f"fill rate {result.fill_rate:.4f} (target at least {result.min_fill:g})")
     return lines
 
 
@@ -132,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     source = args.scenario
     try:
-        data, out, evaluator = _check(args)
+        data, out, evaluator, service = _check(args)
         bar = None
         if show_progress(args.quiet):
             from tqdm import tqdm
@@ -157,10 +174,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 budget=args.budget,
                 evaluator=evaluator,
                 progress=progress,
+                min_fill=args.min_fill,
+                service_evaluator=service,
             )
         finally:
             if bar is not None:
                 bar.close()
+        if not result.feasible:
+            raise ScenarioError(
+                f"{source}: --min-fill {args.min_fill:g}: no candidate in {result.evaluations} "
+                f"evaluations reached it (best fill rate {result.fill_rate:.4f}); nothing written"
+            )
         tuned = tuned_scenario_data(data, result, source)
         scenario_from_dict(tuned, source=str(out))  # the file we write must load
         out.parent.mkdir(parents=True, exist_ok=True)

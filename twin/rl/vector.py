@@ -37,6 +37,7 @@ starts all of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,7 @@ __all__ = [
     "VectorTwin",
     "VectorUnsupported",
     "replication_costs",
+    "replication_costs_and_fill_rates",
     "supports",
 ]
 
@@ -107,6 +109,28 @@ def replication_costs(scenario: Scenario, replications: Sequence[int]) -> list[f
         if twin.t > warm:  # twin.flows: the period just closed, twin.t - 1
             total += xp.sum(twin.flows[TOTAL], 1)
     return (xp.to_numpy(total) / (scenario.periods - warm)).tolist()
+
+
+def replication_costs_and_fill_rates(
+    scenario: Scenario, replications: Sequence[int]
+) -> tuple[list[float], list[float]]:
+    """:func:`replication_costs` and each replication's customer unit fill rate after warm-up
+    (filled on time over demand at the customer-facing nodes: the event twin's KPI), for
+    ``twin.tune --engine vector --min-fill``."""
+    twin = VectorTwin(scenario, len(replications))
+    twin.reset(replications)
+    xp, warm = twin.xp, scenario.warmup_periods
+    customers = twin.xp.index(sorted(twin.plan.customers))
+    total, demand, filled = (xp.zeros(len(replications)) for _ in range(3))
+    while not twin.done:
+        twin.step()
+        if twin.t > warm:
+            total += xp.sum(twin.flows[TOTAL], 1)
+            demand += xp.sum(twin.flows[DEMAND][:, customers], 1)
+            filled += xp.sum(twin.flows[FILLED][:, customers], 1)
+    d, f = xp.to_numpy(demand), xp.to_numpy(filled)
+    fills = [float(a / b) if b > 0 else math.nan for a, b in zip(f, d, strict=True)]
+    return (xp.to_numpy(total) / (scenario.periods - warm)).tolist(), fills
 
 
 @dataclass

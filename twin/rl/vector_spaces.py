@@ -289,7 +289,14 @@ class HmarlMultiples(VectorAction):
 
 class OrderUpTo(VectorAction):
     """:class:`agents.spaces.OrderUpTo`: ``max(0, level - IP)``, the level clipped to the box (in
-    units, or times the forecast or the last demand), rounded to whole units and capped if asked."""
+    units, or times the forecast or the last demand), rounded to whole units and capped if asked;
+    the action is added to each node's ``centre``."""
+
+    def __init__(self, twin: VectorTwin, nodes: list[int], action: spaces.ActionMap) -> None:
+        super().__init__(twin, nodes, action)
+        up_to: spaces.OrderUpTo = action  # type: ignore[assignment]
+        ids = twin.plan.node_ids
+        self.centre = twin.xp.asarray([up_to.centre_of(ids[i]) for i in nodes])
 
     def orders(self, actions: Any, state: VectorState) -> Array:
         xp = self.xp
@@ -298,7 +305,7 @@ class OrderUpTo(VectorAction):
         values = xp.asarray(actions).reshape(b, n)
         if xp.any(~(values == values) | (values == np.inf) | (values == -np.inf)):
             raise ValueError(f"{action.name}: actions must be finite numbers, got {actions!r}")
-        level = xp.clip_high(xp.clip_low(values, action.low), action.high)
+        level = xp.clip_high(xp.clip_low(values, action.low), action.high) + self.centre
         if action.scale == "forecast":
             level = level * xp.clip_low(state.forecast(self.index), 0.0)
         elif action.scale == "last_demand":

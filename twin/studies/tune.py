@@ -21,6 +21,12 @@ parameters per value, sharing the budget; ``R_max`` from the economic order inte
 ``sqrt(2K / (h D))`` of the EOQ model, Snyder & Shen 2019, ch. 3, at least 2), then the review
 offset over ``0 .. R - 1``. What is searched and where the search starts:
 :mod:`twin.studies.tune_space`.
+
+A service target (``min_fill``) makes the search constrained: a candidate whose customer unit fill
+rate (mean over the replications, as the KPI table reports it) is below the target is infeasible.
+Candidates are ranked by their shortfall below the target first and by cost second, so every
+feasible candidate beats every infeasible one, and a search that starts below the target climbs
+towards it before it lowers the cost.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ __all__ = [
     "TunedTarget",
     "check_start",
     "event_costs",
+    "event_costs_and_fill_rates",
     "start_point",
     "target_nodes",
     "tune",
@@ -69,6 +76,13 @@ RESOLUTION = {"multiple": 0.01, "cover": 0.01, "period": 1.0}
 
 Evaluator = Callable[[Scenario, Sequence[int]], Sequence[float]]
 """The network cost per period after warm-up of each of the given replications."""
+
+ServiceEvaluator = Callable[[Scenario, Sequence[int]], tuple[Sequence[float], Sequence[float]]]
+"""The network cost per period and the customer unit fill rate after warm-up of each of the given
+replications."""
+
+Rank = tuple[float, float]
+"""How a candidate ranks: (shortfall of its fill rate below the target, 0 without one; its cost)."""
 
 
 @dataclass
@@ -93,6 +107,15 @@ class TuneResult:
     start_cost: float
     evaluations: int
     history: list[tuple[list[Params], float]] = field(default_factory=list)
+    fill_rate: float | None = None
+    """The customer unit fill rate at the result (measured only with a service target)."""
+    min_fill: float | None = None
+    """The service target: the least fill rate a candidate had to reach, if any."""
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the result meets the service target (True without one)."""
+        return self.min_fill is None or (self.fill_rate is not None and self.fill_rate >= self.min_fill)
 
     @property
     def kind(self) -> str:
@@ -136,6 +159,35 @@ def event_costs(scenario: Scenario, replications: Sequence[int]) -> list[float]:
         total = sum(ledger.column("total_cost", warm).ravel().tolist())
         costs.append(total / (scenario.periods - warm))
     return costs
+
+
+def event_costs_and_fill_rates(
+    scenario: Scenario, replications: Sequence[int]
+) -> tuple[list[float], list[float]]:
+    """The network cost per period and the customer unit fill rate (filled on time over demand
+    at the customer-facing nodes, ``reconciliation.kpis``) after warm-up of each replication, on
+    the event twin."""
+    from reconciliation.report import customer_nodes
+
+    customers = set(customer_nodes(scenario))
+    costs, fills = [], []
+    warm = scenario.warmup_periods
+    for r in replications:
+        ledger = Simulation(scenario, replication=r).run().ledger
+        total = sum(ledger.column("total_cost", warm).ravel().tolist())
+        costs.append(total / (scenario.periods - warm))
+        columns = [i for i, node in enumerate(ledger.layout.nodes) if node in customers]
+        demand = float(ledger.column("demand", warm)[:, columns].sum())
+        filled = float(ledger.column("filled_on_time", warm)[:, columns].sum())
+        fills.append(filled / demand if demand > 0 else math.nan)
+    return costs, fills
+
+
+def _below(a: Rank, b: Rank) -> bool:
+    """``a`` ranks strictly before ``b``: a smaller shortfall, or the same and a lower cost."""
+    if a[0] < b[0] - 1e-12:
+        return True
+    return abs(a[0] - b[0]) <= 1e-12 and a[1] < b[1] - 1e-12
 
 
 def mean_and_error(costs: Sequence[float]) -> tuple[float, float]:
@@ -222,13 +274,15 @@ class _Search:
         budget: int,
         evaluator: Evaluator,
         progress: Callable[[int, float], None] | None,
+        service: tuple[float, ServiceEvaluator] | None = None,
     ) -> None:
         self.base, self.targets, self.coordinates = base, targets, coordinates
         self.replications, self.budget, self.evaluator = replications, budget, evaluator
-        self.progress = progress
-        self.cache: dict[tuple, tuple[float, float]] = {}
+        self.progress, self.service = progress, service
+        self.cache: dict[tuple, tuple[float, float, float]] = {}
+        """Per candidate: mean cost, its standard error, mean fill rate (NaN if not measured)."""
         self.history: list[tuple[list[Params], float]] = []
-        self.best: tuple[float, list[Params]] | None = None
+        self.best: tuple[Rank, list[Params]] | None = None
 
     @property
     def spent(self) -> bool:
@@ -237,25 +291,35 @@ class _Search:
     def key(self, x: list[Params]) -> tuple:
         return tuple(c.get(x) for c in self.coordinates)
 
-    def cost(self, x: list[Params]) -> float:
+    def rank(self, x: list[Params]) -> Rank:
+        """Evaluate ``x`` (once) and return its :data:`Rank`."""
         key = self.key(x)
         if key not in self.cache:
             scenario = edit(self.base, *tuned_overrides(list(zip(self.targets, x, strict=True))))
-            self.cache[key] = mean_and_error(self.evaluator(scenario, self.replications))
+            if self.service is None:
+                fill = math.nan
+                mean, se = mean_and_error(self.evaluator(scenario, self.replications))
+            else:
+                costs, fills = self.service[1](scenario, self.replications)
+                (mean, se), fill = mean_and_error(costs), float(np.mean(fills))
+            self.cache[key] = (mean, se, fill)
             if self.progress is not None:
-                self.progress(len(self.cache), self.cache[key][0])
-        c = self.cache[key][0]
-        if self.best is None or c < self.best[0] - 1e-12:
-            self.best = (c, copy.deepcopy(x))
-            self.history.append((copy.deepcopy(x), c))
-        return c
+                self.progress(len(self.cache), mean)
+        mean, _, fill = self.cache[key]
+        # A fill rate that is NaN (no demand) falls short of any target.
+        shortfall = 0.0 if self.service is None else max(0.0, self.service[0] - fill)
+        rank = (1.0 if math.isnan(shortfall) else shortfall, mean)
+        if self.best is None or _below(rank, self.best[0]):
+            self.best = (rank, copy.deepcopy(x))
+            self.history.append((copy.deepcopy(x), mean))
+        return rank
 
     def compass(
         self, x: list[Params], coordinates: list[_Coordinate], integer: bool, limit: int
-    ) -> tuple[list[Params], float]:
+    ) -> tuple[list[Params], Rank]:
         """Coordinate search over ``coordinates`` from ``x`` until converged or ``limit``
         evaluations have been made in all."""
-        best = self.cost(x)
+        best = self.rank(x)
         grid = _Grid.around(x, coordinates, integer)
         steps = {c: grid.first_step(c, c.get(x)) for c in coordinates}
         directions = _directions(coordinates)
@@ -270,13 +334,13 @@ class _Search:
     def _poll(
         self,
         x: list[Params],
-        best: float,
+        best: Rank,
         directions: list[list[_Coordinate]],
         singles: int,
         steps: Mapping[_Coordinate, float],
         grid: _Grid,
         limit: int,
-    ) -> tuple[list[Params], float, bool]:
+    ) -> tuple[list[Params], Rank, bool]:
         """One pass over ``directions`` (the first ``singles`` move one coordinate, the others
         several together), a step forth and back along each, moving to the first feasible
         trial that lowers the cost; returns the point, its cost and whether it moved."""
@@ -292,9 +356,9 @@ class _Search:
                     c.set(trial, grid.snap(c, c.get(trial) + direction * steps[c]))
                 if not _feasible(self.targets, trial):
                     continue
-                cost = self.cost(trial)
-                if cost < best - 1e-12:
-                    x, best, improved = trial, cost, True
+                rank = self.rank(trial)
+                if _below(rank, best):
+                    x, best, improved = trial, rank, True
                     break
         return x, best, improved
 
@@ -357,9 +421,16 @@ def tune(
     integer: bool | None = None,
     evaluator: Evaluator = event_costs,
     progress: Callable[[int, float], None] | None = None,
+    min_fill: float | None = None,
+    service_evaluator: ServiceEvaluator = event_costs_and_fill_rates,
 ) -> TuneResult:
     """Joint coordinate search over the parameters of every target (:func:`parse_targets`:
-    ``targets`` is one ``TARGET[=KIND[:k=v,...]]`` text or several; ``kind`` the default spec)."""
+    ``targets`` is one ``TARGET[=KIND[:k=v,...]]`` text or several; ``kind`` the default spec).
+
+    ``min_fill``: the service target (a customer unit fill rate in ``[0, 1]``); candidates are
+    then evaluated by ``service_evaluator`` (cost and fill rate) instead of ``evaluator``."""
+    if min_fill is not None and not 0.0 <= min_fill <= 1.0:
+        raise ScenarioError(f"{source}: min_fill must be a fill rate in [0, 1], got {min_fill!r}")
     base = scenario_from_dict(scenario_data, source=source)
     if base.skus:
         raise ScenarioError(
@@ -380,9 +451,10 @@ def tune(
     grid = [c for c in coordinates if c.tunable.name == "review_period"]
     offsets = [c for c in coordinates if c.tunable.name == "offset"]
     local = [c for c in coordinates if c.tunable.scale != "period"]
-    search = _Search(base, plan, coordinates, reps, budget, evaluator, progress)
+    service = None if min_fill is None else (min_fill, service_evaluator)
+    search = _Search(base, plan, coordinates, reps, budget, evaluator, progress, service)
     start_params = copy.deepcopy(x)
-    start_cost = search.cost(x)
+    start_cost = search.rank(x)[1]
     choices = [  # the grid, and the start's own review period
         sorted({*review_grid(base, plan[c.target].nodes), int(c.get(start_params))}) for c in grid
     ]
@@ -406,17 +478,26 @@ def tune(
                 break
             trial = copy.deepcopy(x)
             c.set(trial, value)
-            search.cost(trial)
+            search.rank(trial)
             x = search.best[1]
     if (len(combos) > 1 or offsets) and not search.spent:  # polish the best point
         search.compass(copy.deepcopy(search.best[1]), local, integer, budget)
     x = search.best[1]
-    mean, se = search.cache[search.key(x)]
+    mean, se, fill = search.cache[search.key(x)]
     tuned = [
         TunedTarget(t.kind, t.nodes, params, t.fixed, begin)
         for t, params, begin in zip(plan, x, start_params, strict=True)
     ]
-    return TuneResult(tuned, mean, se, start_cost, len(search.cache), search.history)
+    return TuneResult(
+        tuned,
+        mean,
+        se,
+        start_cost,
+        len(search.cache),
+        search.history,
+        fill_rate=None if min_fill is None else fill,
+        min_fill=min_fill,
+    )
 
 
 def _set_review(base: Scenario, params: Params, review: int, integer: bool) -> None:
