@@ -40,8 +40,9 @@ Shipped action maps (``action_map(name, **params)``):
 * ``order_up_to``: ``Box([low], [high])``, a continuous order-up-to level, clipped to the box;
   the order is ``max(0, level - IP)`` with IP the installation (or ``position: echelon``)
   inventory position, on the primary lane; the level in units, or (``scale: forecast`` or
-  ``last_demand``) in periods of the node's demand; ``integer: true`` rounds orders to whole
-  units, ``max_order`` caps them.
+  ``last_demand``) in periods of the node's demand, or (``scale: customer_demand``) in periods of
+  the end customers' demand of the last closed period (point-of-sale data); ``integer: true``
+  rounds orders to whole units, ``max_order`` caps them.
 
 Plugins: ``register_observation(name, "module:Class")`` / ``register_action(...)``, or the
 entry-point groups ``twin.observations`` and ``twin.actions``. A builder or map is a class whose
@@ -74,6 +75,7 @@ __all__ = [
     "action_map",
     "available_actions",
     "available_observations",
+    "customer_demand",
     "observation_builder",
     "register_action",
     "register_observation",
@@ -96,6 +98,19 @@ class NodeInfo:
     """Ordering lanes, in the node's order (the first is the primary lane)."""
     lead_times: tuple[int, ...]
     """An upper bound, in whole periods, on each ordering lane's lead time (0 if unknown)."""
+
+
+def customer_demand(rows: Iterable[Any]) -> float:
+    """The network's customer demand in one closed period (point-of-sale data): the demand at the
+    customer-facing stock points (echelon 1), summed in ledger order. ``rows``: a ledger period
+    (``reconciliation.ledger.LedgerPeriod``, read from two of its columns without building rows)
+    or any rows with the ledger's attribute names."""
+    column = getattr(rows, "column", None)
+    if column is not None:
+        layout = rows.ledger.layout  # type: ignore[attr-defined]
+        demand = column("demand")
+        return float(sum(float(demand[i]) for i, e in enumerate(layout.echelons) if e == 1))
+    return float(sum(r.demand for r in rows if r.echelon == 1))
 
 
 class NodeHistory:
@@ -130,15 +145,9 @@ class NodeHistory:
 
     def record_rows(self, rows: Iterable[Any]) -> None:
         column = getattr(rows, "column", None)
-        if column is not None:  # a ledger period: the customer demand from two of its columns
-            layout = rows.ledger.layout  # type: ignore[attr-defined]
-            demand = column("demand")
-            self.customer_demand = float(
-                sum(float(demand[i]) for i, e in enumerate(layout.echelons) if e == 1)
-            )
-        else:
+        if column is None:
             rows = list(rows)
-            self.customer_demand = float(sum(r.demand for r in rows if r.echelon == 1))
+        self.customer_demand = customer_demand(rows)
         positions = getattr(rows, "positions", None)
         if positions is not None:  # a ledger period: just the rows of these nodes, in ledger order
             wanted = sorted(i for n in (self.node, *self.upstream) for i in positions(n))
@@ -390,7 +399,11 @@ class ActionMap:
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
+        """``history``: the node's :class:`NodeHistory` (the featurizer's), for maps that read
+        more than the observation (e.g. the customers' demand of the last closed period)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -429,7 +442,9 @@ class HmarlMultiples(ActionMap):
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
         return {"type": "Discrete", "n": len(self.multiples)}
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
         m = self.multiples[_index(action, len(self.multiples), self.name)]
         return OrderDecision({observation.lanes[0]: m * max(0.0, observation.forecast)})
 
@@ -454,7 +469,9 @@ class IntegerOrder(ActionMap):
             return {"type": "MultiDiscrete", "nvec": [self.n + 1] * len(lanes)}
         return {"type": "Discrete", "n": self.n + 1}
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
         lanes = observation.lanes
         if self.per_lane and len(lanes) > 1:
             values = np.asarray(action).reshape(-1)
@@ -478,12 +495,16 @@ class OrderUpTo(ActionMap):
     ``scale``: the action is the level in units (``units``), or in periods of the node's demand:
     ``forecast`` (level = action x the moving-average forecast: days of cover) or ``last_demand``
     (level = action x the demand last seen), so that one policy fits nodes of any size and follows
-    a demand that moves. ``integer``: the order is rounded to whole units (halves up);
+    a demand that moves; or in periods of the end customers' demand, ``customer_demand`` (level =
+    action x the network's customer demand of the last closed period, the point-of-sale data of
+    :class:`NodeHistory`; the node's own last demand before the first close): on the echelon
+    position, the action is the multiple of ``adaptive_base_stock`` with ``demand: customer``, now
+    a function of the state. ``integer``: the order is rounded to whole units (halves up);
     ``max_order``: at most this much is ordered in a period.
     """
 
     name = "order_up_to"
-    SCALES = ("units", "forecast", "last_demand")
+    SCALES = ("units", "forecast", "last_demand", "customer_demand")
 
     def __init__(
         self,
@@ -524,7 +545,9 @@ class OrderUpTo(ActionMap):
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
         return {"type": "Box", "low": [self.low], "high": [self.high]}
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
         value = np.asarray(action, dtype=float).reshape(-1)
         if value.size != 1 or not math.isfinite(value[0]):
             raise ValueError(f"{self.name}: action must be one finite number, got {action!r}")
@@ -533,6 +556,14 @@ class OrderUpTo(ActionMap):
             level *= max(0.0, observation.forecast)
         elif self.scale == "last_demand":
             level *= max(0.0, observation.last_demand)
+        elif self.scale == "customer_demand":
+            if history is None:
+                raise ValueError(
+                    f"{self.name}: scale customer_demand needs the node's history (the customers' "
+                    "demand of the last closed period)"
+                )
+            customer = history.customer_demand
+            level *= max(0.0, observation.last_demand if customer is None else customer)
         ip = (
             observation.echelon_inventory_position
             if self.position == "echelon"

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -353,6 +354,46 @@ def test_order_up_to_in_periods_of_demand_whole_and_capped():
     assert action_map("order_up_to", high=8).decision(np.array([4.26]), obs).quantities["w->s"] == 0.0
     with pytest.raises(ValueError, match="scale must be one of units, forecast, last_demand"):
         action_map("order_up_to", scale="weeks")
+
+
+def test_order_up_to_in_periods_of_customer_demand():
+    """``scale: customer_demand``: the level is the action times the customers' demand of the last
+    closed period (the node's history), on the echelon position; before a close, its own."""
+    from agents.base import Observation
+    from agents.spaces import NodeHistory, action_map
+
+    obs = Observation(
+        node="w",
+        tier="warehouse",
+        period=3,
+        on_hand=20.0,
+        backorders=0.0,
+        on_order=10.0,
+        in_transit=10.0,
+        inventory_position=30.0,
+        echelon_inventory_position=50.0,
+        last_demand=12.0,
+        forecast=10.0,
+        pipeline=(10.0,),
+        lanes=("f->w",),
+    )
+    pos = action_map("order_up_to", high=20, position="echelon", scale="customer_demand", integer=True)
+    assert pos.params["scale"] == "customer_demand"
+    history = NodeHistory("w", obs.lanes)
+    # Before the first close: 9.3 x its own last demand 12 - 50 = 61.6 -> 62.
+    assert pos.decision(np.array([9.3]), obs, history).quantities["f->w"] == 62.0
+    rows = [
+        SimpleNamespace(node="s1", echelon=1, demand=4.0, closing_on_hand=0.0, opening_on_hand=0.0),
+        SimpleNamespace(node="s2", echelon=1, demand=3.0, closing_on_hand=0.0, opening_on_hand=0.0),
+        SimpleNamespace(node="w", echelon=2, demand=12.0, closing_on_hand=0.0, opening_on_hand=0.0),
+    ]
+    history.record_rows(rows)
+    # The customers bought 4 + 3 = 7: 9.3 x 7 - 50 = 15.1 -> 15.
+    assert pos.decision(np.array([9.3]), obs, history).quantities["f->w"] == 15.0
+    with pytest.raises(ValueError, match="needs the node's history"):
+        pos.decision(np.array([9.3]), obs)
+    # The default scale stays out of saved specs (older checkpoints' specs still match).
+    assert "scale" not in action_map("order_up_to", high=20).params
 
 
 # -- the event twin where the vector twin cannot go -------------------------------------------

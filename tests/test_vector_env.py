@@ -80,6 +80,16 @@ CASES = [
         },
     ),
     ("hmarl_3store", {"targets": ["store_3", "warehouse_1"], "observation": "echelon"}),
+    # Levels in periods of the customers' demand (point-of-sale data), under both timings.
+    (
+        "liu_serial",
+        {"action": "order_up_to:high=20,position=echelon,scale=customer_demand,integer=true"},
+    ),
+    ("liu_net_2x3", {"observation": "echelon", "action": "order_up_to:high=6,scale=customer_demand"}),
+    (
+        "hmarl_3store",
+        {"targets": ["store_1", "warehouse_1"], "action": "order_up_to:high=3,scale=customer_demand"},
+    ),
     # The profit reward ({profit: 1}): revenue at the retailer's price minus each node's costs.
     ("profit_serial", {"targets": ["retailer", "distributor", "factory"], "action": "integer:n=60"}),
     (

@@ -289,7 +289,8 @@ class HmarlMultiples(VectorAction):
 
 class OrderUpTo(VectorAction):
     """:class:`agents.spaces.OrderUpTo`: ``max(0, level - IP)``, the level clipped to the box (in
-    units, or times the forecast or the last demand), rounded to whole units and capped if asked."""
+    units, or times the forecast, the last demand or the customers' demand), rounded to whole
+    units and capped if asked."""
 
     def orders(self, actions: Any, state: VectorState) -> Array:
         xp = self.xp
@@ -303,6 +304,8 @@ class OrderUpTo(VectorAction):
             level = level * xp.clip_low(state.forecast(self.index), 0.0)
         elif action.scale == "last_demand":
             level = level * xp.clip_low(state.last_demand(self.index), 0.0)
+        elif action.scale == "customer_demand":
+            level = level * xp.clip_low(state.customer_demand(self.index), 0.0)
         if action.position == "echelon":
             position = state.echelon_inventory_position(self.index)
         else:
