@@ -499,8 +499,12 @@ class OrderUpTo(ActionMap):
     action x the network's customer demand of the last closed period, the point-of-sale data of
     :class:`NodeHistory`; the node's own last demand before the first close): on the echelon
     position, the action is the multiple of ``adaptive_base_stock`` with ``demand: customer``, now
-    a function of the state. ``integer``: the order is rounded to whole units (halves up);
-    ``max_order``: at most this much is ordered in a period.
+    a function of the state. ``multiple`` (one number, or ``{node: number}``; default 1)
+    multiplies every level: with a rule's tuned multiples there and a box around 1 (e.g. ``low
+    0.5, high 1.5``), the action is a factor on the rule's level, so a policy starts near the rule
+    and learns where to depart from it (residual policy learning: Silver et al. 2018, Johannink et
+    al. 2019). ``integer``: the order is rounded to whole units (halves up); ``max_order``: at
+    most this much is ordered in a period.
     """
 
     name = "order_up_to"
@@ -515,6 +519,7 @@ class OrderUpTo(ActionMap):
         scale: str = "units",
         integer: bool = False,
         max_order: float | None = None,
+        multiple: float | Mapping[str, float] | None = None,
     ) -> None:
         self.low = _finite(low, "low")
         self.high = _finite(high, "high")
@@ -530,6 +535,26 @@ class OrderUpTo(ActionMap):
         if self.max_order is not None and self.max_order < 0:
             raise ValueError(f"max_order must be >= 0, got {max_order!r}")
         self.position, self.scale, self.integer = position, scale, integer
+        if isinstance(multiple, Mapping):
+            if not multiple:
+                raise ValueError("multiple is an empty mapping")
+            self.multiple: float | dict[str, float] | None = {
+                str(n): _finite(v, f"multiple[{n}]", positive=True) for n, v in multiple.items()
+            }
+        else:
+            self.multiple = None if multiple is None else _finite(multiple, "multiple", positive=True)
+
+    def node_multiple(self, node: str) -> float:
+        """The node's ``multiple`` (1 without one); ValueError for a node the mapping lacks."""
+        if self.multiple is None:
+            return 1.0
+        if isinstance(self.multiple, dict):
+            if node not in self.multiple:
+                raise ValueError(
+                    f"{self.name}: multiple has no value for node {node!r} (has {sorted(self.multiple)})"
+                )
+            return self.multiple[node]
+        return self.multiple
 
     @property
     def params(self) -> dict[str, Any]:
@@ -540,6 +565,8 @@ class OrderUpTo(ActionMap):
             out["integer"] = True
         if self.max_order is not None:
             out["max_order"] = self.max_order
+        if self.multiple is not None:
+            out["multiple"] = dict(self.multiple) if isinstance(self.multiple, dict) else self.multiple
         return out
 
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
@@ -552,6 +579,8 @@ class OrderUpTo(ActionMap):
         if value.size != 1 or not math.isfinite(value[0]):
             raise ValueError(f"{self.name}: action must be one finite number, got {action!r}")
         level = min(self.high, max(self.low, float(value[0])))
+        if self.multiple is not None:
+            level *= self.node_multiple(observation.node)
         if self.scale == "forecast":
             level *= max(0.0, observation.forecast)
         elif self.scale == "last_demand":

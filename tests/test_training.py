@@ -392,8 +392,23 @@ def test_order_up_to_in_periods_of_customer_demand():
     assert pos.decision(np.array([9.3]), obs, history).quantities["f->w"] == 15.0
     with pytest.raises(ValueError, match="needs the node's history"):
         pos.decision(np.array([9.3]), obs)
-    # The default scale stays out of saved specs (older checkpoints' specs still match).
+    # The default scale and multiple stay out of saved specs (older checkpoints' specs match).
     assert "scale" not in action_map("order_up_to", high=20).params
+    assert "multiple" not in action_map("order_up_to", high=20).params
+    # A factor on the node's multiple (10 at w): 1.5 x 10 x 7 = 105 over echelon IP 50 -> 55;
+    # 0.7 x 10 x 7 = 49 -> nothing.
+    residual = action_map(
+        "order_up_to", low=0.5, high=1.5, position="echelon", scale="customer_demand",
+        multiple={"w": 10.0, "s": 5.0},
+    )  # fmt: skip
+    assert residual.params["multiple"] == {"w": 10.0, "s": 5.0}
+    assert residual.decision(np.array([1.5]), obs, history).quantities["f->w"] == 55.0
+    assert residual.decision(np.array([9.0]), obs, history).quantities["f->w"] == 55.0  # clipped
+    assert residual.decision(np.array([0.7]), obs, history).quantities["f->w"] == 0.0
+    with pytest.raises(ValueError, match="multiple has no value for node 'w'"):
+        action_map("order_up_to", multiple={"s": 5.0}).decision(np.array([1.0]), obs, history)
+    with pytest.raises(ValueError, match="multiple must be > 0"):
+        action_map("order_up_to", multiple=0)
 
 
 # -- the event twin where the vector twin cannot go -------------------------------------------

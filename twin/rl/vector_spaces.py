@@ -289,8 +289,16 @@ class HmarlMultiples(VectorAction):
 
 class OrderUpTo(VectorAction):
     """:class:`agents.spaces.OrderUpTo`: ``max(0, level - IP)``, the level clipped to the box (in
-    units, or times the forecast, the last demand or the customers' demand), rounded to whole
-    units and capped if asked."""
+    units, or times the forecast, the last demand or the customers' demand; times each node's
+    ``multiple``), rounded to whole units and capped if asked."""
+
+    def __init__(self, twin: VectorTwin, nodes: list[int], action: spaces.ActionMap) -> None:
+        super().__init__(twin, nodes, action)
+        up_to: spaces.OrderUpTo = action  # type: ignore[assignment]
+        self.multiple: Array | None = None
+        if up_to.multiple is not None:
+            ids = [twin.plan.node_ids[i] for i in nodes]
+            self.multiple = twin.xp.asarray(np.array([up_to.node_multiple(n) for n in ids]))
 
     def orders(self, actions: Any, state: VectorState) -> Array:
         xp = self.xp
@@ -300,6 +308,8 @@ class OrderUpTo(VectorAction):
         if xp.any(~(values == values) | (values == np.inf) | (values == -np.inf)):
             raise ValueError(f"{action.name}: actions must be finite numbers, got {actions!r}")
         level = xp.clip_high(xp.clip_low(values, action.low), action.high)
+        if self.multiple is not None:
+            level = level * self.multiple
         if action.scale == "forecast":
             level = level * xp.clip_low(state.forecast(self.index), 0.0)
         elif action.scale == "last_demand":
