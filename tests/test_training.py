@@ -596,3 +596,23 @@ def test_the_scenario_hash_covers_the_demand_seen_before_the_first_period():
     scenario = load_scenario(ROOT / "scenarios" / "liu_serial.yaml")
     assert scenario_hash(edit(scenario, "seed=7")) == scenario_hash(scenario)
     assert scenario_hash(edit(scenario, "initial_demand=0")) != scenario_hash(scenario)
+
+
+def test_readme_shows_the_liu_benchmark_training_command():
+    """The README's liu_serial training command is the one ``bench_rl.py liu`` measures."""
+    import importlib.util
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_rl", root / "benchmarks" / "bench_rl.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = (root / "README.md").read_text()
+    found = re.search(r"^python -m twin\.train scenarios/liu_serial\.yaml(?:.*\\\n)+.*$", text, re.M)
+    assert found, "no liu_serial training command in the README"
+    argv = shlex.split(found.group(0).replace("\\\n", " "))[3:]
+    out = argv.index("--out")
+    assert argv[:out] + argv[out + 2 :] == bench.LIU_COMMAND
