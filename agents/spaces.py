@@ -29,7 +29,8 @@ Shipped builders (``observation_builder(name, **params)``):
   nodes; what is due later is added to the last slot), all divided by ``scale`` (default 1);
 * ``echelon``: on-hand, backorders, inventory position, echelon inventory position, last demand
   seen and the network's customer demand of the last closed period (shared point-of-sale data),
-  divided by ``scale`` (6 values).
+  then (``customer_periods`` k > 0) the customer demand of the k - 1 closed periods before that,
+  all divided by ``scale`` (6 + max(0, k - 1) values).
 
 Shipped action maps (``action_map(name, **params)``):
 
@@ -136,6 +137,8 @@ class NodeHistory:
         self.customer_demand: float | None = None
         """The network's customer demand in the last closed period (point-of-sale data: the
         demand at the customer-facing stock points, echelon 1); None before the first close."""
+        self.customer_demands: deque[float] = deque(maxlen=max(1, window))
+        """The customer demand of the last ``window`` closed periods, oldest first."""
         self._last_period: int | None = None
 
     def record_observation(self, observation: Observation) -> None:
@@ -148,6 +151,7 @@ class NodeHistory:
         if column is None:
             rows = list(rows)
         self.customer_demand = customer_demand(rows)
+        self.customer_demands.append(self.customer_demand)
         positions = getattr(rows, "positions", None)
         if positions is not None:  # a ledger period: just the rows of these nodes, in ledger order
             wanted = sorted(i for n in (self.node, *self.upstream) for i in positions(n))
@@ -347,6 +351,9 @@ class EchelonObservation(ObservationBuilder):
     orders of the nodes below), and the network's customer demand in the last closed period (at
     every customer-facing node: what a chain that shares point-of-sale data tells each node; its
     own last demand before the first close), all divided by ``scale`` (default 1).
+    ``customer_periods`` k > 1 adds the customer demand of the k - 1 closed periods before the
+    last, newest first (a period before the first close repeats the oldest value known): a
+    short history of the customers' demand, from which a policy can read its trend and spread.
 
     The echelon inventory position and the end customers' demand are what echelon stock policies
     are written on (Clark & Scarf 1960); an upstream node that sees only the orders of the node
@@ -354,15 +361,21 @@ class EchelonObservation(ObservationBuilder):
 
     name = "echelon"
 
-    def __init__(self, *, scale: float = 1.0) -> None:
+    def __init__(self, *, scale: float = 1.0, customer_periods: int = 1) -> None:
         self.scale = _finite(scale, "scale", positive=True)
+        self.customer_periods = _positive_int(customer_periods, "customer_periods")
+        self.window = max(ObservationBuilder.window, self.customer_periods)
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"scale": self.scale}
+        out: dict[str, Any] = {"scale": self.scale}
+        if self.customer_periods != 1:  # the default stays out: older checkpoints' specs match
+            out["customer_periods"] = self.customer_periods
+        return out
 
     def bounds(self) -> tuple[list[float], list[float]]:
-        return [0.0, 0.0, -INF, -INF, 0.0, 0.0], [INF] * 6
+        n = 6 + self.customer_periods - 1
+        return [0.0, 0.0, -INF, -INF, *[0.0] * (n - 4)], [INF] * n
 
     def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
         customer = history.customer_demand
@@ -376,6 +389,10 @@ class EchelonObservation(ObservationBuilder):
             observation.last_demand,
             customer,
         ]
+        if self.customer_periods > 1:
+            seen = list(history.customer_demands)[::-1][1 : self.customer_periods]  # newest first
+            oldest = seen[-1] if seen else customer
+            values += seen + [oldest] * (self.customer_periods - 1 - len(seen))
         return np.array(values, dtype=np.float32) / np.float32(self.scale)
 
 

@@ -616,3 +616,50 @@ def test_readme_shows_the_liu_benchmark_training_command():
     argv = shlex.split(found.group(0).replace("\\\n", " "))[3:]
     out = argv.index("--out")
     assert argv[:out] + argv[out + 2 :] == bench.LIU_COMMAND
+
+
+def test_echelon_observation_with_a_window_of_customer_demand():
+    """``customer_periods`` k: the customers' demand of the last k closed periods, newest first,
+    the missing ones before k closes repeating the oldest known; k = 1 is the 6-value view."""
+    from agents.base import Observation
+    from agents.spaces import NodeHistory, observation_builder
+
+    obs = Observation(
+        node="w",
+        tier="warehouse",
+        period=0,
+        on_hand=20.0,
+        backorders=0.0,
+        on_order=10.0,
+        in_transit=10.0,
+        inventory_position=30.0,
+        echelon_inventory_position=50.0,
+        last_demand=12.0,
+        forecast=10.0,
+        pipeline=(10.0,),
+        lanes=("f->w",),
+    )
+    plain = observation_builder("echelon", scale=2)
+    window = observation_builder("echelon", scale=2, customer_periods=3)
+    assert plain.params == {"scale": 2.0} and window.params["customer_periods"] == 3
+    assert len(window.space()["low"]) == 8
+    history = NodeHistory("w", obs.lanes, window.window)
+    assert window.build(obs, history).tolist() == [10, 0, 15, 25, 6, 6, 6, 6]  # own demand 12 / 2
+
+    def close(demand: float) -> None:
+        history.record_rows(
+            [
+                SimpleNamespace(
+                    node="s", echelon=1, demand=demand, closing_on_hand=0.0, opening_on_hand=0.0
+                )
+            ]
+        )
+
+    close(4.0)
+    assert window.build(obs, history).tolist()[5:] == [2, 2, 2]
+    close(8.0)
+    assert window.build(obs, history).tolist()[5:] == [4, 2, 2]
+    for d in (10.0, 14.0):
+        close(d)
+    assert window.build(obs, history).tolist()[5:] == [7, 5, 4]
+    assert plain.build(obs, history).tolist() == [10, 0, 15, 25, 6, 7]

@@ -85,7 +85,13 @@ CASES = [
         "liu_serial",
         {"action": "order_up_to:high=20,position=echelon,scale=customer_demand,integer=true"},
     ),
-    ("liu_net_2x3", {"observation": "echelon", "action": "order_up_to:high=6,scale=customer_demand"}),
+    (
+        "liu_net_2x3",
+        {
+            "observation": "echelon:customer_periods=3",
+            "action": "order_up_to:high=6,scale=customer_demand",
+        },
+    ),
     (  # a factor on each node's own multiple (a rule's level), the box around 1
         "liu_serial",
         {

@@ -158,17 +158,20 @@ class HmarlObservation(VectorObservation):
 
 class EchelonObservation(VectorObservation):
     """:class:`agents.spaces.EchelonObservation`: stock fields, the echelon position, the last
-    demand seen and the customer demand of the last closed period (shared point-of-sale data)."""
+    demand seen and the customer demand of the last closed period (shared point-of-sale data),
+    and of the ``customer_periods - 1`` closed periods before it."""
 
     def __init__(self, twin: VectorTwin, nodes: list[int], builder: spaces.EchelonObservation) -> None:
         super().__init__(twin, nodes)
         self.scale = builder.scale
+        self.periods = builder.customer_periods
         start, stop = twin.plan.level_bounds[0]  # the customer-facing level (echelon 1)
         self.customer_nodes = slice(start, stop)
         self.reset()
 
     def reset(self) -> None:
         self.customer: Array | None = None
+        self.past: list[Array] = []  # the customer demand of closed periods, oldest first
 
     def record(self, flows: Array) -> None:
         demand = flows[DEMAND][:, self.customer_nodes]
@@ -176,6 +179,8 @@ class EchelonObservation(VectorObservation):
         for k in range(1, demand.shape[1]):  # summed in node order, as the event twin's rows
             total += demand[:, k]
         self.customer = total
+        if self.periods > 1:
+            self.past = [*self.past[-(self.periods - 1) :], total]
 
     def build(self, state: VectorState) -> Array:
         xp, i = self.xp, self.index
@@ -189,6 +194,10 @@ class EchelonObservation(VectorObservation):
             last,
             customer,
         ]
+        if self.periods > 1:
+            seen = [p[:, None] + 0.0 * last for p in self.past[::-1][1 : self.periods]]
+            oldest = seen[-1] if seen else customer
+            values += seen + [oldest] * (self.periods - 1 - len(seen))
         return xp.float32(xp.stack(values, 2)) / np.float32(self.scale)
 
 
