@@ -176,8 +176,8 @@ LIU_COMMAND = [
     "--eval-replications",
     "20",
     "--set",
-    "gamma=0.99,gae_lambda=0.99,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.05,"
-    "num_envs=512",
+    "gamma=0.99,gae_lambda=0.99,ent_coef=0,centralized_critic=true,agent_id=true,init_action_std=0.1,"
+    "num_envs=512,learning_rate=0.001",
 ]
 POS_RULE = "adaptive, echelon, point-of-sale"
 LIU_RULES = [
