@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from agents.base import Agent, Observation, OrderDecision, order, per_node
+from agents.spaces import customer_demand
 from entities.messages import NodeId
 
 
@@ -290,20 +291,34 @@ def _position(value: Any) -> Literal["installation", "echelon"]:
     raise ValueError(f"position must be 'installation' or 'echelon', got {value!r}")
 
 
+def _demand(value: Any) -> Literal["own", "customer"]:
+    if value == "own":
+        return "own"
+    if value == "customer":
+        return "customer"
+    raise ValueError(f"demand must be 'own' or 'customer', got {value!r}")
+
+
 class AdaptiveBaseStockPolicy(_Rule):
     """Adaptive base stock: order up to ``multiple`` times the demand the node saw recently.
 
     Each period the order-up-to level is ``S_t = k * d_t``, where ``k`` is the node's ``multiple``
-    and ``d_t`` the mean of the demand it observed at its last ``window`` decision epochs (its
-    ``last_demand``: customer demand at a customer-facing node, the orders of the nodes below
-    elsewhere); the order is ``max(0, S_t - IP)`` on the inventory position (``position:
+    and ``d_t`` the mean of the demand it observed at its last ``window`` decision epochs: with
+    ``demand: own`` (default) its ``last_demand`` (customer demand at a customer-facing node, the
+    orders of the nodes below elsewhere); with ``demand: customer`` the end customers' demand of
+    the last closed period (point-of-sale data shared along the chain: the demand at every
+    customer-facing node, summed; the node's own last demand before the first close), so that an
+    upstream node follows the customers rather than the bullwhip of the orders below. The order
+    is ``max(0, S_t - IP)`` on the inventory position (``position:
     installation``) or ``max(0, S_t - echelon IP)`` (``position: echelon``). A base-stock policy
     whose level follows a demand estimate (Snyder & Shen 2019, sec. 4.3 and ch. 6 for the static
     levels), and with ``window: 1`` the "order up to a multiple of the demand last seen" baseline
     of Liu et al. (SSRN 4262186). ``integer: true`` rounds the level to the nearest whole unit
     (halves up), so that orders stay whole when stock is.
 
-    Example: ``multiple`` 4, ``window`` 1, last demand 10, inventory position 37: order 3.
+    Example: ``multiple`` 4, ``window`` 1, last demand 10, inventory position 37: order 3. With
+    ``demand: customer`` and ``position: echelon``: ``multiple`` 15, customers' demand 8 last
+    period, echelon inventory position 100: order 20.
     """
 
     _per_node_params = ("multiple",)
@@ -314,6 +329,7 @@ class AdaptiveBaseStockPolicy(_Rule):
         multiple: float | Mapping[str, float],
         window: int = 1,
         position: str = "installation",
+        demand: str = "own",
         integer: bool = False,
         max_order: float | Mapping[str, float] | None = None,
     ) -> None:
@@ -325,6 +341,10 @@ class AdaptiveBaseStockPolicy(_Rule):
         self.multiple = multiple
         self.window = window
         self.position = _position(position)
+        self.demand = _demand(demand)
+        self.observes_ledger = self.demand == "customer"  # the customers' demand of each close
+        self.customer_demand: float | None = None
+        """The customers' demand of the last closed period (``demand: customer``)."""
         self.integer = integer
         self.max_order = _max_order(max_order)
         self._seen: dict[str, deque[float]] = {}
@@ -334,17 +354,26 @@ class AdaptiveBaseStockPolicy(_Rule):
         """Forget the demand seen in the last replication."""
         self._seen.clear()
         self._seen_period.clear()
+        self.customer_demand = None
+
+    def observe_ledger(self, rows: Sequence[Any]) -> None:
+        """Keep the customers' demand of the period just closed (``demand: customer``)."""
+        self.customer_demand = customer_demand(rows)
 
     def recent_demand(self, obs: Observation) -> float:
-        """Record ``obs.last_demand`` (once per period: a second look in the same period, as with
+        """Record the demand seen (``obs.last_demand``, or the customers' demand of the last close
+        with ``demand: customer``; once per period: a second look in the same period, as with
         continuous review, replaces it) and return the mean over the window."""
+        demand = obs.last_demand
+        if self.demand == "customer" and self.customer_demand is not None:
+            demand = self.customer_demand
         seen = self._seen.get(obs.node)
         if seen is None:
             seen = self._seen[obs.node] = deque(maxlen=self.window)
         if seen and self._seen_period[obs.node] == obs.period:
-            seen[-1] = obs.last_demand
+            seen[-1] = demand
         else:
-            seen.append(obs.last_demand)
+            seen.append(demand)
             self._seen_period[obs.node] = obs.period
         return sum(seen) / len(seen)
 

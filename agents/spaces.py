@@ -29,7 +29,8 @@ Shipped builders (``observation_builder(name, **params)``):
   nodes; what is due later is added to the last slot), all divided by ``scale`` (default 1);
 * ``echelon``: on-hand, backorders, inventory position, echelon inventory position, last demand
   seen and the network's customer demand of the last closed period (shared point-of-sale data),
-  divided by ``scale`` (6 values).
+  then (``customer_periods`` k > 0) the customer demand of the k - 1 closed periods before that,
+  all divided by ``scale`` (6 + max(0, k - 1) values).
 
 Shipped action maps (``action_map(name, **params)``):
 
@@ -40,9 +41,11 @@ Shipped action maps (``action_map(name, **params)``):
 * ``order_up_to``: ``Box([low], [high])``, a continuous order-up-to level, clipped to the box;
   the order is ``max(0, level - IP)`` with IP the installation (or ``position: echelon``)
   inventory position, on the primary lane; the level in units, or (``scale: forecast`` or
-  ``last_demand``) in periods of the node's demand; ``integer: true`` rounds orders to whole
-  units, ``max_order`` caps them; ``centre`` (a number or one per node) makes the action a
-  deviation from a given level: ``level = centre + action``.
+  ``last_demand``) in periods of the node's demand, or (``scale: customer_demand``) in periods of
+  the end customers' demand of the last closed period (point-of-sale data); ``integer: true``
+  rounds orders to whole units, ``max_order`` caps them; ``centre`` (a number or one per node)
+  makes the action a deviation from a given level (``level = centre + action``), ``multiple``
+  a factor on it (``level = multiple x action``).
 
 Plugins: ``register_observation(name, "module:Class")`` / ``register_action(...)``, or the
 entry-point groups ``twin.observations`` and ``twin.actions``. A builder or map is a class whose
@@ -75,6 +78,7 @@ __all__ = [
     "action_map",
     "available_actions",
     "available_observations",
+    "customer_demand",
     "observation_builder",
     "register_action",
     "register_observation",
@@ -97,6 +101,19 @@ class NodeInfo:
     """Ordering lanes, in the node's order (the first is the primary lane)."""
     lead_times: tuple[int, ...]
     """An upper bound, in whole periods, on each ordering lane's lead time (0 if unknown)."""
+
+
+def customer_demand(rows: Iterable[Any]) -> float:
+    """The network's customer demand in one closed period (point-of-sale data): the demand at the
+    customer-facing stock points (echelon 1), summed in ledger order. ``rows``: a ledger period
+    (``reconciliation.ledger.LedgerPeriod``, read from two of its columns without building rows)
+    or any rows with the ledger's attribute names."""
+    column = getattr(rows, "column", None)
+    if column is not None:
+        layout = rows.ledger.layout  # type: ignore[attr-defined]
+        demand = column("demand")
+        return float(sum(float(demand[i]) for i, e in enumerate(layout.echelons) if e == 1))
+    return float(sum(r.demand for r in rows if r.echelon == 1))
 
 
 class NodeHistory:
@@ -122,6 +139,8 @@ class NodeHistory:
         self.customer_demand: float | None = None
         """The network's customer demand in the last closed period (point-of-sale data: the
         demand at the customer-facing stock points, echelon 1); None before the first close."""
+        self.customer_demands: deque[float] = deque(maxlen=max(1, window))
+        """The customer demand of the last ``window`` closed periods, oldest first."""
         self._last_period: int | None = None
 
     def record_observation(self, observation: Observation) -> None:
@@ -131,15 +150,10 @@ class NodeHistory:
 
     def record_rows(self, rows: Iterable[Any]) -> None:
         column = getattr(rows, "column", None)
-        if column is not None:  # a ledger period: the customer demand from two of its columns
-            layout = rows.ledger.layout  # type: ignore[attr-defined]
-            demand = column("demand")
-            self.customer_demand = float(
-                sum(float(demand[i]) for i, e in enumerate(layout.echelons) if e == 1)
-            )
-        else:
+        if column is None:
             rows = list(rows)
-            self.customer_demand = float(sum(r.demand for r in rows if r.echelon == 1))
+        self.customer_demand = customer_demand(rows)
+        self.customer_demands.append(self.customer_demand)
         positions = getattr(rows, "positions", None)
         if positions is not None:  # a ledger period: just the rows of these nodes, in ledger order
             wanted = sorted(i for n in (self.node, *self.upstream) for i in positions(n))
@@ -339,6 +353,9 @@ class EchelonObservation(ObservationBuilder):
     orders of the nodes below), and the network's customer demand in the last closed period (at
     every customer-facing node: what a chain that shares point-of-sale data tells each node; its
     own last demand before the first close), all divided by ``scale`` (default 1).
+    ``customer_periods`` k > 1 adds the customer demand of the k - 1 closed periods before the
+    last, newest first (a period before the first close repeats the oldest value known): a
+    short history of the customers' demand, from which a policy can read its trend and spread.
 
     The echelon inventory position and the end customers' demand are what echelon stock policies
     are written on (Clark & Scarf 1960); an upstream node that sees only the orders of the node
@@ -346,15 +363,21 @@ class EchelonObservation(ObservationBuilder):
 
     name = "echelon"
 
-    def __init__(self, *, scale: float = 1.0) -> None:
+    def __init__(self, *, scale: float = 1.0, customer_periods: int = 1) -> None:
         self.scale = _finite(scale, "scale", positive=True)
+        self.customer_periods = _positive_int(customer_periods, "customer_periods")
+        self.window = max(ObservationBuilder.window, self.customer_periods)
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"scale": self.scale}
+        out: dict[str, Any] = {"scale": self.scale}
+        if self.customer_periods != 1:  # the default stays out: older checkpoints' specs match
+            out["customer_periods"] = self.customer_periods
+        return out
 
     def bounds(self) -> tuple[list[float], list[float]]:
-        return [0.0, 0.0, -INF, -INF, 0.0, 0.0], [INF] * 6
+        n = 6 + self.customer_periods - 1
+        return [0.0, 0.0, -INF, -INF, *[0.0] * (n - 4)], [INF] * n
 
     def build(self, observation: Observation, history: NodeHistory) -> np.ndarray:
         customer = history.customer_demand
@@ -368,6 +391,10 @@ class EchelonObservation(ObservationBuilder):
             observation.last_demand,
             customer,
         ]
+        if self.customer_periods > 1:
+            seen = list(history.customer_demands)[::-1][1 : self.customer_periods]  # newest first
+            oldest = seen[-1] if seen else customer
+            values += seen + [oldest] * (self.customer_periods - 1 - len(seen))
         return np.array(values, dtype=np.float32) / np.float32(self.scale)
 
 
@@ -391,7 +418,11 @@ class ActionMap:
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
+        """``history``: the node's :class:`NodeHistory` (the featurizer's), for maps that read
+        more than the observation (e.g. the customers' demand of the last closed period)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -430,7 +461,9 @@ class HmarlMultiples(ActionMap):
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
         return {"type": "Discrete", "n": len(self.multiples)}
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
         m = self.multiples[_index(action, len(self.multiples), self.name)]
         return OrderDecision({observation.lanes[0]: m * max(0.0, observation.forecast)})
 
@@ -455,7 +488,9 @@ class IntegerOrder(ActionMap):
             return {"type": "MultiDiscrete", "nvec": [self.n + 1] * len(lanes)}
         return {"type": "Discrete", "n": self.n + 1}
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
         lanes = observation.lanes
         if self.per_lane and len(lanes) > 1:
             values = np.asarray(action).reshape(-1)
@@ -479,17 +514,27 @@ class OrderUpTo(ActionMap):
     ``scale``: the action is the level in units (``units``), or in periods of the node's demand:
     ``forecast`` (level = action x the moving-average forecast: days of cover) or ``last_demand``
     (level = action x the demand last seen), so that one policy fits nodes of any size and follows
-    a demand that moves. ``integer``: the order is rounded to whole units (halves up);
-    ``max_order``: at most this much is ordered in a period.
+    a demand that moves; or in periods of the end customers' demand, ``customer_demand`` (level =
+    action x the network's customer demand of the last closed period, the point-of-sale data of
+    :class:`NodeHistory`; the node's own last demand before the first close): on the echelon
+    position, the action is the multiple of ``adaptive_base_stock`` with ``demand: customer``, now
+    a function of the state. ``multiple`` (one number, or ``{node: number}``; default 1)
+    multiplies every level: with a rule's tuned multiples there and a box around 1 (e.g. ``low
+    0.5, high 1.5``), the action is a factor on the rule's level, so a policy starts near the rule
+    and learns where to depart from it (residual policy learning: Silver et al. 2018, Johannink et
+    al. 2019).
 
     ``centre``: the level is ``centre + action`` (before ``scale``), one number or one per node
     (``{store_1: 91, store_2: 130}``): a rule-relative action. The policy's Gaussian head starts at
     the middle of the box, so a box symmetric about 0 (``low=-40,high=40``) starts every node at its
     centre, e.g. a tuned base-stock level, and learning moves it by state-dependent deviations.
+    With both, the level is ``(centre + action) x multiple`` (before ``scale``). ``integer``: the
+    order is rounded to whole units (halves up); ``max_order``: at most this much is ordered in a
+    period.
     """
 
     name = "order_up_to"
-    SCALES = ("units", "forecast", "last_demand")
+    SCALES = ("units", "forecast", "last_demand", "customer_demand")
 
     def __init__(
         self,
@@ -501,6 +546,7 @@ class OrderUpTo(ActionMap):
         integer: bool = False,
         max_order: float | None = None,
         centre: float | Mapping[str, float] = 0.0,
+        multiple: float | Mapping[str, float] | None = None,
     ) -> None:
         self.low = _finite(low, "low")
         self.high = _finite(high, "high")
@@ -524,6 +570,14 @@ class OrderUpTo(ActionMap):
             }
         else:
             self.centre = _finite(centre, "centre")
+        if isinstance(multiple, Mapping):
+            if not multiple:
+                raise ValueError("multiple is an empty mapping")
+            self.multiple: float | dict[str, float] | None = {
+                str(n): _finite(v, f"multiple[{n}]", positive=True) for n, v in multiple.items()
+            }
+        else:
+            self.multiple = None if multiple is None else _finite(multiple, "multiple", positive=True)
 
     def centre_of(self, node: str) -> float:
         """The level that action 0 stands for at ``node`` (before ``scale``)."""
@@ -534,6 +588,18 @@ class OrderUpTo(ActionMap):
                 f"{self.name}: centre has no level for node {node!r} (given: {', '.join(self.centre)})"
             )
         return self.centre[node]
+
+    def node_multiple(self, node: str) -> float:
+        """The node's ``multiple`` (1 without one); ValueError for a node the mapping lacks."""
+        if self.multiple is None:
+            return 1.0
+        if isinstance(self.multiple, dict):
+            if node not in self.multiple:
+                raise ValueError(
+                    f"{self.name}: multiple has no value for node {node!r} (has {sorted(self.multiple)})"
+                )
+            return self.multiple[node]
+        return self.multiple
 
     @property
     def params(self) -> dict[str, Any]:
@@ -546,20 +612,34 @@ class OrderUpTo(ActionMap):
             out["max_order"] = self.max_order
         if self.centre != 0.0:
             out["centre"] = dict(self.centre) if isinstance(self.centre, dict) else self.centre
+        if self.multiple is not None:
+            out["multiple"] = dict(self.multiple) if isinstance(self.multiple, dict) else self.multiple
         return out
 
     def space(self, lanes: Sequence[str]) -> dict[str, Any]:
         return {"type": "Box", "low": [self.low], "high": [self.high]}
 
-    def decision(self, action: Any, observation: Observation) -> OrderDecision:
+    def decision(
+        self, action: Any, observation: Observation, history: NodeHistory | None = None
+    ) -> OrderDecision:
         value = np.asarray(action, dtype=float).reshape(-1)
         if value.size != 1 or not math.isfinite(value[0]):
             raise ValueError(f"{self.name}: action must be one finite number, got {action!r}")
         level = self.centre_of(observation.node) + min(self.high, max(self.low, float(value[0])))
+        if self.multiple is not None:
+            level *= self.node_multiple(observation.node)
         if self.scale == "forecast":
             level *= max(0.0, observation.forecast)
         elif self.scale == "last_demand":
             level *= max(0.0, observation.last_demand)
+        elif self.scale == "customer_demand":
+            if history is None:
+                raise ValueError(
+                    f"{self.name}: scale customer_demand needs the node's history (the customers' "
+                    "demand of the last closed period)"
+                )
+            customer = history.customer_demand
+            level *= max(0.0, observation.last_demand if customer is None else customer)
         ip = (
             observation.echelon_inventory_position
             if self.position == "echelon"

@@ -102,6 +102,7 @@ def test_adaptive_integer_levels_round_half_up():
         ({"multiple": 2, "window": 0}, "window must be an integer >= 1, got 0"),
         ({"multiple": 2, "position": "local"}, "position must be 'installation' or 'echelon'"),
         ({"multiple": 2, "integer": "yes"}, "integer must be true or false, got 'yes'"),
+        ({"multiple": 2, "demand": "pos"}, "demand must be 'own' or 'customer', got 'pos'"),
     ],
 )
 def test_adaptive_params_are_validated(params, message):
@@ -119,3 +120,53 @@ def test_adaptive_rule_forgets_its_demand_between_replications():
     Simulation(scenario, replication=0, agents={0: agent}).run()
     assert Simulation(scenario, replication=1, agents={0: agent}).run().rows == fresh
     assert any(r.ordered > 0 for r in fresh)
+
+
+class _Row:
+    """A ledger row with what the point-of-sale rule reads: the node's echelon and its demand."""
+
+    def __init__(self, node: str, echelon: int, demand: float) -> None:
+        self.node, self.echelon, self.demand = node, echelon, demand
+
+
+def test_adaptive_rule_on_customer_demand_orders_up_to_a_multiple_of_it():
+    """``demand: customer``: the level is the multiple times the customers' demand of the last
+    close (summed over the customer-facing nodes), on the echelon position; before any close,
+    the node's own last demand."""
+    rule = AdaptiveBaseStockPolicy(multiple=15, position="echelon", demand="customer")
+    assert rule.observes_ledger and not AdaptiveBaseStockPolicy(multiple=15).observes_ledger
+    rule.reset()
+    # Period 0, nothing closed: 15 x its own last demand 7 = 105 over echelon IP 100 -> 5.
+    assert ordered(rule, obs(node="d", period=0, last_demand=7.0, eip=100.0)) == 5.0
+    # The close of period 0: customers bought 5 + 3 = 8 at the two stores (echelon 1).
+    rule.observe_ledger([_Row("s1", 1, 5.0), _Row("s2", 1, 3.0), _Row("d", 2, 30.0)])
+    # 15 x 8 = 120 over echelon IP 100 -> 20, whatever the orders the node saw (30).
+    assert ordered(rule, obs(node="d", period=1, last_demand=30.0, eip=100.0)) == 20.0
+    own = AdaptiveBaseStockPolicy(multiple=15, position="echelon")
+    assert ordered(own, obs(node="d", period=1, last_demand=30.0, eip=100.0)) == 350.0
+    rule.reset()  # a new replication: nothing closed yet
+    assert ordered(rule, obs(node="d", period=0, last_demand=7.0, eip=100.0)) == 5.0
+
+
+def test_customer_demand_rule_on_liu_serial_follows_the_retailers_demand():
+    """On liu_serial every level's echelon level is its multiple times the retailer's demand of the
+    last period: the manufacturer orders ``min(20, max(0, k * d_{t-1} - echelon IP))``."""
+    base = load_scenario("scenarios/liu_serial.yaml", overrides={"periods": 30, "replications": 1})
+    spec = (
+        "adaptive_base_stock:demand=customer,position=echelon,integer=true,max_order=20,"
+        "multiple={retailer: 5, distributor: 10, manufacturer: 15}"
+    )
+    scenario = edit(base, f"agents[retailer,distributor,manufacturer]={spec}")
+    rows = Simulation(scenario, replication=0).run().rows
+    by = {(r.node, r.period): r for r in rows}
+    checked = 0
+    for t in range(1, 30):
+        demand = by["retailer", t - 1].demand
+        position = sum(
+            by[n, t - 1].closing_on_hand + by[n, t - 1].on_order - by[n, t - 1].backorders
+            for n in ("retailer", "distributor", "manufacturer")
+        )
+        expected = min(20.0, max(0.0, 15 * demand - position))
+        assert by["manufacturer", t].ordered == expected, t
+        checked += expected > 0
+    assert checked > 5, "the manufacturer hardly ordered: a weak test"

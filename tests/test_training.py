@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -395,10 +396,67 @@ def test_order_up_to_around_a_centre_per_node():
     assert action_map("order_up_to", **around.params).decision(np.array([1.0]), obs).quantities == {
         "w->s": 16.0
     }
+    both = action_map("order_up_to", low=-20, high=20, centre={"s": 45}, multiple={"s": 2.0})
+    assert both.decision(np.array([5.0]), obs).quantities["w->s"] == 70.0  # (45 + 5) x 2 - 30
     with pytest.raises(ValueError, match="centre has no level for node 's'"):
         action_map("order_up_to", centre={"t": 90}).decision(np.array([0.0]), obs)
     with pytest.raises(ValueError, match="centre of 't' must be a finite number"):
         action_map("order_up_to", centre={"t": "x"})
+
+
+def test_order_up_to_in_periods_of_customer_demand():
+    """``scale: customer_demand``: the level is the action times the customers' demand of the last
+    closed period (the node's history), on the echelon position; before a close, its own."""
+    from agents.base import Observation
+    from agents.spaces import NodeHistory, action_map
+
+    obs = Observation(
+        node="w",
+        tier="warehouse",
+        period=3,
+        on_hand=20.0,
+        backorders=0.0,
+        on_order=10.0,
+        in_transit=10.0,
+        inventory_position=30.0,
+        echelon_inventory_position=50.0,
+        last_demand=12.0,
+        forecast=10.0,
+        pipeline=(10.0,),
+        lanes=("f->w",),
+    )
+    pos = action_map("order_up_to", high=20, position="echelon", scale="customer_demand", integer=True)
+    assert pos.params["scale"] == "customer_demand"
+    history = NodeHistory("w", obs.lanes)
+    # Before the first close: 9.3 x its own last demand 12 - 50 = 61.6 -> 62.
+    assert pos.decision(np.array([9.3]), obs, history).quantities["f->w"] == 62.0
+    rows = [
+        SimpleNamespace(node="s1", echelon=1, demand=4.0, closing_on_hand=0.0, opening_on_hand=0.0),
+        SimpleNamespace(node="s2", echelon=1, demand=3.0, closing_on_hand=0.0, opening_on_hand=0.0),
+        SimpleNamespace(node="w", echelon=2, demand=12.0, closing_on_hand=0.0, opening_on_hand=0.0),
+    ]
+    history.record_rows(rows)
+    # The customers bought 4 + 3 = 7: 9.3 x 7 - 50 = 15.1 -> 15.
+    assert pos.decision(np.array([9.3]), obs, history).quantities["f->w"] == 15.0
+    with pytest.raises(ValueError, match="needs the node's history"):
+        pos.decision(np.array([9.3]), obs)
+    # The default scale and multiple stay out of saved specs (older checkpoints' specs match).
+    assert "scale" not in action_map("order_up_to", high=20).params
+    assert "multiple" not in action_map("order_up_to", high=20).params
+    # A factor on the node's multiple (10 at w): 1.5 x 10 x 7 = 105 over echelon IP 50 -> 55;
+    # 0.7 x 10 x 7 = 49 -> nothing.
+    residual = action_map(
+        "order_up_to", low=0.5, high=1.5, position="echelon", scale="customer_demand",
+        multiple={"w": 10.0, "s": 5.0},
+    )  # fmt: skip
+    assert residual.params["multiple"] == {"w": 10.0, "s": 5.0}
+    assert residual.decision(np.array([1.5]), obs, history).quantities["f->w"] == 55.0
+    assert residual.decision(np.array([9.0]), obs, history).quantities["f->w"] == 55.0  # clipped
+    assert residual.decision(np.array([0.7]), obs, history).quantities["f->w"] == 0.0
+    with pytest.raises(ValueError, match="multiple has no value for node 'w'"):
+        action_map("order_up_to", multiple={"s": 5.0}).decision(np.array([1.0]), obs, history)
+    with pytest.raises(ValueError, match="multiple must be > 0"):
+        action_map("order_up_to", multiple=0)
 
 
 # -- the event twin where the vector twin cannot go -------------------------------------------
@@ -586,3 +644,70 @@ def test_the_scenario_hash_covers_the_demand_seen_before_the_first_period():
     scenario = load_scenario(ROOT / "scenarios" / "liu_serial.yaml")
     assert scenario_hash(edit(scenario, "seed=7")) == scenario_hash(scenario)
     assert scenario_hash(edit(scenario, "initial_demand=0")) != scenario_hash(scenario)
+
+
+def test_readme_shows_the_liu_benchmark_training_command():
+    """The README's liu_serial training command is the one ``bench_rl.py liu`` measures."""
+    import importlib.util
+    import re
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_rl", root / "benchmarks" / "bench_rl.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = (root / "README.md").read_text()
+    found = re.search(r"^python -m twin\.train scenarios/liu_serial\.yaml(?:.*\\\n)+.*$", text, re.M)
+    assert found, "no liu_serial training command in the README"
+    argv = shlex.split(found.group(0).replace("\\\n", " "))[3:]
+    out = argv.index("--out")
+    assert argv[:out] + argv[out + 2 :] == bench.LIU_COMMAND
+
+
+def test_echelon_observation_with_a_window_of_customer_demand():
+    """``customer_periods`` k: the customers' demand of the last k closed periods, newest first,
+    the missing ones before k closes repeating the oldest known; k = 1 is the 6-value view."""
+    from agents.base import Observation
+    from agents.spaces import NodeHistory, observation_builder
+
+    obs = Observation(
+        node="w",
+        tier="warehouse",
+        period=0,
+        on_hand=20.0,
+        backorders=0.0,
+        on_order=10.0,
+        in_transit=10.0,
+        inventory_position=30.0,
+        echelon_inventory_position=50.0,
+        last_demand=12.0,
+        forecast=10.0,
+        pipeline=(10.0,),
+        lanes=("f->w",),
+    )
+    plain = observation_builder("echelon", scale=2)
+    window = observation_builder("echelon", scale=2, customer_periods=3)
+    assert plain.params == {"scale": 2.0} and window.params["customer_periods"] == 3
+    assert len(window.space()["low"]) == 8
+    history = NodeHistory("w", obs.lanes, window.window)
+    assert window.build(obs, history).tolist() == [10, 0, 15, 25, 6, 6, 6, 6]  # own demand 12 / 2
+
+    def close(demand: float) -> None:
+        history.record_rows(
+            [
+                SimpleNamespace(
+                    node="s", echelon=1, demand=demand, closing_on_hand=0.0, opening_on_hand=0.0
+                )
+            ]
+        )
+
+    close(4.0)
+    assert window.build(obs, history).tolist()[5:] == [2, 2, 2]
+    close(8.0)
+    assert window.build(obs, history).tolist()[5:] == [4, 2, 2]
+    for d in (10.0, 14.0):
+        close(d)
+    assert window.build(obs, history).tolist()[5:] == [7, 5, 4]
+    assert plain.build(obs, history).tolist() == [10, 0, 15, 25, 6, 7]

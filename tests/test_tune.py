@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from entities.errors import ScenarioError
-from twin import Simulation
+from twin import Simulation, load_scenario
 from twin.scenario import read_yaml, scenario_from_dict
 from twin.studies.tune import event_costs, start_point, tune, tuned_scenario_data
+from twin.studies.tune_space import demand_rate
 from twin.tune import main
 
 SERIAL = "scenarios/serial_3stage.yaml"
@@ -195,6 +196,26 @@ def test_adaptive_multiples_are_tuned_in_hundredths_with_the_cap_fixed():
     assert entry.params["max_order"] == 20 and entry.params["integer"] is True
     rows = [r for rep in range(4) for r in Simulation(tuned, replication=rep).run().rows]
     assert max(r.ordered for r in rows) <= 20
+
+
+def test_point_of_sale_multiples_start_from_the_customers_demand_and_are_tuned():
+    """``demand: customer``: the start multiple covers the same level in units of all customers'
+    demand (not the node's own), and the tuned entry keeps the fixed ``demand: customer``."""
+    scenario = load_scenario("scenarios/liu_net_2x3.yaml")
+    nodes = [n.id for n in scenario.nodes if n.tier_name == "retailer"]  # each sees half
+    own = start_point(scenario, "adaptive_base_stock", nodes)["multiple"]
+    pos = start_point(scenario, "adaptive_base_stock", nodes, {"demand": "customer"})["multiple"]
+    customers = sum(n.demand.mean for n in scenario.nodes if n.demand is not None)
+    for n in nodes:
+        served = demand_rate(scenario, n)[0]
+        assert 0 < served < customers
+        assert pos[n] * customers == pytest.approx(own[n] * served, abs=0.01 * customers)
+    spec = "adaptive_base_stock:demand=customer,position=echelon,integer=true,max_order=20"
+    result = tune(liu(), "retailer,distributor,manufacturer", spec, budget=40)
+    assert result.cost <= result.start_cost
+    tuned = scenario_from_dict(tuned_scenario_data(liu(), result, "<test>"))
+    (entry,) = [a for a in tuned.agents if a.kind == "adaptive_base_stock"]
+    assert entry.params["demand"] == "customer" and entry.params["position"] == "echelon"
 
 
 def test_days_of_cover_thresholds_are_tuned_in_order():

@@ -89,6 +89,13 @@ def test_shipped_scenario_with_random_external_orders_equals_the_event_twin(name
         ),
         ("liu_serial", "adaptive_base_stock:multiple=9,window=3,position=echelon,max_order=20"),
         ("liu_net_2x3", "adaptive_base_stock:multiple=2.5,window=2,max_order=4"),
+        (
+            "liu_serial",
+            "adaptive_base_stock:demand=customer,position=echelon,multiple={retailer: 5, "
+            "distributor: 10, manufacturer: 15},integer=true,max_order=20",
+        ),
+        ("liu_net_2x3", "adaptive_base_stock:demand=customer,multiple=0.6,window=2,max_order=4"),
+        ("serial_3stage", "adaptive_base_stock:demand=customer,position=echelon,multiple=3,window=3"),
         ("serial_3stage", "adaptive_base_stock:multiple={stage1: 2, stage2: 3, stage3: 5},window=5"),
     ],
 )
@@ -174,6 +181,7 @@ SCALAR_PARAMS = (
     "high_cover",
     "window",
     "position",
+    "demand",
     "integer",
 )
 
@@ -207,6 +215,7 @@ def rule_params(kind: str) -> st.SearchStrategy[dict[str, Any]]:
                 "multiple": quarters(0, 6),
                 "window": st.integers(1, 4),
                 "position": st.sampled_from(["installation", "echelon"]),
+                "demand": st.sampled_from(["own", "customer"]),
                 "integer": st.booleans(),
             }
         )

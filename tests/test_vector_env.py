@@ -88,6 +88,30 @@ CASES = [
         },
     ),
     ("hmarl_3store", {"targets": ["store_3", "warehouse_1"], "observation": "echelon"}),
+    # Levels in periods of the customers' demand (point-of-sale data), under both timings.
+    (
+        "liu_serial",
+        {"action": "order_up_to:high=20,position=echelon,scale=customer_demand,integer=true"},
+    ),
+    (
+        "liu_net_2x3",
+        {
+            "observation": "echelon:customer_periods=3",
+            "action": "order_up_to:high=6,scale=customer_demand",
+        },
+    ),
+    (  # a factor on each node's own multiple (a rule's level), the box around 1
+        "liu_serial",
+        {
+            "observation": "echelon:scale=10",
+            "action": "order_up_to:low=0.5,high=1.5,position=echelon,scale=customer_demand,"
+            "integer=true,max_order=20,multiple={retailer: 5, distributor: 10, manufacturer: 15}",
+        },
+    ),
+    (
+        "hmarl_3store",
+        {"targets": ["store_1", "warehouse_1"], "action": "order_up_to:high=3,scale=customer_demand"},
+    ),
     # The profit reward ({profit: 1}): revenue at the retailer's price minus each node's costs.
     ("profit_serial", {"targets": ["retailer", "distributor", "factory"], "action": "integer:n=60"}),
     (

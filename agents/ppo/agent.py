@@ -276,7 +276,9 @@ class PPOAgent(Agent):
                     inputs, deterministic=not self.stochastic, generator=self.generator, state=state
                 ).numpy()
             for (node, obs, _), a in zip(items, actions, strict=True):
-                decisions[node] = self.action_map.decision(env_action(a, policy.spec), obs)
+                decisions[node] = self.action_map.decision(
+                    env_action(a, policy.spec), obs, self.featurizer.history(obs)
+                )
         return decisions
 
     # -- helpers -----------------------------------------------------------------------------

@@ -391,7 +391,10 @@ class TwinParallelEnv(ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"step() got no action for agent(s) {missing}")
-        decisions = {a: self.action_map.decision(actions[a], pending[a]) for a in self.agents}
+        history = self.featurizer.history
+        decisions = {
+            a: self.action_map.decision(actions[a], pending[a], history(pending[a])) for a in self.agents
+        }
         closing = sim.ledger.closed  # the period this step closes
         following = self._pending = sim.step(decisions)
         period = sim.ledger.period(closing)

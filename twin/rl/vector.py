@@ -753,6 +753,24 @@ class VectorState:
     def forecast(self, nodes: Array) -> Array:
         return self.get("forecast", nodes)
 
+    def customer_demand(self, nodes: Array) -> Array:
+        """The network's customer demand of the last closed period (point-of-sale data: the demand
+        at the customer-facing level, summed in node order as the event twin's rows), ``(B,
+        nodes)``; each node's own last demand before the first close
+        (:func:`agents.spaces.customer_demand`)."""
+        twin = self.twin
+        if twin.t == 0:
+            return self.last_demand(nodes)
+        cached = self._cache.get("customer_demand")
+        if cached is None:
+            start, stop = twin.plan.level_bounds[0]
+            demand = twin.flows[DEMAND]
+            cached = demand[:, start] + 0.0
+            for k in range(start + 1, stop):
+                cached += demand[:, k]
+            self._cache["customer_demand"] = cached
+        return cached[:, None] + 0.0 * self.last_demand(nodes)
+
     def pipeline(self, nodes: Array, length: int) -> Array:
         """Units in transit to ``nodes`` by arrival, ``(B, nodes, length)``: slot ``k`` arrives
         ``k + 1`` periods from now (at the start of a period: ``k`` periods from now, this

@@ -34,6 +34,8 @@ class StateView(Protocol):
 
     def forecast(self, nodes: Array) -> Array: ...
 
+    def customer_demand(self, nodes: Array) -> Array: ...
+
 
 class UnsupportedRule(Exception):
     """The agent has no vectorised version (the message says why; ``key`` is the entry's YAML key
@@ -134,8 +136,9 @@ class PassThrough(VectorRule):
 
 
 class AdaptiveBaseStock(VectorRule):
-    """Order up to ``k`` times the mean demand seen at the last ``window`` epochs, on the
-    installation or echelon position (:class:`agents.rules.AdaptiveBaseStockPolicy`).
+    """Order up to ``k`` times the mean demand seen at the last ``window`` epochs (the node's own,
+    or with ``customer`` the customers' demand of the last close), on the installation or echelon
+    position (:class:`agents.rules.AdaptiveBaseStockPolicy`).
 
     The demand seen is kept per row and node, ``(B, nodes, window)``, oldest first, and summed
     oldest first as the rule's ``sum`` over its window does, so the two agree to the last bit. The
@@ -143,17 +146,28 @@ class AdaptiveBaseStock(VectorRule):
     """
 
     def __init__(
-        self, xp: Backend, nodes: Array, multiple: np.ndarray, window: int, echelon: bool, integer: bool
+        self,
+        xp: Backend,
+        nodes: Array,
+        multiple: np.ndarray,
+        window: int,
+        echelon: bool,
+        integer: bool,
+        customer: bool = False,
     ) -> None:
         super().__init__(xp, nodes)
         self.multiple = xp.asarray(multiple)
         self.window, self.echelon, self.integer = window, echelon, integer
+        self.customer = customer
         self.seen: Array | None = None
         self.count = 0
 
     def quantity(self, state: StateView) -> Array:
         xp, w = self.xp, self.window
-        demand = state.last_demand(self.nodes)
+        if self.customer:
+            demand = state.customer_demand(self.nodes)
+        else:
+            demand = state.last_demand(self.nodes)
         if state.period == 0 or self.seen is None:
             self.seen = xp.zeros(*demand.shape, w)
             self.count = 0
@@ -267,6 +281,7 @@ def _uncapped(agent: Any, nodes: Sequence[str], index: Array, xp: Backend) -> Ve
             agent.window,
             agent.position == "echelon",
             agent.integer,
+            agent.demand == "customer",
         )
     if kind in (rules.DaysOfCoverPolicy, rules.HmarlSupplierPolicy):
         low, target, high = agent.thresholds

@@ -158,17 +158,20 @@ class HmarlObservation(VectorObservation):
 
 class EchelonObservation(VectorObservation):
     """:class:`agents.spaces.EchelonObservation`: stock fields, the echelon position, the last
-    demand seen and the customer demand of the last closed period (shared point-of-sale data)."""
+    demand seen and the customer demand of the last closed period (shared point-of-sale data),
+    and of the ``customer_periods - 1`` closed periods before it."""
 
     def __init__(self, twin: VectorTwin, nodes: list[int], builder: spaces.EchelonObservation) -> None:
         super().__init__(twin, nodes)
         self.scale = builder.scale
+        self.periods = builder.customer_periods
         start, stop = twin.plan.level_bounds[0]  # the customer-facing level (echelon 1)
         self.customer_nodes = slice(start, stop)
         self.reset()
 
     def reset(self) -> None:
         self.customer: Array | None = None
+        self.past: list[Array] = []  # the customer demand of closed periods, oldest first
 
     def record(self, flows: Array) -> None:
         demand = flows[DEMAND][:, self.customer_nodes]
@@ -176,6 +179,8 @@ class EchelonObservation(VectorObservation):
         for k in range(1, demand.shape[1]):  # summed in node order, as the event twin's rows
             total += demand[:, k]
         self.customer = total
+        if self.periods > 1:
+            self.past = [*self.past[-(self.periods - 1) :], total]
 
     def build(self, state: VectorState) -> Array:
         xp, i = self.xp, self.index
@@ -189,6 +194,10 @@ class EchelonObservation(VectorObservation):
             last,
             customer,
         ]
+        if self.periods > 1:
+            seen = [p[:, None] + 0.0 * last for p in self.past[::-1][1 : self.periods]]
+            oldest = seen[-1] if seen else customer
+            values += seen + [oldest] * (self.periods - 1 - len(seen))
         return xp.float32(xp.stack(values, 2)) / np.float32(self.scale)
 
 
@@ -289,14 +298,18 @@ class HmarlMultiples(VectorAction):
 
 class OrderUpTo(VectorAction):
     """:class:`agents.spaces.OrderUpTo`: ``max(0, level - IP)``, the level clipped to the box (in
-    units, or times the forecast or the last demand), rounded to whole units and capped if asked;
-    the action is added to each node's ``centre``."""
+    units, or times the forecast, the last demand or the customers' demand), rounded to whole
+    units and capped if asked; the level is ``(centre + action) x multiple`` per node."""
 
     def __init__(self, twin: VectorTwin, nodes: list[int], action: spaces.ActionMap) -> None:
         super().__init__(twin, nodes, action)
         up_to: spaces.OrderUpTo = action  # type: ignore[assignment]
         ids = twin.plan.node_ids
         self.centre = twin.xp.asarray([up_to.centre_of(ids[i]) for i in nodes])
+        self.multiple: Array | None = None
+        if up_to.multiple is not None:
+            ids = [twin.plan.node_ids[i] for i in nodes]
+            self.multiple = twin.xp.asarray(np.array([up_to.node_multiple(n) for n in ids]))
 
     def orders(self, actions: Any, state: VectorState) -> Array:
         xp = self.xp
@@ -306,10 +319,14 @@ class OrderUpTo(VectorAction):
         if xp.any(~(values == values) | (values == np.inf) | (values == -np.inf)):
             raise ValueError(f"{action.name}: actions must be finite numbers, got {actions!r}")
         level = xp.clip_high(xp.clip_low(values, action.low), action.high) + self.centre
+        if self.multiple is not None:
+            level = level * self.multiple
         if action.scale == "forecast":
             level = level * xp.clip_low(state.forecast(self.index), 0.0)
         elif action.scale == "last_demand":
             level = level * xp.clip_low(state.last_demand(self.index), 0.0)
+        elif action.scale == "customer_demand":
+            level = level * xp.clip_low(state.customer_demand(self.index), 0.0)
         if action.position == "echelon":
             position = state.echelon_inventory_position(self.index)
         else:

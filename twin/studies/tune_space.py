@@ -159,6 +159,11 @@ def demand_rate(scenario: Scenario, node: str) -> tuple[float, float]:
     return sum(d.mean for d in demands), sum(d.variance for d in demands)
 
 
+def customer_rate(scenario: Scenario) -> float:
+    """Mean customer demand per period of the whole network (every customer-facing node's)."""
+    return sum(n.demand.mean for n in scenario.nodes if n.demand is not None)
+
+
 def _lead_time(scenario: Scenario, node: str) -> float:
     inbound = [ln for ln in scenario.lanes if ln.destination == node]
     if inbound:
@@ -272,6 +277,7 @@ def start_point(
         kind == "adaptive_base_stock" and fixed.get("position") == "echelon"
     )
     out: Params = {p.name: {} for p in TUNABLE[kind] if p.per_node}
+    customers = kind == "adaptive_base_stock" and fixed.get("demand") == "customer"
     for n in nodes:
         mean, var = demand_rate(scenario, n)
         lead = _echelon_lead_time(scenario, n) if echelon else _lead_time(scenario, n)
@@ -289,7 +295,10 @@ def start_point(
         elif kind == "constant":
             out["quantity"][n] = mean
         elif kind == "adaptive_base_stock":
-            out["multiple"][n] = round(level / mean, 2) if mean > 0 else 1.0
+            # A multiple of the demand the rule follows: the node's, or all customers' (the sum
+            # of every customer-facing node's demand) with ``demand: customer``.
+            follows = customer_rate(scenario) if customers else mean
+            out["multiple"][n] = round(level / follows, 2) if follows > 0 else 1.0
     if kind == "periodic_review":
         out["review_period"], out["offset"] = review, 0
     return out
