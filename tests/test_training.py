@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -333,25 +334,38 @@ def test_a_run_trains_on_the_reward_it_is_given(tmp_path):
     assert reward["weights"] == {"total_cost": -1.0, "lost_sales": -5.0} and reward["scope"] == "own"
 
 
-def test_order_up_to_in_periods_of_demand_whole_and_capped():
+def _observation(
+    node: str = "s",
+    tier: str = "store",
+    *,
+    period: int = 3,
+    echelon_inventory_position: float = 30.0,
+    lane: str = "w->s",
+) -> Any:
+    """A node's observation: 20 on hand, 10 on order in transit (IP 30), last demand 12, forecast 10."""
     from agents.base import Observation
-    from agents.spaces import action_map
 
-    obs = Observation(
-        node="s",
-        tier="store",
-        period=3,
+    return Observation(
+        node=node,
+        tier=tier,
+        period=period,
         on_hand=20.0,
         backorders=0.0,
         on_order=10.0,
         in_transit=10.0,
         inventory_position=30.0,
-        echelon_inventory_position=30.0,
+        echelon_inventory_position=echelon_inventory_position,
         last_demand=12.0,
         forecast=10.0,
         pipeline=(10.0,),
-        lanes=("w->s",),
+        lanes=(lane,),
     )
+
+
+def test_order_up_to_in_periods_of_demand_whole_and_capped():
+    from agents.spaces import action_map
+
+    obs = _observation()
     cover = action_map("order_up_to", high=8, scale="forecast")
     assert cover.decision(np.array([4.26]), obs).quantities["w->s"] == pytest.approx(
         12.6
@@ -367,24 +381,9 @@ def test_order_up_to_in_periods_of_demand_whole_and_capped():
 
 def test_order_up_to_around_a_centre_per_node():
     """``centre``: the level is the node's centre plus the action (clipped to the box first)."""
-    from agents.base import Observation
     from agents.spaces import action_map
 
-    obs = Observation(
-        node="s",
-        tier="store",
-        period=3,
-        on_hand=20.0,
-        backorders=0.0,
-        on_order=10.0,
-        in_transit=10.0,
-        inventory_position=30.0,
-        echelon_inventory_position=30.0,
-        last_demand=12.0,
-        forecast=10.0,
-        pipeline=(10.0,),
-        lanes=("w->s",),
-    )
+    obs = _observation()
     around = action_map("order_up_to", low=-20, high=20, centre={"s": 45, "t": 90})
     assert around.decision(np.array([0.0]), obs).quantities["w->s"] == 15.0  # 45 + 0 - 30
     assert around.decision(np.array([-7.5]), obs).quantities["w->s"] == 7.5  # 45 - 7.5 - 30
@@ -407,24 +406,9 @@ def test_order_up_to_around_a_centre_per_node():
 def test_order_up_to_in_periods_of_customer_demand():
     """``scale: customer_demand``: the level is the action times the customers' demand of the last
     closed period (the node's history), on the echelon position; before a close, its own."""
-    from agents.base import Observation
     from agents.spaces import NodeHistory, action_map
 
-    obs = Observation(
-        node="w",
-        tier="warehouse",
-        period=3,
-        on_hand=20.0,
-        backorders=0.0,
-        on_order=10.0,
-        in_transit=10.0,
-        inventory_position=30.0,
-        echelon_inventory_position=50.0,
-        last_demand=12.0,
-        forecast=10.0,
-        pipeline=(10.0,),
-        lanes=("f->w",),
-    )
+    obs = _observation("w", "warehouse", echelon_inventory_position=50.0, lane="f->w")
     pos = action_map("order_up_to", high=20, position="echelon", scale="customer_demand", integer=True)
     assert pos.params["scale"] == "customer_demand"
     history = NodeHistory("w", obs.lanes)
@@ -669,24 +653,9 @@ def test_readme_shows_the_liu_benchmark_training_command():
 def test_echelon_observation_with_a_window_of_customer_demand():
     """``customer_periods`` k: the customers' demand of the last k closed periods, newest first,
     the missing ones before k closes repeating the oldest known; k = 1 is the 6-value view."""
-    from agents.base import Observation
     from agents.spaces import NodeHistory, observation_builder
 
-    obs = Observation(
-        node="w",
-        tier="warehouse",
-        period=0,
-        on_hand=20.0,
-        backorders=0.0,
-        on_order=10.0,
-        in_transit=10.0,
-        inventory_position=30.0,
-        echelon_inventory_position=50.0,
-        last_demand=12.0,
-        forecast=10.0,
-        pipeline=(10.0,),
-        lanes=("f->w",),
-    )
+    obs = _observation("w", "warehouse", period=0, echelon_inventory_position=50.0, lane="f->w")
     plain = observation_builder("echelon", scale=2)
     window = observation_builder("echelon", scale=2, customer_periods=3)
     assert plain.params == {"scale": 2.0} and window.params["customer_periods"] == 3
